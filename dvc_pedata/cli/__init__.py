@@ -1,0 +1,55 @@
+"""The ``pedata`` command: a thin argparse layer over the Python API.
+
+Each ``cmd_*.py`` module in this package defines ``register(subparsers)`` and is discovered
+automatically. Command modules must not import DVC at module level (a resolver cache hit must
+not pay for it); import heavy things inside the handler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from ..errors import PedataError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, like every usage error
+        self.exit(2, f"pedata: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="pedata", description="A git + DVC data registry for citable microdata.")
+    parser.add_argument("-C", dest="chdir", metavar="DIR", help="run as if started in DIR")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name.startswith("cmd_"):
+            importlib.import_module(f"{__name__}.{info.name}").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.chdir:
+            os.chdir(args.chdir)
+        rc = args.func(args)
+    except PedataError as exc:
+        print(f"pedata: error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("pedata: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    return int(rc or 0)
+
+
+def run() -> None:
+    sys.exit(main())

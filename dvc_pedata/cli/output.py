@@ -1,0 +1,28 @@
+"""Shared output helpers: ``--json`` everywhere, and progress only on a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def add_json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def emit(args: argparse.Namespace, data: Any, text: str | None) -> None:
+    """Print ``data`` as JSON with ``--json``, otherwise ``text`` (if any)."""
+    if getattr(args, "json", False):
+        print_json(data)
+    elif text:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def warn(message: str) -> None:
+    print(f"pedata: warning: {message}", file=sys.stderr)
