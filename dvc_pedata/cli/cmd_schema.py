@@ -1,0 +1,68 @@
+"""``pedata schema`` and ``pedata diff``: read manifests, never payloads."""
+
+from __future__ import annotations
+
+import argparse
+
+from .output import add_json_flag, emit
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("schema", help="print an artifact's schema from its manifest (no download)")
+    p.add_argument("ref", metavar="REF", help="pedata://ns/name@ref or a manifest file")
+    add_json_flag(p)
+    p.set_defaults(func=_schema)
+    d = sub.add_parser("diff", help="schema, row-count and input differences between two artifacts")
+    d.add_argument("a", metavar="A")
+    d.add_argument("b", metavar="B")
+    d.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    d.set_defaults(func=_diff)
+
+
+def format_schema(m) -> str:  # noqa: ANN001 - a Manifest
+    s = m.schema
+    lines = [
+        f"{m.namespace}/{m.name}  sha256:{m.sha256}",
+        f"format: {m.format} ({m.body['media_type']})  size: {m.size} bytes  licence: {m.licence or 'unspecified'}",
+    ]
+    if s.get("rows") is not None:
+        lines.append(f"rows: {s['rows']}")
+    for ent, e in sorted(s.get("entities", {}).items()):
+        extra = ", ".join(f"{k} {v}" for k, v in (("key", e.get("key")), ("weight", e.get("weight"))) if v)
+        lines.append(f"entity {ent}: {e.get('rows')} rows" + (f" ({extra})" if extra else ""))
+    if s.get("weight_column"):
+        lines.append(f"weight column: {s['weight_column']}")
+    fields = s.get("fields", [])
+    if fields:
+        width = max(len(f["name"]) for f in fields)
+        tw = max(len(f["type"]) for f in fields)
+        lines.append("")
+        lines.append(f"{'column'.ljust(width)}  {'type'.ljust(tw)}  entity / role")
+        for f in fields:
+            tags = " ".join(x for x in (f.get("entity"), f.get("role"), f.get("references") and "-> " + f["references"]) if x)
+            lines.append(f"{f['name'].ljust(width)}  {f['type'].ljust(tw)}  {tags}".rstrip())
+        if s.get("fields_truncated"):
+            lines.append(f"... {s['field_count'] - len(fields)} more columns (fingerprint {s['fingerprint'][:12]})")
+    return "\n".join(lines)
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from ..refs import load_manifest_ref
+
+    m = load_manifest_ref(args.ref)
+    emit(args, {"namespace": m.namespace, "name": m.name, "sha256": m.sha256, "format": m.format,
+                "size": m.size, "licence": m.licence, "schema": m.schema}, format_schema(m))
+    return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from ..refs import load_manifest_ref
+    from ..schema_diff import diff_manifests, render_markdown, render_text
+    from .output import print_json
+
+    d = diff_manifests(load_manifest_ref(args.a), load_manifest_ref(args.b))
+    if args.format == "json":
+        print_json(d)
+    else:
+        print(render_markdown(d) if args.format == "markdown" else render_text(d))
+    return 0

@@ -1,0 +1,146 @@
+"""``pedata publish``: register the artifacts a DVC pipeline produced.
+
+Order matters for crash safety: everything is checked and hashed before anything is written;
+then bytes are pushed to the remote, then manifests are created, then channel ``latest`` moves.
+A crash at any point leaves either the old state or a state in which every pin has its bytes in
+the remote and its manifest in place. Publishing the same bytes again changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import atomic, gitio
+from .channels import advance, pin_of
+from .errors import NotFoundError, PedataError
+from .hashing import HashState
+from .locking import registry_lock
+from .manifest import build_manifest
+from .names import check_name
+from .progress import bar
+from .registry import Registry
+
+LATEST = "latest"
+
+
+@dataclass
+class Published:
+    namespace: str
+    name: str
+    path: str
+    sha256: str
+    md5: str | None
+    size: int
+    manifest: str
+    manifest_sha256: str
+    manifest_created: bool
+    rehashed: bool
+
+
+@dataclass
+class PublishResult:
+    artifacts: list[Published] = field(default_factory=list)
+    channels: dict[str, int] = field(default_factory=dict)  # ns -> new latest version (changed only)
+    pushed: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"artifacts": [asdict(a) for a in self.artifacts], "channels": self.channels, "pushed": self.pushed}
+
+
+@dataclass
+class _Target:
+    name: str
+    path: str
+    meta: dict[str, Any]
+
+
+def _targets(repo: Any, reg: Registry, paths: list[str]) -> list[_Target]:
+    declared = repo.artifacts()
+    by_path = {a["path"]: (name, a) for name, a in declared.items()}
+    if not paths:
+        if not declared:
+            raise NotFoundError("nothing to publish: no paths given and dvc.yaml declares no artifacts")
+        return [_Target(check_name(n, "artifact name"), a["path"], dict(a["meta"].get("pedata") or {})) for n, a in sorted(declared.items())]
+    out = []
+    for p in paths:
+        abs_p = Path(p).resolve()
+        if not abs_p.is_relative_to(reg.root):
+            raise NotFoundError(f"{p} is outside the registry {reg.root}")
+        rel = abs_p.relative_to(reg.root).as_posix()
+        if rel in by_path:
+            name, art = by_path[rel]
+            out.append(_Target(check_name(name, "artifact name"), rel, dict(art["meta"].get("pedata") or {})))
+        else:
+            stem = Path(rel).name.split(".")[0]
+            out.append(_Target(check_name(stem, "artifact name (from the file name)"), rel, {}))
+    return out
+
+
+def publish(
+    paths: list[str] | None = None,
+    namespace: str | None = None,
+    root: Path | str = ".",
+    *,
+    push: bool = True,
+    remote: str | None = None,
+) -> PublishResult:
+    """Publish the named outputs (or every artifact in dvc.yaml) and move channel ``latest``."""
+    reg = Registry.find(root)
+    from .dvcio import DvcRepo
+
+    result = PublishResult()
+    with DvcRepo(reg.root) as repo, registry_lock(reg.state_dir), HashState(reg.state_dir / "hashes.db") as state:
+        targets = _targets(repo, reg, list(paths or []))
+        head = gitio.head(reg.root)
+        plans = []
+        # 1. Check and hash everything before writing anything.
+        for t in targets:
+            ns = reg.namespace(namespace or t.meta.get("namespace"))
+            info = repo.out_info(t.path)
+            if info.is_dir:
+                raise PedataError(f"{t.path} is a directory output; publish its files individually")
+            if info.md5 is None:
+                raise PedataError(f"{t.path} has no recorded hash yet: run 'dvc repro' (or 'dvc commit') first")
+            if not (reg.root / t.path).exists():
+                raise NotFoundError(f"{t.path} is missing from the workspace: run 'dvc pull' or 'dvc repro'")
+            status = repo.workspace_status(t.path)
+            if status is not None:
+                raise PedataError(f"{t.path} is {status} since {info.dvcfile} was written: run 'dvc repro' or 'dvc commit' first")
+            with bar(f"sha256 {t.path}", info.size) as advance_bar:
+                fd, cached = state.hash_file(reg.root / t.path, progress=advance_bar)
+            licence = t.meta.get("licence", reg.config.get("licence"))
+            manifest = build_manifest(
+                root=reg.root, namespace=ns, name=t.name, out=info, file_digest=fd,
+                meta=t.meta, git_commit=head, licence=licence,
+            )
+            plans.append((t, ns, info, fd, cached, manifest))
+        # 2. Bytes first: a pin must never name bytes the remote lacks.
+        if push:
+            result.pushed = repo.push([p[0].path for p in plans], remote=remote or reg.config.get("remote"))
+        # 3. Manifests (immutable: an existing manifest for these bytes is kept as it is).
+        pins: dict[str, dict[str, dict[str, Any]]] = {}
+        written: list[str] = []
+        for t, ns, info, fd, cached, manifest in plans:
+            mpath = reg.manifest_path(ns, t.name, fd.sha256)
+            created = atomic.create_exclusive(mpath, manifest.to_bytes())
+            if not created:
+                from .documents import Manifest
+
+                manifest = Manifest.load(mpath, reg.rel(mpath))
+            written.append(reg.rel(mpath))
+            pins.setdefault(ns, {})[t.name] = pin_of(fd.sha256, manifest.digest, fd.size)
+            result.artifacts.append(
+                Published(ns, t.name, t.path, fd.sha256, info.md5, fd.size, reg.rel(mpath), manifest.digest, created, not cached)
+            )
+        # 4. Channel latest, one new version per namespace at most.
+        for ns, arts in sorted(pins.items()):
+            doc = advance(reg, ns, LATEST, arts)
+            if doc is not None:
+                path = reg.channel_path(ns, LATEST)
+                doc.save(path)
+                written.append(reg.rel(path))
+                result.channels[ns] = doc.version
+        gitio.add(reg.root, written)
+    return result

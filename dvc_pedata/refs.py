@@ -1,0 +1,62 @@
+"""From a reference (URI or manifest path) to a pin and its manifest, without trust checks.
+
+``schema`` and ``diff`` only describe; the resolver adds signature, status and revocation checks
+before it ever serves bytes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .documents import Manifest
+from .errors import IntegrityError, NotFoundError, PedataError
+from .registry import Registry
+from .uri import PedataURI, is_uri, parse
+
+
+def pin_for(reg: Registry, uri: PedataURI) -> dict[str, Any]:
+    """The pin (sha256, manifest_sha256, size[, location]) that ``uri`` names in ``reg``."""
+    ns = reg.namespace(uri.namespace)
+    if uri.ref_kind == "sha256":
+        manifest = reg.load_manifest(ns, uri.name, uri.ref)
+        return {"sha256": uri.ref, "manifest_sha256": manifest.digest, "size": manifest.size}
+    if uri.ref_kind == "channel":
+        ch = reg.load_channel(ns, uri.ref)
+        if ch is None:
+            raise NotFoundError(f"no channel {ns}/{uri.ref}")
+        pins, where = ch.artifacts, f"channel {ns}/{uri.ref} (version {ch.version})"
+    else:
+        rel = reg.load_release(ns, uri.ref)
+        pins, where = rel.pins, f"release {ns}@{uri.ref}"
+    if uri.name not in pins:
+        known = ", ".join(sorted(pins)) or "none"
+        raise NotFoundError(f"{where} has no artifact {uri.name!r} (it pins: {known})")
+    return dict(pins[uri.name])
+
+
+def manifest_for_pin(reg: Registry, ns: str, name: str, pin: dict[str, Any]) -> Manifest:
+    """Load the manifest a pin names and check it is the very document the pin was made with."""
+    manifest = reg.load_manifest(ns, name, pin["sha256"])
+    if manifest.digest != pin["manifest_sha256"]:
+        raise IntegrityError(
+            f"manifest for {ns}/{name} sha256:{pin['sha256'][:12]} has digest {manifest.digest}, "
+            f"but the pin names {pin['manifest_sha256']}"
+        )
+    if manifest.sha256 != pin["sha256"]:
+        raise IntegrityError(f"manifest for {ns}/{name} describes sha256 {manifest.sha256}, not {pin['sha256']}")
+    return manifest
+
+
+def load_manifest_ref(ref: str, root: Path | str = ".") -> Manifest:
+    """A manifest from a ``pedata://`` URI (default ref ``latest``) or a manifest file path."""
+    if is_uri(ref):
+        reg = Registry.find(root)
+        uri = parse(ref, default_ref="latest")
+        return manifest_for_pin(reg, uri.namespace, uri.name, pin_for(reg, uri))
+    path = Path(ref)
+    if path.is_file():
+        return Manifest.load(path)
+    if "://" in ref:
+        parse(ref)  # raises the precise URI error
+    raise PedataError(f"{ref!r} is neither a pedata:// URI nor a manifest file")

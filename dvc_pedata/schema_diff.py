@@ -1,0 +1,111 @@
+"""Schema and input differences between two manifests, as data, text and pull-request markdown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .documents import Manifest
+
+
+def _fields(m: Manifest) -> dict[str, dict[str, Any]]:
+    return {f["name"]: f for f in m.schema.get("fields", [])}
+
+
+def _stats(m: Manifest, name: str) -> Any:
+    return m.schema.get("stats", {}).get(name)
+
+
+def diff_manifests(a: Manifest, b: Manifest) -> dict[str, Any]:
+    """Columns added / removed / retyped / renamed, row counts per entity, inputs and params.
+
+    A rename is a removed and an added column with the same type and identical footer statistics
+    (min, max, null count): the data stayed, only the name moved.
+    """
+    fa, fb = _fields(a), _fields(b)
+    removed = [n for n in fa if n not in fb]
+    added = [n for n in fb if n not in fa]
+    renamed = []
+    for old in list(removed):
+        for new in added:
+            same_type = fa[old]["type"] == fb[new]["type"]
+            sa, sb = _stats(a, old), _stats(b, new)
+            if same_type and sa is not None and sa == sb:
+                renamed.append({"from": old, "to": new, "type": fb[new]["type"]})
+                removed.remove(old)
+                added.remove(new)
+                break
+    retyped = [
+        {"name": n, "from": fa[n]["type"], "to": fb[n]["type"]} for n in fa if n in fb and fa[n]["type"] != fb[n]["type"]
+    ]
+    rows: dict[str, dict[str, Any]] = {}
+    ea, eb = a.schema.get("entities", {}), b.schema.get("entities", {})
+    for ent in sorted(set(ea) | set(eb)):
+        ra, rb = ea.get(ent, {}).get("rows"), eb.get(ent, {}).get("rows")
+        if ra != rb:
+            rows[ent] = {"from": ra, "to": rb}
+    if a.schema.get("rows") != b.schema.get("rows") and not rows:
+        rows["(table)"] = {"from": a.schema.get("rows"), "to": b.schema.get("rows")}
+    deps_a = {d["path"]: d for d in a.inputs.get("deps", [])}
+    deps_b = {d["path"]: d for d in b.inputs.get("deps", [])}
+    inputs = [
+        {"path": p, "from": deps_a.get(p, {}).get("md5"), "to": deps_b.get(p, {}).get("md5")}
+        for p in sorted(set(deps_a) | set(deps_b))
+        if deps_a.get(p, {}).get("md5") != deps_b.get(p, {}).get("md5")
+    ]
+    params = []
+    pa, pb = a.inputs.get("params", {}), b.inputs.get("params", {})
+    for f in sorted(set(pa) | set(pb)):
+        va, vb = pa.get(f, {}), pb.get(f, {})
+        for k in sorted(set(va) | set(vb)):
+            if va.get(k) != vb.get(k):
+                params.append({"file": f, "key": k, "from": va.get(k), "to": vb.get(k)})
+    return {
+        "a": {"name": f"{a.namespace}/{a.name}", "sha256": a.sha256},
+        "b": {"name": f"{b.namespace}/{b.name}", "sha256": b.sha256},
+        "same_bytes": a.sha256 == b.sha256,
+        "columns": {"added": added, "removed": removed, "retyped": retyped, "renamed": renamed},
+        "rows": rows,
+        "inputs": inputs,
+        "params": params,
+        "size": {"from": a.size, "to": b.size},
+    }
+
+
+def is_empty(d: dict[str, Any]) -> bool:
+    c = d["columns"]
+    return not any([c["added"], c["removed"], c["retyped"], c["renamed"], d["rows"], d["inputs"], d["params"]])
+
+
+def render_text(d: dict[str, Any]) -> str:
+    lines = [f"--- {d['a']['name']} sha256:{d['a']['sha256'][:12]}", f"+++ {d['b']['name']} sha256:{d['b']['sha256'][:12]}"]
+    c = d["columns"]
+    lines += [f"+ column {n}" for n in c["added"]]
+    lines += [f"- column {n}" for n in c["removed"]]
+    lines += [f"~ column {r['name']}: {r['from']} -> {r['to']}" for r in c["retyped"]]
+    lines += [f"~ column {r['from']} renamed to {r['to']}" for r in c["renamed"]]
+    lines += [f"~ rows {e}: {v['from']} -> {v['to']}" for e, v in d["rows"].items()]
+    lines += [f"~ input {i['path']}: md5 {i['from']} -> {i['to']}" for i in d["inputs"]]
+    lines += [f"~ param {p['file']}:{p['key']}: {p['from']!r} -> {p['to']!r}" for p in d["params"]]
+    if is_empty(d):
+        lines.append("no schema, row-count or input changes" + (" (same bytes)" if d["same_bytes"] else ""))
+    return "\n".join(lines)
+
+
+def render_markdown(d: dict[str, Any]) -> str:
+    """A compact pull-request comment: one table of changes."""
+    out = [f"### `{d['b']['name']}`: `{d['a']['sha256'][:12]}` → `{d['b']['sha256'][:12]}`", ""]
+    rows: list[tuple[str, str, str]] = []
+    c = d["columns"]
+    rows += [("column added", f"`{n}`", "") for n in c["added"]]
+    rows += [("column removed", f"`{n}`", "") for n in c["removed"]]
+    rows += [("column retyped", f"`{r['name']}`", f"`{r['from']}` → `{r['to']}`") for r in c["retyped"]]
+    rows += [("column renamed", f"`{r['from']}`", f"→ `{r['to']}`") for r in c["renamed"]]
+    rows += [("rows", e, f"{v['from']} → {v['to']}") for e, v in d["rows"].items()]
+    rows += [("input", f"`{i['path']}`", f"`{str(i['from'])[:8]}` → `{str(i['to'])[:8]}`") for i in d["inputs"]]
+    rows += [("param", f"`{p['file']}:{p['key']}`", f"`{p['from']}` → `{p['to']}`") for p in d["params"]]
+    if not rows:
+        out.append("No schema, row-count or input changes.")
+        return "\n".join(out)
+    out += ["| change | what | detail |", "|---|---|---|"]
+    out += [f"| {a} | {b} | {c_} |" for a, b, c_ in rows]
+    return "\n".join(out)
