@@ -86,7 +86,7 @@ def check_root_consistency(root: Root, source: str = "trust root") -> list[str]:
                 problems.append(f"{source}: role {role} lists key {short(keyid)}, which is not in keys")
         if spec["threshold"] > len(spec["keyids"]):
             problems.append(
-                f"{source}: role {role} needs {spec['threshold']} signatures but has {len(spec['keyids'])} keys"
+                f"{source}: role {role} needs {spec['threshold']} signatures but has {_keys(len(spec['keyids']))}"
             )
     return problems
 
