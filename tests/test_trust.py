@@ -245,6 +245,9 @@ def test_a_rotation_without_the_old_root_keys_is_refused(pedata, git_repo, alice
     assert_one_line_error(res, "trust root 2 is signed by 0 of 1 required root keys of root 1; nothing written")
     assert res.returncode == 3
     assert sorted(p.name for p in (git_repo / "trust/root").iterdir()) == ["1.json"]
+    res = pedata("trust", "add-key", "promoter", "bob", "--sign", "bob", cwd=git_repo)
+    assert_one_line_error(res, f"key bob ({alice_bob[1].keyid[:12]}) is not a root key of trust root 1 or 2; nothing written")
+    assert staged(git_repo) == ["trust/root/1.json"]
     res = pedata("trust", "init", "--root", "bob", cwd=git_repo)
     assert_one_line_error(res, "a trust root already exists (version 1)")
 
