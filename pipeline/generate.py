@@ -35,22 +35,68 @@ HH_SIZE_P = [0.28, 0.34, 0.15, 0.13, 0.06, 0.04]  # 1..6 persons, close to the C
 
 # State FIPS codes with rough population shares, so state_fips looks like a real sample.
 STATES = {
-    1: 5.1, 2: 0.7, 4: 7.4, 5: 3.0, 6: 39.0, 8: 5.9, 9: 3.6, 10: 1.0, 11: 0.7, 12: 22.6, 13: 11.0,
-    15: 1.4, 16: 2.0, 17: 12.5, 18: 6.9, 19: 3.2, 20: 2.9, 21: 4.5, 22: 4.6, 23: 1.4, 24: 6.2,
-    25: 7.0, 26: 10.0, 27: 5.7, 28: 2.9, 29: 6.2, 30: 1.1, 31: 2.0, 32: 3.2, 33: 1.4, 34: 9.3,
-    35: 2.1, 36: 19.6, 37: 10.8, 38: 0.8, 39: 11.8, 40: 4.1, 41: 4.2, 42: 13.0, 44: 1.1, 45: 5.4,
-    46: 0.9, 47: 7.1, 48: 30.5, 49: 3.4, 50: 0.6, 51: 8.7, 53: 7.8, 54: 1.8, 55: 5.9, 56: 0.6,
+    1: 5.1,
+    2: 0.7,
+    4: 7.4,
+    5: 3.0,
+    6: 39.0,
+    8: 5.9,
+    9: 3.6,
+    10: 1.0,
+    11: 0.7,
+    12: 22.6,
+    13: 11.0,
+    15: 1.4,
+    16: 2.0,
+    17: 12.5,
+    18: 6.9,
+    19: 3.2,
+    20: 2.9,
+    21: 4.5,
+    22: 4.6,
+    23: 1.4,
+    24: 6.2,
+    25: 7.0,
+    26: 10.0,
+    27: 5.7,
+    28: 2.9,
+    29: 6.2,
+    30: 1.1,
+    31: 2.0,
+    32: 3.2,
+    33: 1.4,
+    34: 9.3,
+    35: 2.1,
+    36: 19.6,
+    37: 10.8,
+    38: 0.8,
+    39: 11.8,
+    40: 4.1,
+    41: 4.2,
+    42: 13.0,
+    44: 1.1,
+    45: 5.4,
+    46: 0.9,
+    47: 7.1,
+    48: 30.5,
+    49: 3.4,
+    50: 0.6,
+    51: 8.7,
+    53: 7.8,
+    54: 1.8,
+    55: 5.9,
+    56: 0.6,
 }
 NOTES = np.array(
     [
         "",
         "",
         "",
-        "Respondent said \"fine, thanks\"",
+        'Respondent said "fine, thanks"',
         "Moved in 2023, renting from a relative",
         "Callback requested, evenings only",
         "Proxy interview: spouse answered, head at work",
-        "Language: Spanish, interpreter \"Ana\"",
+        'Language: Spanish, interpreter "Ana"',
         "Two addresses on file,\nmail goes to the second one",
         "Refused income questions; imputed",
     ],
@@ -124,8 +170,14 @@ def load_params(path: Path) -> Params:
     )
     for name in ("seed", "households", "year"):
         value = getattr(params, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "households" else 0):
-            raise SystemExit(f"generate.py: generate.{name} must be a non-negative integer (households >= 1)")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or value < (1 if name == "households" else 0)
+        ):
+            raise SystemExit(
+                f"generate.py: generate.{name} must be a non-negative integer (households >= 1)"
+            )
     if not isinstance(params.deterministic_h5, bool):
         raise SystemExit("generate.py: generate.deterministic_h5 must be true or false")
     return params
@@ -146,7 +198,9 @@ class Chunk:
     race: np.ndarray
 
 
-def _units(hh_of: np.ndarray, local: np.ndarray, n_households: int, base: int) -> tuple[np.ndarray, int]:
+def _units(
+    hh_of: np.ndarray, local: np.ndarray, n_households: int, base: int
+) -> tuple[np.ndarray, int]:
     """Global unit ids from per-household local indices (0 always present, 1 optional)."""
     has_second = np.bincount(hh_of, weights=(local == 1), minlength=n_households) > 0
     per_hh = 1 + has_second.astype(np.int64)
@@ -173,7 +227,9 @@ def make_chunk(rng: np.random.Generator, n: int, bases: dict[str, int], year: in
     head_age = np.clip(rng.normal(50, 17, n), 18, 90).astype(np.int16)
     age = np.empty(persons, dtype=np.int16)
     age[head] = head_age
-    age[spouse] = np.clip(head_age[hh_of[spouse]] + rng.normal(0, 4, int(spouse.sum())), 18, 95).astype(np.int16)
+    age[spouse] = np.clip(
+        head_age[hh_of[spouse]] + rng.normal(0, 4, int(spouse.sum())), 18, 95
+    ).astype(np.int16)
     max_child = np.clip(head_age[hh_of[child]].astype(np.int64) - 17, 1, 25)
     age[child] = (rng.random(int(child.sum())) * max_child).astype(np.int16)
     age[relative] = rng.integers(18, 91, int(relative.sum()))
@@ -214,7 +270,9 @@ def make_chunk(rng: np.random.Generator, n: int, bases: dict[str, int], year: in
     self_emp = adult & (rng.random(persons) < 0.09)
     self_employment_income = np.where(self_emp, np.round(rng.lognormal(9.6, 1.2, persons)), 0.0)
     retired = (age >= 62) & (rng.random(persons) < 0.85)
-    social_security = np.where(retired, np.round(np.clip(rng.normal(21_000, 7_000, persons), 2_000, 48_000)), 0.0)
+    social_security = np.where(
+        retired, np.round(np.clip(rng.normal(21_000, 7_000, persons), 2_000, 48_000)), 0.0
+    )
     disabled = rng.random(persons) < np.where(age >= 65, 0.25, 0.06)
     start = np.datetime64(f"{year}-02-01")
     interview = (start + rng.integers(0, 59, n).astype("timedelta64[D]"))[hh_of]
@@ -255,7 +313,8 @@ def make_chunk(rng: np.random.Generator, n: int, bases: dict[str, int], year: in
     spm_first = first_of(spm_unit_id)
     fam_first = first_of(family_id)
     childcare = np.where(
-        np.bincount(tax_unit_id - bases["tax_unit"], weights=child & (age < 13), minlength=n_tu) > 0,
+        np.bincount(tax_unit_id - bases["tax_unit"], weights=child & (age < 13), minlength=n_tu)
+        > 0,
         np.round(rng.lognormal(8.2, 0.7, n_tu)),
         0.0,
     )
@@ -275,7 +334,9 @@ def make_chunk(rng: np.random.Generator, n: int, bases: dict[str, int], year: in
         spm_unit={
             "spm_unit_id": bases["spm_unit"] + np.arange(n_spm),
             "spm_unit_weight": weight[hh_of[spm_first]],
-            "snap_reported": np.where(rng.random(n_spm) < 0.11, np.round(rng.uniform(300, 9000, n_spm)), 0.0),
+            "snap_reported": np.where(
+                rng.random(n_spm) < 0.11, np.round(rng.uniform(300, 9000, n_spm)), 0.0
+            ),
         },
         family={
             "family_id": bases["family"] + np.arange(n_fam),
@@ -306,7 +367,12 @@ class H5Appender:
             group = h5py.Group(h5py.h5g.create(self.file.id, name.encode(), gcpl=gcpl))
             chunk = (max(1, min(len(values), 1 << 16)),)
             ds = group.create_dataset(
-                self.year, shape=(0,), maxshape=(None,), chunks=chunk, dtype=values.dtype, track_times=self.track_times
+                self.year,
+                shape=(0,),
+                maxshape=(None,),
+                chunks=chunk,
+                dtype=values.dtype,
+                track_times=self.track_times,
             )
             self.datasets[name] = ds
         start = ds.shape[0]
@@ -322,7 +388,9 @@ def generate(params: Params, out: Path) -> dict[str, int]:
     out.mkdir(parents=True, exist_ok=True)
     paths = {name: out / name for name in ("persons.parquet", "households.csv", "us_microdata.h5")}
     tmp = {name: p.with_name(f".{p.name}.tmp") for name, p in paths.items()}
-    counts = dict.fromkeys(("person", "household", "tax_unit", "spm_unit", "family", "marital_unit"), 0)
+    counts = dict.fromkeys(
+        ("person", "household", "tax_unit", "spm_unit", "family", "marital_unit"), 0
+    )
     bases = {e: 1 for e in counts}
     writer = pq.ParquetWriter(tmp["persons.parquet"], PERSON_SCHEMA)
     csv_writer = pacsv.CSVWriter(tmp["households.csv"], HOUSEHOLD_SCHEMA)
@@ -331,9 +399,13 @@ def generate(params: Params, out: Path) -> dict[str, int]:
         for index, begin in enumerate(range(0, params.households, CHUNK_HOUSEHOLDS)):
             n = min(CHUNK_HOUSEHOLDS, params.households - begin)
             rng = np.random.default_rng([params.seed, index])
-            chunk = make_chunk(rng, n, {**bases, "total_households": params.households}, params.year)
+            chunk = make_chunk(
+                rng, n, {**bases, "total_households": params.households}, params.year
+            )
             columns = {**chunk.person, "race": chunk.race}
-            writer.write_table(pa.table({f.name: columns[f.name] for f in PERSON_SCHEMA}, schema=PERSON_SCHEMA))
+            writer.write_table(
+                pa.table({f.name: columns[f.name] for f in PERSON_SCHEMA}, schema=PERSON_SCHEMA)
+            )
             hh = chunk.household
             csv_writer.write_table(
                 pa.table(
@@ -364,9 +436,20 @@ def generate(params: Params, out: Path) -> dict[str, int]:
 
 def _append_h5(h5: H5Appender, chunk: Chunk) -> None:
     p = chunk.person
-    for name in ("person_id", "age", "sex", "is_household_head", "is_tax_unit_head", "is_tax_unit_dependent",
-                 "is_disabled", "weekly_hours_worked", "employment_income", "self_employment_income",
-                 "social_security", "person_weight"):
+    for name in (
+        "person_id",
+        "age",
+        "sex",
+        "is_household_head",
+        "is_tax_unit_head",
+        "is_tax_unit_dependent",
+        "is_disabled",
+        "weekly_hours_worked",
+        "employment_income",
+        "self_employment_income",
+        "social_security",
+        "person_weight",
+    ):
         h5.append(name, np.ascontiguousarray(p[name]))
     for entity in ("household", "tax_unit", "spm_unit", "family", "marital_unit"):
         h5.append(f"person_{entity}_id", p[f"{entity}_id"])

@@ -26,7 +26,15 @@ from typing import Any
 from ..errors import FormatError
 from .common import FIELD_LIMIT, PE_ENTITIES, fingerprint
 
-__all__ = ["FIELD_LIMIT", "MEDIA_TYPES", "PE_ENTITIES", "Sidecar", "describe", "detect_format", "fingerprint"]
+__all__ = [
+    "FIELD_LIMIT",
+    "MEDIA_TYPES",
+    "PE_ENTITIES",
+    "Sidecar",
+    "describe",
+    "detect_format",
+    "fingerprint",
+]
 
 MEDIA_TYPES: dict[str, str] = {
     "parquet": "application/vnd.apache.parquet",
@@ -64,7 +72,9 @@ def describe(path: Path, fmt: str | None = None, meta: dict | None = None) -> Si
     path = Path(path)
     fmt = fmt or detect_format(path)
     if fmt not in MEDIA_TYPES:
-        raise FormatError(f"{path}: unsupported format {fmt!r} (supported: {', '.join(MEDIA_TYPES)})")
+        raise FormatError(
+            f"{path}: unsupported format {fmt!r} (supported: {', '.join(MEDIA_TYPES)})"
+        )
     meta = dict(meta or {})
     if isinstance(meta.get("pedata"), dict):
         meta = {**meta["pedata"]}

@@ -20,7 +20,14 @@ from ..errors import FormatError
 FIELD_LIMIT = 256
 
 # PolicyEngine entities (US), plus the UK's benefit unit so a UK file is recognised too.
-PE_ENTITIES: tuple[str, ...] = ("person", "tax_unit", "spm_unit", "family", "marital_unit", "household")
+PE_ENTITIES: tuple[str, ...] = (
+    "person",
+    "tax_unit",
+    "spm_unit",
+    "family",
+    "marital_unit",
+    "household",
+)
 EXTRA_ENTITIES: tuple[str, ...] = ("benunit",)
 
 # Statistics values longer than this are dropped (null): a truncated max is no longer a bound.
@@ -40,7 +47,9 @@ def known_entities(meta: Mapping[str, Any]) -> set[str]:
     return names
 
 
-def classify(name: str, owner: str | None, known: set[str], weight: str | None = None) -> tuple[str | None, str | None]:
+def classify(
+    name: str, owner: str | None, known: set[str], weight: str | None = None
+) -> tuple[str | None, str | None]:
     """(role, references) of a column named ``name`` in a table of entity ``owner``.
 
     ``<owner>_id`` is the key; ``person_<e>_id`` and ``<e>_id`` of another known entity are links
@@ -64,11 +73,27 @@ def classify(name: str, owner: str | None, known: set[str], weight: str | None =
     return None, None
 
 
-def field(name: str, type_: str, nullable: bool, entity: str | None = None, role: str | None = None, references: str | None = None) -> dict[str, Any]:
-    return {"name": name, "type": type_, "nullable": bool(nullable), "entity": entity, "role": role, "references": references}
+def field(
+    name: str,
+    type_: str,
+    nullable: bool,
+    entity: str | None = None,
+    role: str | None = None,
+    references: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "type": type_,
+        "nullable": bool(nullable),
+        "entity": entity,
+        "role": role,
+        "references": references,
+    }
 
 
-def table_fields(columns: Iterable[tuple[str, str, bool]], meta: Mapping[str, Any]) -> list[dict[str, Any]]:
+def table_fields(
+    columns: Iterable[tuple[str, str, bool]], meta: Mapping[str, Any]
+) -> list[dict[str, Any]]:
     """Fields of a flat table (parquet, CSV): every column belongs to the table's entity."""
     owner = meta.get("entity") if isinstance(meta.get("entity"), str) else None
     known = known_entities(meta)
@@ -80,7 +105,9 @@ def table_fields(columns: Iterable[tuple[str, str, bool]], meta: Mapping[str, An
     return out
 
 
-def table_entities(fields: list[dict[str, Any]], rows: int, meta: Mapping[str, Any]) -> dict[str, Any]:
+def table_entities(
+    fields: list[dict[str, Any]], rows: int, meta: Mapping[str, Any]
+) -> dict[str, Any]:
     """``{entity: {rows, key, weight}}`` for a one-entity table (nothing counted from data)."""
     owner = meta.get("entity")
     if not isinstance(owner, str):
@@ -88,7 +115,13 @@ def table_entities(fields: list[dict[str, Any]], rows: int, meta: Mapping[str, A
     names = {f["name"] for f in fields}
     key = f"{owner}_id"
     weight = f"{owner}_weight"
-    return {owner: {"rows": rows, "key": key if key in names else None, "weight": weight if weight in names else None}}
+    return {
+        owner: {
+            "rows": rows,
+            "key": key if key in names else None,
+            "weight": weight if weight in names else None,
+        }
+    }
 
 
 def weight_column(names: Iterable[str], meta: Mapping[str, Any], where: str) -> str | None:
@@ -115,7 +148,9 @@ def json_scalar(value: Any) -> Any:
     if isinstance(value, int):
         return value if abs(value) < EXACT_INT else str(value)
     if isinstance(value, float):
-        return value + 0.0 if math.isfinite(value) else None  # -0.0 → 0.0 (parquet writes -0.0 as a min)
+        return (
+            value + 0.0 if math.isfinite(value) else None
+        )  # -0.0 → 0.0 (parquet writes -0.0 as a min)
     if isinstance(value, str):
         return value if len(value) <= MAX_STAT_STR else None
     if isinstance(value, bytes | bytearray | memoryview):

@@ -15,8 +15,13 @@ from ..errors import FormatError
 from .common import build_schema, reason, table_entities, table_fields, weight_column
 
 BLOCK_SIZE = 4 << 20
-_CONVERSION = re.compile(r"In CSV column #(\d+): CSV conversion error to (\w+)(?:\[[^\]]*\])?: invalid value '(.*)'")
-_UTF8 = re.compile(r"In CSV column #(\d+): CSV conversion error to \w+: invalid UTF8 data")
+# Arrow's messages: "In CSV column #1: Row #600002: CSV conversion error to int64: invalid value '1.5'"
+_CONVERSION = re.compile(
+    r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to \w+(?:\[[^\]]*\])?: invalid value '(.*)'"
+)
+_UTF8 = re.compile(
+    r"In CSV column #(\d+): (?:Row #(\d+): )?CSV conversion error to \w+: invalid UTF8 data"
+)
 
 
 def describe_csv(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
@@ -28,12 +33,14 @@ def describe_csv(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
         except _Widen as retry:
             _widen(path, forced, retry.field, retry.value)
 
-    for i, (name, type_) in enumerate(zip(names, types)):
+    for i, (name, type_) in enumerate(zip(names, types, strict=True)):
         if "\ufffd" in name:
             raise FormatError(f"{path}: header is not valid UTF-8 text (column #{i})")
         if type_ in ("binary", "large_binary"):
             raise FormatError(f"{path}: not valid UTF-8 text (column #{i} {name!r})")
-    fields = table_fields(((n, t, nulls[i] > 0) for i, (n, t) in enumerate(zip(names, types))), meta)
+    fields = table_fields(
+        ((n, t, nulls[i] > 0) for i, (n, t) in enumerate(zip(names, types, strict=True))), meta
+    )
     return build_schema(
         fields,
         rows=rows,
@@ -70,7 +77,9 @@ def _scan(path: Path, forced: dict[str, Any]) -> tuple[list[str], list[str], int
             names = list(schema.names)
             if len(set(names)) != len(names):
                 dupes = sorted({n for n in names if names.count(n) > 1})
-                raise FormatError(f"{path}: duplicate column names in the header: {', '.join(dupes)}")
+                raise FormatError(
+                    f"{path}: duplicate column names in the header: {', '.join(dupes)}"
+                )
             nulls = [0] * len(names)
             rows = 0
             for batch in reader:
@@ -81,10 +90,12 @@ def _scan(path: Path, forced: dict[str, Any]) -> tuple[list[str], list[str], int
         text = str(exc)
         bad_utf8 = _UTF8.search(text)
         if bad_utf8:
-            raise FormatError(f"{path}: not valid UTF-8 text (column #{bad_utf8.group(1)})") from exc
+            raise FormatError(
+                f"{path}: not valid UTF-8 text (column #{bad_utf8.group(1)})"
+            ) from exc
         conv = _CONVERSION.search(text)
         if conv and schema is not None and int(conv.group(1)) < len(schema):
-            raise _Widen(schema.field(int(conv.group(1))), conv.group(3)) from exc
+            raise _Widen(schema.field(int(conv.group(1))), conv.group(2)) from exc
         raise FormatError(f"{path}: not a valid CSV file ({reason(exc)})") from exc
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise FormatError(f"{path}: not a valid CSV file ({reason(exc)})") from exc

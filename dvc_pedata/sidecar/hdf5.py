@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FormatError
-from .common import FIELD_LIMIT, PE_ENTITIES, build_schema, classify, known_entities, reason, weight_column
+from .common import (
+    FIELD_LIMIT,
+    PE_ENTITIES,
+    build_schema,
+    classify,
+    known_entities,
+    reason,
+    weight_column,
+)
 from .common import field as make_field
 
 _PERIOD = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
@@ -52,7 +60,9 @@ def describe_hdf5(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
     entity_rows = _entity_rows(variables)
     layout = "policyengine" if entity_rows else "generic"
     if meta.get("layout") == "policyengine" and layout != "policyengine":
-        raise FormatError(f"{path}: declared layout policyengine, but no <entity>_id/<year> datasets found")
+        raise FormatError(
+            f"{path}: declared layout policyengine, but no <entity>_id/<year> datasets found"
+        )
 
     known = known_entities(meta)
     declared = meta.get("entities") if isinstance(meta.get("entities"), Mapping) else {}
@@ -60,7 +70,11 @@ def describe_hdf5(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
     details_vars: dict[str, Any] = {}
     for var in variables:
         period, shape, dtype = var.latest()
-        entity = _entity_of(var, shape, entity_rows, declared, known) if layout == "policyengine" else None
+        entity = (
+            _entity_of(var, shape, entity_rows, declared, known)
+            if layout == "policyengine"
+            else None
+        )
         role, refs = _role(var.name, entity, known, meta)
         fields.append(make_field(var.name, arrow_type(dtype), False, entity, role, refs))
         if len(details_vars) < FIELD_LIMIT:
@@ -74,7 +88,11 @@ def describe_hdf5(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
     names = [v.name for v in variables]
     present = set(names)
     entities = {
-        e: {"rows": n, "key": f"{e}_id", "weight": f"{e}_weight" if f"{e}_weight" in present else None}
+        e: {
+            "rows": n,
+            "key": f"{e}_id",
+            "weight": f"{e}_weight" if f"{e}_weight" in present else None,
+        }
         for e, n in entity_rows.items()
     }
     periods = sorted({p for v in variables for p in v.periods if p})
@@ -84,7 +102,12 @@ def describe_hdf5(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
         entities=entities,
         weight=weight_column(names, meta, str(path)),
         stats={},
-        details={"layout": layout, "periods": periods, "datasets": len(datasets), "variables": details_vars},
+        details={
+            "layout": layout,
+            "periods": periods,
+            "datasets": len(datasets),
+            "variables": details_vars,
+        },
     )
 
 
@@ -114,7 +137,13 @@ def _entity_rows(variables: list[_Var]) -> dict[str, int]:
     return rows
 
 
-def _entity_of(var: _Var, shape: tuple[int, ...], rows: dict[str, int], declared: Mapping[str, Any], known: set[str]) -> str | None:
+def _entity_of(
+    var: _Var,
+    shape: tuple[int, ...],
+    rows: dict[str, int],
+    declared: Mapping[str, Any],
+    known: set[str],
+) -> str | None:
     """Declared mapping first, then what the name says, then the unique entity with that length."""
     if isinstance(declared.get(var.name), str):
         return str(declared[var.name])
@@ -132,7 +161,9 @@ def _entity_of(var: _Var, shape: tuple[int, ...], rows: dict[str, int], declared
     return matches[0] if len(matches) == 1 else None
 
 
-def _role(name: str, entity: str | None, known: set[str], meta: Mapping[str, Any]) -> tuple[str | None, str | None]:
+def _role(
+    name: str, entity: str | None, known: set[str], meta: Mapping[str, Any]
+) -> tuple[str | None, str | None]:
     weight = meta.get("weight") if isinstance(meta.get("weight"), str) else None
     if entity is None and name.endswith("_id") and name[: -len("_id")] in known:
         entity = name[: -len("_id")]  # an id whose entity could not be placed is still a key

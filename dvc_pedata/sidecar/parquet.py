@@ -7,7 +7,15 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FormatError
-from .common import FIELD_LIMIT, build_schema, json_scalar, reason, table_entities, table_fields, weight_column
+from .common import (
+    FIELD_LIMIT,
+    build_schema,
+    json_scalar,
+    reason,
+    table_entities,
+    table_fields,
+    weight_column,
+)
 
 
 def describe_parquet(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
@@ -32,7 +40,11 @@ def describe_parquet(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
         entities=table_entities(fields, rows, meta),
         weight=weight_column((f["name"] for f in fields), meta, str(path)),
         stats=stats,
-        details={"row_groups": md.num_row_groups, "created_by": md.created_by, "num_columns": md.num_columns},
+        details={
+            "row_groups": md.num_row_groups,
+            "created_by": md.created_by,
+            "num_columns": md.num_columns,
+        },
     )
 
 
