@@ -168,7 +168,7 @@ def json_scalar(value: Any) -> Any:
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e]+")
 
 
-def reason(exc: BaseException, limit: int = 160) -> str:
+def reason(exc: BaseException | str, limit: int = 160) -> str:
     """A library's error message made short, printable and one line (garbage bytes stay out)."""
     text = _UNPRINTABLE.sub("?", " ".join(str(exc).split()))
     return text if len(text) <= limit else text[: limit - 3] + "..."

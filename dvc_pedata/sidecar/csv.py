@@ -34,8 +34,6 @@ def describe_csv(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
             _widen(path, forced, retry.field, retry.value)
 
     for i, (name, type_) in enumerate(zip(names, types, strict=True)):
-        if "\ufffd" in name:
-            raise FormatError(f"{path}: header is not valid UTF-8 text (column #{i})")
         if type_ in ("binary", "large_binary"):
             raise FormatError(f"{path}: not valid UTF-8 text (column #{i} {name!r})")
     fields = table_fields(
@@ -96,7 +94,11 @@ def _scan(path: Path, forced: dict[str, Any]) -> tuple[list[str], list[str], int
         conv = _CONVERSION.search(text)
         if conv and schema is not None and int(conv.group(1)) < len(schema):
             raise _Widen(schema.field(int(conv.group(1))), conv.group(2)) from exc
-        raise FormatError(f"{path}: not a valid CSV file ({reason(exc)})") from exc
+        # Drop the offending row's text that Arrow appends: it may be binary garbage.
+        text = re.sub(r"(Expected \d+ columns, got \d+):.*", r"\1", text)
+        raise FormatError(f"{path}: not a valid CSV file ({reason(text)})") from exc
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"{path}: header is not valid UTF-8 text") from exc
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise FormatError(f"{path}: not a valid CSV file ({reason(exc)})") from exc
     return names, [str(t) for t in schema.types], rows, nulls
