@@ -39,7 +39,11 @@ class OutInfo:
 
 
 def _quiet_dvc() -> None:
+    """DVC logs progress banners at INFO on stdout; pedata's stdout is for its own (JSON) output."""
     logging.getLogger("dvc").setLevel(logging.WARNING)
+
+
+_quiet_dvc()
 
 
 def init_repo(root: Path) -> bool:

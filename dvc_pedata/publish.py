@@ -107,7 +107,8 @@ def publish(
                 raise NotFoundError(f"{t.path} is missing from the workspace: run 'dvc pull' or 'dvc repro'")
             status = repo.workspace_status(t.path)
             if status is not None:
-                raise PedataError(f"{t.path} is {status} since {info.dvcfile} was written: run 'dvc repro' or 'dvc commit' first")
+                record = info.dvcfile.removesuffix(".yaml") + ".lock" if info.stage else info.dvcfile
+                raise PedataError(f"{t.path} is {status} since {record} was written: run 'dvc repro' or 'dvc commit' first")
             with bar(f"sha256 {t.path}", info.size) as advance_bar:
                 fd, cached = state.hash_file(reg.root / t.path, progress=advance_bar)
             licence = t.meta.get("licence", reg.config.get("licence"))

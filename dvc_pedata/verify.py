@@ -203,8 +203,9 @@ def _check_roots(ctx: Context) -> None:
         expected = ctx.reg.root_path(r.version).relative_to(ctx.reg.root).as_posix()
         if not (ctx.reg.root / expected).is_file():
             ctx.violation("trust/root", f"a root document claims version {r.version} but is not stored as {expected}")
-    for problem in verify_root_chain(ctx.roots):
-        ctx.violation("trust/root", problem)
+    if ctx.roots:
+        for problem in verify_root_chain(ctx.roots):
+            ctx.violation("trust/root", problem)
     if ctx.roots:
         ctx.root = ctx.roots[-1]
         if ctx.root.expires and parse_time(ctx.root.expires) < ctx.now:
