@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
 os.environ["PEDATA_NO_PROGRESS"] = "1"
+# Stage commands (`python ...`) and `dvc` resolve to this interpreter's environment.
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 os.environ["DVC_NO_ANALYTICS"] = "1"
 os.environ["GIT_AUTHOR_NAME"] = os.environ["GIT_COMMITTER_NAME"] = "pedata tests"
 os.environ["GIT_AUTHOR_EMAIL"] = os.environ["GIT_COMMITTER_EMAIL"] = "tests@pedata.invalid"

@@ -1,0 +1,32 @@
+"""``pedata verify``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .output import add_json_flag, emit
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("verify", help="check every registry invariant over the tree and its history")
+    p.add_argument("--base", metavar="REV", help="compare history since REV (default: merge base with the default branch)")
+    p.add_argument("--remote", action="store_true", help="also check every pinned, unrevoked payload is in the remote")
+    p.add_argument("--deep", action="store_true", help="with --remote: hash the remote bytes too")
+    add_json_flag(p)
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..verify import verify
+
+    report = verify(".", args.base, remote=args.remote, deep=args.deep)
+    if args.json:
+        emit(args, report.to_json(), None)
+    else:
+        for v in report.violations:
+            print(str(v))
+        counts = ", ".join(f"{n} {k}" for k, n in sorted(report.counts.items()))
+        summary = f"{len(report.violations)} violation(s)" if report.violations else "OK"
+        print(f"pedata verify: {summary} ({counts or 'no documents'})", file=sys.stderr if report.violations else sys.stdout)
+    return 1 if report.violations else 0

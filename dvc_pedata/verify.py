@@ -1,0 +1,381 @@
+"""``pedata verify``: every invariant a pull request must keep, over the tree and its history.
+
+All violations are collected (never just the first) with the file and a specific reason, so a
+reviewer sees every way a change cheats: edited pins, foreign or duplicated signatures, rollbacks,
+forks, expiry, broken root rotation, scope violations, swapped manifests.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from . import gitio
+from .documents import Channel, Document, Manifest, Release, Root, Tombstone
+from .errors import PedataError
+from .registry import Registry
+from .timeutil import format_time, from_epoch, now, parse_time
+
+DOC_DIRS = ("channels", "releases", "tombstones", "trust/root", "manifests")
+STATUS_RANK = {"provisional": 0, "certified": 1, "retired": 2, "unreproducible": 3}
+UNSIGNED_CHANNELS = ("latest",)
+
+
+@dataclass
+class Violation:
+    file: str
+    reason: str
+    commit: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.reason}" + (f" (commit {self.commit[:10]})" if self.commit else "")
+
+
+@dataclass
+class HistoryEntry:
+    commit: str
+    time: datetime
+    path: str
+    status: str  # A, M, D
+    doc: Document | None
+
+
+@dataclass
+class Context:
+    """What checks share: the registry, parsed documents at HEAD (work tree), the history window."""
+
+    reg: Registry
+    now: datetime
+    base: str | None
+    manifests: dict[str, Manifest] = field(default_factory=dict)
+    channels: dict[str, Channel] = field(default_factory=dict)
+    releases: dict[str, Release] = field(default_factory=dict)
+    tombstones: dict[str, Tombstone] = field(default_factory=dict)
+    roots: list[Root] = field(default_factory=list)
+    root: Root | None = None
+    history: list[HistoryEntry] = field(default_factory=list)
+    violations: list[Violation] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def violation(self, file: str, reason: str, commit: str | None = None) -> None:
+        self.violations.append(Violation(file, reason, commit))
+
+    def manifest_for(self, ns: str, name: str, sha256: str) -> Manifest | None:
+        return self.manifests.get(f"manifests/{ns}/{name}/{sha256}.json")
+
+
+@dataclass
+class VerifyReport:
+    violations: list[Violation]
+    counts: dict[str, int]
+    base: str | None
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "base": self.base,
+            "checked": dict(self.counts),
+            "violations": [{"file": v.file, "reason": v.reason, "commit": v.commit} for v in self.violations],
+        }
+
+
+# -- loading ---------------------------------------------------------------------------------------
+def _kind_for(path: str) -> type[Document] | None:
+    if path.startswith("manifests/"):
+        return Manifest
+    if path.startswith("channels/"):
+        return Channel
+    if path.startswith("releases/"):
+        return Release
+    if path.startswith("tombstones/"):
+        return Tombstone
+    if path.startswith("trust/root/"):
+        return Root
+    return None
+
+
+def _parse(ctx: Context, rel: str, data: bytes, commit: str | None = None) -> Document | None:
+    cls = _kind_for(rel)
+    if cls is None:
+        return None
+    try:
+        return cls.from_bytes(data, rel)
+    except PedataError as exc:
+        ctx.violation(rel, str(exc).removeprefix(rel + ": "), commit)
+        return None
+
+
+def _load_tree(ctx: Context) -> None:
+    root = ctx.reg.root
+    for top in DOC_DIRS:
+        for p in sorted((root / top).rglob("*.json")):
+            rel = p.relative_to(root).as_posix()
+            doc = _parse(ctx, rel, p.read_bytes())
+            if doc is None:
+                continue
+            ctx.counts[doc.kind] += 1
+            if isinstance(doc, Manifest):
+                ctx.manifests[rel] = doc
+            elif isinstance(doc, Channel):
+                ctx.channels[rel] = doc
+            elif isinstance(doc, Release):
+                ctx.releases[rel] = doc
+            elif isinstance(doc, Tombstone):
+                ctx.tombstones[rel] = doc
+            elif isinstance(doc, Root):
+                ctx.roots.append(doc)
+    ctx.roots.sort(key=lambda r: r.version)
+
+
+def default_base(root: Path) -> str | None:
+    """Merge base with the default branch; None (whole history) on the default branch itself."""
+    head = gitio.head(root)
+    if head is None:
+        return None
+    candidates = []
+    origin_head = gitio.git(root, "symbolic-ref", "-q", "refs/remotes/origin/HEAD", check=False)
+    if origin_head:
+        candidates.append(origin_head)
+    candidates += ["refs/heads/main", "refs/heads/master"]
+    for ref in candidates:
+        if gitio.git(root, "rev-parse", "--verify", "-q", ref, check=False):
+            mb = gitio.git(root, "merge-base", ref, "HEAD", check=False)
+            if mb and mb != head:
+                return mb
+            if mb == head:
+                return None
+    return None
+
+
+def _load_history(ctx: Context) -> None:
+    root = ctx.reg.root
+    if gitio.head(root) is None:
+        return
+    rng = [f"{ctx.base}..HEAD"] if ctx.base else ["HEAD"]
+    log = gitio.git(root, "log", "--reverse", "--topo-order", "-m", "--no-renames",
+                    "--format=%x01%H %ct", "--name-status", *rng, "--", *DOC_DIRS)
+    entries: list[tuple[str, datetime, str, str]] = []
+    commit, when = "", from_epoch(0)
+    for line in log.splitlines():
+        if line.startswith("\x01"):
+            sha, ct = line[1:].split()
+            commit, when = sha, from_epoch(int(ct))
+        elif line.strip():
+            status, _, path = line.partition("\t")
+            if path.endswith(".json"):
+                entries.append((commit, when, status[:1], path))
+    # The base's own state is the starting point a pull request is compared with.
+    if ctx.base:
+        base_time = from_epoch(int(gitio.git(root, "show", "-s", "--format=%ct", ctx.base)))
+        for top in ("channels", "releases", "trust/root"):
+            for path in gitio.ls_tree(root, ctx.base, top):
+                if path.endswith(".json"):
+                    entries.insert(0, (ctx.base, base_time, "B", path))
+    need = [f"{c}:{p}" for c, _, s, p in entries if s != "D" and not p.startswith("manifests/")]
+    blobs = dict(gitio.batch_read(root, need))
+    seen: set[tuple[str, str, str]] = set()
+    for c, t, s, p in entries:
+        if (c, s, p) in seen:  # merges listed once per parent with -m
+            continue
+        seen.add((c, s, p))
+        doc = None
+        if s != "D" and not p.startswith("manifests/"):
+            data = blobs.get(f"{c}:{p}")
+            doc = _parse(ctx, p, data, c) if data is not None else None
+        ctx.history.append(HistoryEntry(c, t, p, s, doc))
+
+
+# -- checks ----------------------------------------------------------------------------------------
+def _check_roots(ctx: Context) -> None:
+    from .trust import verify_root_chain
+
+    for r in ctx.roots:
+        expected = ctx.reg.root_path(r.version).relative_to(ctx.reg.root).as_posix()
+        if not (ctx.reg.root / expected).is_file():
+            ctx.violation("trust/root", f"a root document claims version {r.version} but is not stored as {expected}")
+    for problem in verify_root_chain(ctx.roots):
+        ctx.violation("trust/root", problem)
+    if ctx.roots:
+        ctx.root = ctx.roots[-1]
+        if ctx.root.expires and parse_time(ctx.root.expires) < ctx.now:
+            ctx.violation(f"trust/root/{ctx.root.version}.json", f"trust root expired at {ctx.root.expires}")
+    elif ctx.channels or ctx.releases or ctx.tombstones:
+        needs = [c for c in ctx.channels.values() if c.channel not in UNSIGNED_CHANNELS or c.signatures]
+        if needs or ctx.releases or ctx.tombstones:
+            ctx.violation("trust/root", "no trust root (trust/root/1.json): signed documents cannot be checked")
+
+
+def _signature_check(ctx: Context, rel: str, doc: Document, role: str, ns: str | None, root: Root | None, commit: str | None = None) -> None:
+    from .signing import check_threshold
+
+    if root is None:
+        return
+    for problem in check_threshold(doc, root, role, ns):
+        ctx.violation(rel, problem, commit)
+
+
+def _check_pins(ctx: Context, rel: str, ns: str, pins: dict[str, Any]) -> None:
+    for name, pin in sorted(pins.items()):
+        m = ctx.manifest_for(ns, name, pin["sha256"])
+        if m is None:
+            ctx.violation(rel, f"pin {name!r} names sha256 {pin['sha256'][:12]}… but manifests/{ns}/{name}/{pin['sha256']}.json does not exist")
+            continue
+        if m.digest != pin["manifest_sha256"]:
+            ctx.violation(rel, f"pin {name!r}: manifest digest is {m.digest[:12]}…, the pin says {pin['manifest_sha256'][:12]}… (manifest swapped or pin edited)")
+        if m.size != pin["size"]:
+            ctx.violation(rel, f"pin {name!r}: size {pin['size']} does not match the manifest's {m.size}")
+
+
+def _check_tree(ctx: Context) -> None:
+    revoked = {t.artifact_sha256: t for t in ctx.tombstones.values()}
+    for rel, m in ctx.manifests.items():
+        parts = rel.split("/")
+        if (parts[1], parts[2], parts[3]) != (m.namespace, m.name, f"{m.sha256}.json"):
+            ctx.violation(rel, f"stored under the wrong name: the manifest describes {m.namespace}/{m.name} sha256 {m.sha256[:12]}…")
+    for rel, ch in ctx.channels.items():
+        parts = rel.split("/")
+        if (parts[1], parts[2]) != (ch.namespace, f"{ch.channel}.json"):
+            ctx.violation(rel, f"stored under the wrong name: the document is channel {ch.namespace}/{ch.channel}")
+        if ch.namespace not in ctx.reg.namespaces:
+            ctx.violation(rel, f"namespace {ch.namespace!r} is not declared in pedata.json")
+        _check_pins(ctx, rel, ch.namespace, ch.artifacts)
+        if ch.channel not in UNSIGNED_CHANNELS or ch.signatures:
+            _signature_check(ctx, rel, ch, "promoter", ch.namespace, ctx.root)
+        if ch.expires and parse_time(ch.expires) < ctx.now:
+            ctx.violation(rel, f"channel expired at {ch.expires}")
+        for name, pin in ch.artifacts.items():
+            if pin["sha256"] in revoked:
+                t = revoked[pin["sha256"]]
+                ctx.violation(rel, f"pin {name!r} points at revoked artifact sha256 {pin['sha256'][:12]}… ({t.reason}; {t.authority}, {t.date}): move the channel")
+    for rel, r in ctx.releases.items():
+        parts = rel.split("/")
+        if (parts[1], parts[2]) != (r.namespace, f"{r.version}.json"):
+            ctx.violation(rel, f"stored under the wrong name: the document is release {r.namespace}@{r.version}")
+        _check_pins(ctx, rel, r.namespace, r.pins)
+        _signature_check(ctx, rel, r, "certifier", r.namespace, ctx.root)
+        for name, pin in r.pins.items():
+            if pin["sha256"] in revoked and r.status != "unreproducible":
+                ctx.violation(rel, f"pins revoked artifact {name!r} (sha256 {pin['sha256'][:12]}…) but its status is {r.status}, not unreproducible")
+    for rel, t in ctx.tombstones.items():
+        if rel != f"tombstones/{t.artifact_sha256}.json":
+            ctx.violation(rel, f"stored under the wrong name: the tombstone revokes {t.artifact_sha256}")
+        _signature_check(ctx, rel, t, "revoker", None, ctx.root)
+
+
+def _roots_at(ctx: Context) -> dict[str, Root]:
+    """The newest root in force at each history commit, following the walk order."""
+    in_force: dict[str, Root] = {}
+    current: Root | None = None
+    for e in ctx.history:
+        if e.path.startswith("trust/root/") and isinstance(e.doc, Root) and (current is None or e.doc.version > current.version):
+            current = e.doc
+        if current is not None:
+            in_force[e.commit] = current
+    return in_force
+
+
+def _check_history(ctx: Context) -> None:
+    roots = _roots_at(ctx)
+    by_path: dict[str, list[HistoryEntry]] = defaultdict(list)
+    for e in ctx.history:
+        by_path[e.path].append(e)
+        if e.status == "M" and (e.path.startswith(("manifests/", "trust/root/"))):
+            what = "manifests are immutable (a manifest swapped under its name)" if e.path.startswith("manifests/") else "root versions are immutable: rotate by adding a new version"
+            ctx.violation(e.path, f"modified after it was created; {what}", e.commit)
+        if e.status == "D" and e.path.startswith(("manifests/", "trust/root/", "tombstones/", "releases/")):
+            ctx.violation(e.path, "deleted; registry history must keep every document", e.commit)
+    for path, entries in sorted(by_path.items()):
+        if not path.startswith("channels/"):
+            continue
+        versions: dict[int, tuple[str, str]] = {}
+        known: dict[str, int] = {}
+        last: Channel | None = None
+        for e in entries:
+            doc = e.doc
+            if not isinstance(doc, Channel):
+                continue
+            ctx.counts["channel versions"] += 1
+            prior = versions.get(doc.version)
+            if prior and prior[0] != doc.digest:
+                ctx.violation(path, f"two different documents claim version {doc.version} (commits {prior[1][:10]} and {e.commit[:10]}): a fork or a re-used version", e.commit)
+            versions.setdefault(doc.version, (doc.digest, e.commit))
+            if last is not None and doc.digest != last.digest:
+                if doc.version < last.version:
+                    ctx.violation(path, f"rollback: version {doc.version} replaces version {last.version}", e.commit)
+                elif doc.version == last.version:
+                    pass  # reported as a fork above
+                elif doc.prev not in known and e.status != "B":
+                    ctx.violation(path, f"version {doc.version}: prev {str(doc.prev)[:12]}… is not the digest of an earlier version of this channel", e.commit)
+                elif doc.prev in known and known[doc.prev] >= doc.version:
+                    ctx.violation(path, f"version {doc.version}: prev points at version {known[doc.prev]}, which is not older", e.commit)
+            if doc.expires and e.status != "B" and parse_time(doc.expires) < e.time:
+                ctx.violation(path, f"version {doc.version} was committed at {format_time(e.time)}, after it expired at {doc.expires}", e.commit)
+            if doc.channel not in UNSIGNED_CHANNELS and e.status != "B" and e.commit in roots:
+                _signature_check(ctx, path, doc, "promoter", doc.namespace, roots.get(e.commit), e.commit)
+            known[doc.digest] = doc.version
+            last = doc
+        head_doc = ctx.channels.get(path)
+        if head_doc is not None and last is not None and head_doc.digest != last.digest:
+            if head_doc.version < last.version:
+                ctx.violation(path, f"rollback: the work tree has version {head_doc.version}, history reached version {last.version}")
+            elif head_doc.version == last.version:
+                ctx.violation(path, f"version {head_doc.version} re-used with different content in the work tree")
+            elif head_doc.prev != last.digest and head_doc.prev not in known:
+                ctx.violation(path, f"version {head_doc.version}: prev does not chain to version {last.version}")
+    for path, entries in sorted(by_path.items()):
+        if not path.startswith("releases/"):
+            continue
+        last_rel: Release | None = None
+        for e in entries:
+            if isinstance(e.doc, Release):
+                if last_rel is not None and STATUS_RANK[e.doc.status] < STATUS_RANK[last_rel.status]:
+                    ctx.violation(path, f"status went backwards: {last_rel.status} -> {e.doc.status}", e.commit)
+                last_rel = e.doc
+        head_rel = ctx.releases.get(path)
+        if head_rel is not None and last_rel is not None and STATUS_RANK[head_rel.status] < STATUS_RANK[last_rel.status]:
+            ctx.violation(path, f"status went backwards: {last_rel.status} -> {head_rel.status}")
+
+
+def _run_plugins(ctx: Context) -> None:
+    from . import checks
+
+    for info in sorted(pkgutil.iter_modules(checks.__path__), key=lambda m: m.name):
+        importlib.import_module(f"{checks.__name__}.{info.name}").run(ctx)
+
+
+def verify(root: Path | str = ".", base: str | None = None, *, at: datetime | None = None, **options: Any) -> VerifyReport:
+    """Check the work tree and the history since ``base``; every violation is reported."""
+    reg = Registry.find(root)
+    base = gitio.rev_parse(reg.root, base) if base is not None else default_base(reg.root)
+    ctx = Context(reg=reg, now=at or now(), base=base)
+    ctx.options = options  # type: ignore[attr-defined]
+    _load_tree(ctx)
+    _check_roots(ctx)
+    _check_tree(ctx)
+    _load_history(ctx)
+    _check_history(ctx)
+    _run_plugins(ctx)
+    # De-duplicate (a problem at HEAD is often also seen in the last history entry).
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for v in ctx.violations:
+        if (v.file, v.reason) not in seen:
+            seen.add((v.file, v.reason))
+            unique.append(v)
+    return VerifyReport(unique, dict(ctx.counts), base)
+
+
+def iter_lines(report: VerifyReport) -> Iterable[str]:
+    for v in report.violations:
+        yield str(v)
+
