@@ -67,6 +67,7 @@ def import_uri(
     consumer = find_project(Path(project).resolve())
     out_path = Path(out).resolve()
     at = _import_rev(res)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
     dvcfile = import_artifact(consumer, view.location, src_path, out_path, at)
     got = hash_file(out_path).sha256 if out_path.is_file() else None
     if got != res.sha256:
