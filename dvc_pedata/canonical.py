@@ -55,7 +55,7 @@ def loads_strict(data: bytes | str, *, source: str = "document") -> Any:
     """Parse JSON, refusing what could make two readers disagree.
 
     Duplicate keys, NaN/Infinity, invalid UTF-8 and integers beyond I-JSON's exact range
-    (|n| > 2**53) are rejected, because canonicalisation could not represent them identically.
+    (|n| > 2**53 - 1) are rejected, because canonicalisation could not represent them identically.
     """
     if isinstance(data, bytes):
         try:
@@ -82,7 +82,7 @@ def _check_numbers(obj: Any, source: str, depth: int = 0) -> None:
     if isinstance(obj, bool):
         return
     if isinstance(obj, int):
-        if abs(obj) > 2**53:
+        if abs(obj) > 2**53 - 1:
             raise DocumentError(f"{source}: integer {obj} is outside the exact JSON range")
     elif isinstance(obj, float):
         if obj != obj or obj in (float("inf"), float("-inf")):

@@ -1,0 +1,25 @@
+"""``pedata sign FILE --sign KEY...``: add signatures to a document without changing it."""
+
+from __future__ import annotations
+
+import argparse
+
+from .output import add_json_flag, emit
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sign", help="add signatures to a signed document (channel, release, tombstone, root)")
+    p.add_argument("file", help="the document to sign")
+    p.add_argument("--sign", dest="sign", action="extend", nargs="+", required=True, metavar="KEY",
+                   help="private key name or path (repeatable)")
+    add_json_flag(p)
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..signing import sign_file
+
+    res = sign_file(args.file, args.sign)
+    text = "\n".join(f"{res.path}: signed by {label}" for label in res.labels)
+    emit(args, res.to_json(), text)
+    return 0
