@@ -112,3 +112,54 @@ def cache_objects(cache: Path) -> list[Path]:
     """Every file under ``<cache>/sha256`` (objects and any leftover temp files)."""
     root = cache / "sha256"
     return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+@dataclass
+class Signed:
+    """A clone of the published registry with a trust root, a signed ``next``, and releases."""
+
+    path: Path
+    root1_digest: str
+    keys: Path
+
+
+def release_doc(version: str, status: str, pins: dict, summary: str = "first") -> object:
+    from dvc_pedata.documents import Release, new_body
+
+    body = new_body(
+        "release", namespace="us", version=version, status=status, compat_mode="both",
+        notice={"type": "release" if status != "retired" else "withdrawal", "summary": summary, "date": "2025-01-01"},
+        pins=pins, source_channel=None, certified_for=None, previous=None, expires=None,
+    )
+    return Release(body, [])
+
+
+def build_signed(published: Published, base: Path) -> Signed:
+    """Trust root (alice holds every role), ``pedata promote`` to ``next``, releases signed by alice."""
+    import json
+
+    from dvc_pedata.canonical import digest, loads_strict
+    from dvc_pedata.keys import load_signer
+    from dvc_pedata.signing import sign
+
+    keys = base / "keys"
+    env = {**published.env, "PEDATA_KEYS_DIR": str(keys)}
+    path = published.clone(base / "signed")
+    for args in (("key", "generate", "alice"), ("trust", "init", "--root", "alice", "--expires", "never"),
+                 ("promote", "us", "--sign", "alice", "--no-commit")):
+        res = run_pedata(*args, cwd=path, env=env)
+        assert res.ok, (args, res)
+    alice = load_signer(str(keys / "alice.key"))
+    pins = json.loads((path / "channels/us/latest.json").read_text())["signed"]["artifacts"]
+    (path / "releases/us").mkdir(parents=True, exist_ok=True)
+    for version, status, signed in (("1.0.0", "certified", True), ("1.1.0", "retired", True),
+                                    ("1.2.0", "unreproducible", True), ("2.0.0", "certified", False)):
+        doc = release_doc(version, status, {"people": pins["people"]}, summary=f"status {status}")
+        if signed:
+            sign(doc, alice)
+        (path / f"releases/us/{version}.json").write_bytes(doc.to_bytes())
+    run(["git", "add", "-A"], cwd=path)
+    run(["git", "commit", "-q", "-m", "trust, next, releases"], cwd=path)
+    run(["git", "tag", "-a", "us/v1.0.0", "-m", "release us 1.0.0"], cwd=path)
+    root1 = loads_strict((path / "trust/root/1.json").read_bytes())
+    return Signed(path, digest(root1["signed"]), keys)

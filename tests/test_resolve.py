@@ -224,3 +224,63 @@ def test_pedata_import_checks_the_pin(published, clone, tmp_path):
     res = run_pedata("import", f"{PEOPLE}@latest", "-o", "data/other.bin", "--registry", str(clone), cwd=consumer)
     assert_one_line_error(res, published.people_a, published.people_b, "removed other.bin")
     assert not (consumer / "data/other.bin").exists() and not (consumer / "data/other.bin.dvc").exists()
+
+
+# -- refs that demand signatures ---------------------------------------------------------------
+@pytest.fixture(scope="module")
+def signed(published, tmp_path_factory):
+    from resolve_helpers import build_signed
+
+    return build_signed(published, tmp_path_factory.mktemp("signed"))
+
+
+@pytest.fixture
+def signed_clone(signed, tmp_path) -> Path:
+    run(["git", "clone", "-q", str(signed.path), str(tmp_path / "sclone")], cwd=tmp_path)
+    return tmp_path / "sclone"
+
+
+def test_next_and_releases_verify_from_a_fresh_clone(published, signed, signed_clone):
+    res = run_pedata("get", f"{PEOPLE}@next", "--json", "--trusted-root", signed.root1_digest, cwd=signed_clone)
+    assert res.ok, res
+    data = json.loads(res.stdout)
+    assert (data["sha256"], data["verified_by"]) == (published.people_b, "promoter")
+    res = run_pedata("get", f"{PEOPLE}@v1.0.0", "--json", cwd=signed_clone)
+    assert res.ok and res.stderr == "", res
+    assert json.loads(res.stdout)["verified_by"] == "certifier"
+    retired = run_pedata("get", f"{PEOPLE}@v1.1.0", cwd=signed_clone)
+    assert retired.ok and retired.stderr.strip() == "pedata: warning: release us@v1.1.0 is retired: status retired"
+    refused = run_pedata("get", f"{PEOPLE}@v1.2.0", cwd=signed_clone)
+    assert_one_line_error(refused, "release us@v1.2.0 is unreproducible")
+    assert refused.returncode == 4
+    unsigned = run_pedata("get", f"{PEOPLE}@v2.0.0", cwd=signed_clone)
+    assert_one_line_error(unsigned, "release us@v2.0.0 is not trusted", "signed by 0 of 1 required certifier keys")
+    assert unsigned.returncode == 3
+
+
+def test_trusted_root_pin_and_tampered_channel(signed, signed_clone):
+    wrong = run_pedata("get", f"{PEOPLE}@next", "--trusted-root", "0" * 64, cwd=signed_clone)
+    assert_one_line_error(wrong, signed.root1_digest, "pinned")
+    assert wrong.returncode == 3
+    ch = json.loads((signed_clone / "channels/us/next.json").read_text())
+    ch["signed"]["artifacts"]["people"]["size"] += 1
+    (signed_clone / "channels/us/next.json").write_text(json.dumps(ch))
+    res = run_pedata("get", f"{PEOPLE}@next", cwd=signed_clone)
+    assert_one_line_error(res, "channel us/next (version 1) is not trusted")
+    # the committed state is still fine when read at a revision (git, not the work tree)
+    assert run_pedata("get", f"{PEOPLE}@next", "--rev", "HEAD", cwd=signed_clone).ok
+
+
+def test_release_by_git_url_and_import_at_the_release_tag(published, signed, tmp_path):
+    url = f"file://{signed.path}"
+    res = run_pedata("get", f"{PEOPLE}@v1.0.0", "--registry", url, "--rev", "us/v1.0.0", "--json", cwd=tmp_path)
+    assert res.ok, res
+    assert json.loads(res.stdout)["sha256"] == published.people_b
+    consumer = tmp_path / "consumer"
+    consumer.mkdir()
+    run(["git", "init", "-q", "-b", "main"], cwd=consumer)
+    run([*dvc_cmd(), "init", "-q"], cwd=consumer)
+    res = run_pedata("import", f"{PEOPLE}@v1.0.0", "-o", "people.bin", "--registry", str(signed.path), cwd=consumer)
+    assert res.ok, res
+    assert "rev: us/v1.0.0" in (consumer / "people.bin.dvc").read_text()
+    assert sha256_of(consumer / "people.bin") == published.people_b
