@@ -71,3 +71,7 @@ class OfflineError(PedataError):
 
 class DvcError(PedataError):
     """A DVC operation failed; the message carries DVC's own reason."""
+
+
+class FormatError(PedataError):
+    """A data file that is corrupt, unreadable or not in the format it claims to be."""

@@ -1,0 +1,90 @@
+"""Schema sidecars: what a data file holds, read from its metadata rather than its payload.
+
+``describe(path)`` returns a :class:`Sidecar` whose ``schema`` dict follows one contract for every
+format (manifests, ``pedata schema`` and ``pedata diff`` rely on it)::
+
+    fields            [{name, type, nullable, entity, role, references}]  (capped at FIELD_LIMIT)
+    field_count       int, the true total
+    fields_truncated  bool
+    fingerprint       sha256 of canonical [{name, type}] over ALL fields, in file order
+    rows              int | None (HDF5: the person count when known)
+    entities          {entity: {rows, key, weight}}
+    weight_column     str | None
+    stats             parquet: {column: {min, max, null_count}} from the footer; {} otherwise
+    format_details    per-format extras (row groups, HDF5 layout/periods/variables, CSV dialect)
+
+``meta`` is the artifact's ``meta.pedata`` block from ``dvc.yaml`` (``entity``, ``weight``,
+``layout``, ``entities``); passing the whole ``meta`` (with a ``pedata`` key) works too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import FormatError
+from .common import FIELD_LIMIT, PE_ENTITIES, fingerprint
+
+__all__ = [
+    "FIELD_LIMIT",
+    "MEDIA_TYPES",
+    "PE_ENTITIES",
+    "Sidecar",
+    "describe",
+    "detect_format",
+    "fingerprint",
+]
+
+MEDIA_TYPES: dict[str, str] = {
+    "parquet": "application/vnd.apache.parquet",
+    "hdf5": "application/x-hdf5",
+    "csv": "text/csv",
+}
+
+EXTENSIONS: dict[str, str] = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".h5": "hdf5",
+    ".hdf5": "hdf5",
+    ".csv": "csv",
+}
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    format: str
+    media_type: str
+    schema: dict[str, Any]
+
+
+def detect_format(path: Path) -> str:
+    """The format named by the file's extension (case-insensitive)."""
+    fmt = EXTENSIONS.get(Path(path).suffix.lower())
+    if fmt is None:
+        known = ", ".join(EXTENSIONS)
+        raise FormatError(f"{path}: cannot tell the format from the extension (known: {known})")
+    return fmt
+
+
+def describe(path: Path, fmt: str | None = None, meta: dict | None = None) -> Sidecar:
+    """Read ``path``'s schema sidecar; corrupt or unreadable files raise :class:`FormatError`."""
+    path = Path(path)
+    fmt = fmt or detect_format(path)
+    if fmt not in MEDIA_TYPES:
+        raise FormatError(
+            f"{path}: unsupported format {fmt!r} (supported: {', '.join(MEDIA_TYPES)})"
+        )
+    meta = dict(meta or {})
+    if isinstance(meta.get("pedata"), dict):
+        meta = {**meta["pedata"]}
+    if not path.is_file():
+        what = "is not a file" if path.exists() else "does not exist"
+        raise FormatError(f"{path}: cannot read data file ({what})")
+    if fmt == "parquet":
+        from .parquet import describe_parquet as reader
+    elif fmt == "hdf5":
+        from .hdf5 import describe_hdf5 as reader
+    else:
+        from .csv import describe_csv as reader
+    return Sidecar(fmt, MEDIA_TYPES[fmt], reader(path, meta))

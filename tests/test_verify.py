@@ -1,0 +1,253 @@
+"""`pedata verify` on real git histories: honest ones pass, each way of cheating is named."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from conftest import run, run_pedata
+
+from dvc_pedata import keys, signing, trust
+from dvc_pedata.channels import advance, pin_of
+from dvc_pedata.documents import Channel, Manifest, Release, new_body
+from dvc_pedata.registry import Registry
+
+
+def commit(repo: Path, msg: str) -> str:
+    run(["git", "add", "-A"], cwd=repo)
+    run(["git", "commit", "-qm", msg], cwd=repo)
+    return run(["git", "rev-parse", "HEAD"], cwd=repo).stdout.strip()
+
+
+def add_manifest(reg: Registry, ns: str, name: str, payload: bytes, rows: int = 10) -> dict:
+    sha = hashlib.sha256(payload).hexdigest()
+    body = new_body(
+        "manifest", namespace=ns, name=name, path=f"data/{name}.bin", size=len(payload), format="binary",
+        media_type="application/octet-stream", digest={"sha256": sha, "md5": hashlib.md5(payload).hexdigest()},
+        schema={"rows": rows}, inputs={"deps": [], "params": {}, "locks": {}, "composite_digest": None},
+        producer={"stage": None}, licence="CC0-1.0",
+    )
+    m = Manifest(body)
+    m.save(reg.manifest_path(ns, name, sha))
+    return pin_of(sha, m.digest, len(payload))
+
+
+def write_channel(reg: Registry, ns: str, channel: str, pins: dict, signers=(), expires=None, replace=True) -> Channel:
+    doc = advance(reg, ns, channel, pins, replace=replace, expires=expires)
+    assert doc is not None
+    for s in signers:
+        signing.sign(doc, keys.load_signer(s))
+    doc.save(reg.channel_path(ns, channel))
+    return doc
+
+
+@pytest.fixture
+def reg(git_repo: Path, tmp_path, monkeypatch) -> Registry:
+    monkeypatch.setenv("PEDATA_STORAGE_DIR", str(tmp_path / "storage"))
+    monkeypatch.chdir(git_repo)
+    assert run_pedata("init", "-n", "us", "-n", "uk", cwd=git_repo).ok
+    for name in ("alice", "bob", "mallory", "carol"):
+        keys.generate(name)
+    r = Registry(git_repo)
+    trust.init_root(r, ["alice"], {"promoter": ["alice", "bob"], "certifier": ["alice"], "revoker": ["alice"]})
+    commit(git_repo, "registry")
+    return r
+
+
+def verify(repo: Path, *args: str) -> tuple[int, list[str]]:
+    res = run_pedata("verify", "--json", *args, cwd=repo)
+    assert res.returncode in (0, 1), res.stderr
+    data = json.loads(res.stdout)
+    return res.returncode, [f"{v['file']}: {v['reason']}" for v in data["violations"]]
+
+
+def honest_history(reg: Registry) -> dict:
+    a1 = add_manifest(reg, "us", "cps", b"one")
+    write_channel(reg, "us", "latest", {"cps": a1})
+    commit(reg.root, "publish 1")
+    write_channel(reg, "us", "next", {"cps": a1}, ["alice"])
+    commit(reg.root, "promote 1")
+    a2 = add_manifest(reg, "us", "cps", b"two")
+    write_channel(reg, "us", "latest", {"cps": a2})
+    commit(reg.root, "publish 2")
+    write_channel(reg, "us", "next", {"cps": a2}, ["bob"])
+    commit(reg.root, "promote 2")
+    return {"a1": a1, "a2": a2}
+
+
+def test_honest_history_passes(reg):
+    honest_history(reg)
+    rc, problems = verify(reg.root)
+    assert (rc, problems) == (0, [])
+    res = run_pedata("verify", cwd=reg.root)
+    assert res.ok and res.stdout.startswith("pedata verify: OK")
+
+
+def test_pin_sha256_edited_by_hand(reg):
+    honest_history(reg)
+    path = reg.channel_path("us", "latest")
+    doc = json.loads(path.read_text())
+    doc["signed"]["artifacts"]["cps"]["sha256"] = hashlib.sha256(b"evil").hexdigest()
+    path.write_text(json.dumps(doc, indent=2))
+    rc, problems = verify(reg.root)
+    assert rc == 1
+    assert any("channels/us/latest.json: pin 'cps' names sha256" in p and "does not exist" in p for p in problems), problems
+    # and in a signed channel the edit also breaks the signature
+    path = reg.channel_path("us", "next")
+    doc = json.loads(path.read_text())
+    doc["signed"]["artifacts"]["cps"]["sha256"] = hashlib.sha256(b"one").hexdigest()
+    path.write_text(json.dumps(doc, indent=2))
+    rc, problems = verify(reg.root)
+    assert any(p.startswith("channels/us/next.json: signed by 0 of 1 required promoter keys") for p in problems), problems
+
+
+def test_signature_from_key_not_in_root(reg):
+    a1 = add_manifest(reg, "us", "cps", b"one")
+    write_channel(reg, "us", "next", {"cps": a1}, ["mallory"])
+    rc, problems = verify(reg.root)
+    assert rc == 1
+    mallory = keys.load_signer("mallory").keyid[:12]
+    assert any("channels/us/next.json: signed by 0 of 1 required promoter keys" in p for p in problems), problems
+    assert any(mallory in p and "not" in p for p in problems), problems
+
+
+def test_threshold_two_met_by_one_key_signing_twice(reg):
+    trust.rotate(reg, "set-threshold", ["alice"], role="promoter", threshold=2)
+    commit(reg.root, "promoter threshold 2")
+    a1 = add_manifest(reg, "us", "cps", b"one")
+    doc = write_channel(reg, "us", "next", {"cps": a1}, ["alice"])
+    obj = json.loads(reg.channel_path("us", "next").read_text())
+    obj["signatures"] = obj["signatures"] * 2  # the same keyid twice
+    reg.channel_path("us", "next").write_text(json.dumps(obj, indent=2))
+    assert len(doc.signatures) == 1
+    rc, problems = verify(reg.root)
+    assert rc == 1 and any("channels/us/next.json: signed by 1 of 2 required promoter keys" in p for p in problems), problems
+    run_pedata("sign", "channels/us/next.json", "--sign", "bob", cwd=reg.root)
+    obj = json.loads(reg.channel_path("us", "next").read_text())
+    assert len({s["keyid"] for s in obj["signatures"]}) == 2
+    assert verify(reg.root)[0] == 0
+
+
+def test_rollback_to_older_signed_version(reg):
+    honest_history(reg)
+    old = run(["git", "show", "HEAD~2:channels/us/next.json"], cwd=reg.root).stdout
+    reg.channel_path("us", "next").write_text(old)
+    commit(reg.root, "sneaky rollback")
+    rc, problems = verify(reg.root)
+    assert rc == 1 and any("channels/us/next.json: rollback: version 1 replaces version 2" in p for p in problems), problems
+
+
+def test_two_branches_both_made_version_5(reg):
+    pins = [add_manifest(reg, "us", "cps", bytes([i])) for i in range(7)]
+    for i in range(4):
+        write_channel(reg, "us", "next", {"cps": pins[i]}, ["alice"])
+        commit(reg.root, f"v{i + 1}")
+    run(["git", "checkout", "-qb", "other"], cwd=reg.root)
+    write_channel(reg, "us", "next", {"cps": pins[5]}, ["bob"])
+    commit(reg.root, "v5 on other")
+    run(["git", "checkout", "-q", "main"], cwd=reg.root)
+    write_channel(reg, "us", "next", {"cps": pins[6]}, ["alice"])
+    commit(reg.root, "v5 on main")
+    run(["git", "merge", "-q", "-s", "ours", "other", "-m", "merge"], cwd=reg.root)
+    rc, problems = verify(reg.root)
+    assert rc == 1 and any("two different documents claim version 5" in p for p in problems), problems
+
+
+def test_expired_channel(reg):
+    a1 = add_manifest(reg, "us", "cps", b"one")
+    write_channel(reg, "us", "next", {"cps": a1}, ["alice"], expires="2020-01-01T00:00:00Z")
+    rc, problems = verify(reg.root)
+    assert rc == 1 and "channels/us/next.json: channel expired at 2020-01-01T00:00:00Z" in problems
+    commit(reg.root, "expired")
+    rc, problems = verify(reg.root)
+    assert any("after it expired at 2020-01-01T00:00:00Z" in p for p in problems), problems
+
+
+def test_root_version_skipping_a_number(reg):
+    trust.rotate(reg, "add-key", ["alice"], role="promoter", key="carol")
+    two = reg.root_path(2)
+    two.rename(reg.root_path(3))
+    rc, problems = verify(reg.root)
+    assert rc == 1 and any("stored as trust/root/2.json" in p or "skips" in p for p in problems), problems
+
+
+def test_root_lacking_old_root_signatures(reg):
+    trust.rotate(reg, "add-key", ["alice"], role="root", key="bob")
+    obj = json.loads(reg.root_path(2).read_text())
+    alice = keys.load_signer("alice").keyid
+    obj["signatures"] = [s for s in obj["signatures"] if s["keyid"] != alice]
+    reg.root_path(2).write_text(json.dumps(obj, indent=2))
+    rc, problems = verify(reg.root)
+    assert rc == 1 and any("trust/root/2.json: not signed by a threshold of root 1's root keys" in p for p in problems), problems
+
+
+def test_promoter_outside_its_namespace_scope(git_repo, tmp_path, monkeypatch):
+    monkeypatch.setenv("PEDATA_STORAGE_DIR", str(tmp_path / "storage"))
+    monkeypatch.chdir(git_repo)
+    assert run_pedata("init", "-n", "us", "-n", "uk", cwd=git_repo).ok
+    keys.generate("alice")
+    keys.generate("ukpromoter")
+    reg = Registry(git_repo)
+    trust.init_root(reg, ["alice"], {"promoter": ["ukpromoter"]}, scopes={"promoter": ["uk"]})
+    a1 = add_manifest(reg, "us", "cps", b"one")
+    write_channel(reg, "us", "next", {"cps": a1}, ["ukpromoter"])
+    rc, problems = verify(reg.root)
+    assert rc == 1 and any("scoped to [uk], not namespace 'us'" in p for p in problems), problems
+
+
+def test_manifest_swapped_under_unchanged_pin(reg):
+    p = honest_history(reg)
+    mpath = reg.manifest_path("us", "cps", p["a2"]["sha256"])
+    doc = json.loads(mpath.read_text())
+    doc["licence"] = "proprietary"
+    mpath.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    rc, problems = verify(reg.root)
+    assert rc == 1 and any("pin 'cps': manifest digest is" in p and "manifest swapped or pin edited" in p for p in problems), problems
+    commit(reg.root, "swap")
+    rc, problems = verify(reg.root)
+    assert any(f"manifests/us/cps/{p['a2']['sha256']}.json: modified after it was created" in x for x in problems), problems
+
+
+def test_channel_signature_copied_onto_release_shaped_document(reg):
+    a1 = add_manifest(reg, "us", "cps", b"one")
+    ch = write_channel(reg, "us", "next", {"cps": a1}, ["alice"])
+    body = new_body("release", namespace="us", version="1.0.0", status="certified", compat_mode="both",
+                    notice={"type": "release", "summary": "x", "date": "2026-01-01"}, pins={"cps": a1},
+                    source_channel={"name": "next", "version": ch.version, "digest": ch.digest},
+                    certified_for=None, previous=None, expires=None)
+    rel = Release(body, [])
+    # forge: sign the release body's bytes as if it were a channel (what a copied signature would be)
+    forged = Channel(body, [])
+    signing.sign(forged, keys.load_signer("alice"))
+    rel.signatures = list(forged.signatures)
+    rel.save(reg.release_path("us", "1.0.0"))
+    rc, problems = verify(reg.root)
+    assert rc == 1 and any(p.startswith("releases/us/1.0.0.json: signed by 0 of 1 required certifier keys") for p in problems), problems
+    rel.signatures = []
+    signing.sign(rel, keys.load_signer("alice"))  # a genuine certifier signature
+    rel.save(reg.release_path("us", "1.0.0"))
+    assert verify(reg.root) == (0, [])
+
+
+def test_base_rollback_against_pull_request_base(reg):
+    honest_history(reg)
+    run(["git", "checkout", "-qb", "pr"], cwd=reg.root)
+    old = run(["git", "show", "HEAD~2:channels/us/next.json"], cwd=reg.root).stdout
+    reg.channel_path("us", "next").write_text(old)
+    commit(reg.root, "roll back in a PR")
+    rc, problems = verify(reg.root)  # default base: merge base with main
+    assert rc == 1 and any("rollback: version 1 replaces version 2" in p for p in problems), problems
+    rc, problems = verify(reg.root, "--base", "main")
+    assert rc == 1
+
+
+def test_verify_prints_every_violation_as_lines(reg):
+    a1 = add_manifest(reg, "us", "cps", b"one")
+    write_channel(reg, "us", "next", {"cps": a1}, ["mallory"], expires="2020-01-01T00:00:00Z")
+    res = run_pedata("verify", cwd=reg.root)
+    assert res.returncode == 1
+    lines = res.stdout.splitlines()
+    assert len(lines) >= 2 and all(line.startswith("channels/us/next.json: ") for line in lines)
+    assert "violation(s)" in res.stderr and "Traceback" not in res.stderr
