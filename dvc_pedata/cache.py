@@ -18,6 +18,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,10 +125,6 @@ def store_stream(
     """
     target = object_path(sha256, root)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd = -1
-    tmp = ""
-    import tempfile
-
     fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(sha256), dir=target.parent)
     try:
         h = hashlib.sha256()

@@ -77,6 +77,9 @@ def test_python_api_get_path_open_schema(published, clone):
     with dvc_pedata.open(f"{PEOPLE}@sha256:{published.people_b}", registry=clone) as fh:
         assert fh.read() == path.read_bytes()
     assert dvc_pedata.schema(f"{PEOPLE}@latest", registry=clone) == {}
+    assert dvc_pedata.get_path("pe-data://us/people@latest", registry=clone, offline=True) == path
+    with pytest.raises(Exception, match="read-only"):
+        dvc_pedata.open(f"{PEOPLE}@latest", "wb", registry=clone)
     # rev is read from git, not from the work tree: the tag still pins bytes A
     assert sha256_of(dvc_pedata.get_path(f"{PEOPLE}@latest", registry=clone, rev="snap-1")) == published.people_a
 
