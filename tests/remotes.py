@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import logging
 import os
 import shutil
 import socket
@@ -63,6 +64,9 @@ S3_ENV = {
 for _var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
     os.environ.pop(_var, None)
 os.environ.update(S3_ENV)
+# For a command expected to fail while the S3 server is down: no botocore retries (a `dvc pull`
+# against a stopped server fails in ~0.9 s instead of ~7 s).
+S3_FAIL_FAST_ENV = {"AWS_MAX_ATTEMPTS": "1"}
 
 # The servers are local: never route 127.0.0.1 through a proxy (aiohttp in dvc-gs trusts env).
 _no_proxy = [p for p in os.environ.get("NO_PROXY", os.environ.get("no_proxy", "")).split(",") if p]
@@ -189,6 +193,7 @@ class S3Server:
         )
         from werkzeug.serving import make_server
 
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one INFO line per request
         app = DomainDispatcherApplication(create_backend_app)
         server = make_server(HOST, self.port, app, threaded=True, request_handler=MotoRequestHandler)
         # Track open connections so stop() can cut them like a dying server would.

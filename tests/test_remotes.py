@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import dvc_cmd, run
+from remotes import S3_FAIL_FAST_ENV
 
 PAYLOAD = b"id,income\n1,52000\n2,61000\n"
 MD5 = hashlib.md5(PAYLOAD).hexdigest()
@@ -93,7 +94,7 @@ def test_s3_server_restart_same_port(s3_server, s3_remote, git_repo):
     s3_server.stop()
     try:
         _forget_local(repo)
-        down = run([*dvc_cmd(), "pull"], cwd=repo, check=False)
+        down = run([*dvc_cmd(), "pull"], cwd=repo, env=S3_FAIL_FAST_ENV, check=False)
         assert down.returncode != 0
         assert not (repo / "data.csv").exists()
     finally:
@@ -101,6 +102,41 @@ def test_s3_server_restart_same_port(s3_server, s3_remote, git_repo):
     assert s3_server.port == port
     run([*dvc_cmd(), "pull"], cwd=repo)  # objects survived the restart: moto's state is in-process
     assert (repo / "data.csv").read_bytes() == PAYLOAD
+
+
+def test_s3_stop_cuts_open_connections(s3_server, s3_remote):
+    """A client in the middle of a request sees the connection drop, not a hang."""
+    import socket
+
+    s3_remote.write_object("big", b"x" * 1024)
+    conn = socket.create_connection(("127.0.0.1", s3_server.port), timeout=10)
+    try:
+        # Headers promise a body that never comes: the server thread waits on this connection.
+        conn.sendall(
+            f"PUT /{s3_remote.bucket}/data/partial HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Content-Length: 1000000\r\n\r\nabc".encode()
+        )
+        deadline = time.monotonic() + 5
+        while not s3_server._conns and time.monotonic() < deadline:  # bounded readiness polling
+            time.sleep(0.01)
+        s3_server.stop()
+        try:
+            assert conn.recv(1024) == b""  # EOF
+        except ConnectionResetError:
+            pass
+    finally:
+        conn.close()
+        s3_server.start()
+    assert "partial" not in s3_remote.list_objects()
+
+
+def test_gcs_server_restart_same_port(gcs_server, gs_remote):
+    gs_remote.write_object("k", b"v")
+    port = gcs_server.port
+    gcs_server.stop()
+    gcs_server.start()
+    assert gcs_server.port == port
+    assert gs_remote.read_object("k") == b"v"
 
 
 def test_s3_reset_wipes_buckets(s3_server, s3_remote):
