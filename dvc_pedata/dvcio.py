@@ -279,3 +279,195 @@ def find_project(start: Path) -> Path:
         return Path(Repo.find_root(str(start)))
     except DvcException:
         raise NotFoundError(f"{start} is not inside a DVC project (run 'git init && dvc init' first)") from None
+
+
+# -- store maintenance (revoke --purge, fsck, gc, mirror) ------------------------------------------
+@dataclass(frozen=True)
+class CopyOutcome:
+    """What :meth:`DvcRepo.copy_object` did: ``copied`` or ``present`` (already there, same size)."""
+
+    status: str
+    url: str
+    size: int
+
+
+def _clear_remote_index(odb: Any) -> None:
+    """Forget DVC's cached listing of a remote, so the next push sees what we changed.
+
+    DVC keeps an index of objects it believes a remote holds; after we delete or add an object
+    behind its back, a stale index would make ``dvc push`` skip an object or ``status`` lie.
+    """
+    from dvc_data.hashfile.db import get_index
+
+    try:
+        get_index(odb).clear()
+    except Exception:  # a missing or locked index is not worth failing a deletion for
+        pass
+
+
+def _url(odb: Any, path: str) -> str:
+    try:
+        return str(odb.fs.unstrip_protocol(path))
+    except Exception:
+        return str(path)
+
+
+class StoreRepo(DvcRepo):
+    """A :class:`DvcRepo` with the object-level operations pedata's store maintenance needs.
+
+    DVC has no command for one object (``dvc gc`` keeps or drops whole revisions), so these work on
+    DVC's object databases directly: ``files/md5/<2>/<30>`` in every remote and in the cache.
+    """
+
+    def remote_names(self) -> list[str]:
+        return sorted(self.repo.config["remote"])
+
+    def object_url(self, md5: str, remote: str) -> str:
+        """The full URL of object ``md5`` in ``remote`` (for messages and records)."""
+        odb = self.remote_odb(remote)
+        return _url(odb, odb.oid_to_path(md5))
+
+    def delete_remote_object(self, md5: str, remote: str) -> bool:
+        """Delete object ``md5`` from ``remote``; False if it was not there. Raises on failure."""
+        odb = self.remote_odb(remote)
+        path = odb.oid_to_path(md5)
+        try:
+            if not odb.fs.exists(path):
+                return False
+            odb.delete(md5)
+        except FileNotFoundError:
+            return False
+        except Exception as exc:  # permissions, network: DVC's filesystems raise many types
+            raise PedataError(f"cannot delete {_url(odb, path)}: {exc}") from exc
+        finally:
+            _clear_remote_index(odb)
+        return True
+
+    def delete_cache_object(self, md5: str) -> tuple[bool, str]:
+        """Delete object ``md5`` from the local DVC cache; returns (deleted, path)."""
+        odb = self.repo.cache.local
+        path = odb.oid_to_path(md5)
+        try:
+            if not odb.fs.exists(path):
+                return False, str(path)
+            odb.delete(md5)
+        except FileNotFoundError:
+            return False, str(path)
+        except OSError as exc:
+            raise PedataError(f"cannot delete {path} from the DVC cache: {exc.strerror or exc}") from exc
+        return True, str(path)
+
+    def list_remote_objects(self, remote: str) -> dict[str, int | None]:
+        """Every object in ``remote`` as md5 -> size (size None where the listing gives none)."""
+        odb = self.remote_odb(remote)
+        out: dict[str, int | None] = {}
+        prefix = odb.path
+        try:
+            entries = odb.fs.find(prefix, detail=True)
+        except FileNotFoundError:
+            return out
+        except Exception as exc:
+            raise PedataError(f"cannot list remote {remote!r}: {exc}") from exc
+        for path, info in entries.items():
+            try:
+                oid = odb.path_to_oid(path)
+            except ValueError:
+                continue  # temp files, audit records: not DVC objects
+            size = info.get("size")
+            out[oid] = int(size) if size is not None else None
+        return out
+
+    def workspace_outs(self) -> list[tuple[str, str]]:
+        """(path, md5) of every file output the work tree's DVC files record."""
+        out = []
+        try:
+            outs = list(self.repo.index.outs)
+        except DvcException as exc:
+            raise DvcError(f"cannot read the DVC files of {self.root}: {exc}") from exc
+        for o in outs:
+            if o.hash_info and o.hash_info.value:
+                path = Path(o.fs_path)
+                rel = path.relative_to(self.root).as_posix() if path.is_relative_to(self.root) else str(o.def_path)
+                out.append((rel, o.hash_info.value))
+        return out
+
+    def copy_object(self, md5: str, sha256: str, size: int, src: str, dst: str, staging: Path) -> CopyOutcome:
+        """Copy object ``md5`` from remote ``src`` to ``dst`` and prove it arrived intact.
+
+        The bytes are staged locally while their sha256 is checked against the pin (a corrupt
+        source is never propagated), uploaded, then read back from ``dst`` and hashed again, so a
+        mirror holds exactly the pinned bytes. An object already in ``dst`` with the right size is
+        left alone, which makes a re-run cheap and a killed run resumable.
+        """
+        import hashlib
+        import os
+        import tempfile
+
+        from dvc_objects.fs.local import LocalFileSystem
+
+        from .errors import IntegrityError
+
+        dodb = self.remote_odb(dst)
+        dpath = dodb.oid_to_path(md5)
+        url = _url(dodb, dpath)
+        try:
+            have = int(dodb.fs.size(dpath)) if dodb.fs.exists(dpath) else None
+        except FileNotFoundError:
+            have = None
+        if have == size:
+            return CopyOutcome("present", url, size)
+        staging.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".pedata-tmp-mirror-", dir=staging)
+        try:
+            h = hashlib.sha256()
+            with os.fdopen(fd, "wb") as fh:
+                for chunk in self.iter_remote_object(md5, src):
+                    fh.write(chunk)
+                    h.update(chunk)
+            if h.hexdigest() != sha256:
+                raise IntegrityError(f"remote {src!r} holds corrupt bytes for sha256 {sha256} (got {h.hexdigest()}); not copied")
+            try:
+                dodb.add(tmp, LocalFileSystem(), md5, check_exists=False)
+            except Exception as exc:
+                raise PedataError(f"cannot write {url}: {exc}") from exc
+            finally:
+                _clear_remote_index(dodb)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        back = hashlib.sha256()
+        for chunk in self.iter_remote_object(md5, dst):
+            back.update(chunk)
+        if back.hexdigest() != sha256:
+            self.delete_remote_object(md5, dst)
+            raise IntegrityError(f"{url}: bytes read back hash to {back.hexdigest()}, not {sha256}; removed")
+        return CopyOutcome("copied", url, size)
+
+    def hash_remote_object(self, md5: str, remote: str) -> str:
+        """sha256 of the object ``md5`` as ``remote`` serves it (``fsck --deep``)."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for chunk in self.iter_remote_object(md5, remote):
+            h.update(chunk)
+        return h.hexdigest()
+
+
+def repo_imports(root: Path) -> list[tuple[str, str, str, str | None]]:
+    """(out path, md5, source repo URL, rev) of every ``dvc import`` in the DVC project at ``root``."""
+    _quiet_dvc()
+    out = []
+    try:
+        with Repo(str(root)) as repo:
+            for stage in repo.index.stages:
+                if not getattr(stage, "is_repo_import", False):
+                    continue
+                dep = stage.deps[0]
+                info = dict(getattr(dep, "def_repo", {}) or {})
+                for o in stage.outs:
+                    if o.hash_info and o.hash_info.value:
+                        rel = Path(o.fs_path).resolve().relative_to(Path(root).resolve()).as_posix()
+                        out.append((rel, o.hash_info.value, str(info.get("url")), info.get("rev_lock") or info.get("rev")))
+    except DvcException as exc:
+        raise DvcError(f"cannot read the DVC project at {root}: {exc}") from exc
+    return out
