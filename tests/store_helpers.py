@@ -1,0 +1,111 @@
+"""A published, trusted registry with a certified release, for revoke / fsck / gc / mirror tests.
+
+Real git, real DVC (a two-output pipeline), the real ``pedata publish`` and ``promote``; the
+trust root and the release are written with the Python API (alice: every role; carol: revoker
+only; bob: promoter only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from conftest import dvc_cmd, run, run_pedata
+
+GEN = """import random, sys
+random.seed(open(sys.argv[2]).read().strip())
+open(sys.argv[1], 'wb').write(random.randbytes(int(sys.argv[3])))
+"""
+
+
+@dataclass
+class Store:
+    root: Path
+    storage: Path  # the local DVC remote folder ("storage")
+    env: dict[str, str]
+
+    def pedata(self, *args: str, env: dict[str, str] | None = None):
+        return run_pedata(*args, cwd=self.root, env={**self.env, **(env or {})})
+
+    def doc(self, rel: str) -> dict:
+        return json.loads((self.root / rel).read_text())
+
+    def pin(self, name: str, channel: str = "latest") -> dict:
+        return self.doc(f"channels/us/{channel}.json")["signed"]["artifacts"][name]
+
+    def md5(self, sha256: str) -> str:
+        path = next((self.root / "manifests").glob(f"us/*/{sha256}.json"))
+        return json.loads(path.read_text())["digest"]["md5"]
+
+    def object(self, storage: Path, sha256: str) -> Path:
+        md5 = self.md5(sha256)
+        return storage / "files" / "md5" / md5[:2] / md5[2:]
+
+    def commit(self, msg: str) -> None:
+        run(["git", "add", "-A"], cwd=self.root)
+        run(["git", "commit", "-qm", msg], cwd=self.root)
+
+    def rebuild(self, seed: str) -> None:
+        (self.root / "seed_people.txt").write_text(seed + "\n")
+        run([*dvc_cmd(), "repro", "-q"], cwd=self.root, env=self.env)
+        res = self.pedata("publish")
+        assert res.ok, res.stderr
+        self.commit(f"publish {seed}")
+
+
+def build_store(base: Path) -> Store:
+    from dvc_pedata import keys, signing, trust
+    from dvc_pedata.documents import Release, new_body
+    from dvc_pedata.registry import Registry
+
+    root = base / "registry"
+    root.mkdir(parents=True)
+    env = {"PEDATA_STORAGE_DIR": str(base / "storage")}
+    run(["git", "init", "-q", "-b", "main"], cwd=root)
+    assert run_pedata("init", "-n", "us", cwd=root, env=env).ok
+    (root / "gen.py").write_text(GEN)
+    (root / "seed_people.txt").write_text("A\n")
+    (root / "seed_tax.txt").write_text("T\n")
+    py = sys.executable
+    (root / "dvc.yaml").write_text(
+        "stages:\n"
+        "  people:\n"
+        f"    cmd: {py} gen.py people.bin seed_people.txt 5000\n"
+        "    deps: [gen.py, seed_people.txt]\n"
+        "    outs: [people.bin]\n"
+        "  tax:\n"
+        f"    cmd: {py} gen.py tax.bin seed_tax.txt 3000\n"
+        "    deps: [gen.py, seed_tax.txt]\n"
+        "    outs: [tax.bin]\n"
+        "artifacts:\n  people:\n    path: people.bin\n  tax:\n    path: tax.bin\n"
+    )
+    run([*dvc_cmd(), "repro", "-q"], cwd=root, env=env)
+    res = run_pedata("publish", cwd=root, env=env)
+    assert res.ok, res.stderr
+    for name in ("alice", "bob", "carol"):
+        keys.generate(name)
+    reg = Registry(root)
+    trust.init_root(reg, ["alice"], {"promoter": ["alice", "bob"], "certifier": ["alice"], "revoker": ["alice", "carol"]})
+    store = Store(root, next((base / "storage").iterdir()), env)
+    store.commit("publish A, trust root")
+    res = store.pedata("promote", "us", "--sign", "alice", "--branch", "main-next", "--json")
+    assert res.ok, res.stderr
+    run(["git", "checkout", "-q", "main"], cwd=root)
+    run(["git", "merge", "-q", "--ff-only", "main-next"], cwd=root)
+    nxt = store.doc("channels/us/next.json")
+    body = new_body(
+        "release", namespace="us", version="1.0.0", status="certified", compat_mode="both",
+        notice={"type": "release", "summary": "first release", "date": "2025-01-01"},
+        pins=nxt["signed"]["artifacts"],
+        source_channel={"name": "next", "version": nxt["signed"]["version"],
+                        "digest": hashlib.sha256(__import__("rfc8785").dumps(nxt["signed"])).hexdigest()},
+        certified_for=None, previous=None, expires=None,
+    )
+    rel = Release(body, [])
+    signing.sign(rel, keys.load_signer("alice"))
+    rel.save(reg.release_path("us", "1.0.0"))
+    store.commit("release us 1.0.0")
+    return store
