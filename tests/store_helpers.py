@@ -13,6 +13,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from conftest import dvc_cmd, run, run_pedata
 
 GEN = """import random, sys
@@ -109,3 +110,45 @@ def build_store(base: Path) -> Store:
     rel.save(reg.release_path("us", "1.0.0"))
     store.commit("release us 1.0.0")
     return store
+
+
+def copy_store(template: Store, template_keys: Path, dest: Path) -> Store:
+    """A private copy of a built store (registry, its storage, and the keys), cheaper than a rebuild.
+
+    The storage path inside ``.dvc/config`` is absolute, so it is rewritten to the copy's.
+    """
+    import os
+    import shutil
+
+    base = template.root.parent
+    shutil.copytree(base, dest, symlinks=True)
+    cfg = dest / "registry" / ".dvc" / "config"
+    cfg.write_text(cfg.read_text().replace(str(base), str(dest)))
+    keys_dir = Path(os.environ["PEDATA_KEYS_DIR"])
+    shutil.copytree(template_keys, keys_dir, dirs_exist_ok=True)
+    storage = dest / template.storage.relative_to(base)
+    return Store(dest / "registry", storage, {"PEDATA_STORAGE_DIR": str(dest / "storage")})
+
+
+@pytest.fixture(scope="session")
+def store_template(tmp_path_factory):
+    """Built once: keys go to the template's own folder, copied into each test's key folder."""
+    base = tmp_path_factory.mktemp("store-template")
+    keys = base / "keys"
+    import os
+
+    old = os.environ.get("PEDATA_KEYS_DIR")
+    os.environ["PEDATA_KEYS_DIR"] = str(keys)
+    try:
+        store = build_store(base / "t")
+    finally:
+        if old is None:
+            del os.environ["PEDATA_KEYS_DIR"]
+        else:
+            os.environ["PEDATA_KEYS_DIR"] = old
+    return store, keys
+
+
+@pytest.fixture
+def store(store_template, tmp_path) -> Store:
+    return copy_store(*store_template, tmp_path / "copy")

@@ -4,19 +4,16 @@ still answers, releases become unreproducible, verify until the channel moves, h
 from __future__ import annotations
 
 import json
-import os
 import shutil
 
-import pytest
+import store_helpers
 from conftest import assert_one_line_error, dvc_cmd, run
-from store_helpers import Store, build_store
+from store_helpers import Store
+
+store_template = store_helpers.store_template  # fixtures
+store = store_helpers.store
 
 PEOPLE = "pedata://us/people"
-
-
-@pytest.fixture
-def store(tmp_path) -> Store:
-    return build_store(tmp_path)
 
 
 def test_revoke_purge_local(store: Store, _isolated_home):
@@ -89,7 +86,7 @@ def test_revoke_purge_local(store: Store, _isolated_home):
     assert run(["git", "cat-file", "-e", f"HEAD:manifests/us/people/{people}.json"], cwd=store.root).returncode == 0
 
 
-def test_refusals_and_hand_edited_tombstone(store: Store):
+def test_refusals_and_hand_edited_tombstone(store: Store, monkeypatch):
     people = store.pin("people")["sha256"]
     tomb = store.root / "tombstones" / f"{people}.json"
     # a key outside the revoker role
@@ -99,7 +96,7 @@ def test_refusals_and_hand_edited_tombstone(store: Store):
     from dvc_pedata import trust
     from dvc_pedata.registry import Registry
 
-    os.chdir(store.root)
+    monkeypatch.chdir(store.root)
     trust.rotate(Registry(store.root), "set-threshold", ["alice"], role="revoker", threshold=2)
     store.commit("revoker threshold 2")
     r = store.pedata("revoke", people, "--reason", "x", "--authority", "y", "--sign", "alice")
