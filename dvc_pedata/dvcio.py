@@ -357,25 +357,22 @@ class StoreRepo(DvcRepo):
             raise PedataError(f"cannot delete {path} from the DVC cache: {exc.strerror or exc}") from exc
         return True, str(path)
 
-    def list_remote_objects(self, remote: str) -> dict[str, int | None]:
-        """Every object in ``remote`` as md5 -> size (size None where the listing gives none)."""
+    def list_remote_objects(self, remote: str) -> list[str]:
+        """The md5 of every object in ``remote`` (files under ``files/md5/``; other keys are skipped)."""
         odb = self.remote_odb(remote)
-        out: dict[str, int | None] = {}
-        prefix = odb.path
+        out = []
         try:
-            entries = odb.fs.find(prefix, detail=True)
+            paths = list(odb.fs.find(odb.path))
         except FileNotFoundError:
             return out
         except Exception as exc:
             raise PedataError(f"cannot list remote {remote!r}: {exc}") from exc
-        for path, info in entries.items():
+        for path in paths:
             try:
-                oid = odb.path_to_oid(path)
+                out.append(odb.path_to_oid(path))
             except ValueError:
                 continue  # temp files, audit records: not DVC objects
-            size = info.get("size")
-            out[oid] = int(size) if size is not None else None
-        return out
+        return sorted(set(out))
 
     def workspace_outs(self) -> list[tuple[str, str]]:
         """(path, md5) of every file output the work tree's DVC files record."""

@@ -113,12 +113,12 @@ def gc(root: Path | str = ".", remote: str | None = None, *, dry_run: bool = Fal
         keep |= {md5 for _p, md5 in repo.workspace_outs()}
         objects = repo.list_remote_objects(name)
         report = GcReport(name, dry_run)
-        for md5, size in sorted(objects.items()):
+        for md5 in objects:
             if md5 in keep:
                 report.kept += 1
                 continue
             assert md5 not in release_pinned  # keep ⊇ release_pinned: a release-pinned object is never an orphan
-            orphan = Orphan(md5, size, repo.object_url(md5, name))
+            orphan = Orphan(md5, repo.remote_object_size(md5, name), repo.object_url(md5, name))
             if not dry_run:
                 try:
                     orphan.status = "deleted" if repo.delete_remote_object(md5, name) else "absent"
