@@ -64,7 +64,7 @@ def croissant(c: Cited) -> dict[str, Any]:
     distribution, record_sets = [], []
     for name, pin in sorted(r.pins.items()):
         m = c.manifests[name]
-        fo_id = _slug(name)
+        fo_id = f"file/{_slug(name)}"
         fo: dict[str, Any] = {
             "@type": "cr:FileObject", "@id": fo_id, "name": fo_id,
             "description": f"{m.format} artifact {c.ns}/{name}; manifest {c.manifest_paths[name]}",
