@@ -65,11 +65,16 @@ def _ensure_local_storage(url: str) -> None:
 class DvcRepo:
     """An open DVC repository; use as a context manager so DVC's locks and handles are released."""
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, rev: str | None = None) -> None:
+        """Open the repository at ``root``; with ``rev``, its config as of that commit.
+
+        ``rev`` also works on a bare clone (the resolver's cached registries), which is how a
+        consumer reads a registry's remotes without checking its files out.
+        """
         _quiet_dvc()
         self.root = Path(root).resolve()
         try:
-            self.repo = Repo(str(self.root))
+            self.repo = Repo(str(self.root), rev=rev) if rev else Repo(str(self.root))
         except DvcException as exc:
             raise DvcError(f"cannot open DVC repository at {self.root}: {exc}") from exc
 
@@ -215,3 +220,62 @@ class DvcRepo:
 
     def local_cache_path(self, md5: str) -> Path:
         return Path(self.repo.cache.local.oid_to_path(md5))
+
+    def iter_remote_object(self, md5: str, remote: str | None = None, block: int = 1 << 20) -> Iterator[bytes]:
+        """Stream the object ``md5`` from a remote in ``block``-sized chunks (any remote type).
+
+        DVC's own ``verify`` is off for cloud remotes, so callers must hash what they read.
+        """
+        with self.open_remote_object(md5, remote) as fh:
+            while True:
+                try:
+                    chunk = fh.read(block)
+                except Exception as exc:  # a transfer that dies half way
+                    raise PedataError(f"reading object {md5} from remote {remote!r} failed: {exc}") from exc
+                if not chunk:
+                    return
+                yield chunk
+
+    def write_remote_new(self, remote: str | None, relpath: str, data: bytes) -> str:
+        """Write ``data`` at ``relpath`` under the remote's root, refusing to overwrite; returns the URL.
+
+        For append-only records (the audit prefix): the caller picks a unique name, and an
+        existing object is never replaced.
+        """
+        try:
+            rem = self.repo.cloud.get_remote(remote, command="pedata")
+        except DvcException as exc:
+            raise DvcError(str(exc)) from exc
+        fs = rem.fs
+        path = fs.join(rem.path, *relpath.split("/"))
+        if fs.exists(path):
+            raise PedataError(f"refusing to overwrite {relpath} in remote {remote!r}")
+        parent = fs.parent(path)
+        try:
+            fs.makedirs(parent, exist_ok=True)
+        except Exception:  # object stores have no folders
+            pass
+        fs.pipe_file(path, data)
+        return fs.unstrip_protocol(path) if hasattr(fs, "unstrip_protocol") else str(path)
+
+
+def import_artifact(consumer: Path, url: str, path: str, out: Path, rev: str) -> Path:
+    """``dvc import <url> <path> -o <out> --rev <rev>`` in the DVC project ``consumer``.
+
+    Returns the ``.dvc`` file written, so a caller that rejects the bytes can remove both.
+    """
+    _quiet_dvc()
+    try:
+        with Repo(str(consumer)) as repo:
+            stage = repo.imp(url, path, out=str(out), rev=rev)
+            return Path(stage.path)
+    except DvcException as exc:
+        raise DvcError(f"dvc import failed: {exc}") from exc
+
+
+def find_project(start: Path) -> Path:
+    """The DVC project containing ``start``."""
+    try:
+        return Path(Repo.find_root(str(start)))
+    except DvcException:
+        raise NotFoundError(f"{start} is not inside a DVC project (run 'git init && dvc init' first)") from None

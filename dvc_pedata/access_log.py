@@ -1,0 +1,109 @@
+"""Who resolved what, when, and from where: one JSON line per resolution.
+
+The local log is ``<cache>/access.log``, opened with ``O_APPEND`` and written with a single
+``write`` per line, so concurrent resolvers never interleave half lines (POSIX appends of one
+small write are atomic on local filesystems). When a registry's ``pedata.json`` says
+``"audit": {"remote": true}``, each access is also written as its own object under ``audit/`` in
+the registry's DVC remote, with a unique name and never overwritten (an append-only trail a data
+owner can read without trusting consumers' machines).
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .cache import cache_dir
+from .errors import UsageError
+
+
+@dataclass(frozen=True)
+class Access:
+    time: str
+    user: str
+    uri: str
+    sha256: str
+    manifest_sha256: str
+    name: str  # human name of the dataset: "<ns>/<name>"
+    source: str  # cache | remote:<name> | mirror:<name>
+    registry: str
+    rev: str | None
+
+    def line(self) -> bytes:
+        return (json.dumps(asdict(self), sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def now_text() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def current_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry (some containers)
+        return str(os.getuid())
+
+
+def log_path() -> Path:
+    return cache_dir() / "access.log"
+
+
+def append(entry: Access) -> None:
+    """Append one line with one ``write`` on an ``O_APPEND`` descriptor."""
+    path = log_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, entry.line())
+    finally:
+        os.close(fd)
+
+
+def remote_object_name(entry: Access) -> str:
+    """``audit/<date>/<time>-<uuid>.json``: sortable, unique, never reused."""
+    stamp = entry.time.replace(":", "").replace("-", "")
+    return f"audit/{entry.time[:10]}/{stamp}-{uuid.uuid4().hex}.json"
+
+
+def append_remote(root: Path, rev: str | None, remote: str | None, entry: Access) -> str:
+    """Write ``entry`` as a new object under ``audit/`` in the DVC remote (imports DVC)."""
+    from .dvcio import DvcRepo
+
+    with DvcRepo(root, rev=rev) as repo:
+        return repo.write_remote_new(remote, remote_object_name(entry), entry.line())
+
+
+def _parse_since(since: str) -> str:
+    """Accept ``YYYY-MM-DD`` or a full UTC time; return a string comparable with log times."""
+    try:
+        if len(since) == 10:
+            datetime.strptime(since, "%Y-%m-%d")
+            return since
+        datetime.fromisoformat(since.replace("Z", "+00:00"))
+        return since.rstrip("Z")
+    except ValueError:
+        raise UsageError(f"invalid --since {since!r}: use YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ") from None
+
+
+def read(since: str | None = None) -> list[dict[str, Any]]:
+    """Entries of the local log (oldest first), from ``since`` on; bad lines are skipped."""
+    cut = _parse_since(since) if since else None
+    out: list[dict[str, Any]] = []
+    try:
+        data = log_path().read_bytes()
+    except FileNotFoundError:
+        return out
+    for raw in data.splitlines():
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            continue  # a line cut by a full disk: keep reading the rest
+        if isinstance(entry, dict) and (cut is None or str(entry.get("time", "")) >= cut):
+            out.append(entry)
+    return out

@@ -1,0 +1,89 @@
+"""``pedata get``, ``pedata import`` and ``pedata audit``: the consumer's side of a registry.
+
+No DVC import at module level: a warm-cache ``pedata get`` must not pay for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from .output import add_json_flag, emit, print_json, warn
+
+
+def _resolver_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("uri", metavar="URI", help="pedata://<namespace>/<name>@<ref> (ref: sha256:<hex>, a channel, v<semver>)")
+    p.add_argument("--registry", help="registry checkout or git URL (default: the registry containing the current folder)")
+    p.add_argument("--rev", help="git branch, tag or commit of the registry to read")
+    p.add_argument("--trusted-root", metavar="DIGEST", help="accept only a trust chain starting at this root-1 digest")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    g = sub.add_parser("get", help="resolve a URI to verified bytes (cached by sha256)")
+    _resolver_flags(g)
+    g.add_argument("-o", "--out", metavar="PATH", help="also copy the bytes to PATH (a file or a folder)")
+    g.add_argument("--offline", action="store_true", help="never touch the network; fail if the bytes are not cached")
+    add_json_flag(g)
+    g.set_defaults(func=_get)
+
+    i = sub.add_parser("import", help="dvc import an artifact at its release tag, then check its sha256")
+    _resolver_flags(i)
+    i.add_argument("-o", "--out", metavar="PATH", required=True, help="where the imported file goes in this DVC project")
+    add_json_flag(i)
+    i.set_defaults(func=_import)
+
+    a = sub.add_parser("audit", help="show the local access log of resolutions")
+    a.add_argument("--since", metavar="DATE", help="only entries from DATE on (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)")
+    add_json_flag(a)
+    a.set_defaults(func=_audit)
+
+
+def _copy_out(src: Path, out: str, name: str) -> Path:
+    from ..atomic import staged_file
+
+    dest = Path(out)
+    if dest.is_dir():
+        dest = dest / name
+    with open(src, "rb") as fin, staged_file(dest) as (fout, _):
+        shutil.copyfileobj(fin, fout, 1 << 20)
+    return dest
+
+
+def _get(args: argparse.Namespace) -> int:
+    from ..resolve import resolve
+
+    res = resolve(args.uri, args.registry, args.rev, offline=args.offline, trusted_root=args.trusted_root)
+    for w in res.warnings:
+        warn(w)
+    assert res.path is not None
+    data = res.to_json()
+    shown = res.path
+    if args.out:
+        shown = _copy_out(res.path, args.out, Path(res.manifest.body.get("path") or res.name).name)
+        data["out"] = str(shown)
+    emit(args, data, str(shown))
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from ..consumer_import import import_uri
+
+    imp = import_uri(args.uri, args.out, args.registry, args.rev, trusted_root=args.trusted_root)
+    for w in imp.resolution.warnings:
+        warn(w)
+    emit(args, imp.to_json(), f"imported {imp.resolution.uri} -> {imp.out} (sha256 {imp.resolution.sha256} verified, dvc file {imp.dvcfile.name}, rev {imp.rev})")
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from ..access_log import read
+
+    entries = read(args.since)
+    if args.json:
+        print_json(entries)
+        return 0
+    for e in entries:
+        sys.stdout.write(f"{e.get('time')}  {e.get('user')}  {e.get('uri')}  sha256:{str(e.get('sha256'))[:12]}  {e.get('source')}\n")
+    return 0

@@ -1,0 +1,254 @@
+"""The resolver: from ``pedata://<ns>/<name>@<ref>`` to verified bytes on local disk.
+
+Order of work, cheapest and safest first:
+
+1. parse the URI; open the registry (work tree, commit, or cached git clone: :mod:`regsource`);
+2. find the pin and check what the ref demands: ``sha256:`` needs only a manifest; a channel other
+   than ``latest`` must meet the promoter threshold; a release the certifier threshold, and must
+   not be ``unreproducible`` (refused) or ``retired`` (a warning); ``trusted_root`` pins root 1;
+3. refuse revoked bytes (a tombstone), even when they sit in the local cache;
+4. return the cached object if present (no DVC import, no network), else fetch it through
+   :mod:`remote_fetch` (registry remote, then mirrors), verifying sha256 while streaming;
+5. append an access-log line.
+"""
+
+from __future__ import annotations
+
+import builtins
+import io
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from . import access_log, cache
+from .documents import Manifest
+from .errors import IntegrityError, NotFoundError, OfflineError, PedataError, RevokedError
+from .regsource import RegistryView, open_registry
+from .uri import PedataURI, parse
+
+LATEST = "latest"
+
+
+@dataclass
+class Resolution:
+    """Everything a caller (or ``pedata get --json``) may want to know about one resolution."""
+
+    uri: str
+    namespace: str
+    name: str
+    sha256: str
+    manifest_sha256: str
+    size: int
+    md5: str | None
+    path: Path | None
+    source: str | None  # cache | remote:<name> | mirror:<name>
+    registry: str
+    rev: str | None
+    ref_kind: str
+    verified_by: str | None  # the role whose threshold was met, if any
+    manifest: Manifest = field(repr=False)
+    warnings: list[str] = field(default_factory=list)
+    view: RegistryView | None = field(default=None, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "uri": self.uri, "namespace": self.namespace, "name": self.name, "sha256": self.sha256,
+            "manifest_sha256": self.manifest_sha256, "size": self.size, "md5": self.md5,
+            "path": str(self.path) if self.path else None, "source": self.source,
+            "registry": self.registry, "rev": self.rev, "ref": self.ref_kind,
+            "verified_by": self.verified_by, "warnings": self.warnings,
+        }
+
+
+@dataclass
+class _Pin:
+    sha256: str
+    manifest_sha256: str
+    size: int
+    verified_by: str | None
+    warnings: list[str]
+
+
+def _pin(view: RegistryView, uri: PedataURI, trusted_root: str | None) -> _Pin:
+    """The pin ``uri`` names, after the checks its ref kind demands."""
+    from . import trust_gate
+
+    ns = view.namespace(uri.namespace)
+    root = trust_gate.load_root(view, trusted_root) if trusted_root else None
+    if uri.ref_kind == "sha256":
+        manifest = view.load_manifest(ns, uri.name, uri.ref)
+        return _Pin(uri.ref, manifest.digest, manifest.size, None, [])
+    warnings: list[str] = []
+    if uri.ref_kind == "channel":
+        ch = view.load_channel(ns, uri.ref)
+        if ch is None:
+            raise NotFoundError(f"no channel {ns}/{uri.ref} in registry {view.location}")
+        what = f"channel {ns}/{uri.ref} (version {ch.version})"
+        verified_by = None
+        if uri.ref != LATEST:
+            root = root or trust_gate.load_root(view, None)
+            trust_gate.require(ch, root, "promoter", ns, what)
+            trust_gate.require_unexpired(ch.expires, what)
+            verified_by = "promoter"
+        pins = ch.artifacts
+    else:
+        rel = view.load_release(ns, uri.ref)
+        if rel is None:
+            raise NotFoundError(f"no release {ns}@v{uri.ref} in registry {view.location}")
+        what = f"release {ns}@v{uri.ref}"
+        root = root or trust_gate.load_root(view, None)
+        trust_gate.require(rel, root, "certifier", ns, what)
+        if rel.status == "unreproducible":
+            raise RevokedError(f"{what} is unreproducible (a pinned artifact was revoked): {rel.body['notice'].get('summary', '')}")
+        if rel.status == "retired":
+            warnings.append(f"{what} is retired: {rel.body['notice'].get('summary', '')}".rstrip(": "))
+        elif rel.status == "provisional":
+            warnings.append(f"{what} is provisional (not yet certified)")
+        verified_by = "certifier"
+        pins = rel.pins
+    if uri.name not in pins:
+        raise NotFoundError(f"{what} has no artifact {uri.name!r} (it pins: {', '.join(sorted(pins)) or 'none'})")
+    pin = pins[uri.name]
+    return _Pin(pin["sha256"], pin["manifest_sha256"], int(pin["size"]), verified_by, warnings)
+
+
+def _manifest(view: RegistryView, uri: PedataURI, pin: _Pin) -> Manifest:
+    manifest = view.load_manifest(uri.namespace, uri.name, pin.sha256)
+    if manifest.digest != pin.manifest_sha256:
+        raise IntegrityError(
+            f"{uri}: manifest digest {manifest.digest} differs from the pinned {pin.manifest_sha256}"
+        )
+    if manifest.sha256 != pin.sha256 or manifest.size != pin.size:
+        raise IntegrityError(f"{uri}: manifest describes sha256 {manifest.sha256}, not the pinned {pin.sha256}")
+    return manifest
+
+
+def _check_tombstone(view: RegistryView, uri: PedataURI, sha256: str) -> None:
+    ts = view.load_tombstone(sha256)
+    if ts is not None:
+        raise RevokedError(
+            f"{uri}: sha256 {sha256} was revoked on {ts.date} by {ts.authority}: {ts.reason}"
+        )
+
+
+def describe(
+    uri: str | PedataURI,
+    registry: str | os.PathLike[str] | None = None,
+    rev: str | None = None,
+    *,
+    offline: bool = False,
+    trusted_root: str | None = None,
+) -> Resolution:
+    """Resolve ``uri`` to a checked pin and manifest without fetching bytes (``path`` may be None)."""
+    parsed = uri if isinstance(uri, PedataURI) else parse(uri)
+    if parsed.path is not None:
+        raise PedataError(f"{parsed}: ;path= needs a directory artifact, and published artifacts are single files")
+    view = open_registry(registry, rev, offline=offline)
+    pin = _pin(view, parsed, trusted_root)
+    manifest = _manifest(view, parsed, pin)
+    _check_tombstone(view, parsed, pin.sha256)
+    hit = cache.lookup(pin.sha256, pin.size)
+    res = Resolution(
+        uri=str(parsed), namespace=parsed.namespace, name=parsed.name, sha256=pin.sha256,
+        manifest_sha256=pin.manifest_sha256, size=pin.size, md5=manifest.md5, path=hit,
+        source="cache" if hit else None, registry=view.location, rev=view.rev, ref_kind=parsed.ref_kind,
+        verified_by=pin.verified_by, manifest=manifest, warnings=pin.warnings, view=view,
+    )
+    return res
+
+
+def resolve(
+    uri: str | PedataURI,
+    registry: str | os.PathLike[str] | None = None,
+    rev: str | None = None,
+    *,
+    offline: bool = False,
+    trusted_root: str | None = None,
+    log: bool = True,
+) -> Resolution:
+    """Resolve ``uri`` and make sure its verified bytes are in the local cache."""
+    res = describe(uri, registry, rev, offline=offline, trusted_root=trusted_root)
+    view = res.view
+    assert view is not None
+    if res.path is None:
+        if offline:
+            raise OfflineError(
+                f"offline: {res.uri} (sha256 {res.sha256}, {res.size} bytes) is not in the local cache"
+                f" {cache.cache_dir()}; run 'pedata get {res.uri}' once online"
+            )
+        if not res.md5:
+            raise PedataError(f"{res.uri}: the manifest records no md5, so its DVC object cannot be located")
+        from .remote_fetch import fetch
+
+        got = fetch(view, uri=res.uri, sha256=res.sha256, md5=res.md5, size=res.size)
+        res.path, res.source = got.path, got.source
+    if log:
+        _log(view, res, offline)
+    return res
+
+
+def _log(view: RegistryView, res: Resolution, offline: bool) -> None:
+    entry = access_log.Access(
+        time=access_log.now_text(), user=access_log.current_user(), uri=res.uri, sha256=res.sha256,
+        manifest_sha256=res.manifest_sha256, name=f"{res.namespace}/{res.name}", source=res.source or "",
+        registry=res.registry, rev=res.rev,
+    )
+    access_log.append(entry)
+    audit = view.config.get("audit") or {}
+    if audit.get("remote") and not offline:
+        access_log.append_remote(view.root, view.rev, view.config.get("remote"), entry)
+
+
+def _warn(res: Resolution) -> None:
+    for w in res.warnings:
+        print(f"pedata: warning: {w}", file=sys.stderr)
+
+
+# -- public API ---------------------------------------------------------------------------------
+def get_path(
+    uri: str,
+    registry: str | os.PathLike[str] | None = None,
+    rev: str | None = None,
+    *,
+    offline: bool = False,
+    trusted_root: str | None = None,
+) -> Path:
+    """The local path of ``uri``'s verified bytes (read-only; do not modify it)."""
+    res = resolve(uri, registry, rev, offline=offline, trusted_root=trusted_root)
+    _warn(res)
+    assert res.path is not None
+    return res.path
+
+
+def open(  # noqa: A001 - mirrors builtins.open / dvc.api.open on purpose
+    uri: str,
+    mode: str = "rb",
+    registry: str | os.PathLike[str] | None = None,
+    rev: str | None = None,
+    *,
+    offline: bool = False,
+    trusted_root: str | None = None,
+    encoding: str | None = None,
+) -> IO[Any]:
+    """Open ``uri``'s verified bytes for reading (``"rb"`` or ``"r"``)."""
+    if mode not in ("rb", "r", "rt"):
+        raise PedataError(f"pedata.open: mode {mode!r} is not allowed; artifacts are read-only ('rb' or 'r')")
+    path = get_path(uri, registry, rev, offline=offline, trusted_root=trusted_root)
+    fh = builtins.open(path, "rb")  # noqa: SIM115 - returned to the caller
+    return fh if mode == "rb" else io.TextIOWrapper(fh, encoding=encoding or "utf-8")
+
+
+def schema(
+    uri: str,
+    registry: str | os.PathLike[str] | None = None,
+    rev: str | None = None,
+    *,
+    offline: bool = False,
+    trusted_root: str | None = None,
+) -> dict[str, Any]:
+    """The artifact's schema from its (checked) manifest; never downloads bytes."""
+    res = describe(uri, registry, rev, offline=offline, trusted_root=trusted_root)
+    _warn(res)
+    return dict(res.manifest.schema)

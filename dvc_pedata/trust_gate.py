@@ -1,0 +1,50 @@
+"""The resolver's use of the trust API: load the root chain, demand a role's threshold.
+
+Kept in one small module so the resolver states *what* a ref demands (certifier for releases,
+promoter for non-``latest`` channels) while :mod:`dvc_pedata.trust` and
+:mod:`dvc_pedata.signing` own *how* signatures and root rotation are checked.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from .documents import Document
+from .errors import SignatureError
+from .regsource import RegistryView
+
+
+def _trust_api() -> tuple[Any, Any]:
+    try:
+        from .trust import load_root_chain
+    except ImportError:  # pragma: no cover - only before the trust module exists
+        raise SignatureError("cannot verify signatures: this pedata installation has no trust module") from None
+    try:
+        from .trust import check_threshold
+    except ImportError:
+        from .signing import check_threshold
+    return load_root_chain, check_threshold
+
+
+def load_root(view: RegistryView, trusted_root: str | None) -> Any:
+    """The newest root reachable from root 1 (pinned to ``trusted_root`` if given)."""
+    load_root_chain, _ = _trust_api()
+    return load_root_chain(view.registry, trusted_root=trusted_root, rev=view.rev)
+
+
+def require(doc: Document, root: Any, role: str, namespace: str, what: str) -> None:
+    """Raise a one-line :class:`SignatureError` unless ``doc`` meets ``role``'s threshold."""
+    _, check_threshold = _trust_api()
+    problems = check_threshold(doc, root, role, namespace)
+    if problems:
+        raise SignatureError(f"{what} is not trusted: {'; '.join(problems)}")
+
+
+def require_unexpired(expires: str | None, what: str, now: datetime | None = None) -> None:
+    """Signed pointers carry an expiry so a frozen mirror cannot serve stale state forever."""
+    if not expires:
+        return
+    when = datetime.fromisoformat(expires.replace("Z", "+00:00"))
+    if when <= (now or datetime.now(timezone.utc)):
+        raise SignatureError(f"{what} expired at {expires}; ask its signers for a fresh version")
