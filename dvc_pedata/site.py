@@ -466,7 +466,7 @@ def render_index(data: SiteData) -> str:
             parts.append(f'<tr data-artifact="{e(ns)}/{e(name)}"><td><a href="{e(a.href)}">{e(name)}</a>{desc}</td>'
                          f'<td>{e(m.format if m else "")}</td><td class="num">{e(rows if rows is not None else "")}</td>'
                          f'<td>{rel}</td><td>{chans}</td><td class="cite"><code>@{e(ref if not ref.startswith("sha256:") else ref[:19])}</code>'
-                         f'{_revoked(data, pin["sha256"])}</td></tr>')
+                         f'{" " + badge(rv.release.status) if rv else ""}{_revoked(data, pin["sha256"])}</td></tr>')
         parts.append("</tbody></table>")
     return _page("index", "Catalogue", "\n".join(parts), "", data)
 
