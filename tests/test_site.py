@@ -220,10 +220,8 @@ def test_refuses_to_overwrite_a_foreign_folder(example, tmp_path):
 # -- in a real browser --------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("the 'playwright' Python package is not installed (pip install -e '.[test]')")
+    from playwright.sync_api import sync_playwright  # in the `test` extra: missing means a broken setup
+
     if not CHROMIUM.is_file():
         pytest.skip("Debian's chromium is not installed at /usr/bin/chromium (make setup-system, as root)")
     with sync_playwright() as p:
