@@ -220,7 +220,8 @@ def test_refuses_to_overwrite_a_foreign_folder(example, tmp_path):
 # -- in a real browser --------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright  # in the `test` extra: missing means a broken setup
+    # playwright is in the `test` extra: if it is missing the setup is broken, so fail, do not skip
+    from playwright.sync_api import sync_playwright
 
     if not CHROMIUM.is_file():
         pytest.skip("Debian's chromium is not installed at /usr/bin/chromium (make setup-system, as root)")
