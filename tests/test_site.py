@@ -226,8 +226,11 @@ def test_refuses_to_overwrite_a_foreign_folder(example, tmp_path):
     out = tmp_path / "again"
     build_site(example, out)
     (out / "stale.html").write_text("old")
-    build_site(example, out)  # our own folder: replaced whole
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*.html")}
+    build_site(example, out)  # our own folder: replaced whole, and the same documents give the same bytes
     assert not (out / "stale.html").exists() and (out / "index.html").is_file()
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*.html")} == {k: v for k, v in before.items() if k.name != "stale.html"}
+    assert not list(tmp_path.glob(".again*"))  # no temporary folders left behind
 
 
 # -- in a real browser --------------------------------------------------------------------------
