@@ -133,30 +133,14 @@ def _unreproducible_body(rel: Release, names: list[str], ts: Tombstone) -> dict[
 
 
 def _mark_unreproducible(reg: Registry, rel: Release, names: list[str], ts: Tombstone, signers: list[Signer]) -> Release:
-    """The releases module's ``mark_unreproducible`` when present, else the same rule here.
+    """A new signed version of the release with status ``unreproducible``, staged, not committed.
 
-    One place owns the release lifecycle; until it lands, this writes the equivalent document: the
-    same release with status ``unreproducible`` and a withdrawal notice, re-signed by certifiers.
+    The release lifecycle belongs to :mod:`certify`; revocation commits it with the tombstone.
     """
-    from importlib import import_module
-
-    from .signing import sign
+    from .certify import mark_unreproducible
 
     reason = f"{', '.join(names)} (sha256 {ts.artifact_sha256}) revoked by {ts.authority} on {ts.date}: {ts.reason}"
-    for module in ("releases", "release", "certify"):
-        try:
-            fn = import_module(f"{__package__}.{module}").mark_unreproducible
-        except (ImportError, AttributeError):
-            continue
-        doc = fn(reg, rel.namespace, rel.version, reason, signers)
-        if isinstance(doc, Release):
-            doc.save(reg.release_path(rel.namespace, rel.version))
-            return doc
-    doc = Release(_unreproducible_body(rel, names, ts), [])
-    for s in signers:
-        sign(doc, s)
-    doc.save(reg.release_path(rel.namespace, rel.version))
-    return doc
+    return mark_unreproducible(reg, rel.namespace, rel.version, reason, signers, commit=False)
 
 
 def revoke(

@@ -1,13 +1,12 @@
 """A published, trusted registry with a certified release, for revoke / fsck / gc / mirror tests.
 
-Real git, real DVC (a two-output pipeline), the real ``pedata publish`` and ``promote``; the
-trust root and the release are written with the Python API (alice: every role; carol: revoker
+Real git, real DVC (a two-output pipeline), the real ``pedata publish``, ``promote`` and
+``certify``; the trust root is written with the Python API (alice: every role; carol: revoker
 only; bob: promoter only).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from dataclasses import dataclass
@@ -58,8 +57,7 @@ class Store:
 
 
 def build_store(base: Path) -> Store:
-    from dvc_pedata import keys, signing, trust
-    from dvc_pedata.documents import Release, new_body
+    from dvc_pedata import keys, trust
     from dvc_pedata.registry import Registry
 
     root = base / "registry"
@@ -96,19 +94,8 @@ def build_store(base: Path) -> Store:
     assert res.ok, res.stderr
     run(["git", "checkout", "-q", "main"], cwd=root)
     run(["git", "merge", "-q", "--ff-only", "main-next"], cwd=root)
-    nxt = store.doc("channels/us/next.json")
-    body = new_body(
-        "release", namespace="us", version="1.0.0", status="certified", compat_mode="both",
-        notice={"type": "release", "summary": "first release", "date": "2025-01-01"},
-        pins=nxt["signed"]["artifacts"],
-        source_channel={"name": "next", "version": nxt["signed"]["version"],
-                        "digest": hashlib.sha256(__import__("rfc8785").dumps(nxt["signed"])).hexdigest()},
-        certified_for=None, previous=None, expires=None,
-    )
-    rel = Release(body, [])
-    signing.sign(rel, keys.load_signer("alice"))
-    rel.save(reg.release_path("us", "1.0.0"))
-    store.commit("release us 1.0.0")
+    res = store.pedata("certify", "us", "1.0.0", "--sign", "alice", "--notice", "first release")
+    assert res.ok, res.stderr
     return store
 
 
