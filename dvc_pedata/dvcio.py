@@ -376,12 +376,29 @@ def reproduce(root: Path | str, targets: list[str]) -> list[str]:
     running the command, which would prove nothing. Run this only in a scratch worktree: it
     rewrites ``dvc.lock``.
     """
+    import os
+    import sys
+
     with DvcRepo(root) as dr:
+        # Targets are resolved against the current folder by DVC: make them absolute.
+        absolute = [str(dr.root / t) for t in targets]
+        # Stage commands inherit stdout; pedata's stdout is for its report (--json), so the
+        # commands' output goes to stderr, where a user still sees it.
+        # DVC also resolves some paths against the current folder: run from the project.
+        sys.stdout.flush()
+        saved, cwd = os.dup(1), os.getcwd()
+        os.dup2(2, 1)
         try:
-            ran = dr.repo.reproduce(targets, force=True)
+            os.chdir(dr.root)
+            ran = dr.repo.reproduce(absolute, force=True)
         except DvcException as exc:
             cause = exc.__cause__ or exc
             raise DvcError(f"dvc repro failed: {' '.join(str(cause).split())[:300]}") from exc
+        finally:
+            os.chdir(cwd)
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
         return [getattr(s, "addressing", str(s)) for s in ran or []]
 
 
@@ -389,11 +406,17 @@ def pull(root: Path | str, paths: list[str], remote: str | None = None) -> None:
     """``dvc pull`` the outputs at ``paths`` (e.g. a frozen stage's outs, which never rerun)."""
     if not paths:
         return
+    import os
+
+    cwd = os.getcwd()
     with DvcRepo(root) as dr:
         try:
+            os.chdir(dr.root)
             dr.repo.pull(targets=[str(dr.root / p) for p in paths], remote=remote)
         except DvcException as exc:
             raise DvcError(f"dvc pull failed: {exc}") from exc
+        finally:
+            os.chdir(cwd)
 
 
 def configure_scratch(root: Path | str, remotes: dict[str, dict[str, Any]], default: str | None) -> None:

@@ -84,9 +84,14 @@ def _source(root: Path, rel: str, item: dict[str, Any], tracked: set[str], remot
         return str(item["import_url"])
     if item["dvcfile"]:
         return f"dvc://{remote or 'default'}/{item['dvcfile']}"
-    if rel in tracked:
-        return f"git:{rel}"
+    if rel in tracked or not ignored(root, rel):
+        return f"git:{rel}"  # committed with the recipe (or about to be): the commit holds it
     return f"file:{rel}"
+
+
+def ignored(root: Path, rel: str) -> bool:
+    """True if git ignores ``rel`` (so it does not travel with the commit)."""
+    return bool(gitio.git(root, "check-ignore", "--", rel, check=False).strip())
 
 
 def build_inputs_lock(reg: Registry, stages: list[Any], remote: str | None, previous: dict[str, Any] | None) -> dict[str, Any]:
