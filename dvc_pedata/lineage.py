@@ -112,11 +112,12 @@ def _artifact_digests(files: _Files) -> tuple[dict[tuple[str, str | None], str],
     return known, lock
 
 
-def build_graph(reg: Registry, rev: str | None = None) -> Graph:
+def build_graph(reg: Registry, rev: str | None = None, stages: list[Any] | None = None) -> Graph:
     """The whole pipeline graph of the registry (work tree, or the commit ``rev``)."""
-    from . import dvcio
+    if stages is None:
+        from . import dvcio
 
-    stages = dvcio.pipeline_stages(reg.root, rev=rev)
+        stages = dvcio.pipeline_stages(reg.root, rev=rev)
     files = _Files(reg, rev)
     known, lock = _artifact_digests(files)
     g = Graph(commit=rev or gitio.head(reg.root))

@@ -167,7 +167,7 @@ def _plan(reg: Registry, scope: Scope, pins: dict[str, dict[str, Any]]) -> tuple
 
     stages = pipeline_stages(reg.root, rev=scope.commit)
     by_target = {s.target: s for s in stages}
-    graph = build_graph(reg, scope.commit)
+    graph = build_graph(reg, scope.commit, stages)
     ids = []
     producer = {}
     for name, p in pins.items():

@@ -12,9 +12,12 @@ import json
 import shutil
 from pathlib import Path
 
-from conftest import ROOT, run, run_pedata
+from conftest import ROOT, run
 
 from dvc_pedata import keys, signing, trust
+from dvc_pedata.init import init
+from dvc_pedata.locks import lock
+from dvc_pedata.publish import publish
 from dvc_pedata.documents import Release, new_body
 from dvc_pedata.registry import Registry
 
@@ -46,16 +49,13 @@ def make_example(tmp: Path, *, households: int = 200, deterministic_h5: bool = T
         (repo / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / rel, repo / rel)
     set_params(repo, households=households, deterministic_h5=deterministic_h5)
-    res = run_pedata("init", "-n", "us", "--remote", str(tmp / "storage"), cwd=repo)
-    assert res.ok, res.stderr
+    init(repo, str(tmp / "storage"), ["us"])  # setup in-process: the CLI is what the tests assert on
     if before_repro is not None:
         before_repro(repo)
     run(["dvc", "repro", "-q"], cwd=repo)
-    res = run_pedata("lock", cwd=repo)
-    assert res.ok, res.stderr
+    lock(repo)
     commit(repo, "pipeline, built and locked")
-    res = run_pedata("publish", "--json", cwd=repo)
-    assert res.ok, res.stderr
+    publish(root=repo)
     commit(repo, "publish")
     return repo
 
