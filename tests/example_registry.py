@@ -15,10 +15,10 @@ from pathlib import Path
 from conftest import ROOT, run
 
 from dvc_pedata import keys, signing, trust
+from dvc_pedata.documents import Release, new_body
 from dvc_pedata.init import init
 from dvc_pedata.locks import lock
 from dvc_pedata.publish import publish
-from dvc_pedata.documents import Release, new_body
 from dvc_pedata.registry import Registry
 
 
