@@ -40,7 +40,7 @@ class Resolution:
     name: str
     sha256: str
     manifest_sha256: str
-    size: int
+    size: int | None
     md5: str | None
     path: Path | None
     source: str | None  # cache | remote:<name> | mirror:<name>
@@ -66,7 +66,7 @@ class Resolution:
 class _Pin:
     sha256: str
     manifest_sha256: str
-    size: int
+    size: int | None
     verified_by: str | None
     warnings: list[str]
 
@@ -111,7 +111,8 @@ def _pin(view: RegistryView, uri: PedataURI, trusted_root: str | None) -> _Pin:
     if uri.name not in pins:
         raise NotFoundError(f"{what} has no artifact {uri.name!r} (it pins: {', '.join(sorted(pins)) or 'none'})")
     pin = pins[uri.name]
-    return _Pin(pin["sha256"], pin["manifest_sha256"], int(pin["size"]), verified_by, warnings)
+    size = int(pin["size"]) if pin.get("size") is not None else None  # external pins may not know it
+    return _Pin(pin["sha256"], pin["manifest_sha256"], size, verified_by, warnings)
 
 
 def _manifest(view: RegistryView, uri: PedataURI, pin: _Pin) -> Manifest:
