@@ -311,7 +311,10 @@ def _open_hf(loc: Location, token: str | None) -> tuple[_Response, str]:
     tried: list[str] = []
     for rtype in order:
         url = hf_url(loc, rtype)
-        resp = _open(url, token)
+        try:
+            resp = _open(url, token)
+        except HTTPFetchError as exc:
+            raise HTTPFetchError(f"{loc.describe()}: {exc.message}") from None
         if 200 <= resp.status < 300:
             if rtype != remembered_type(loc.repo_id):
                 remember_type(loc.repo_id, rtype)
@@ -331,7 +334,10 @@ def fetch_location(loc: Location, *, sha256: str, size: int | None, label: str) 
         source = f"external:hf:{rtype}"
         what = Location(loc.type, loc.uri, loc.repo_id, rtype, loc.revision, loc.path).describe()
     elif loc.type == "https":
-        resp = _open(loc.uri, None)
+        try:
+            resp = _open(loc.uri, None)
+        except HTTPFetchError as exc:
+            raise HTTPFetchError(f"{loc.uri}: {exc.message}") from None
         if not 200 <= resp.status < 300:
             raise HTTPFetchError(f"{loc.uri}: {_status_problem(resp, None, False)}")
         source, what = "external:https", loc.uri
@@ -340,7 +346,7 @@ def fetch_location(loc: Location, *, sha256: str, size: int | None, label: str) 
     length = resp.headers.get("Content-Length")
     if size is not None and length is not None and length.isdigit() and int(length) != size:
         resp.body.close()
-        raise IntegrityError(f"{what}: the server offers {length} bytes, the pin says {size} bytes; nothing was cached")
+        raise IntegrityError(f"{what}: wrong bytes: the server offers {length} bytes, the pin says {size} bytes; nothing was cached")
     try:
         with bar(f"get {label}", size) as advance:
             stored = cache.store_stream(sha256, _chunks(resp, size, what), progress=advance, label=label)
