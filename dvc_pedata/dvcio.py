@@ -179,6 +179,14 @@ class DvcRepo:
         return next(iter(status.values()), None)
 
     # -- data movement -------------------------------------------------------------------------
+    def add(self, path: str) -> str:
+        """``dvc add`` one file (repo-relative); returns the ``.dvc`` file written, repo-relative."""
+        try:
+            stages = self.repo.add([str(self.root / path)])
+        except DvcException as exc:
+            raise DvcError(f"dvc add {path} failed: {exc}") from exc
+        return Path(stages[0].path).resolve().relative_to(self.root).as_posix()
+
     def push(self, paths: Iterable[str], remote: str | None = None) -> int:
         """``dvc push`` the outputs at ``paths``; returns the number of objects transferred."""
         targets = [str(self.root / p) for p in paths]
