@@ -8,12 +8,13 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
 setup: $(STAMP) setup-system
 
-# Browser tests (tests/test_site.py) drive Debian's chromium through Playwright; Playwright's own
+# Browser tests (tests/test_site.py) drive Debian's chromium through Playwright, and lineage's
+# DOT output is rendered to SVG by Graphviz (both from Debian's packages); Playwright's own
 # browser download is never used. Installs it only when missing and only as root (CI starts fresh);
 # otherwise the browser tests skip and say why.
 setup-system:
-	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	@if { [ ! -x /usr/bin/chromium ] || ! command -v dot >/dev/null; } && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium graphviz; \
 	fi
 
 $(STAMP): pyproject.toml
