@@ -18,7 +18,6 @@ import contextlib
 import fcntl
 import hashlib
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,6 +124,8 @@ def store_stream(
     """
     target = object_path(sha256, root)
     target.parent.mkdir(parents=True, exist_ok=True)
+    import tempfile  # lazy: tempfile pulls in shutil, bz2, lzma; a cache hit never writes
+
     fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(sha256), dir=target.parent)
     try:
         h = hashlib.sha256()
