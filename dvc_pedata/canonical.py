@@ -15,8 +15,42 @@ import rfc8785
 from .errors import DocumentError
 
 
+def _plain(obj: Any, depth: int = 0) -> bool:
+    """True if ``json.dumps(sort_keys=True)`` already produces RFC 8785 bytes for ``obj``.
+
+    That holds without floats (JCS formats numbers the ECMAScript way) and with keys below
+    U+D800 (JCS sorts keys by UTF-16 code units, Python by code points; they only disagree
+    beyond the BMP). String escaping is identical: JCS and ``json`` both escape only ``"``, ``\\``
+    and control characters, with lowercase ``\\u00xx``.
+    """
+    if depth > 64:
+        return False
+    if obj is None or isinstance(obj, (bool, str)):
+        return True
+    if isinstance(obj, int):
+        return abs(obj) <= 2**53 - 1
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if not isinstance(key, str) or (key and max(key) >= "\ud800") or not _plain(value, depth + 1):
+                return False
+        return True
+    if isinstance(obj, list):
+        return all(_plain(v, depth + 1) for v in obj)
+    return False
+
+
 def canonical_bytes(obj: Any) -> bytes:
-    """The RFC 8785 (JCS) serialisation of ``obj``."""
+    """The RFC 8785 (JCS) serialisation of ``obj``.
+
+    Float-free documents (channels, releases, roots, most manifests) take a C-speed path that
+    is byte-identical to the reference implementation (a hypothesis property checks this);
+    everything else goes through ``rfc8785``.
+    """
+    if _plain(obj):
+        try:
+            return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise DocumentError(f"cannot canonicalise document: {exc.reason}") from exc
     try:
         return rfc8785.dumps(obj)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:

@@ -53,8 +53,28 @@ def schema_of(kind: str) -> dict[str, Any]:
     return dict(_validator(kind).schema)
 
 
+@cache
+def _fast_check(kind: str) -> Any:
+    """A compiled validator (fastjsonschema, ~30x jsonschema) used only to say "valid"."""
+    import fastjsonschema
+
+    return fastjsonschema.compile(_validator(kind).schema)
+
+
 def validate(kind: str, obj: Any, source: str = "document") -> None:
-    """Raise a one-line :class:`DocumentError` naming the first schema violation, if any."""
+    """Raise a one-line :class:`DocumentError` naming the first schema violation, if any.
+
+    The compiled check answers the common case (a valid document) in microseconds, which keeps
+    ``verify`` linear and fast over 100,000 manifests; jsonschema still judges and phrases every
+    document the fast check rejects, so messages never depend on the fast path.
+    """
+    import fastjsonschema
+
+    try:
+        _fast_check(kind)(obj)
+        return
+    except fastjsonschema.JsonSchemaException:
+        pass
     errors = sorted(_validator(kind).iter_errors(obj), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:
         err = errors[0]
