@@ -39,8 +39,17 @@ class OutInfo:
 
 
 def _quiet_dvc() -> None:
-    """DVC logs progress banners at INFO on stdout; pedata's stdout is for its own (JSON) output."""
+    """Keep DVC from taking over the process's output.
+
+    DVC logs progress banners at INFO on stdout, and pedata's stdout is for its own (JSON) output.
+    ``import dvc`` also runs ``colorama.init()``, which replaces ``sys.stdout``/``sys.stderr`` with
+    wrappers around the streams of that moment: a host program (or a test runner) that later
+    swaps its streams would be written to through stale wrappers. Undo both.
+    """
     logging.getLogger("dvc").setLevel(logging.WARNING)
+    import colorama  # a DVC dependency
+
+    colorama.deinit()
 
 
 _quiet_dvc()
