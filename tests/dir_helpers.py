@@ -77,7 +77,8 @@ def make_registry(base: Path, remote=None, config: dict | None = None, **params:
     """``pedata init`` a registry (namespace ``uk``), with ``remote`` as the DVC default if given."""
     origin = base / "origin"
     origin.mkdir(parents=True)
-    env = {"PEDATA_STORAGE_DIR": str(base / "storage")}
+    env = {"PEDATA_STORAGE_DIR": str(base / "storage"), "PEDATA_CACHE_DIR": str(base / "publisher-cache"),
+           "PEDATA_KEYS_DIR": str(base / "keys")}
     run(["git", "init", "-q", "-b", "main"], cwd=origin)
     assert run_pedata("init", "-n", "uk", cwd=origin, env=env).ok
     if remote is not None:
@@ -109,6 +110,22 @@ def object_path(storage: Path, md5: str) -> Path:
     return storage / "files" / "md5" / md5[:2] / md5[2:]
 
 
+def snippet() -> str:
+    """The standard-library digest snippet, taken from docs/directory-artifacts.md as published."""
+    doc = (Path(__file__).resolve().parents[1] / "docs/directory-artifacts.md").read_text()
+    block = doc.split("<!-- snippet: directory-digest -->", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    return block
+
+
+def snippet_digest(folder: Path) -> str:
+    proc = run([sys.executable, "-I", "-c", snippet(), str(folder)], cwd=folder.parent)
+    return proc.stdout.strip()
+
+
+def latest_pin(reg: DirRegistry) -> dict:
+    return json.loads((reg.origin / "channels/uk/latest.json").read_text())["signed"]["artifacts"]["local_areas"]
+
+
 def sign_release(origin: Path, keys: Path, version: str, pins: dict, status: str = "certified") -> None:
     """A certified release written with the Python API (as tests/test_verify.py does)."""
     from dvc_pedata.documents import Release, new_body
@@ -126,8 +143,11 @@ def sign_release(origin: Path, keys: Path, version: str, pins: dict, status: str
     (origin / f"releases/uk/{version}.json").write_bytes(doc.to_bytes())
 
 
-def trust_init(reg: DirRegistry, keys: Path) -> None:
-    env = {**reg.env, "PEDATA_KEYS_DIR": str(keys)}
+def trust_init(reg: DirRegistry) -> Path:
+    """alice holds every role (root 1, never expires); returns the keys folder."""
+    keys = Path(reg.env["PEDATA_KEYS_DIR"])
+    env = reg.env
     for args in (("key", "generate", "alice"), ("trust", "init", "--root", "alice", "--expires", "never")):
         res = run_pedata(*args, cwd=reg.origin, env=env)
         assert res.ok, (args, res)
+    return keys
