@@ -29,9 +29,9 @@ def write(path, seed, extra):
                           ("person_household_id", np.arange(n) % 2), ("age", rng.integers(0, 90, n)),
                           ("household_weight", rng.random(2))] + ([("council_tax", rng.random(2))] if extra else []):
             h.create_dataset(f"{name}/2024", data=arr, track_times=False)
-bump = p.get("bump", [])
+bump, extra = p.get("bump", []), p.get("extra", [])
 for i in range(p["constituencies"]):
-    write(f"{out}/constituency/E14{i:06d}.h5", i + (1000 if i in bump else 0), False)
+    write(f"{out}/constituency/E14{i:06d}.h5", i + (1001 if i in bump else 0), i in extra)
 for i in range(p["districts"]):
     write(f"{out}/district/D{i:03d}.h5", 10_000 + i, True)
 if p["districts"]:
@@ -151,3 +151,16 @@ def trust_init(reg: DirRegistry) -> Path:
         res = run_pedata(*args, cwd=reg.origin, env=env)
         assert res.ok, (args, res)
     return keys
+
+
+def write_tombstone(origin: Path, keys: Path, sha256: str, reason: str = "licence withdrawn") -> None:
+    """A signed tombstone written with the Python API (until ``pedata revoke`` lands in main)."""
+    from dvc_pedata.documents import Tombstone, new_body
+    from dvc_pedata.keys import load_signer
+    from dvc_pedata.signing import sign
+
+    doc = Tombstone(new_body("tombstone", artifact_sha256=sha256, reason=reason, authority="ONS",
+                             date="2025-02-01T00:00:00Z"), [])
+    sign(doc, load_signer(str(keys / "alice.key")))
+    (origin / "tombstones").mkdir(exist_ok=True)
+    (origin / f"tombstones/{sha256}.json").write_bytes(doc.to_bytes())
