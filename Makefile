@@ -4,9 +4,18 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: setup demo test lint bench
+.PHONY: setup setup-system demo test lint bench site
 
-setup: $(STAMP)
+setup: $(STAMP) setup-system
+
+# Browser tests (tests/test_site.py) drive Debian's chromium through Playwright, and lineage's
+# DOT output is rendered to SVG by Graphviz (both from Debian's packages); Playwright's own
+# browser download is never used. Installs it only when missing and only as root (CI starts fresh);
+# otherwise the browser tests skip and say why.
+setup-system:
+	@if { [ ! -x /usr/bin/chromium ] || ! command -v dot >/dev/null; } && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium graphviz; \
+	fi
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +32,9 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check dvc_pedata tests pipeline bench
+
+site: setup
+	$(BIN)/python -m dvc_pedata site -o site
 
 bench: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/run.py

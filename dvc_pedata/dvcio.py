@@ -179,6 +179,14 @@ class DvcRepo:
         return next(iter(status.values()), None)
 
     # -- data movement -------------------------------------------------------------------------
+    def add(self, path: str) -> str:
+        """``dvc add`` one file (repo-relative); returns the ``.dvc`` file written, repo-relative."""
+        try:
+            stages = self.repo.add([str(self.root / path)])
+        except DvcException as exc:
+            raise DvcError(f"dvc add {path} failed: {exc}") from exc
+        return Path(stages[0].path).resolve().relative_to(self.root).as_posix()
+
     def push(self, paths: Iterable[str], remote: str | None = None) -> int:
         """``dvc push`` the outputs at ``paths``; returns the number of objects transferred."""
         targets = [str(self.root / p) for p in paths]
@@ -293,3 +301,346 @@ def find_project(start: Path) -> Path:
         return Path(Repo.find_root(str(start)))
     except DvcException:
         raise NotFoundError(f"{start} is not inside a DVC project (run 'git init && dvc init' first)") from None
+
+
+# -- store maintenance (revoke --purge, fsck, gc, mirror) ------------------------------------------
+@dataclass(frozen=True)
+class CopyOutcome:
+    """What :meth:`DvcRepo.copy_object` did: ``copied`` or ``present`` (already there, same size)."""
+
+    status: str
+    url: str
+    size: int
+
+
+def _clear_remote_index(odb: Any) -> None:
+    """Forget DVC's cached listing of a remote, so the next push sees what we changed.
+
+    DVC keeps an index of objects it believes a remote holds; after we delete or add an object
+    behind its back, a stale index would make ``dvc push`` skip an object or ``status`` lie.
+    """
+    from dvc_data.hashfile.db import get_index
+
+    try:
+        get_index(odb).clear()
+    except Exception:  # a missing or locked index is not worth failing a deletion for
+        pass
+
+
+def _url(odb: Any, path: str) -> str:
+    try:
+        return str(odb.fs.unstrip_protocol(path))
+    except Exception:
+        return str(path)
+
+
+class StoreRepo(DvcRepo):
+    """A :class:`DvcRepo` with the object-level operations pedata's store maintenance needs.
+
+    DVC has no command for one object (``dvc gc`` keeps or drops whole revisions), so these work on
+    DVC's object databases directly: ``files/md5/<2>/<30>`` in every remote and in the cache.
+    """
+
+    def remote_names(self) -> list[str]:
+        return sorted(self.repo.config["remote"])
+
+    def object_url(self, md5: str, remote: str) -> str:
+        """The full URL of object ``md5`` in ``remote`` (for messages and records)."""
+        odb = self.remote_odb(remote)
+        return _url(odb, odb.oid_to_path(md5))
+
+    def delete_remote_object(self, md5: str, remote: str) -> bool:
+        """Delete object ``md5`` from ``remote``; False if it was not there. Raises on failure."""
+        odb = self.remote_odb(remote)
+        path = odb.oid_to_path(md5)
+        try:
+            if not odb.fs.exists(path):
+                return False
+            odb.delete(md5)
+        except FileNotFoundError:
+            return False
+        except Exception as exc:  # permissions, network: DVC's filesystems raise many types
+            raise PedataError(f"cannot delete {_url(odb, path)}: {exc}") from exc
+        finally:
+            _clear_remote_index(odb)
+        return True
+
+    def delete_cache_object(self, md5: str) -> tuple[bool, str]:
+        """Delete object ``md5`` from the local DVC cache; returns (deleted, path)."""
+        odb = self.repo.cache.local
+        path = odb.oid_to_path(md5)
+        try:
+            if not odb.fs.exists(path):
+                return False, str(path)
+            odb.delete(md5)
+        except FileNotFoundError:
+            return False, str(path)
+        except OSError as exc:
+            raise PedataError(f"cannot delete {path} from the DVC cache: {exc.strerror or exc}") from exc
+        return True, str(path)
+
+    def list_remote_objects(self, remote: str) -> list[str]:
+        """The md5 of every object in ``remote`` (files under ``files/md5/``; other keys are skipped)."""
+        odb = self.remote_odb(remote)
+        out = []
+        try:
+            paths = list(odb.fs.find(odb.path))
+        except FileNotFoundError:
+            return out
+        except Exception as exc:
+            raise PedataError(f"cannot list remote {remote!r}: {exc}") from exc
+        for path in paths:
+            try:
+                out.append(odb.path_to_oid(path))
+            except ValueError:
+                continue  # temp files, audit records: not DVC objects
+        return sorted(set(out))
+
+    def workspace_outs(self) -> list[tuple[str, str]]:
+        """(path, md5) of every file output the work tree's DVC files record."""
+        out = []
+        try:
+            outs = list(self.repo.index.outs)
+        except DvcException as exc:
+            raise DvcError(f"cannot read the DVC files of {self.root}: {exc}") from exc
+        for o in outs:
+            if o.hash_info and o.hash_info.value:
+                path = Path(o.fs_path)
+                rel = path.relative_to(self.root).as_posix() if path.is_relative_to(self.root) else str(o.def_path)
+                out.append((rel, o.hash_info.value))
+        return out
+
+    def copy_object(self, md5: str, sha256: str, size: int, src: str, dst: str, staging: Path) -> CopyOutcome:
+        """Copy object ``md5`` from remote ``src`` to ``dst`` and prove it arrived intact.
+
+        The bytes are staged locally while their sha256 is checked against the pin (a corrupt
+        source is never propagated), uploaded, then read back from ``dst`` and hashed again, so a
+        mirror holds exactly the pinned bytes. An object already in ``dst`` with the right size is
+        left alone, which makes a re-run cheap and a killed run resumable.
+        """
+        import hashlib
+        import os
+        import tempfile
+
+        from dvc_objects.fs.local import LocalFileSystem
+
+        from .errors import IntegrityError
+
+        dodb = self.remote_odb(dst)
+        dpath = dodb.oid_to_path(md5)
+        url = _url(dodb, dpath)
+        try:
+            have = int(dodb.fs.size(dpath)) if dodb.fs.exists(dpath) else None
+        except FileNotFoundError:
+            have = None
+        if have == size:
+            return CopyOutcome("present", url, size)
+        staging.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".pedata-tmp-mirror-", dir=staging)
+        try:
+            h = hashlib.sha256()
+            with os.fdopen(fd, "wb") as fh:
+                for chunk in self.iter_remote_object(md5, src):
+                    fh.write(chunk)
+                    h.update(chunk)
+            if h.hexdigest() != sha256:
+                raise IntegrityError(f"remote {src!r} holds corrupt bytes for sha256 {sha256} (got {h.hexdigest()}); not copied")
+            try:
+                dodb.add(tmp, LocalFileSystem(), md5, check_exists=False)
+            except Exception as exc:
+                raise PedataError(f"cannot write {url}: {exc}") from exc
+            finally:
+                _clear_remote_index(dodb)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        back = hashlib.sha256()
+        for chunk in self.iter_remote_object(md5, dst):
+            back.update(chunk)
+        if back.hexdigest() != sha256:
+            self.delete_remote_object(md5, dst)
+            raise IntegrityError(f"{url}: bytes read back hash to {back.hexdigest()}, not {sha256}; removed")
+        return CopyOutcome("copied", url, size)
+
+    def hash_remote_object(self, md5: str, remote: str) -> str:
+        """sha256 of the object ``md5`` as ``remote`` serves it (``fsck --deep``)."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for chunk in self.iter_remote_object(md5, remote):
+            h.update(chunk)
+        return h.hexdigest()
+
+
+def repo_imports(root: Path) -> list[tuple[str, str, str, str | None]]:
+    """(out path, md5, source repo URL, rev) of every ``dvc import`` in the DVC project at ``root``."""
+    _quiet_dvc()
+    out = []
+    try:
+        with Repo(str(root)) as repo:
+            for stage in repo.index.stages:
+                if not getattr(stage, "is_repo_import", False):
+                    continue
+                dep = stage.deps[0]
+                info = dict(getattr(dep, "def_repo", {}) or {})
+                for o in stage.outs:
+                    if o.hash_info and o.hash_info.value:
+                        rel = Path(o.fs_path).resolve().relative_to(Path(root).resolve()).as_posix()
+                        out.append((rel, o.hash_info.value, str(info.get("url")), info.get("rev_lock") or info.get("rev")))
+    except DvcException as exc:
+        raise DvcError(f"cannot read the DVC project at {root}: {exc}") from exc
+    return out
+
+# -- the stage graph (lineage, locks, replay) -----------------------------------------------------
+@dataclass
+class StageInfo:
+    """One DVC stage as lineage sees it: paths are repo-relative posix, hashes come from the lock.
+
+    ``deps``/``outs`` entries are ``{"path", "md5", "size", "is_dir"}``; ``params`` maps a params
+    file to the values recorded in ``dvc.lock`` (or declared, when the stage never ran).
+    """
+
+    name: str  # "generate" for dvc.yaml stages, the .dvc file path for data sources
+    target: str  # what `dvc repro` accepts: "dvc.yaml:generate" or "data/raw.csv.dvc"
+    dvcfile: str
+    cmd: str | None
+    frozen: bool
+    data_source: bool  # a `dvc add`-ed file: no command, its outs are raw inputs
+    import_url: str | None  # `dvc import-url` / `dvc import` source, if any
+    deps: list[dict[str, Any]] = field(default_factory=list)
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outs: list[dict[str, Any]] = field(default_factory=list)
+    upstream: list[str] = field(default_factory=list)  # targets of the stages it depends on
+
+
+def _entry(repo: Any, item: Any) -> dict[str, Any]:
+    hi = item.hash_info
+    return {
+        "path": Path(repo.fs.relpath(item.fs_path, repo.root_dir)).as_posix(),
+        "md5": hi.value if hi and hi.value else None,
+        "size": item.meta.size if getattr(item, "meta", None) else None,
+        "is_dir": bool(hi and hi.isdir),
+    }
+
+
+def _stage_info(repo: Any, stage: Any) -> StageInfo:
+    dvcfile = Path(stage.path_in_repo).as_posix()
+    pipeline = bool(getattr(stage, "name", None)) and dvcfile.endswith((".yaml", ".yml"))
+    name = stage.name if pipeline else dvcfile
+    deps, params = [], {}
+    for dep in stage.deps:
+        if dep.__class__.__name__ == "ParamsDependency":
+            rel = Path(repo.fs.relpath(dep.fs_path, repo.root_dir)).as_posix()
+            recorded = dict(dep.hash_info.value or {}) if dep.hash_info else {}
+            params[rel] = recorded or {k: None for k in (dep.params or [])}
+            continue
+        if stage.is_import:
+            continue
+        deps.append(_entry(repo, dep))
+    import_url = None
+    if stage.is_import and stage.deps:
+        dep = stage.deps[0]
+        repo_info = getattr(dep, "def_repo", None) or {}
+        import_url = f"{repo_info.get('url')}@{repo_info.get('rev_lock') or repo_info.get('rev') or 'HEAD'}:{dep.def_path}" if repo_info else str(dep.def_path)
+    return StageInfo(
+        name=name,
+        target=f"{dvcfile}:{name}" if pipeline else dvcfile,
+        dvcfile=dvcfile,
+        cmd=stage.cmd or None,
+        frozen=bool(stage.frozen),
+        data_source=bool(stage.is_data_source),
+        import_url=import_url,
+        deps=sorted(deps, key=lambda d: d["path"]),
+        params={k: dict(sorted(v.items())) for k, v in sorted(params.items())},
+        outs=sorted((_entry(repo, o) for o in stage.outs), key=lambda d: d["path"]),
+    )
+
+
+def pipeline_stages(root: Path | str, rev: str | None = None) -> list[StageInfo]:
+    """Every stage of the project at ``root`` (at git ``rev`` if given), with upstream links.
+
+    Upstream links come from DVC's own ``repo.index.graph`` (edges consumer -> producer), so
+    lineage agrees with what ``dvc repro`` would run.
+    """
+    with DvcRepo(root, rev=rev) as dr:
+        repo = dr.repo
+        try:
+            graph = repo.index.graph
+        except DvcException as exc:
+            raise DvcError(f"cannot read the pipeline: {exc}") from exc
+        infos = {}
+        for stage in graph.nodes:
+            infos[stage] = _stage_info(repo, stage)
+        for consumer, producer in graph.edges:
+            infos[consumer].upstream.append(infos[producer].target)
+        out = sorted(infos.values(), key=lambda s: s.target)
+        for s in out:
+            s.upstream.sort()
+        return out
+
+
+def reproduce(root: Path | str, targets: list[str]) -> list[str]:
+    """``dvc repro --force`` of ``targets`` and their upstream stages; returns the stages run.
+
+    Force is required: without it DVC restores unchanged outputs from its run cache without
+    running the command, which would prove nothing. Run this only in a scratch worktree: it
+    rewrites ``dvc.lock``.
+    """
+    import os
+    import sys
+
+    with DvcRepo(root) as dr:
+        # Targets are resolved against the current folder by DVC: make them absolute.
+        absolute = [str(dr.root / t) for t in targets]
+        # Stage commands inherit stdout; pedata's stdout is for its report (--json), so the
+        # commands' output goes to stderr, where a user still sees it.
+        # DVC also resolves some paths against the current folder: run from the project.
+        sys.stdout.flush()
+        saved, cwd = os.dup(1), os.getcwd()
+        os.dup2(2, 1)
+        try:
+            os.chdir(dr.root)
+            ran = dr.repo.reproduce(absolute, force=True)
+        except DvcException as exc:
+            cause = exc.__cause__ or exc
+            raise DvcError(f"dvc repro failed: {' '.join(str(cause).split())[:300]}") from exc
+        finally:
+            os.chdir(cwd)
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+        return [getattr(s, "addressing", str(s)) for s in ran or []]
+
+
+def pull(root: Path | str, paths: list[str], remote: str | None = None) -> None:
+    """``dvc pull`` the outputs at ``paths`` (e.g. a frozen stage's outs, which never rerun)."""
+    if not paths:
+        return
+    import os
+
+    cwd = os.getcwd()
+    with DvcRepo(root) as dr:
+        try:
+            os.chdir(dr.root)
+            dr.repo.pull(targets=[str(dr.root / p) for p in paths], remote=remote)
+        except DvcException as exc:
+            raise DvcError(f"dvc pull failed: {exc}") from exc
+        finally:
+            os.chdir(cwd)
+
+
+def configure_scratch(root: Path | str, remotes: dict[str, dict[str, Any]], default: str | None) -> None:
+    """Point a scratch worktree at the original repository's remotes.
+
+    Remote URLs in ``.dvc/config`` may be relative to the config file (the example registry's
+    are), which breaks in a worktree elsewhere; DVC has already resolved them to absolute paths
+    in ``remotes``. Written to ``.dvc/config.local``, like credentials.
+    """
+    with DvcRepo(root) as dr, dr.repo.config.edit("local") as conf:
+        for name, opts in remotes.items():
+            conf["remote"].setdefault(name, {})
+            for key, value in opts.items():
+                if isinstance(value, str):
+                    conf["remote"][name][key] = value
+        if default:
+            conf["core"]["remote"] = default

@@ -40,7 +40,7 @@ class Resolution:
     name: str
     sha256: str
     manifest_sha256: str
-    size: int
+    size: int | None
     md5: str | None
     path: Path | None
     source: str | None  # cache | remote:<name> | mirror:<name>
@@ -51,6 +51,7 @@ class Resolution:
     manifest: Manifest = field(repr=False)
     warnings: list[str] = field(default_factory=list)
     view: RegistryView | None = field(default=None, repr=False)
+    location: dict[str, Any] | None = None  # an external pin's location (see external.py)
     directory_sha256: str | None = None  # set for a directory artifact, or a file picked with ;path=
     inner_path: str | None = None  # the ;path= qualifier
     entries: list[Any] | None = field(default=None, repr=False)  # a directory's verified file list
@@ -62,6 +63,7 @@ class Resolution:
             "path": str(self.path) if self.path else None, "source": self.source,
             "registry": self.registry, "rev": self.rev, "ref": self.ref_kind,
             "verified_by": self.verified_by, "warnings": self.warnings,
+            **({"location": self.location} if self.location else {}),
             **({"directory_sha256": self.directory_sha256, "inner_path": self.inner_path,
                 "files": len(self.entries or [])} if self.directory_sha256 else {}),
         }
@@ -71,9 +73,10 @@ class Resolution:
 class _Pin:
     sha256: str
     manifest_sha256: str
-    size: int
+    size: int | None
     verified_by: str | None
     warnings: list[str]
+    location: dict[str, Any] | None = None
 
 
 def _pin(view: RegistryView, uri: PedataURI, trusted_root: str | None) -> _Pin:
@@ -119,7 +122,10 @@ def _pin(view: RegistryView, uri: PedataURI, trusted_root: str | None) -> _Pin:
     if uri.name not in pins:
         raise NotFoundError(f"{what} has no artifact {uri.name!r} (it pins: {', '.join(sorted(pins)) or 'none'})")
     pin = pins[uri.name]
-    return _Pin(pin["sha256"], pin["manifest_sha256"], int(pin["size"]), verified_by, warnings)
+    if not pin.get("sha256"):
+        raise IntegrityError(f"{what}: pin {uri.name!r} has no sha256, so its bytes cannot be verified; a certified pin must name its sha256")
+    size = None if pin.get("size") is None else int(pin["size"])
+    return _Pin(pin["sha256"], pin["manifest_sha256"], size, verified_by, warnings, pin.get("location"))
 
 
 def _manifest(view: RegistryView, uri: PedataURI, pin: _Pin) -> Manifest:
@@ -163,6 +169,7 @@ def describe(
         manifest_sha256=pin.manifest_sha256, size=pin.size, md5=manifest.md5, path=hit,
         source="cache" if hit else None, registry=view.location, rev=view.rev, ref_kind=parsed.ref_kind,
         verified_by=pin.verified_by, manifest=manifest, warnings=pin.warnings, view=view,
+        location=pin.location or manifest.location,
     )
     return res
 
@@ -216,11 +223,14 @@ def resolve(
                 f"offline: {res.uri} (sha256 {res.sha256}, {res.size} bytes) is not in the local cache"
                 f" {cache.cache_dir()}; run 'pedata get {res.uri}' once online"
             )
-        if not res.md5:
-            raise PedataError(f"{res.uri}: the manifest records no md5, so its DVC object cannot be located")
-        from .remote_fetch import fetch
+        if res.location or not res.md5:  # external or adopted bytes: external.py
+            from .external import fetch_pin
 
-        got = fetch(view, uri=res.uri, sha256=res.sha256, md5=res.md5, size=res.size)
+            got = fetch_pin(view, res)
+        else:
+            from .remote_fetch import fetch
+
+            got = fetch(view, uri=res.uri, sha256=res.sha256, md5=res.md5, size=res.size)
         res.path, res.source = got.path, got.source
     if log:
         _log(view, res, offline)

@@ -1,0 +1,74 @@
+"""Release checks for ``pedata verify``: tags certify the right commit and never move; expiry.
+
+* ``<ns>/v<version>`` must be an annotated tag on a commit whose ``releases/<ns>/<version>.json``
+  has exactly the digest the tag message names, and that commit must be the one that first added
+  the file (a tag re-pointed to a later commit is a moved tag, even if the digest still matches);
+* ``<ns>@v<version>`` (GTO), when present, must name the same commit;
+* every release in the tree has its citation tag, and no citation tag lacks its release;
+* a provisional release carries an expiry and is reported once it has passed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import gitio
+from ..canonical import digest as canonical_digest
+from ..canonical import loads_strict
+from ..releases import gto_tag_name, read_tag, tag_name
+from ..timeutil import parse_time
+
+
+def _first_commit(root: Any, path: str) -> str | None:
+    out = gitio.git(root, "log", "--diff-filter=A", "--format=%H", "--reverse", "HEAD", "--", path, check=False)
+    lines = out.split()
+    return lines[0] if lines else None
+
+
+def run(ctx: Any) -> None:
+    root = ctx.reg.root
+    if gitio.head(root) is None:
+        return
+    tags = gitio.git(root, "tag", "--list", check=False).split()
+    known = set()
+    for rel, r in sorted(ctx.releases.items()):
+        ns, version = r.namespace, r.version
+        known.add(tag_name(ns, version))
+        if r.status == "provisional":
+            if r.expires is None:
+                ctx.violation(rel, "a provisional release must carry an expiry")
+            elif parse_time(r.expires) < ctx.now:
+                ctx.violation(rel, f"provisional release expired at {r.expires}: certify it or retire it")
+        tag = read_tag(root, tag_name(ns, version))
+        if tag is None:
+            if _first_commit(root, rel) is not None:
+                ctx.violation(rel, f"no release tag {tag_name(ns, version)}")
+            continue
+        ctx.counts["release tags"] += 1
+        if not tag.annotated:
+            ctx.violation(rel, f"tag {tag.name} is lightweight: a release tag must be annotated and name the release digest")
+            continue
+        named = tag.digest
+        data = gitio.show(root, tag.commit, rel)
+        if data is None:
+            ctx.violation(rel, f"tag {tag.name} names commit {tag.commit[:10]}, which has no {rel}")
+        else:
+            try:
+                at_tag = canonical_digest(loads_strict(data, source=rel)["signed"])
+            except Exception as exc:  # noqa: BLE001 - report, keep checking
+                ctx.violation(rel, f"at tag {tag.name}: {exc}")
+                at_tag = None
+            if named is None:
+                ctx.violation(rel, f"tag {tag.name}'s message does not name the release digest")
+            elif at_tag is not None and at_tag != named:
+                ctx.violation(rel, f"tag {tag.name} names release digest {named[:12]}…, but the file at its commit has {at_tag[:12]}…")
+        first = _first_commit(root, rel)
+        if first is not None and first != tag.commit:
+            ctx.violation(rel, f"tag {tag.name} moved: it names commit {tag.commit[:10]}, but the release was certified in {first[:10]}")
+        gto = read_tag(root, gto_tag_name(ns, version))
+        if gto is not None and gto.commit != tag.commit:
+            ctx.violation(rel, f"GTO tag {gto.name} names commit {gto.commit[:10]}, not {tag.commit[:10]} like {tag.name}")
+    for t in tags:
+        ns, sep, v = t.partition("/v")
+        if sep and "/" not in ns and t not in known and ns in ctx.reg.namespaces:
+            ctx.violation(f"releases/{ns}/{v}.json", f"tag {t} exists but the release file does not")

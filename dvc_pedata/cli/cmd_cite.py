@@ -1,0 +1,117 @@
+"""``pedata cite``, ``pedata export`` and ``pedata import-bundle``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .output import add_json_flag, emit
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    c = sub.add_parser("cite", help="cite a release: CITATION.cff, BibTeX, SWHIDs, TRO or a PolicyEngine bundle block")
+    c.add_argument("ref", metavar="NS@VERSION")
+    c.add_argument("--format", default="cff", choices=["cff", "bibtex", "swhid", "tro", "policyengine"])
+    c.add_argument("-o", "--output", metavar="FILE", help="write to FILE (policyengine: also <ns>.trace.tro.jsonld next to it)")
+    c.add_argument("--dataset", metavar="NAME", help="policyengine: the certified dataset (default: the first HDF5 pin)")
+    c.add_argument("--base-url", metavar="URL", help="policyengine: https URL serving the DVC remote, for TRO locations")
+    c.set_defaults(func=_cite)
+    e = sub.add_parser("export", help="export a release as Croissant 1.1 JSON-LD or a Frictionless datapackage.json")
+    e.add_argument("ref", metavar="NS@VERSION")
+    e.add_argument("--format", required=True, choices=["croissant", "datapackage"])
+    e.add_argument("-o", "--output", metavar="DIR", help="folder to write croissant.json / datapackage.json into")
+    e.set_defaults(func=_export)
+    b = sub.add_parser("import-bundle", help="record a PolicyEngine bundle manifest's datasets as external pins")
+    b.add_argument("manifest", metavar="MANIFEST.json")
+    b.add_argument("--namespace", required=True, metavar="NS")
+    b.add_argument("--country", help="which data_releases entry (default: NS, or the only one)")
+    b.add_argument("--channel", default="bundle", help="channel that pins them (default: bundle)")
+    b.add_argument("--sign", action="append", metavar="KEY", help="promoter key to sign the channel (repeatable)")
+    add_json_flag(b)
+    b.set_defaults(func=_import)
+
+
+def _write(path: str | None, data: bytes) -> None:
+    from ..atomic import write_if_changed
+
+    if path is None:
+        sys.stdout.write(data.decode("utf-8"))
+    else:
+        write_if_changed(Path(path), data)
+
+
+def _cited(ref: str):  # noqa: ANN202 - a citation.Cited
+    from ..citation import gather
+    from ..registry import Registry
+    from ..releases import parse_ref
+
+    ns, version = parse_ref(ref)
+    return gather(Registry.find("."), ns, version)
+
+
+def _json_bytes(obj: object) -> bytes:
+    return (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _cite(args: argparse.Namespace) -> int:
+    from .. import citation
+
+    if args.output and Path(args.output).is_dir():
+        from ..errors import UsageError
+
+        raise UsageError(f"-o {args.output}: is a folder; give a file name")
+    c = _cited(args.ref)
+    if args.format == "cff":
+        _write(args.output, citation.to_cff(c).encode())
+    elif args.format == "bibtex":
+        _write(args.output, citation.to_bibtex(c).encode())
+    elif args.format == "swhid":
+        _write(args.output, citation.to_swhid_text(c).encode())
+    elif args.format == "tro":
+        from ..tro import trov_tro
+
+        _write(args.output, _json_bytes(trov_tro(c)))
+    else:
+        from ..bundle import policyengine_export
+
+        data, tro = policyengine_export(c, dataset=args.dataset, base_url=args.base_url)
+        if args.output is None:
+            sys.stdout.write(data.decode())
+        else:
+            out = Path(args.output)
+            _write(str(out), data)
+            tro_path = out.parent / f"{c.ns}.trace.tro.jsonld"
+            _write(str(tro_path), _json_bytes(tro))
+            print(f"wrote {out} and {tro_path}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from ..export import croissant, datapackage
+
+    c = _cited(args.ref)
+    doc, fname = (croissant(c), "croissant.json") if args.format == "croissant" else (datapackage(c), "datapackage.json")
+    if args.output is None:
+        sys.stdout.write(_json_bytes(doc).decode())
+        return 0
+    folder = Path(args.output)
+    if folder.exists() and not folder.is_dir():
+        from ..errors import UsageError
+
+        raise UsageError(f"-o {folder}: not a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    _write(str(folder / fname), _json_bytes(doc))
+    print(f"wrote {folder / fname}")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from ..bundle import import_bundle
+
+    res = import_bundle(args.manifest, args.namespace, country=args.country, channel=args.channel, sign=args.sign)
+    text = (f"imported {len(res.pins)} external artifacts into channel {res.namespace}/{res.channel} "
+            f"(version {res.version})" + (f", commit {res.commit}" if res.commit else ", nothing new"))
+    emit(args, res.to_json(), text + "\n" + "\n".join(f"  {n}  sha256:{s}" for n, s in sorted(res.pins.items())))
+    return 0

@@ -1,0 +1,54 @@
+"""``pedata lineage``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("lineage", help="the pipeline as a provenance graph (JSON, DOT, PROV-JSON, OpenLineage)")
+    p.add_argument("ref", nargs="?", metavar="NS@VERSION|URI", help="a release (us@1.0.0) or a pedata:// URI (default: the whole pipeline)")
+    p.add_argument("--format", "-f", choices=("json", "dot", "prov", "openlineage"), default="json")
+    p.add_argument("--svg", metavar="FILE", help="with --format dot: also render to FILE with Graphviz")
+    p.add_argument("--lint", action="store_true", help="check the lineage rules; exit 1 on any violation")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .. import gitio, lineage
+    from ..errors import PedataError
+    from ..registry import Registry
+
+    reg = Registry.find(".")
+    graph = lineage.lineage(args.ref, reg.root)
+    if args.lint:
+        problems = lineage.lint(graph, reg, None if args.ref is None else graph.commit)
+        for line in problems:
+            print(line)
+        n = len(graph.nodes)
+        if problems:
+            print(f"pedata lineage --lint: {len(problems)} violation(s) in {n} node(s)", file=sys.stderr)
+            return 1
+        print(f"pedata lineage --lint: OK ({n} nodes, {len(graph.edges)} edges)")
+        return 0
+    if args.format == "json":
+        sys.stdout.write(json.dumps(graph.to_json(), indent=2, sort_keys=True) + "\n")
+    elif args.format == "prov":
+        sys.stdout.write(json.dumps(lineage.to_prov(graph), indent=2, sort_keys=True) + "\n")
+    elif args.format == "openlineage":
+        when = gitio.git(reg.root, "show", "-s", "--format=%cI", graph.commit) if graph.commit else "1970-01-01T00:00:00Z"
+        ns = (graph.scope or {}).get("namespace") or reg.default_namespace or "default"
+        for event in lineage.to_openlineage(graph, ns, when):
+            sys.stdout.write(json.dumps(event, sort_keys=True) + "\n")
+    else:
+        text = lineage.to_dot(graph)
+        sys.stdout.write(text)
+        if args.svg:
+            svg = lineage.render_svg(text)
+            if svg is None:
+                raise PedataError("--svg needs Graphviz ('dot' is not on PATH); the DOT text was printed")
+            with open(args.svg, "wb") as fh:
+                fh.write(svg)
+    return 0

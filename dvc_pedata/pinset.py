@@ -1,0 +1,72 @@
+"""What a registry's stores must hold: every pinned artifact at HEAD, with its DVC object.
+
+``fsck`` and ``mirror`` work from the same list, so "what mirror copies" and "what fsck checks"
+can never drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .documents import Channel, Release
+from .errors import IntegrityError
+from .registry import Registry
+
+
+@dataclass
+class Pinned:
+    """One artifact's bytes, as channels and releases pin them."""
+
+    namespace: str
+    name: str
+    sha256: str
+    md5: str | None
+    size: int
+    pinned_by: list[str] = field(default_factory=list)  # e.g. "channel us/latest", "release us@1.0.0"
+    revoked: dict[str, Any] | None = None  # the tombstone's reason/authority/date
+
+    @property
+    def uri(self) -> str:
+        return f"pedata://{self.namespace}/{self.name}@sha256:{self.sha256}"
+
+
+def pinned(reg: Registry, namespace: str | None = None) -> list[Pinned]:
+    """Every (namespace, name, sha256) pinned by a channel or release in the work tree."""
+    if namespace is not None:
+        namespace = reg.namespace(namespace)
+    found: dict[tuple[str, str, str], Pinned] = {}
+
+    def add(ns: str, pins: dict[str, Any], by: str) -> None:
+        if namespace is not None and ns != namespace:
+            return
+        for name, pin in pins.items():
+            key = (ns, name, pin["sha256"])
+            if key not in found:
+                found[key] = Pinned(ns, name, pin["sha256"], None, int(pin["size"]))
+            found[key].pinned_by.append(by)
+
+    for path in reg.iter_channel_paths():
+        ch = Channel.load(path, reg.rel(path))
+        add(ch.namespace, ch.artifacts, f"channel {ch.namespace}/{ch.channel}")
+    for path in reg.iter_release_paths():
+        rel = Release.load(path, reg.rel(path))
+        add(rel.namespace, rel.pins, f"release {rel.namespace}@{rel.version}")
+    out = []
+    for (ns, name, sha), p in sorted(found.items()):
+        m = reg.load_manifest(ns, name, sha)
+        if m.md5 is None:
+            raise IntegrityError(f"manifest of {p.uri} records no md5, so its DVC object cannot be located")
+        p.md5 = m.md5
+        ts = reg.load_tombstone(sha)
+        if ts is not None:
+            p.revoked = {"reason": ts.reason, "authority": ts.authority, "date": ts.date}
+        out.append(p)
+    return out
+
+
+def declared_stores(reg: Registry) -> list[str]:
+    """The registry's remote (pedata.json ``remote``) then its mirrors, without repeats."""
+    out = [reg.config.get("remote") or "storage"]
+    out += [m for m in reg.config.get("mirrors") or [] if m not in out]
+    return out

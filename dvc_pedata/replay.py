@@ -1,0 +1,328 @@
+"""``pedata replay``: prove that a release rebuilds from its tagged recipe.
+
+The replay runs in a temporary ``git worktree`` at the release's commit (``dvc repro`` rewrites
+``dvc.lock``, and the user's work tree may have moved on — a ``params.yaml`` edited after the tag
+must not leak in). In order:
+
+1. inputs are restored from the DVC remote by the inputs lock and every raw input's sha256 is
+   checked against it; one mismatch stops the replay before any stage runs;
+2. frozen stages never run: their outputs are pulled, and pins they produce are reported as
+   ``not-replayable`` (which fails the replay: nothing was proven for them);
+3. ``dvc repro --force`` of the stages behind the pins (without force, DVC's run cache would
+   restore the old outputs and prove nothing);
+4. the outputs are hashed and compared with the pins: ``strict`` needs identical sha256,
+   ``lenient`` accepts equal content within a relative tolerance (:mod:`compare`).
+
+The result goes to ``reports/replay.result.json``; the worktree is always removed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import atomic, gitio
+from .canonical import pretty_bytes
+from .errors import IntegrityError, NotFoundError, PedataError, UsageError
+from .hashing import hash_file, hash_stream
+from .lineage import Scope, build_graph, parse_ref, pinned_paths
+from .locks import (
+    DEPS_LOCK,
+    INPUTS_LOCK,
+    environment,
+    environment_diff,
+    load_deps_lock,
+    load_inputs_lock,
+)
+from .manifest import detect_format
+from .registry import Registry
+
+REPORT = "reports/replay.result.json"
+POLICIES = ("strict", "lenient")
+DEFAULT_TOLERANCE = 1e-9
+
+
+@dataclass
+class ReplayReport:
+    ref: str
+    commit: str
+    policy: str
+    tolerance: float | None
+    ok: bool = False
+    error: str | None = None
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    stages_run: list[str] = field(default_factory=list)
+    not_replayable: list[str] = field(default_factory=list)
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+    environment: list[dict[str, Any]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "replay-result", "schema_version": 1, **asdict(self)}
+
+
+class _Clock:
+    def __init__(self, report: ReplayReport) -> None:
+        self.report = report
+        self.start = time.perf_counter()
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.report.timings[name] = round(self.report.timings.get(name, 0.0) + time.perf_counter() - t, 3)
+
+    def done(self) -> None:
+        self.report.timings["total"] = round(time.perf_counter() - self.start, 3)
+
+
+@contextmanager
+def scratch_worktree(reg: Registry, commit: str, clock: _Clock | None = None) -> Iterator[Path]:
+    """A detached ``git worktree`` at ``commit`` in a temporary folder, removed afterwards."""
+    tmp = Path(tempfile.mkdtemp(prefix="pedata-replay-"))
+    wt = tmp / "wt"
+    t = time.perf_counter()
+    gitio.git(reg.root, "worktree", "add", "--detach", "-q", str(wt), commit)
+    if clock is not None:
+        clock.report.timings["checkout"] = round(time.perf_counter() - t, 3)
+    try:
+        yield wt
+    finally:
+        gitio.git(reg.root, "worktree", "remove", "--force", str(wt), check=False)
+        shutil.rmtree(tmp, ignore_errors=True)
+        gitio.git(reg.root, "worktree", "prune", check=False)
+
+
+def _restore_inputs(reg: Registry, wt: Path, lock: dict[str, Any], dvc_outs: dict[str, str | None], remote: str | None) -> list[dict[str, Any]]:
+    """Check each locked input in the worktree, fetching DVC-tracked ones from the remote first."""
+    from .dvcio import DvcRepo
+
+    results = []
+    with DvcRepo(reg.root) as repo:
+        for entry in lock["inputs"]:
+            rel = entry["path"]
+            target = wt / rel
+            row = {"path": rel, "source": entry["source"], "expected_sha256": entry["sha256"]}
+            if rel in dvc_outs or entry["source"].startswith("dvc://"):
+                md5 = dvc_outs.get(rel) or entry.get("md5")
+                if md5 and entry.get("md5") and md5 != entry["md5"]:
+                    row.update(verdict="tampered", reason=f"the .dvc file names md5 {md5}, the lock {entry['md5']}")
+                    results.append(row)
+                    continue
+                with atomic.staged_file(target) as (fh, _):
+                    def chunks(md5: str = md5, fh: Any = fh) -> Iterator[bytes]:
+                        for chunk in repo.iter_remote_object(md5, remote):
+                            fh.write(chunk)
+                            yield chunk
+
+                    try:
+                        fd = hash_stream(chunks())
+                    except NotFoundError as exc:
+                        row.update(verdict="missing", reason=str(exc))
+                        results.append(row)
+                        continue
+                row["restored_from"] = f"remote {remote or repo.default_remote()!r}"
+            elif target.is_file():
+                fd = hash_file(target)
+            else:
+                row.update(verdict="missing", reason="not in the release commit and not a DVC-tracked input")
+                results.append(row)
+                continue
+            row["sha256"] = fd.sha256
+            if fd.sha256 != entry["sha256"] or fd.size != entry["size"]:
+                row.update(verdict="tampered", reason=f"sha256 {fd.sha256} does not match the lock ({entry['sha256']})")
+                target.unlink(missing_ok=True)
+            else:
+                row["verdict"] = "ok"
+            results.append(row)
+    return results
+
+
+def _fetch_pinned(reg: Registry, md5: str, sha256: str, dest: Path, remote: str | None) -> None:
+    """The pinned bytes from the remote (for a lenient comparison), checked against the pin."""
+    from .dvcio import DvcRepo
+
+    with DvcRepo(reg.root) as repo, open(dest, "wb") as fh:
+        def chunks() -> Iterator[bytes]:
+            for chunk in repo.iter_remote_object(md5, remote):
+                fh.write(chunk)
+                yield chunk
+
+        fd = hash_stream(chunks())
+    if fd.sha256 != sha256:
+        raise IntegrityError(f"the remote's copy of the pinned bytes (md5 {md5}) hashes to {fd.sha256}, not the pin {sha256}")
+
+
+def _plan(reg: Registry, scope: Scope, pins: dict[str, dict[str, Any]]) -> tuple[list[Any], dict[str, Any]]:
+    """(stages behind the pins, producer stage by pin name), read at the release's commit."""
+    from .dvcio import pipeline_stages
+
+    stages = pipeline_stages(reg.root, rev=scope.commit)
+    by_target = {s.target: s for s in stages}
+    graph = build_graph(reg, scope.commit, stages)
+    ids = []
+    producer = {}
+    for name, p in pins.items():
+        nid = f"artifact:{p['path']}"
+        if nid not in graph.nodes:
+            raise NotFoundError(f"pin {name!r} ({p['path']}) is not an output of any stage at {scope.label}")
+        ids.append(nid)
+        producer[name] = next((s for s in stages if any(o["path"] == p["path"] for o in s.outs)), None)
+    sub = graph.upstream_of(ids)
+    behind = [by_target[n.split(":", 1)[1]] for n in sub.nodes if n.startswith("stage:")]
+    return sorted(behind, key=lambda s: s.target), producer
+
+
+def replay(ref: str, policy: str = "strict", tolerance: float | None = None, root: Path | str = ".", *, remote: str | None = None) -> ReplayReport:
+    """Rebuild the release ``ref`` in a scratch worktree and compare with its pins.
+
+    Writes ``reports/replay.result.json`` whatever happens after the worktree exists; raises
+    :class:`IntegrityError` for a tampered input (before any stage ran).
+    """
+    if policy not in POLICIES:
+        raise UsageError(f"unknown policy {policy!r} (use strict or lenient)")
+    if tolerance is not None and (tolerance < 0 or tolerance != tolerance):
+        raise UsageError("--tolerance must be a non-negative number")
+    if policy == "lenient" and tolerance is None:
+        tolerance = DEFAULT_TOLERANCE
+    reg = Registry.find(root)
+    scope = parse_ref(reg, ref)
+    if scope.commit is None:
+        raise UsageError(f"replay needs a release (NS@VERSION or a pedata://…@vX.Y.Z URI), not {ref!r}")
+    report = ReplayReport(ref=scope.label, commit=scope.commit, policy=policy, tolerance=tolerance if policy == "lenient" else None)
+    clock = _Clock(report)
+    pins = pinned_paths(reg, scope)
+    lock_bytes = gitio.show(reg.root, scope.commit, INPUTS_LOCK)
+    if lock_bytes is None:
+        raise PedataError(f"{scope.label} cannot be replayed: its commit has no {INPUTS_LOCK} (run 'pedata lock' before certifying)")
+    lock = load_inputs_lock(lock_bytes, f"{INPUTS_LOCK} at {scope.label}")
+    stages, producer = _plan(reg, scope, pins)
+    remote = remote or reg.config.get("remote")
+    from . import dvcio
+
+    with dvcio.DvcRepo(reg.root) as repo:
+        remotes, default_remote = repo.remotes(), repo.default_remote()
+    try:
+        with scratch_worktree(reg, scope.commit, clock) as wt:
+            dvcio.configure_scratch(wt, remotes, default_remote)
+            _run(reg, scope, wt, lock, stages, producer, pins, report, clock, remote)
+    finally:
+        clock.done()
+        if report.commit:
+            atomic.write_bytes(reg.root / REPORT, pretty_bytes(report.to_json()))
+    if report.error and any(i["verdict"] != "ok" for i in report.inputs):
+        raise IntegrityError(report.error)
+    return report
+
+
+def _run(reg: Registry, scope: Scope, wt: Path, lock: dict[str, Any], stages: list[Any], producer: dict[str, Any],
+         pins: dict[str, dict[str, Any]], report: ReplayReport, clock: _Clock, remote: str | None) -> None:
+    from . import dvcio
+
+    dvc_outs = {o["path"]: o["md5"] for s in stages if s.data_source for o in s.outs}
+    with clock.phase("restore_inputs"):
+        report.inputs = _restore_inputs(reg, wt, lock, dvc_outs, remote)
+    bad = [i for i in report.inputs if i["verdict"] != "ok"]
+    if bad:
+        first = bad[0]
+        report.error = f"input {first['path']} is {first['verdict']}: {first.get('reason', '')}; no stage was run"
+        return
+    frozen = [s for s in stages if s.frozen]
+    report.not_replayable = [s.target for s in frozen]
+    with clock.phase("restore_frozen"):
+        dvcio.pull(wt, [o["path"] for s in frozen for o in s.outs], remote)
+    targets = sorted({st.target for st in producer.values() if st is not None and not st.frozen})
+    with clock.phase("repro"):
+        if targets:
+            try:
+                dvcio.reproduce(wt, targets)
+            except PedataError as exc:
+                report.error = exc.message
+                return
+        report.stages_run = [s.target for s in stages if not s.frozen and not s.data_source]
+    scratch = wt.parent / "pinned"
+    scratch.mkdir(exist_ok=True)
+    for name, p in sorted(pins.items()):
+        st = producer[name]
+        row: dict[str, Any] = {"name": name, "path": p["path"], "expected_sha256": p["sha256"], "stage": st.target if st else None}
+        report.artifacts.append(row)
+        if st is None or st.frozen:
+            row.update(verdict="not-replayable", reason=f"stage {st.target if st else '?'} is frozen: it never runs, so its output proves nothing")
+            continue
+        target = wt / p["path"]
+        if not target.is_file():
+            row.update(verdict="missing", reason="the stage did not produce it")
+            continue
+        with clock.phase("hash"):
+            fd = hash_file(target)
+        row["sha256"] = fd.sha256
+        if fd.sha256 == p["sha256"]:
+            row["verdict"] = "identical"
+            continue
+        if report.policy == "strict":
+            row.update(verdict="differs", reason="sha256 differs from the pin (strict needs identical bytes)")
+            continue
+        fmt = (p["manifest"].get("format") or detect_format(target))
+        with clock.phase("compare"):
+            pinned = scratch / f"{name}{target.suffix}"
+            _fetch_pinned(reg, p["md5"], p["sha256"], pinned, remote)
+            from .compare import compare
+
+            cmp = compare(pinned, target, fmt, float(report.tolerance or 0.0))
+        row["max_drift"] = cmp.max_drift
+        if cmp.ok:
+            row.update(verdict="equivalent", reason=f"bytes differ; {fmt} content equal within tolerance {report.tolerance:g}")
+        else:
+            row.update(verdict="differs", reason="; ".join(cmp.problems[:5]))
+    env_bytes = gitio.show(reg.root, scope.commit, DEPS_LOCK)
+    if env_bytes is None:
+        report.environment = [{"what": "lock", "change": f"no {DEPS_LOCK} at the release commit"}]
+    else:
+        report.environment = environment_diff(load_deps_lock(env_bytes), environment())
+    report.ok = bool(report.artifacts) and all(a["verdict"] in ("identical", "equivalent") for a in report.artifacts)
+
+
+def summary(report: ReplayReport) -> str:
+    """Human-readable lines: one per artifact, then environment drift and the verdict."""
+    lines = [f"replay {report.ref} (commit {report.commit[:12]}), policy {report.policy}"
+             + (f", tolerance {report.tolerance:g}" if report.tolerance is not None else "")]
+    for i in report.inputs:
+        if i["verdict"] != "ok":
+            lines.append(f"  input {i['path']}: {i['verdict'].upper()} ({i.get('reason', '')})")
+    for a in report.artifacts:
+        line = f"  {a['name']:<24} {a['verdict'].upper():<15} {a['path']}"
+        if a.get("reason"):
+            line += f"  ({a['reason']})"
+        lines.append(line)
+        drift = a.get("max_drift") or {}
+        worst = sorted(drift.items(), key=lambda kv: -kv[1])[:3]
+        if worst and any(v > 0 for _, v in worst):
+            lines.append("      largest drift: " + ", ".join(f"{k} {v:.3g}" for k, v in worst))
+    if report.not_replayable:
+        lines.append("  not replayable (frozen): " + ", ".join(report.not_replayable))
+    if report.environment:
+        changes = [e for e in report.environment if e["what"] != "package" or e.get("change") != "hash"]
+        lines.append(f"  environment: {len(report.environment)} difference(s) from {DEPS_LOCK}"
+                     + (": " + ", ".join(_env_text(e) for e in changes[:5]) if changes else ""))
+    t = report.timings
+    lines.append("  timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in t.items()))
+    if report.error:
+        lines.append(f"  error: {report.error}")
+    lines.append(f"replay {'PASSED' if report.ok else 'FAILED'}; report in {REPORT}")
+    return "\n".join(lines)
+
+
+def _env_text(e: dict[str, Any]) -> str:
+    if e["what"] == "python":
+        return f"python {e['locked']} -> {e['current']}"
+    if e["what"] == "package":
+        return f"{e['name']} {e.get('locked', '-')} -> {e.get('current', '-')}"
+    return str(e.get("change"))

@@ -1,0 +1,357 @@
+"""``pedata revoke``: take an artifact's bytes back while keeping the record that they existed.
+
+A revocation is a signed tombstone ``tombstones/<sha256>.json`` (revoker threshold). Its
+manifest stays, so ``pedata schema`` still answers and citations still resolve to a description;
+the resolver refuses the bytes by every ref. With ``--purge`` the DVC object is deleted from
+every configured DVC remote and mirror, the local DVC cache, the work tree and the resolver cache,
+and the tombstone records each place: ``deleted``, ``absent`` or ``failed`` with why.
+
+Order, for crash safety: everything is checked (the sha256 is known, the signatures meet the
+revoker threshold, every release that must become ``unreproducible`` can be signed at the
+certifier threshold) before anything is written. The tombstone is written first, so a purge
+killed half way already leaves the artifact refused; re-running ``revoke --purge`` resumes and
+completes the record. Releases are then re-signed as ``unreproducible`` and all of it committed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import gitio
+from .documents import Release, Tombstone, new_body
+from .errors import NotFoundError, PedataError, SignatureError, UsageError
+from .keys import Signer
+from .locking import registry_lock
+from .registry import Registry
+from .timeutil import format_time, now
+from .uri import is_uri, parse
+
+_SHA_RE = re.compile(r"^(?:sha256:)?([0-9a-f]{64})\Z")
+
+
+@dataclass
+class PurgeEntry:
+    """One place the bytes were (or may have been): what happened there and why."""
+
+    kind: str  # remote | mirror | dvc-cache | workspace | resolver-cache
+    store: str  # remote name, or a local label
+    location: str  # URL or path of the object
+    status: str  # deleted | absent | failed
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        if d["reason"] is None:
+            del d["reason"]
+        return d
+
+
+@dataclass
+class RevokeResult:
+    sha256: str
+    tombstone: str
+    reason: str
+    authority: str
+    date: str
+    manifests: list[dict[str, Any]]
+    purged: list[PurgeEntry] = field(default_factory=list)
+    releases: list[dict[str, str]] = field(default_factory=list)
+    channels: list[dict[str, Any]] = field(default_factory=list)
+    commit: str | None = None
+    resumed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "sha256": self.sha256, "tombstone": self.tombstone, "reason": self.reason,
+            "authority": self.authority, "date": self.date, "manifests": self.manifests,
+            "purged": [p.to_json() for p in self.purged], "releases": self.releases,
+            "channels_still_pointing": self.channels, "commit": self.commit, "resumed": self.resumed,
+        }
+
+
+def target_sha256(reg: Registry, ref: str) -> str:
+    """The sha256 a REF names: ``pedata://ns/name@ref`` (any ref kind) or a bare sha256."""
+    from .refs import pin_for
+
+    ref = ref.strip()
+    if is_uri(ref):
+        return str(pin_for(reg, parse(ref))["sha256"])
+    m = _SHA_RE.match(ref)
+    if not m:
+        raise UsageError(f"{ref!r} is neither a pedata:// URI nor a sha256 (64 lowercase hex digits)")
+    return m.group(1)
+
+
+def _split_signers(signers: list[Signer], root: Any) -> tuple[list[Signer], list[Signer]]:
+    revokers = [s for s in signers if s.keyid in root.roles["revoker"]["keyids"]]
+    certifiers = [s for s in signers if s.keyid in root.roles["certifier"]["keyids"]]
+    for s in signers:
+        if s not in revokers and s not in certifiers:
+            raise SignatureError(
+                f"key {s.label()} is neither a revoker nor a certifier key in trust root version {root.version}"
+            )
+    return revokers, certifiers
+
+
+def _releases_pinning(reg: Registry, sha256: str) -> list[tuple[Path, Release, list[str]]]:
+    out = []
+    for path in reg.iter_release_paths():
+        rel = Release.load(path, reg.rel(path))
+        names = sorted(n for n, p in rel.pins.items() if p["sha256"] == sha256)
+        if names:
+            out.append((path, rel, names))
+    return out
+
+
+def channels_pointing(reg: Registry, sha256: str) -> list[dict[str, Any]]:
+    """Channels at HEAD whose pins still name ``sha256`` (``verify`` fails until they move)."""
+    from .documents import Channel
+
+    out = []
+    for path in reg.iter_channel_paths():
+        ch = Channel.load(path, reg.rel(path))
+        names = sorted(n for n, p in ch.artifacts.items() if p["sha256"] == sha256)
+        if names:
+            out.append({"namespace": ch.namespace, "channel": ch.channel, "version": ch.version, "artifacts": names})
+    return out
+
+
+def _unreproducible_body(rel: Release, names: list[str], ts: Tombstone) -> dict[str, Any]:
+    body = dict(rel.body)
+    body["status"] = "unreproducible"
+    what = ", ".join(names)
+    body["notice"] = {
+        "type": "withdrawal",
+        "summary": f"{what} (sha256 {ts.artifact_sha256}) revoked by {ts.authority} on {ts.date}: {ts.reason}",
+        "date": ts.date[:10],
+    }
+    return body
+
+
+def _mark_unreproducible(reg: Registry, rel: Release, names: list[str], ts: Tombstone, signers: list[Signer]) -> Release:
+    """A new signed version of the release with status ``unreproducible``, staged, not committed.
+
+    The release lifecycle belongs to :mod:`certify`; revocation commits it with the tombstone.
+    """
+    from .certify import mark_unreproducible
+
+    reason = f"{', '.join(names)} (sha256 {ts.artifact_sha256}) revoked by {ts.authority} on {ts.date}: {ts.reason}"
+    return mark_unreproducible(reg, rel.namespace, rel.version, reason, signers, commit=False)
+
+
+def revoke(
+    ref: str,
+    *,
+    reason: str,
+    authority: str,
+    sign: list[str],
+    purge: bool = False,
+    commit: bool = True,
+    root: Path | str = ".",
+) -> RevokeResult:
+    """Write (and commit) a signed tombstone for ``ref``'s bytes; optionally purge them everywhere."""
+    from .keys import load_signer
+    from .signing import check_threshold
+    from .signing import sign as sign_doc
+    from .trust import load_root_chain
+
+    reg = Registry.find(root)
+    reason, authority = " ".join((reason or "").split()), " ".join((authority or "").split())
+    if not reason:
+        raise UsageError("give --reason TEXT (why the bytes are taken back)")
+    if not authority:
+        raise UsageError("give --authority TEXT (who withdrew them, e.g. the statistics office)")
+    if not sign:
+        raise SignatureError("revoke needs --sign KEY (a revoker key)")
+    sha = target_sha256(reg, ref)
+    manifests = reg.find_manifests(sha)
+    if not manifests:
+        raise NotFoundError(f"unknown sha256 {sha}: no manifest in this registry describes it, so there is nothing to revoke")
+    signers = [load_signer(k) for k in sign]
+    trust_root = load_root_chain(reg)
+    revokers, certifiers = _split_signers(signers, trust_root)
+
+    existing = reg.load_tombstone(sha)
+    if existing is not None and not purge:
+        raise PedataError(
+            f"sha256 {sha} is already revoked ({existing.reason}; {existing.authority}, {existing.date});"
+            " use --purge to delete remaining copies"
+        )
+    if existing is not None:
+        body = dict(existing.body)
+    else:
+        body = new_body(
+            "tombstone", artifact_sha256=sha, reason=reason, authority=authority, date=format_time(now()),
+            manifests=[{"namespace": m.namespace, "name": m.name, "md5": m.md5} for m in manifests],
+            purged=[],
+        )
+    ts = Tombstone(body, [])
+    for s in revokers:
+        sign_doc(ts, s)
+    problems = check_threshold(ts, trust_root, "revoker")
+    if problems:
+        raise SignatureError(f"revocation refused: {'; '.join(problems)}")
+
+    pinning = [(p, r, n) for p, r, n in _releases_pinning(reg, sha) if r.status != "unreproducible"]
+    for _path, rel, names in pinning:
+        probe = Release(_unreproducible_body(rel, names, ts), [])
+        for s in certifiers:
+            sign_doc(probe, s)
+        problems = check_threshold(probe, trust_root, "certifier", rel.namespace)
+        if problems:
+            raise SignatureError(
+                f"release {rel.namespace}@{rel.version} pins this artifact and must be re-signed as unreproducible:"
+                f" {'; '.join(problems)} (add --sign with a certifier key)"
+            )
+    rels = [reg.rel(p) for p, _, _ in pinning]
+    if commit and rels and gitio.is_dirty(reg.root, rels):
+        raise PedataError(f"{rels[0]} has uncommitted changes; commit or discard them before revoking")
+
+    ts_path = reg.tombstone_path(sha)
+    result = RevokeResult(sha, reg.rel(ts_path), ts.reason, ts.authority, ts.date, body.get("manifests", []),
+                          resumed=existing is not None)
+    with registry_lock(reg.state_dir, wait=False):
+        ts.save(ts_path)  # from here on the resolver refuses the bytes, whatever happens next
+        if purge:
+            result.purged = purge_everywhere(reg, sha, [m.md5 for m in manifests if m.md5])
+            ts.body["purged"] = [*(body.get("purged") or []), *(p.to_json() for p in result.purged)]
+            ts.signatures.clear()
+            for s in revokers:
+                sign_doc(ts, s)
+            ts.save(ts_path)
+        for _path, rel, names in pinning:
+            doc = _mark_unreproducible(reg, rel, names, ts, certifiers)
+            result.releases.append({"namespace": doc.namespace, "version": doc.version, "status": doc.status})
+        result.channels = channels_pointing(reg, sha)
+        if commit:
+            msg = f"Revoke sha256:{sha[:12]}: {ts.reason} ({ts.authority})"
+            gitio.add(reg.root, [result.tombstone, *rels])
+            if gitio.git(reg.root, "diff", "--cached", "--name-only", "--", result.tombstone, *rels):
+                result.commit = gitio.commit(reg.root, msg, [result.tombstone, *rels])
+        else:
+            gitio.add(reg.root, [result.tombstone, *rels])
+    return result
+
+
+def purge_everywhere(reg: Registry, sha256: str, md5s: list[str]) -> list[PurgeEntry]:
+    """Delete the object(s) from every DVC remote and mirror, the DVC cache, the work tree and the
+    resolver cache. Never raises for one place: each failure is recorded with its reason."""
+    from . import cache
+    from .dvcio import StoreRepo
+
+    entries: list[PurgeEntry] = []
+    mirrors = list(reg.config.get("mirrors") or [])
+    primary = reg.config.get("remote")
+    with StoreRepo(reg.root) as repo:
+        names = repo.remote_names()
+        for name in [*names, *(m for m in mirrors if m not in names)]:
+            kind = "mirror" if name in mirrors and name != primary else "remote"
+            for md5 in md5s:
+                if name not in names:
+                    entries.append(PurgeEntry(kind, name, "?", "failed", f"mirror {name!r} is not a configured DVC remote"))
+                    continue
+                try:
+                    url = repo.object_url(md5, name)
+                except PedataError as exc:
+                    entries.append(PurgeEntry(kind, name, "?", "failed", exc.message))
+                    continue
+                try:
+                    deleted = repo.delete_remote_object(md5, name)
+                    entries.append(PurgeEntry(kind, name, url, "deleted" if deleted else "absent"))
+                except PedataError as exc:
+                    entries.append(PurgeEntry(kind, name, url, "failed", exc.message))
+        for md5 in md5s:
+            try:
+                deleted, path = repo.delete_cache_object(md5)
+                entries.append(PurgeEntry("dvc-cache", "local", path, "deleted" if deleted else "absent"))
+            except PedataError as exc:
+                entries.append(PurgeEntry("dvc-cache", "local", repo.local_cache_path(md5).as_posix(), "failed", exc.message))
+        for path, md5 in repo.workspace_outs():
+            if md5 not in md5s:
+                continue
+            target = reg.root / path
+            if not (target.exists() or target.is_symlink()):
+                continue
+            try:
+                target.unlink()
+                entries.append(PurgeEntry("workspace", "work tree", path, "deleted"))
+            except OSError as exc:
+                entries.append(PurgeEntry("workspace", "work tree", path, "failed", exc.strerror or str(exc)))
+    obj = cache.object_path(sha256)
+    try:
+        obj.unlink()
+        entries.append(PurgeEntry("resolver-cache", "local", str(obj), "deleted"))
+    except FileNotFoundError:
+        entries.append(PurgeEntry("resolver-cache", "local", str(obj), "absent"))
+    except OSError as exc:
+        entries.append(PurgeEntry("resolver-cache", "local", str(obj), "failed", exc.strerror or str(exc)))
+    return entries
+
+
+# -- consumers ----------------------------------------------------------------------------------
+def revocations(registry: str | None = None, rev: str | None = None) -> list[dict[str, Any]]:
+    """The revocation list: sha256, reason, authority, date (and md5s) for every tombstone.
+
+    Works on a checkout, a commit, or a git URL, so a downstream cache can purge itself.
+    """
+    from .regsource import open_registry
+
+    view = open_registry(registry, rev)
+    if view.rev is None:
+        rels = [view.registry.rel(p) for p in view.registry.iter_tombstone_paths()]
+    else:
+        rels = [p for p in gitio.ls_tree(view.root, view.rev, "tombstones") if p.endswith(".json")]
+    out = []
+    for rel in sorted(rels):
+        data = view.read(rel)
+        if data is None:
+            continue
+        ts = Tombstone.from_bytes(data, view.where(rel))
+        out.append({
+            "sha256": ts.artifact_sha256, "reason": ts.reason, "authority": ts.authority, "date": ts.date,
+            "md5": sorted({m["md5"] for m in ts.body.get("manifests") or [] if isinstance(m, dict) and m.get("md5")}),
+            "tombstone": rel,
+        })
+    return out
+
+
+def status(root: Path | str = ".") -> list[dict[str, Any]]:
+    """DVC outputs here (registry outputs or ``dvc import``-ed files) whose bytes are revoked.
+
+    ``dvc pull`` fails for exactly these (the objects are purged); this says why.
+    """
+    from .dvcio import StoreRepo, find_project, repo_imports
+    from .regsource import is_git_url
+
+    start = Path(root).resolve()
+    out: list[dict[str, Any]] = []
+    reg = None
+    with contextlib.suppress(PedataError):
+        reg = Registry.find(start)
+    if reg is not None:
+        by_md5 = {m: r for r in revocations(str(reg.root)) for m in r["md5"]}
+        with StoreRepo(reg.root) as repo:
+            for path, md5 in repo.workspace_outs():
+                if md5 in by_md5:
+                    out.append({"path": path, "md5": md5, **_public(by_md5[md5]), "source": "registry"})
+        return out
+    project = find_project(start)
+    lists: dict[str, dict[str, dict[str, Any]]] = {}
+    for path, md5, url, _rev in repo_imports(project):
+        if url not in lists:
+            try:
+                src = url if is_git_url(url) else str((project / url).resolve()) if not Path(url).is_absolute() else url
+                lists[url] = {m: r for r in revocations(src) for m in r["md5"]}
+            except PedataError:
+                lists[url] = {}
+        if md5 in lists[url]:
+            out.append({"path": path, "md5": md5, **_public(lists[url][md5]), "source": url})
+    return out
+
+
+def _public(r: dict[str, Any]) -> dict[str, Any]:
+    return {k: r[k] for k in ("sha256", "reason", "authority", "date")}

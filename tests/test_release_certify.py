@@ -1,0 +1,164 @@
+"""Releases on real git: certify (signed, committed, tagged), lifecycle, and every refusal."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from conftest import assert_one_line_error, run, run_pedata
+from test_verify import add_manifest, commit, write_channel
+
+from dvc_pedata import keys, trust
+from dvc_pedata.certify import mark_unreproducible
+from dvc_pedata.registry import Registry
+from dvc_pedata.verify import verify
+
+
+@pytest.fixture
+def reg(git_repo: Path, tmp_path, monkeypatch) -> Registry:
+    monkeypatch.setenv("PEDATA_STORAGE_DIR", str(tmp_path / "storage"))
+    monkeypatch.chdir(git_repo)
+    assert run_pedata("init", "-n", "us", cwd=git_repo).ok
+    for name in ("alice", "bob", "carol"):
+        keys.generate(name)
+    r = Registry(git_repo)
+    trust.init_root(r, ["alice"], {"promoter": ["alice", "carol"], "certifier": ["bob"], "revoker": ["alice"]})
+    pin = add_manifest(r, "us", "cps", b"one")
+    write_channel(r, "us", "latest", {"cps": pin})
+    write_channel(r, "us", "next", {"cps": pin}, ["alice"])
+    commit(git_repo, "registry with a signed next")
+    return r
+
+
+def state(repo: Path) -> tuple[str, str, str]:
+    """HEAD, the tag list and the status: what a refused command must leave untouched."""
+    return (run(["git", "rev-parse", "HEAD"], cwd=repo).stdout, run(["git", "tag"], cwd=repo).stdout,
+            run(["git", "status", "--porcelain"], cwd=repo).stdout)
+
+
+def certify(repo: Path, *args: str):
+    return run_pedata("certify", *args, cwd=repo)
+
+
+def test_certify_writes_signed_release_commit_and_tags(reg):
+    repo = reg.root
+    res = certify(repo, "us", "1.0.0", "--sign", "bob", "--certified-for", "policyengine-us==2.2.1", "--json")
+    assert res.ok, res.stderr
+    out = json.loads(res.stdout)
+    doc = json.loads((repo / "releases/us/1.0.0.json").read_text())["signed"]
+    nxt = json.loads((repo / "channels/us/next.json").read_text())["signed"]
+    assert doc["status"] == "certified" and doc["previous"] is None and doc["expires"] is None
+    assert doc["pins"] == nxt["artifacts"]
+    assert doc["source_channel"]["name"] == "next" and doc["source_channel"]["version"] == 1
+    assert doc["certified_for"] == {"package": "policyengine-us", "version": "2.2.1"}
+    head = run(["git", "rev-parse", "HEAD"], cwd=repo).stdout.strip()
+    assert out["commit"] == head and out["tag"] == "us/v1.0.0" and out["gto_tag"] == "us@v1.0.0"
+    assert run(["git", "cat-file", "-t", "us/v1.0.0"], cwd=repo).stdout.strip() == "tag"
+    assert run(["git", "rev-parse", "us/v1.0.0^{commit}"], cwd=repo).stdout.strip() == head
+    assert run(["git", "rev-parse", "us@v1.0.0^{commit}"], cwd=repo).stdout.strip() == head
+    msg = run(["git", "tag", "-l", "--format=%(contents)", "us/v1.0.0"], cwd=repo).stdout
+    assert f"release-digest: sha256:{out['digest']}" in msg
+    assert run(["git", "show", "--name-only", "--format=", "HEAD"], cwd=repo).stdout.split() == ["releases/us/1.0.0.json"]
+    assert run_pedata("verify", cwd=repo).ok
+    # a second release records the first as previous; list and show
+    pin2 = add_manifest(reg, "us", "cps", b"two")
+    write_channel(reg, "us", "next", {"cps": pin2}, ["carol"])
+    commit(repo, "promote 2")
+    assert certify(repo, "us", "1.1.0", "--sign", "bob", "--notice", "more rows").ok
+    listing = json.loads(run_pedata("releases", "us", "--json", cwd=repo).stdout)
+    assert [(r["version"], r["status"], r["previous"]) for r in listing] == [("1.0.0", "certified", None), ("1.1.0", "certified", "1.0.0")]
+    shown = run_pedata("show", "us@1.1.0", cwd=repo)
+    assert shown.ok and "changes since 1.0.0:" in shown.stdout and "~ cps" in shown.stdout
+    assert "notice (release, " in shown.stdout and "more rows" in shown.stdout
+    assert run_pedata("verify", cwd=repo).ok
+
+
+@pytest.mark.parametrize("case", ["unsigned", "under_threshold", "not_greater", "break_without_notice", "not_certifier", "bad_semver"])
+def test_certify_refusals_write_nothing(reg, case):
+    repo = reg.root
+    if case == "unsigned":
+        write_channel(reg, "us", "next", {"cps": add_manifest(reg, "us", "cps", b"x")})
+        commit(repo, "unsigned next")
+        args, frag = ("us", "1.0.0", "--sign", "bob"), "does not verify at the promoter threshold"
+    elif case == "under_threshold":
+        trust.rotate(reg, "set-threshold", ["alice"], role="promoter", threshold=2)
+        commit(repo, "promoter threshold 2")
+        args, frag = ("us", "1.0.0", "--sign", "bob"), "signed by 1 of 2 required promoter keys"
+    elif case == "not_greater":
+        assert certify(repo, "us", "1.0.0", "--sign", "bob").ok
+        args, frag = ("us", "0.9.9", "--sign", "bob"), "not greater than the latest release us@1.0.0"
+    elif case == "break_without_notice":
+        args, frag = ("us", "1.0.0", "--sign", "bob", "--compat-mode", "break"), "break needs --notice"
+    elif case == "not_certifier":
+        args, frag = ("us", "1.0.0", "--sign", "alice"), "is not a certifier key"
+    else:
+        args, frag = ("us", "1.0", "--sign", "bob"), "invalid version '1.0'"
+    before = state(repo)
+    res = certify(repo, *args)
+    assert_one_line_error(res, frag)
+    assert state(repo) == before
+    if case != "not_greater":
+        assert not (repo / "releases/us/1.0.0.json").exists()
+
+
+def test_retire_once_then_refused_and_status_never_goes_back(reg):
+    repo = reg.root
+    assert certify(repo, "us", "1.0.0", "--sign", "bob").ok
+    assert_one_line_error(run_pedata("retire", "us", "1.0.0", "--sign", "bob", "--notice", " ", cwd=repo), "--notice")
+    res = run_pedata("retire", "us", "1.0.0", "--sign", "bob", "--notice", "weights were wrong", cwd=repo)
+    assert res.ok, res.stderr
+    doc = json.loads((repo / "releases/us/1.0.0.json").read_text())["signed"]
+    assert doc["status"] == "retired" and doc["notice"]["type"] == "withdrawal"
+    assert doc["notice"]["summary"] == "weights were wrong" and doc["status_history"][-1]["status"] == "retired"
+    before = state(repo)
+    assert_one_line_error(run_pedata("retire", "us", "1.0.0", "--sign", "bob", "--notice", "again", cwd=repo), "already retired")
+    assert state(repo) == before
+    assert run_pedata("verify", cwd=repo).ok
+    # the tag still names the first commit, whose file has the digest in its message
+    assert run(["git", "rev-parse", "us/v1.0.0^{commit}"], cwd=repo).stdout != run(["git", "rev-parse", "HEAD"], cwd=repo).stdout
+    # a status going backwards (a hand edit re-signed by the certifier) is reported by verify
+    old = run(["git", "show", "HEAD~1:releases/us/1.0.0.json"], cwd=repo).stdout
+    (repo / "releases/us/1.0.0.json").write_text(old)
+    commit(repo, "un-retire")
+    res = run_pedata("verify", "--json", cwd=repo)
+    assert res.returncode == 1
+    reasons = [v["reason"] for v in json.loads(res.stdout)["violations"]]
+    assert "status went backwards: retired -> certified" in reasons, reasons
+
+
+def test_moved_tag_is_reported(reg):
+    repo = reg.root
+    assert certify(repo, "us", "1.0.0", "--sign", "bob").ok
+    (repo / "notes.txt").write_text("later\n")
+    commit(repo, "later")
+    run(["git", "tag", "-f", "-a", "us/v1.0.0", "-m", run(["git", "tag", "-l", "--format=%(contents)", "us/v1.0.0"], cwd=repo).stdout], cwd=repo)
+    res = run_pedata("verify", "--json", cwd=repo)
+    assert res.returncode == 1
+    reasons = [v["reason"] for v in json.loads(res.stdout)["violations"]]
+    assert any(r.startswith("tag us/v1.0.0 moved: it names commit") for r in reasons), reasons
+    assert any(r.startswith("GTO tag us@v1.0.0 names commit") for r in reasons), reasons
+
+
+def test_provisional_expiry_upgrade_and_unreproducible(reg):
+    repo = reg.root
+    res = certify(repo, "us", "1.0.0", "--sign", "bob", "--status", "provisional", "--expires", "2d", "--no-gto-tag", "--json")
+    assert res.ok, res.stderr
+    out = json.loads(res.stdout)
+    assert out["status"] == "provisional" and out["expires"] and out["gto_tag"] is None
+    assert run(["git", "tag"], cwd=repo).stdout.split() == ["us/v1.0.0"]
+    assert run_pedata("verify", cwd=repo).ok
+    late = verify(repo, at=datetime(2100, 1, 1, tzinfo=timezone.utc))
+    assert any(v.reason.startswith("provisional release expired at") for v in late.violations), late.violations
+    res = certify(repo, "us", "1.0.0", "--sign", "bob")  # provisional -> certified
+    assert res.ok, res.stderr
+    doc = json.loads((repo / "releases/us/1.0.0.json").read_text())["signed"]
+    assert doc["status"] == "certified" and doc["expires"] is None
+    rel = mark_unreproducible(reg, "us", "1.0.0", "cps revoked: licence withdrawn", ["bob"])
+    assert rel.status == "unreproducible" and rel.body["notice"]["type"] == "correction"
+    assert run(["git", "log", "-1", "--format=%s"], cwd=repo).stdout.strip() == "Release us@1.0.0: certified -> unreproducible"
+    assert run_pedata("verify", cwd=repo).ok
+    with pytest.raises(Exception, match="already unreproducible"):
+        mark_unreproducible(reg, "us", "1.0.0", "again", ["bob"])
+    assert_one_line_error(run_pedata("retire", "us", "1.0.0", "--sign", "bob", "--notice", "x", cwd=repo), "cannot go back to retired")
