@@ -238,3 +238,44 @@ def format_text(manifest: Manifest) -> str:
         if fields:
             lines.append("  columns: " + ", ".join(f"{f['name']}:{f['type']}" for f in fields[:40]) + (" ..." if len(fields) > 40 else ""))
     return "\n".join(lines)
+
+
+def members_with(manifest: Manifest, read: Reader, sha256: str) -> list[str]:
+    """Paths of the files in directory ``manifest`` whose bytes are ``sha256`` (for revocation)."""
+    if not is_directory(manifest):
+        return []
+    return [e.path for e in load_listing(manifest, read) if e.sha256 == sha256]
+
+
+def registry_reader(root: Path) -> Reader:
+    def read(rel: str) -> bytes | None:
+        try:
+            return (Path(root) / rel).read_bytes()
+        except (FileNotFoundError, IsADirectoryError):
+            return None
+
+    return read
+
+
+def pin_contains(reg: Any, ns: str, name: str, pin: dict[str, Any], sha256: str) -> bool:
+    """Whether the directory artifact a pin names holds a file with bytes ``sha256``."""
+    path = reg.manifest_path(ns, name, pin["sha256"])
+    if not path.is_file():
+        return False
+    return bool(members_with(Manifest.load(path, reg.rel(path)), registry_reader(reg.root), sha256))
+
+
+def member_records(reg: Any, sha256: str) -> list[dict[str, Any]]:
+    """``{namespace, name, path, md5}`` for every file with bytes ``sha256`` inside a directory artifact.
+
+    Revoking such a file needs its DVC object (to purge) and where it occurs (for the tombstone).
+    """
+    out: list[dict[str, Any]] = []
+    read = registry_reader(reg.root)
+    for path in reg.iter_manifest_paths():
+        m = Manifest.load(path, reg.rel(path))
+        if is_directory(m):
+            for e in load_listing(m, read):
+                if e.sha256 == sha256:
+                    out.append({"namespace": m.namespace, "name": m.name, "path": e.path, "md5": e.md5, "directory_sha256": m.sha256})
+    return out

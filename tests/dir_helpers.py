@@ -164,3 +164,12 @@ def write_tombstone(origin: Path, keys: Path, sha256: str, reason: str = "licenc
     sign(doc, load_signer(str(keys / "alice.key")))
     (origin / "tombstones").mkdir(exist_ok=True)
     (origin / f"tombstones/{sha256}.json").write_bytes(doc.to_bytes())
+
+
+def certify(reg: DirRegistry, version: str = "2.0.0") -> None:
+    """``pedata promote`` latest to next, then ``pedata certify`` (signs, commits, tags uk/v<version>)."""
+    res = run_pedata("promote", "uk", "--sign", "alice", "--no-commit", cwd=reg.origin, env=reg.env)
+    assert res.ok, res
+    run(["git", "commit", "-q", "-m", "promote uk next"], cwd=reg.origin)
+    res = run_pedata("certify", "uk", version, "--sign", "alice", "--notice", f"local areas {version}", cwd=reg.origin, env=reg.env)
+    assert res.ok, res

@@ -19,14 +19,12 @@ from pathlib import Path
 import pytest
 from conftest import assert_one_line_error, run, run_pedata
 from dir_helpers import (
-    latest_pin,
+    certify,
     make_registry,
     object_path,
-    sign_release,
     snippet_digest,
     storage_dir,
     trust_init,
-    write_tombstone,
 )
 
 URI = "pedata://uk/local_areas@v2.0.0"
@@ -74,9 +72,9 @@ def big(tmp_path_factory):
     reg = make_registry(base, constituencies=480, districts=19)
     art = reg.publish()["artifacts"][0]
     keys = trust_init(reg)
-    sign_release(reg.origin, keys, "2.0.0", {"local_areas": latest_pin(reg)})
     run(["git", "add", "-A"], cwd=reg.origin)
-    run(["git", "commit", "-q", "-m", "certify uk 2.0.0"], cwd=reg.origin)
+    run(["git", "commit", "-q", "-m", "trust root"], cwd=reg.origin)
+    certify(reg)
     return reg, art, keys
 
 
@@ -87,9 +85,9 @@ def small(tmp_path_factory):
     reg = make_registry(base, config={"directory_inline_files": 4})
     art = reg.publish()["artifacts"][0]
     keys = trust_init(reg)
-    sign_release(reg.origin, keys, "2.0.0", {"local_areas": latest_pin(reg)})
     run(["git", "add", "-A"], cwd=reg.origin)
-    run(["git", "commit", "-q", "-m", "certify uk 2.0.0"], cwd=reg.origin)
+    run(["git", "commit", "-q", "-m", "trust root"], cwd=reg.origin)
+    certify(reg)
     return reg, art, keys
 
 
@@ -266,18 +264,22 @@ def test_diff_of_two_directory_artifacts(tmp_path):
 
 
 def test_revoked_file_inside_a_released_directory(tmp_path):
+    """`pedata revoke URI;path=FILE`: the file's bytes are tombstoned, the release that pins the
+    directory becomes unreproducible, and every other file of it stays fetchable by path."""
     reg = make_registry(tmp_path, constituencies=4, districts=1)
     art = reg.publish()["artifacts"][0]
-    keys = trust_init(reg)
-    pin = latest_pin(reg)
-    entries = _entries(reg, art["sha256"])
-    revoked = next(e for e in entries if e["path"] == "constituency/E14000002.h5")
-    write_tombstone(reg.origin, keys, revoked["sha256"])
-    sign_release(reg.origin, keys, "2.0.0", {"local_areas": pin}, status="unreproducible")
+    trust_init(reg)
     run(["git", "add", "-A"], cwd=reg.origin)
-    run(["git", "commit", "-q", "-m", "revoke one file"], cwd=reg.origin)
-    res = run_pedata("verify", "--json", cwd=reg.origin)
-    assert res.ok, res.stdout
+    run(["git", "commit", "-q", "-m", "trust root"], cwd=reg.origin)
+    certify(reg)
+    revoked = next(e for e in _entries(reg, art["sha256"]) if e["path"] == "constituency/E14000002.h5")
+    res = run_pedata("revoke", f"{URI};path={revoked['path']}", "--reason", "licence withdrawn", "--authority", "ONS",
+                     "--sign", "alice", "--json", cwd=reg.origin, env=reg.env)
+    assert res.ok, res
+    assert (reg.origin / f"tombstones/{revoked['sha256']}.json").is_file()  # the file, not the folder
+    assert not (reg.origin / f"tombstones/{art['sha256']}.json").exists()
+    release = json.loads((reg.origin / "releases/uk/2.0.0.json").read_text())["signed"]
+    assert release["status"] == "unreproducible"
     assert_one_line_error(run_pedata("get", URI, cwd=reg.origin), "unreproducible")
     by_digest = f"pedata://uk/local_areas@sha256:{art['sha256']}"
     assert_one_line_error(run_pedata("get", by_digest, cwd=reg.origin), "file constituency/E14000002.h5", "revoked", ";path=")
@@ -285,3 +287,16 @@ def test_revoked_file_inside_a_released_directory(tmp_path):
     ok = run_pedata("get", f"{URI};path=constituency/E14000001.h5", "--json", cwd=reg.origin)
     assert ok.ok, ok
     assert "unreproducible" in ok.stderr and json.loads(ok.stdout)["verified_by"] == "certifier"
+    # A release left certified over a directory with a revoked file is a verify violation.
+    bad = json.loads((reg.origin / "releases/uk/2.0.0.json").read_text())
+    from dvc_pedata.checks.directories import run as check_dirs
+    from dvc_pedata.registry import Registry
+    from dvc_pedata.timeutil import now
+    from dvc_pedata.verify import Context, _load_tree
+
+    bad["signed"]["status"] = "certified"
+    (reg.origin / "releases/uk/2.0.0.json").write_text(json.dumps(bad))
+    ctx = Context(reg=Registry(reg.origin), now=now(), base=None)
+    _load_tree(ctx)
+    check_dirs(ctx)
+    assert any("whose file constituency/E14000002.h5 is revoked" in v.reason for v in ctx.violations)

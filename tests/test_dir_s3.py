@@ -1,7 +1,6 @@
 """Directory artifacts over a real S3 API (moto on 127.0.0.1): a folder of PolicyEngine HDF5 files.
 
-Publish a DVC-tracked folder, certify it (a signed release written with the Python API until
-``pedata certify`` lands), then from a fresh clone: fetch one file by ``;path=`` (the moto server
+Publish a DVC-tracked folder, certify it (``pedata promote`` + ``pedata certify``), then from a fresh clone: fetch one file by ``;path=`` (the moto server
 counts the GETs: exactly one object is read), fetch the whole folder (one GET per distinct
 object), recompute the Merkle digest with the documented snippet, and resume a get killed half way.
 """
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import run, run_pedata
-from dir_helpers import latest_pin, make_registry, sign_release, snippet_digest, trust_init
+from dir_helpers import certify, make_registry, snippet_digest, trust_init
 
 remotes = pytest.importorskip("remotes")
 
@@ -94,11 +93,10 @@ def published(tmp_path_factory, s3_server, counting):
     remote = s3_server.make_remote()
     reg = make_registry(base, remote, constituencies=N_CONST, districts=N_DIST)
     out = reg.publish()
-    keys = trust_init(reg)
-    sign_release(reg.origin, keys, "2.0.0", {"local_areas": latest_pin(reg)})
+    trust_init(reg)
     run(["git", "add", "-A"], cwd=reg.origin)
-    run(["git", "commit", "-q", "-m", "certify uk 2.0.0"], cwd=reg.origin)
-    run(["git", "tag", "-a", "uk/v2.0.0", "-m", "release uk 2.0.0"], cwd=reg.origin)
+    run(["git", "commit", "-q", "-m", "trust root"], cwd=reg.origin)
+    certify(reg)
     art = out["artifacts"][0]
     return reg, remote, art
 

@@ -36,7 +36,30 @@ def run(ctx: Any) -> None:
             load_listing(m, read)
         except PedataError as exc:
             ctx.violation(rel, exc.message)
+    revoked = {t.artifact_sha256 for t in ctx.tombstones.values()}
+    if revoked:
+        _check_revoked_members(ctx, revoked)
     for p in sorted((root / "manifests").glob(f"*/*/*{SIDECAR_SUFFIX}")):
         rel = p.relative_to(root).as_posix()
         if rel not in named:
             ctx.violation(rel, "a directory file list that no manifest names")
+
+
+def _check_revoked_members(ctx: Any, revoked: set[str]) -> None:
+    """A release pinning a directory that holds a revoked file must be ``unreproducible``."""
+    from ..dirmanifest import members_with, registry_reader
+
+    read = registry_reader(ctx.reg.root)
+    for rel, r in sorted(ctx.releases.items()):
+        if r.status == "unreproducible":
+            continue
+        for name, pin in sorted(r.pins.items()):
+            m = ctx.manifest_for(r.namespace, name, pin["sha256"])
+            if m is None:
+                continue
+            try:
+                bad = [p for sha in revoked for p in members_with(m, read, sha)]
+            except PedataError:
+                continue  # reported above
+            if bad:
+                ctx.violation(rel, f"pins directory {name!r} whose file {sorted(bad)[0]} is revoked, but its status is {r.status}, not unreproducible")
