@@ -279,3 +279,55 @@ def member_records(reg: Any, sha256: str) -> list[dict[str, Any]]:
                 if e.sha256 == sha256:
                     out.append({"namespace": m.namespace, "name": m.name, "path": e.path, "md5": e.md5, "directory_sha256": m.sha256})
     return out
+
+
+def listed_md5s(data: bytes) -> set[str]:
+    """md5s of the files a directory manifest or ``.files.json`` lists (raw bytes; for ``gc``).
+
+    A folder's files are separate DVC objects that the ``<md5>.dir`` digest alone does not name,
+    so garbage collection must keep them explicitly.
+    """
+    import json
+
+    try:
+        obj = json.loads(data)
+    except ValueError:
+        return set()
+    if isinstance(obj, dict):
+        obj = (obj.get("files") or {}).get("entries") if isinstance(obj.get("files"), dict) else None
+    if not isinstance(obj, list):
+        return set()
+    return {str(e["md5"]) for e in obj if isinstance(e, dict) and e.get("md5")}
+
+
+def expand_pin(reg: Any, p: Any, m: Manifest) -> list[Any]:
+    """A pinned directory as one pinned entry per distinct file (what ``fsck`` and ``mirror`` check).
+
+    Each keeps the directory's ``pinned_by``; its ``uri`` names the file by ``;path=``, and a
+    tombstone on the file's own bytes marks it revoked.
+    """
+    from dataclasses import dataclass
+
+    from .pinset import Pinned
+
+    @dataclass
+    class MemberPinned(Pinned):
+        directory_sha256: str = ""
+        path: str = ""
+
+        @property
+        def uri(self) -> str:
+            return f"pedata://{self.namespace}/{self.name}@sha256:{self.directory_sha256};path={self.path}"
+
+    out: list[Any] = []
+    seen: set[str] = set()
+    for e in load_listing(m, registry_reader(reg.root)):
+        if e.sha256 in seen:
+            continue
+        seen.add(e.sha256)
+        mp = MemberPinned(p.namespace, p.name, e.sha256, e.md5, e.size, list(p.pinned_by), p.revoked, m.sha256, e.path)
+        ts = reg.load_tombstone(e.sha256)
+        if ts is not None:
+            mp.revoked = {"reason": ts.reason, "authority": ts.authority, "date": ts.date}
+        out.append(mp)
+    return out

@@ -158,9 +158,17 @@ def test_swapped_file_in_remote_is_named(small, tmp_path):
         cache = Path(os.environ["PEDATA_CACHE_DIR"])
         assert not (cache / "sha256" / victim["sha256"][:2] / victim["sha256"][2:]).exists()
         assert (cache / "sha256" / other["sha256"][:2] / other["sha256"][2:]).exists()  # the rest was kept
+        fsck = run_pedata("fsck", "--deep", "--json", cwd=reg.origin)
+        assert fsck.returncode != 0 and f";path={victim['path']}" in fsck.stdout and "bytes hash to" in fsck.stdout
     finally:
         obj.write_bytes(good)
     assert run_pedata("get", URI, cwd=clone).ok  # resumes: only the repaired file is fetched
+    fsck = run_pedata("fsck", "--deep", "--json", cwd=reg.origin)
+    assert fsck.ok and json.loads(fsck.stdout)["checked"] == len({e["sha256"] for e in entries}), fsck
+    # gc keeps every file of the folder (they are objects of their own, not named by the .dir digest).
+    gc = run_pedata("gc", "--dry-run", "--json", cwd=reg.origin)
+    assert gc.ok, gc
+    assert all(e["md5"] not in gc.stdout for e in entries)
 
 
 @pytest.mark.parametrize("path", ["../outside.h5", "/etc/passwd", "constituency/../../x.h5", "constituency//E14000001.h5", "./district/D000.h5"])
