@@ -13,7 +13,6 @@ from __future__ import annotations
 import getpass
 import json
 import os
-import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -68,6 +67,8 @@ def append(entry: Access) -> None:
 def remote_object_name(entry: Access) -> str:
     """``audit/<date>/<time>-<uuid>.json``: sortable, unique, never reused."""
     stamp = entry.time.replace(":", "").replace("-", "")
+    import uuid  # lazy: uuid pulls in platform; only remote audit needs it
+
     return f"audit/{entry.time[:10]}/{stamp}-{uuid.uuid4().hex}.json"
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -38,6 +37,8 @@ def staged_file(target: Path, mode: int = 0o644) -> Iterator[tuple[IO[bytes], Pa
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    import tempfile  # lazy: keeps the resolver's cache-hit path light
+
     fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=target.parent)
     tmp_path = Path(tmp)
     try:
@@ -83,6 +84,8 @@ def create_exclusive(target: Path, data: bytes, mode: int = 0o644) -> bool:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    import tempfile  # lazy: keeps the resolver's cache-hit path light
+
     fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=target.parent)
     tmp_path = Path(tmp)
     try:

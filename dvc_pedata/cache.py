@@ -18,13 +18,12 @@ import contextlib
 import fcntl
 import hashlib
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from .atomic import TMP_PREFIX, fsync_dir
-from .errors import IntegrityError
+from .errors import IntegrityError, PedataError
 from .names import check_sha256
 
 
@@ -95,6 +94,10 @@ def clean_stale_temps(sha256: str, root: Path | None = None) -> int:
     return removed
 
 
+class CacheWriteError(PedataError):
+    """The cache folder refused bytes (full disk, quota, file size limit, read-only)."""
+
+
 @dataclass(frozen=True)
 class Stored:
     path: Path
@@ -124,20 +127,31 @@ def store_stream(
     Raises :class:`DigestMismatch` (nothing stored) when the bytes hash to anything else.
     """
     target = object_path(sha256, root)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(sha256), dir=target.parent)
+    import tempfile  # lazy: tempfile pulls in shutil, bz2, lzma; a cache hit never writes
+
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(sha256), dir=target.parent)
+    except OSError as exc:
+        raise CacheWriteError(f"{label}: cannot write to the cache {target.parent.parent.parent}: {exc.strerror}") from exc
     try:
         h = hashlib.sha256()
         size = 0
-        with os.fdopen(fd, "wb") as fh:
-            for chunk in chunks:
-                fh.write(chunk)
-                h.update(chunk)
-                size += len(chunk)
-                if progress is not None:
-                    progress(len(chunk))
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                for chunk in chunks:
+                    fh.write(chunk)
+                    h.update(chunk)
+                    size += len(chunk)
+                    if progress is not None:
+                        progress(len(chunk))
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:  # ENOSPC, EFBIG (RLIMIT_FSIZE), EDQUOT, EIO: nothing is published
+            raise CacheWriteError(
+                f"{label}: cannot write to the cache {target.parent.parent.parent} after {size} bytes:"
+                f" {exc.strerror or exc}; nothing was cached (free space or set PEDATA_CACHE_DIR)"
+            ) from exc
         actual = h.hexdigest()
         if actual != sha256:
             raise DigestMismatch(f"{label}: expected sha256 {sha256}, got {actual}", sha256, actual, size)

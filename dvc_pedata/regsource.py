@@ -19,8 +19,6 @@ import fcntl
 import hashlib
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,7 +89,11 @@ class RegistryView:
 
     def _load(self, cls: type[Document], rel: str) -> Any:
         data = self.read(rel)
-        return None if data is None else cls.from_bytes(data, self.where(rel))
+        if data is None:
+            return None
+        from .cache import cache_dir
+
+        return cls.from_bytes_memo(data, self.where(rel), cache_dir() / "validated")
 
     def load_manifest(self, ns: str, name: str, sha256: str) -> Manifest:
         doc = self._load(Manifest, f"manifests/{ns}/{name}/{sha256}.json")
@@ -165,6 +167,9 @@ def _local_commit(clone: Path, rev: str | None) -> str | None:
 def _init_clone(clone: Path, url: str) -> None:
     if (clone / "HEAD").is_file():
         return
+    import shutil
+    import tempfile
+
     tmp = Path(tempfile.mkdtemp(prefix=".pedata-tmp-clone-", dir=clone.parent))
     try:
         gitio.git(tmp, "init", "-q", "--bare")

@@ -67,6 +67,8 @@ def fetch(view: RegistryView, *, uri: str, sha256: str, md5: str, size: int) -> 
                     mismatch = mismatch or exc
                     problems.append(f"{src.label} holds bytes with sha256 {exc.actual}")
                     continue
+                except cache.CacheWriteError:
+                    raise  # a local problem (full disk): another source would fail the same way
                 except (NotFoundError, PedataError) as exc:
                     problems.append(f"{src.label}: {exc.message}")
                     continue

@@ -211,6 +211,10 @@ def test_adopt_moves_the_pin_into_dvc_and_a_fresh_clone_resolves_without_http(re
     pin = latest.artifacts["populace_us_2024"]
     _signed_release(registry, {"populace_us_2024": pin})
     commit(registry, "certify 1.0.0")
+    from dvc_pedata.releases import tag_message
+
+    digest = Registry(registry).load_release("us", "1.0.0").digest
+    run(["git", "tag", "-a", "us/v1.0.0", "-m", tag_message("us", "1.0.0", "releases/us/1.0.0.json", digest)], cwd=registry)
     release_bytes = (registry / "releases/us/1.0.0.json").read_bytes()
     manifest_rel = f"manifests/us/populace_us_2024/{pin['sha256']}.json"
     manifest_bytes = (registry / manifest_rel).read_bytes()

@@ -48,6 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # a full disk, a read-only folder: one line, never a traceback
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"pedata: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
     return int(rc or 0)
 
 

@@ -1,0 +1,461 @@
+"""pedata next to plain DVC (and OpenSSL, and pyarrow): one command, one table of ratios.
+
+    make bench                                  # the issue's sizes (1 GB artifact, 100,000 manifests)
+    python bench/run.py --size 128M --reps 3    # a quicker run
+    python bench/run.py --only hash,verify      # some rows only
+
+Every row runs both sides on the same data in the same run, ``--reps`` times, and reports the
+median of each side and their ratio (pedata / other; below 1 means pedata is faster). Every
+command is a real process (the ``pedata`` and ``dvc`` CLIs, ``openssl``), except the hash row,
+which times pedata's and DVC's hash functions in this process next to an ``openssl`` process.
+Files are read from the page cache on both sides (no root needed to drop caches): the
+comparison is of CPU and write work, not of the disk.
+
+Not part of the test suite. Results go to stdout (and ``--markdown FILE``); bench/RESULTS.md
+records a run with the machine it ran on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+PY = sys.executable
+DVC = str(Path(PY).with_name("dvc"))
+
+ENV = {
+    **os.environ,
+    "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
+    "PEDATA_NO_PROGRESS": "1",
+    "DVC_NO_ANALYTICS": "1",
+    "GIT_AUTHOR_NAME": "bench", "GIT_COMMITTER_NAME": "bench",
+    "GIT_AUTHOR_EMAIL": "bench@pedata.invalid", "GIT_COMMITTER_EMAIL": "bench@pedata.invalid",
+    "PATH": os.pathsep.join([str(Path(PY).parent), os.environ.get("PATH", "")]),
+}
+
+
+def sh(cmd: list[str], cwd: Path, env: dict[str, str] | None = None, input: str | bytes | None = None) -> str:
+    proc = subprocess.run(cmd, cwd=cwd, env={**ENV, **(env or {})}, capture_output=True,
+                          input=input.encode() if isinstance(input, str) else input)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}) in {cwd}:\n"
+                           f"{proc.stdout.decode(errors='replace')[-2000:]}\n{proc.stderr.decode(errors='replace')[-2000:]}")
+    return proc.stdout.decode(errors="replace")
+
+
+def pedata(*args: str, cwd: Path, env: dict[str, str] | None = None) -> str:
+    return sh([PY, "-m", "dvc_pedata", *args], cwd, env)
+
+
+def timed(fn: Callable[..., object], *args: object, **kwargs: object) -> float:
+    t = time.perf_counter()
+    fn(*args, **kwargs)
+    return time.perf_counter() - t
+
+
+def parse_size(text: str) -> int:
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    return int(float(t[:-1]) * units[t[-1]]) if t[-1] in units else int(t)
+
+
+def human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1000
+    return str(n)
+
+
+# -- results --------------------------------------------------------------------------------
+@dataclass
+class Row:
+    what: str
+    ours: str
+    other: str
+    ours_s: list[float]
+    other_s: list[float]
+    goal: str
+    met: Callable[[float, float], bool] | None = None
+    note: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(self.ours_s) / statistics.median(self.other_s)
+
+    @property
+    def verdict(self) -> str:
+        if self.met is None:
+            return "-"
+        return "met" if self.met(statistics.median(self.ours_s), statistics.median(self.other_s)) else "MISSED"
+
+
+@dataclass
+class Report:
+    rows: list[Row] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+
+    def add(self, row: Row) -> None:
+        self.rows.append(row)
+        print(self.format_row(row), flush=True)
+
+    @staticmethod
+    def format_row(r: Row) -> str:
+        mo, mt = statistics.median(r.ours_s), statistics.median(r.other_s)
+        return (f"| {r.what} | {r.ours} {mo:.3f} s | {r.other} {mt:.3f} s | {r.ratio:.2f} | {r.goal} | {r.verdict} |"
+                + (f" {r.note}" if r.note else ""))
+
+    def markdown(self) -> str:
+        lines = ["| row | pedata (median) | other side (median) | ratio | goal | verdict |",
+                 "|---|---|---|---|---|---|"]
+        lines += [self.format_row(r) for r in self.rows]
+        if self.extra:
+            lines += ["", *self.extra]
+        return "\n".join(lines)
+
+
+def machine() -> str:
+    def out(cmd: list[str]) -> str:
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True).stdout.strip()
+        except OSError:
+            return "?"
+    model = next((ln.split(":", 1)[1].strip() for ln in out(["lscpu"]).splitlines() if ln.startswith("Model name")), "?")
+    flags = out(["grep", "-m1", "-o", "sha_ni", "/proc/cpuinfo"]) or "no sha_ni"
+    return "\n".join([
+        f"- nproc: {os.cpu_count()}; CPU: {model} ({flags}); load average at start: {os.getloadavg()}",
+        f"- Python {platform.python_version()}, {platform.platform()}",
+        "- free -h:\n```\n" + out(["free", "-h"]) + "\n```",
+        "- disk (df -h of the bench folder):\n```\n" + out(["df", "-h", tempfile.gettempdir()]) + "\n```",
+    ])
+
+
+# -- data -------------------------------------------------------------------------------------
+def make_parquet(path: Path, size: int) -> None:
+    """An incompressible parquet of about ``size`` bytes (random int64/float64 columns)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(8)
+    rows_per_group = 1 << 17
+    group_bytes = rows_per_group * 8 * 4
+    groups = max(1, round(size / group_bytes))
+    schema = pa.schema([("person_id", pa.int64()), ("household_id", pa.int64()),
+                        ("income", pa.float64()), ("person_weight", pa.float64())])
+    with pq.ParquetWriter(path, schema, compression="none") as w:
+        for g in range(groups):
+            ids = np.arange(g * rows_per_group, (g + 1) * rows_per_group, dtype="int64")
+            w.write_table(pa.table({"person_id": ids, "household_id": rng.integers(0, 1 << 62, rows_per_group),
+                                    "income": rng.random(rows_per_group), "person_weight": rng.random(rows_per_group)},
+                                   schema=schema))
+
+
+DVC_YAML_ARTIFACT = "artifacts:\n  big:\n    path: big.parquet\n    type: dataset\n    meta: {pedata: {namespace: us, entity: person, weight: person_weight}}\n"
+
+
+def new_registry(path: Path, parquet: Path, storage: Path) -> Path:
+    """git + ``pedata init`` + the parquet ``dvc add``-ed and declared as artifact ``big``."""
+    path.mkdir(parents=True)
+    sh(["git", "init", "-q", "-b", "main"], path)
+    pedata("init", "-n", "us", cwd=path, env={"PEDATA_STORAGE_DIR": str(storage)})
+    shutil.copyfile(parquet, path / "big.parquet")
+    (path / "dvc.yaml").write_text(DVC_YAML_ARTIFACT)
+    return path
+
+
+def new_dvc_project(path: Path, parquet: Path, storage: Path) -> Path:
+    path.mkdir(parents=True)
+    sh(["git", "init", "-q", "-b", "main"], path)
+    sh([DVC, "init", "-q"], path)
+    sh([DVC, "remote", "add", "-d", "storage", str(storage)], path)
+    shutil.copyfile(parquet, path / "big.parquet")
+    return path
+
+
+# -- rows -------------------------------------------------------------------------------------
+def row_hash(rep: Report, work: Path, data: Path, reps: int, size: int) -> None:
+    from dvc_data.hashfile.hash import file_md5
+
+    from dvc_pedata.hashing import hash_file
+
+    ours, ossl, md5 = [], [], []
+    for _ in range(reps):
+        ours.append(timed(lambda: hash_file(data)))
+        ossl.append(timed(lambda: sh(["openssl", "dgst", "-sha256", str(data)], work)))
+        md5.append(timed(lambda: file_md5(str(data))))
+    mb = size / statistics.median(ours) / 1e9
+    rep.add(Row("sha256 of the artifact (in process)", "hash_file", "openssl dgst -sha256", ours, ossl,
+                "within 10%", lambda a, b: a <= 1.10 * b, f"pedata {mb:.2f} GB/s"))
+    rep.add(Row("pedata sha256 vs DVC's md5 pass", "hash_file", "dvc_data file_md5", ours, md5, "(context)"))
+
+
+def row_publish(rep: Report, work: Path, data: Path, reps: int) -> Path:
+    ours, theirs, ours_pub = [], [], []
+    last = None
+    for i in range(reps):
+        d = new_dvc_project(work / f"dvc-{i}", data, work / f"dvc-storage-{i}")
+        theirs.append(timed(sh, [DVC, "add", "-q", "big.parquet"], d) + timed(sh, [DVC, "push", "-q"], d))
+        r = new_registry(work / f"reg-{i}", data, work / f"reg-storage-{i}")
+        t_add = timed(sh, [DVC, "add", "-q", "big.parquet"], r)
+        t_pub = timed(pedata, "publish", "big.parquet", cwd=r)
+        ours.append(t_add + t_pub)
+        ours_pub.append(t_pub)
+        last = r
+        if i:
+            shutil.rmtree(d)
+    extra = statistics.median(ours) / statistics.median(theirs) - 1
+    rep.add(Row("dvc add + publish vs dvc add + dvc push (local remote)", "add+publish", "add+push", ours, theirs,
+                "extra < 10% of DVC's", lambda a, b: a <= 1.10 * b,
+                f"extra {extra * 100:+.1f}%; publish alone {statistics.median(ours_pub):.3f} s"))
+    assert last is not None
+    sh(["git", "add", "-A"], last)
+    sh(["git", "commit", "-q", "-m", "publish"], last)
+    return last
+
+
+def row_resolve(rep: Report, work: Path, registry: Path, reps: int, label: str, env: dict[str, str] | None = None) -> None:
+    ours, theirs = [], []
+    for i in range(reps):
+        c = work / f"clone-{label}-{i}"
+        sh(["git", "clone", "-q", str(registry), str(c)], work)
+        cache = work / f"cache-{label}-{i}"
+        ours.append(timed(pedata, "get", "pedata://us/big@latest", cwd=c, env={**(env or {}), "PEDATA_CACHE_DIR": str(cache)}))
+        theirs.append(timed(sh, [DVC, "pull", "-q", "big.parquet.dvc"], c, env))
+        shutil.rmtree(c)
+        shutil.rmtree(cache)
+    rep.add(Row(f"resolve (cold cache) vs dvc pull, {label}", "pedata get", "dvc pull", ours, theirs,
+                "no slower", lambda a, b: a <= b * 1.05))
+
+
+def row_warm(rep: Report, work: Path, registry: Path, reps: int) -> None:
+    c = work / "clone-warm"
+    sh(["git", "clone", "-q", str(registry), str(c)], work)
+    cache = work / "cache-warm"
+    env = {"PEDATA_CACHE_DIR": str(cache)}
+    pedata("get", "pedata://us/big@latest", cwd=c, env=env)
+    sh([DVC, "pull", "-q", "big.parquet.dvc"], c)
+    code = "import dvc_pedata; dvc_pedata.get_path('pedata://us/big@latest')"
+    ours, theirs, cli = [], [], []
+    for _ in range(max(reps, 5)):
+        ours.append(timed(lambda: sh([PY, "-c", code], c, env)))
+        cli.append(timed(lambda: pedata("get", "pedata://us/big@latest", cwd=c, env=env)))
+        theirs.append(timed(lambda: sh([DVC, "pull", "-q", "big.parquet.dvc"], c)))
+    rep.add(Row("warm cache, fresh process: get_path vs dvc pull (nothing to do)", "python -c get_path", "dvc pull",
+                ours, theirs, "10x faster", lambda a, b: a * 10 <= b))
+    rep.add(Row("warm cache, fresh process: pedata get CLI vs dvc pull (nothing to do)", "pedata get", "dvc pull",
+                cli, theirs, "(context)"))
+
+
+def row_schema(rep: Report, work: Path, registry: Path, data: Path, reps: int) -> None:
+    code = "import pyarrow.parquet as pq, sys; m = pq.read_metadata(sys.argv[1]); print(m.schema, m.num_rows)"
+    ours, footer, download = [], [], []
+    for i in range(reps):
+        ours.append(timed(lambda: pedata("schema", "pedata://us/big@latest", cwd=registry)))
+        footer.append(timed(lambda: sh([PY, "-c", code, str(data)], work)))
+        c = work / f"clone-schema-{i}"
+        sh(["git", "clone", "-q", str(registry), str(c)], work)
+        download.append(timed(sh, [DVC, "pull", "-q", "big.parquet.dvc"], c))
+        shutil.rmtree(c)
+    rep.add(Row("schema: pedata schema vs pyarrow footer read (both fresh processes)", "pedata schema", "pq.read_metadata",
+                ours, footer, "within 2x", lambda a, b: a <= 2 * b))
+    rep.add(Row("schema: pedata schema vs downloading the artifact", "pedata schema", "dvc pull", ours, download,
+                "(the point of sidecars)"))
+
+
+# -- verify on a synthetic registry -----------------------------------------------------------
+def synthetic_registry(path: Path, manifests: int, versions: int, releases: int, pinned: int = 50) -> Path:
+    """A registry with ``manifests`` manifests, ``versions`` commits of channel ``latest``, a signed
+    ``next`` and ``releases`` signed releases; history written with ``git fast-import``."""
+    import hashlib
+
+    from dvc_pedata.canonical import loads_strict
+    from dvc_pedata.documents import Channel, Manifest, Release, new_body
+    from dvc_pedata.keys import load_signer
+    from dvc_pedata.signing import sign
+
+    path.mkdir(parents=True)
+    keys = path.parent / f"{path.name}-keys"
+    env = {"PEDATA_KEYS_DIR": str(keys), "PEDATA_STORAGE_DIR": str(path.parent / f"{path.name}-storage")}
+    sh(["git", "init", "-q", "-b", "main"], path)
+    pedata("init", "-n", "us", cwd=path, env=env)
+    pedata("key", "generate", "alice", cwd=path, env=env)
+    pedata("trust", "init", "--root", "alice", "--expires", "never", cwd=path, env=env)
+    sh(["git", "add", "-A"], path)
+    sh(["git", "commit", "-q", "-m", "init"], path)
+    alice = load_signer(str(keys / "alice.key"))
+    template = loads_strict((ROOT / "manifests/us/enhanced_cps_2024/910137a140e3659f4c2ab9b9f037570acd052a7d9ec3ea5cdd6887000c387a86.json").read_bytes())
+    names = [f"art{i % 1000:03d}" for i in range(manifests)]
+    pins: list[tuple[str, dict]] = []
+    stream: list[bytes] = []
+
+    def blob(rel: str, data: bytes) -> None:
+        stream.append(f"M 100644 inline {rel}\ndata {len(data)}\n".encode() + data + b"\n")
+
+    commits: list[bytes] = []
+
+    def commit(msg: str, n: int) -> None:
+        head = [f"commit refs/heads/main\ncommitter bench <b@x> {1_700_000_000 + n} +0000\ndata {len(msg)}\n{msg}\n".encode()]
+        if n == 0:
+            head.append(b"from refs/heads/main^0\n")
+        commits.extend([*head, *stream])
+        stream.clear()
+
+    for i, name in enumerate(names):
+        sha = hashlib.sha256(f"payload {i}".encode()).hexdigest()
+        body = dict(template, name=name, path=f"data/{name}.parquet", size=1000 + i,
+                    digest={"sha256": sha, "md5": hashlib.md5(f"payload {i}".encode()).hexdigest()})
+        m = Manifest(body)
+        blob(f"manifests/us/{name}/{sha}.json", m.to_bytes())
+        pins.append((name, {"sha256": sha, "manifest_sha256": m.digest, "size": 1000 + i}))
+    commit("manifests", 0)
+    prev = None
+    current: dict[str, dict] = {}
+    for v in range(1, versions + 1):
+        name, pin = pins[(v * 7919) % len(pins)]
+        if len(current) >= pinned and name not in current:
+            current.pop(next(iter(current)))
+        current[name] = pin
+        ch = Channel(new_body("channel", namespace="us", channel="latest", version=v, prev=prev, expires=None,
+                              artifacts=dict(sorted(current.items()))), [])
+        blob("channels/us/latest.json", ch.to_bytes())
+        prev = ch.digest
+        commit(f"latest v{v}", v)
+    nxt = Channel(new_body("channel", namespace="us", channel="next", version=1, prev=None, expires=None,
+                           artifacts=dict(sorted(current.items()))), [])
+    sign(nxt, alice)
+    blob("channels/us/next.json", nxt.to_bytes())
+    for r in range(releases):
+        rel = Release(new_body("release", namespace="us", version=f"1.{r}.0", status="certified", compat_mode="both",
+                               notice={"type": "release", "summary": f"r{r}", "date": "2025-01-01"},
+                               pins=dict(sorted(current.items())), source_channel=None, certified_for=None,
+                               previous=None, expires=None), [])
+        sign(rel, alice)
+        blob(f"releases/us/1.{r}.0.json", rel.to_bytes())
+    commit("next and releases", versions + 1)
+    proc = subprocess.run(["git", "fast-import", "--quiet"], cwd=path, input=b"".join(commits), capture_output=True)
+    if proc.returncode:
+        raise RuntimeError(proc.stderr.decode())
+    sh(["git", "reset", "-q", "--hard"], path)
+    return path
+
+
+def row_verify(rep: Report, work: Path, max_manifests: int, reps: int) -> None:
+    sizes = [s for s in (1_000, 10_000, 100_000) if s <= max_manifests] or [max_manifests]
+    timings: dict[int, float] = {}
+    for n in sizes:
+        versions, releases = max(1, n // 100), max(1, n // 1000)
+        t0 = time.perf_counter()
+        reg = synthetic_registry(work / f"synthetic-{n}", n, versions, releases)
+        build = time.perf_counter() - t0
+        runs = []
+        for _ in range(reps if n < 100_000 else max(1, min(reps, 2))):
+            t = time.perf_counter()
+            result = json.loads(pedata("verify", "--json", cwd=reg))
+            runs.append(time.perf_counter() - t)
+            assert result["ok"], result["violations"][:3]
+        timings[n] = statistics.median(runs)
+        rep.extra.append(f"- verify, {n:,} manifests, {versions:,} channel versions, {releases} releases:"
+                         f" {timings[n]:.2f} s (median of {len(runs)}; building the registry took {build:.0f} s);"
+                         f" {timings[n] / n * 1e3:.3f} ms per manifest")
+        print(rep.extra[-1], flush=True)
+        shutil.rmtree(reg)
+    lo, hi = sizes[0], sizes[-1]
+    if hi > lo:
+        rep.add(Row(f"verify: {hi:,} vs {lo:,} manifests (x{hi // lo})", f"verify {hi:,}", f"verify {lo:,}",
+                    [timings[hi]], [timings[lo]], f"linear (<= {hi // lo}x), seconds",
+                    lambda a, b: a <= (hi / lo) * b * 1.2 and a < 60,
+                    f"per manifest {timings[hi] / hi * 1e3:.3f} ms vs {timings[lo] / lo * 1e3:.3f} ms"))
+
+
+def s3_registry(work: Path, data: Path) -> tuple[Path, dict[str, str], object]:
+    import remotes
+
+    server = remotes.S3Server()
+    server.start()
+    remote = server.make_remote()
+    reg = work / "s3-origin"
+    reg.mkdir()
+    sh(["git", "init", "-q", "-b", "main"], reg)
+    pedata("init", "-n", "us", cwd=reg, env={"PEDATA_STORAGE_DIR": str(work / "unused")})
+    sh([DVC, "remote", "remove", "storage"], reg)
+    remote.configure(reg, "storage", default=True)
+    shutil.copyfile(data, reg / "big.parquet")
+    (reg / "dvc.yaml").write_text(DVC_YAML_ARTIFACT)
+    sh([DVC, "add", "-q", "big.parquet"], reg)
+    pedata("publish", "big.parquet", cwd=reg)
+    sh(["git", "add", "-A"], reg)
+    sh(["git", "commit", "-q", "-m", "publish"], reg)
+    env = {**remotes.S3_ENV, "AWS_ACCESS_KEY_ID": remotes.S3_ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": remotes.S3_SECRET_ACCESS_KEY}
+    return reg, env, server
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--size", default="1G", help="artifact size (default 1G; e.g. 128M for a quick run)")
+    ap.add_argument("--reps", type=int, default=3, help="repetitions per side (median reported)")
+    ap.add_argument("--manifests", type=int, default=100_000, help="largest synthetic registry for the verify row")
+    ap.add_argument("--only", default="", help="comma list of rows: hash,publish,resolve,s3,warm,schema,verify")
+    ap.add_argument("--workdir", help="scratch folder (default: a temporary folder, removed afterwards)")
+    ap.add_argument("--markdown", help="also write the table to this file")
+    args = ap.parse_args(argv)
+    size = parse_size(args.size)
+    only = set(filter(None, args.only.split(","))) or {"hash", "publish", "resolve", "s3", "warm", "schema", "verify"}
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="pedata-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    env_home = {"PEDATA_CACHE_DIR": str(work / "cache"), "PEDATA_KEYS_DIR": str(work / "keys"),
+                "XDG_CACHE_HOME": str(work / "xdg-cache"), "XDG_CONFIG_HOME": str(work / "xdg-config")}
+    ENV.update(env_home)
+    os.environ.update(env_home)
+    rep = Report()
+    print(machine())
+    print(f"\nartifact: {human(size)} parquet; reps: {args.reps}; workdir: {work}\n")
+    print("| row | pedata (median) | other side (median) | ratio | goal | verdict |\n|---|---|---|---|---|---|", flush=True)
+    server = None
+    try:
+        data = work / "big.parquet"
+        if only - {"verify"}:
+            make_parquet(data, size)
+            rep.extra.append(f"- artifact: {human(data.stat().st_size)} parquet, {args.reps} reps per side")
+        if "hash" in only:
+            row_hash(rep, work, data, args.reps, data.stat().st_size)
+        registry = None
+        if only & {"publish", "resolve", "warm", "schema"}:
+            registry = row_publish(rep, work, data, args.reps) if "publish" in only else row_publish(rep, work, data, 1)
+        if registry is not None and "resolve" in only:
+            row_resolve(rep, work, registry, args.reps, "local remote")
+        if "s3" in only:
+            s3reg, s3env, server = s3_registry(work, data)
+            row_resolve(rep, work, s3reg, args.reps, "S3 (moto)", s3env)
+        if registry is not None and "warm" in only:
+            row_warm(rep, work, registry, args.reps)
+        if registry is not None and "schema" in only:
+            row_schema(rep, work, registry, data, args.reps)
+        if "verify" in only:
+            row_verify(rep, work, args.manifests, args.reps)
+    finally:
+        if server is not None:
+            server.stop()
+        if not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+    print("\n" + rep.markdown())
+    if args.markdown:
+        Path(args.markdown).write_text(machine() + "\n\n" + rep.markdown() + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
