@@ -238,6 +238,20 @@ class DvcRepo:
     def local_cache_path(self, md5: str) -> Path:
         return Path(self.repo.cache.local.oid_to_path(md5))
 
+    def dir_entries(self, md5: str) -> list[tuple[str, str]]:
+        """``(relpath, md5)`` of every file in the DVC ``.dir`` object ``md5`` (local cache).
+
+        DVC's listing is authoritative for which files a folder out holds (``.dvcignore`` applies).
+        """
+        import json
+
+        path = Path(self.repo.cache.local.oid_to_path(md5))
+        try:
+            data = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            raise NotFoundError(f"DVC's listing {md5} is not in the local cache: run 'dvc commit' or 'dvc pull' first") from None
+        return [(str(e["relpath"]).replace("\\", "/"), str(e["md5"])) for e in data]
+
     def iter_remote_object(self, md5: str, remote: str | None = None, block: int = 1 << 20) -> Iterator[bytes]:
         """Stream the object ``md5`` from a remote in ``block``-sized chunks (any remote type).
 

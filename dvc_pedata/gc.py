@@ -80,7 +80,10 @@ def referenced(reg: Registry) -> tuple[set[str], set[str]]:
     """(md5 of every manifest in history, md5 of every object a release in history pins)."""
     sha_to_md5: dict[str, set[str]] = {}
     keep: set[str] = set()
+    from .dirmanifest import listed_md5s
+
     for _path, data in _history_blobs(reg, "manifests"):
+        keep |= listed_md5s(data)  # a directory's files are objects of their own
         digest = _loads(data).get("digest") or {}
         if isinstance(digest, dict) and digest.get("md5"):
             keep.add(digest["md5"])

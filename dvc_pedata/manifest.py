@@ -70,6 +70,17 @@ def build_inputs(root: Path, out: OutLike) -> dict[str, Any]:
     }
 
 
+def producer_of(out: OutLike, git_commit: str | None) -> dict[str, Any]:
+    """The stage, command and commit that made ``out`` (shared by file and directory manifests)."""
+    return {
+        "stage": out.stage,
+        "dvcfile": out.dvcfile,
+        "cmd": out.cmd,
+        "cmd_digest": hashlib.sha256(out.cmd.encode()).hexdigest() if out.cmd else None,
+        "git_commit": git_commit,
+    }
+
+
 def build_manifest(
     *,
     root: Path,
@@ -83,13 +94,7 @@ def build_manifest(
 ) -> Manifest:
     """Assemble and validate the manifest for one artifact version."""
     fmt, media_type, schema = describe_file(root / out.path, meta)
-    producer = {
-        "stage": out.stage,
-        "dvcfile": out.dvcfile,
-        "cmd": out.cmd,
-        "cmd_digest": hashlib.sha256(out.cmd.encode()).hexdigest() if out.cmd else None,
-        "git_commit": git_commit,
-    }
+    producer = producer_of(out, git_commit)
     body = new_body(
         "manifest",
         namespace=namespace,

@@ -61,6 +61,11 @@ def pinned(reg: Registry, namespace: str | None = None) -> list[Pinned]:
         ts = reg.load_tombstone(sha)
         if ts is not None:
             p.revoked = {"reason": ts.reason, "authority": ts.authority, "date": ts.date}
+        if m.format == "directory":  # checked file by file: dirmanifest.py
+            from .dirmanifest import expand_pin
+
+            out.extend(expand_pin(reg, p, m))
+            continue
         out.append(p)
     return out
 

@@ -99,8 +99,6 @@ def publish(
         for t in targets:
             ns = reg.namespace(namespace or t.meta.get("namespace"))
             info = repo.out_info(t.path)
-            if info.is_dir:
-                raise PedataError(f"{t.path} is a directory output; publish its files individually")
             if info.md5 is None:
                 raise PedataError(f"{t.path} has no recorded hash yet: run 'dvc repro' (or 'dvc commit') first")
             if not (reg.root / t.path).exists():
@@ -109,21 +107,33 @@ def publish(
             if status is not None:
                 record = info.dvcfile.removesuffix(".yaml") + ".lock" if info.stage else info.dvcfile
                 raise PedataError(f"{t.path} is {status} since {record} was written: run 'dvc repro' or 'dvc commit' first")
-            with bar(f"sha256 {t.path}", info.size) as advance_bar:
-                fd, cached = state.hash_file(reg.root / t.path, progress=advance_bar)
             licence = t.meta.get("licence", reg.config.get("licence"))
-            manifest = build_manifest(
-                root=reg.root, namespace=ns, name=t.name, out=info, file_digest=fd,
-                meta=t.meta, git_commit=head, licence=licence,
-            )
-            plans.append((t, ns, info, fd, cached, manifest))
+            extra: dict[str, bytes] = {}
+            if info.is_dir:  # a folder out: Merkle identity, per-file listing, layouts
+                from .dirmanifest import INLINE_LIMIT, build_directory_manifest
+
+                manifest, fd, cached, extra = build_directory_manifest(
+                    repo=repo, state=state, root=reg.root, namespace=ns, name=t.name, out=info, meta=t.meta,
+                    git_commit=head, licence=licence, inline_limit=int(reg.config.get("directory_inline_files", INLINE_LIMIT)),
+                )
+            else:
+                with bar(f"sha256 {t.path}", info.size) as advance_bar:
+                    fd, cached = state.hash_file(reg.root / t.path, progress=advance_bar)
+                manifest = build_manifest(
+                    root=reg.root, namespace=ns, name=t.name, out=info, file_digest=fd,
+                    meta=t.meta, git_commit=head, licence=licence,
+                )
+            plans.append((t, ns, info, fd, cached, manifest, extra))
         # 2. Bytes first: a pin must never name bytes the remote lacks.
         if push:
             result.pushed = repo.push([p[0].path for p in plans], remote=remote or reg.config.get("remote"))
         # 3. Manifests (immutable: an existing manifest for these bytes is kept as it is).
         pins: dict[str, dict[str, dict[str, Any]]] = {}
         written: list[str] = []
-        for t, ns, info, fd, cached, manifest in plans:
+        for t, ns, info, fd, cached, manifest, extra in plans:
+            for rel, data in sorted(extra.items()):  # a directory's file list, before the manifest naming it
+                atomic.create_exclusive(reg.root / rel, data)
+                written.append(rel)
             mpath = reg.manifest_path(ns, t.name, fd.sha256)
             created = atomic.create_exclusive(mpath, manifest.to_bytes())
             if not created:

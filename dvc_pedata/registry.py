@@ -142,7 +142,7 @@ class Registry:
         return Tombstone.load(path, self.rel(path)) if path.is_file() else None
 
     def iter_manifest_paths(self) -> Iterator[Path]:
-        yield from sorted((self.root / "manifests").glob("*/*/*.json"))
+        yield from sorted(p for p in (self.root / "manifests").glob("*/*/*.json") if not p.name.endswith(".files.json"))
 
     def iter_channel_paths(self) -> Iterator[Path]:
         yield from sorted((self.root / "channels").glob("*/*.json"))

@@ -52,6 +52,9 @@ class Resolution:
     warnings: list[str] = field(default_factory=list)
     view: RegistryView | None = field(default=None, repr=False)
     location: dict[str, Any] | None = None  # an external pin's location (see external.py)
+    directory_sha256: str | None = None  # set for a directory artifact, or a file picked with ;path=
+    inner_path: str | None = None  # the ;path= qualifier
+    entries: list[Any] | None = field(default=None, repr=False)  # a directory's verified file list
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -61,6 +64,8 @@ class Resolution:
             "registry": self.registry, "rev": self.rev, "ref": self.ref_kind,
             "verified_by": self.verified_by, "warnings": self.warnings,
             **({"location": self.location} if self.location else {}),
+            **({"directory_sha256": self.directory_sha256, "inner_path": self.inner_path,
+                "files": len(self.entries or [])} if self.directory_sha256 else {}),
         }
 
 
@@ -103,7 +108,10 @@ def _pin(view: RegistryView, uri: PedataURI, trusted_root: str | None) -> _Pin:
         what = f"release {ns}@v{uri.ref}"
         root = root or trust_gate.load_root(view, None)
         trust_gate.require(rel, root, "certifier", ns, what)
-        if rel.status == "unreproducible":
+        if rel.status == "unreproducible" and uri.path is not None:
+            # One file of a folder: its own tombstone decides (checked later); the rest stay fetchable.
+            warnings.append(f"{what} is unreproducible: {rel.body['notice'].get('summary', '')}")
+        elif rel.status == "unreproducible":
             raise RevokedError(f"{what} is unreproducible (a pinned artifact was revoked): {rel.body['notice'].get('summary', '')}")
         if rel.status == "retired":
             warnings.append(f"{what} is retired: {rel.body['notice'].get('summary', '')}".rstrip(": "))
@@ -149,12 +157,12 @@ def describe(
 ) -> Resolution:
     """Resolve ``uri`` to a checked pin and manifest without fetching bytes (``path`` may be None)."""
     parsed = uri if isinstance(uri, PedataURI) else parse(uri)
-    if parsed.path is not None:
-        raise PedataError(f"{parsed}: ;path= needs a directory artifact, and published artifacts are single files")
     view = open_registry(registry, rev, offline=offline)
     pin = _pin(view, parsed, trusted_root)
     manifest = _manifest(view, parsed, pin)
     _check_tombstone(view, parsed, pin.sha256)
+    if parsed.path is not None or manifest.format == "directory":  # directory artifacts: dirresolve.py
+        return _describe_directory(view, parsed, pin, manifest)
     hit = cache.lookup(pin.sha256, pin.size)
     res = Resolution(
         uri=str(parsed), namespace=parsed.namespace, name=parsed.name, sha256=pin.sha256,
@@ -164,6 +172,31 @@ def describe(
         location=pin.location or manifest.location,
     )
     return res
+
+
+def _describe_directory(view: RegistryView, parsed: PedataURI, pin: _Pin, manifest: Manifest) -> Resolution:
+    """A whole directory (its cached tree, if complete) or the one file ``;path=`` names."""
+    from . import dirresolve
+
+    if parsed.path is not None:
+        entry, entries = dirresolve.select(view, parsed, manifest)
+        _check_tombstone(view, parsed, entry.sha256)
+        sha256, size, md5 = entry.sha256, entry.size, entry.md5
+        hit = cache.lookup(sha256, size)
+    else:
+        entries = dirresolve.listing(view, manifest)
+        dirresolve.refuse_revoked(str(parsed), view, entries)
+        sha256, size, md5 = pin.sha256, pin.size, manifest.md5
+        hit = dirresolve.tree_lookup(sha256)
+        if hit is None and not dirresolve.missing_objects(entries):
+            hit = dirresolve.build_tree(sha256, entries)  # every object cached: no network needed
+    return Resolution(
+        uri=str(parsed), namespace=parsed.namespace, name=parsed.name, sha256=sha256,
+        manifest_sha256=pin.manifest_sha256, size=size, md5=md5, path=hit,
+        source="cache" if hit else None, registry=view.location, rev=view.rev, ref_kind=parsed.ref_kind,
+        verified_by=pin.verified_by, manifest=manifest, warnings=pin.warnings, view=view,
+        directory_sha256=pin.sha256, inner_path=parsed.path, entries=entries,
+    )
 
 
 def resolve(
@@ -179,6 +212,11 @@ def resolve(
     res = describe(uri, registry, rev, offline=offline, trusted_root=trusted_root)
     view = res.view
     assert view is not None
+    if res.path is None and res.entries is not None and res.inner_path is None and not offline:
+        from .dirfetch import fetch_directory
+
+        tree = fetch_directory(view, res.uri, res.sha256, res.entries)
+        res.path, res.source = tree.path, tree.source
     if res.path is None:
         if offline:
             raise OfflineError(

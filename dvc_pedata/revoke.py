@@ -79,7 +79,14 @@ def target_sha256(reg: Registry, ref: str) -> str:
 
     ref = ref.strip()
     if is_uri(ref):
-        return str(pin_for(reg, parse(ref))["sha256"])
+        uri = parse(ref)
+        if uri.path is not None:  # one file of a directory artifact: its own bytes (dirmanifest.py)
+            from .dirmanifest import find_entry, load_listing, registry_reader
+            from .refs import manifest_for_pin
+
+            m = manifest_for_pin(reg, uri.namespace, uri.name, pin_for(reg, uri))
+            return find_entry(load_listing(m, registry_reader(reg.root)), uri.path, str(uri)).sha256
+        return str(pin_for(reg, uri)["sha256"])
     m = _SHA_RE.match(ref)
     if not m:
         raise UsageError(f"{ref!r} is neither a pedata:// URI nor a sha256 (64 lowercase hex digits)")
@@ -97,11 +104,24 @@ def _split_signers(signers: list[Signer], root: Any) -> tuple[list[Signer], list
     return revokers, certifiers
 
 
+def _dir_holds(reg: Registry, ns: str, name: str, pin: dict[str, Any], sha256: str) -> bool:
+    """A directory artifact holding a revoked file is itself unreproducible (its other files are not revoked)."""
+    from .dirmanifest import pin_contains
+
+    return pin_contains(reg, ns, name, pin, sha256)
+
+
+def _dir_members(reg: Registry, sha256: str) -> list[dict[str, Any]]:
+    from .dirmanifest import member_records
+
+    return member_records(reg, sha256)
+
+
 def _releases_pinning(reg: Registry, sha256: str) -> list[tuple[Path, Release, list[str]]]:
     out = []
     for path in reg.iter_release_paths():
         rel = Release.load(path, reg.rel(path))
-        names = sorted(n for n, p in rel.pins.items() if p["sha256"] == sha256)
+        names = sorted(n for n, p in rel.pins.items() if p["sha256"] == sha256 or _dir_holds(reg, rel.namespace, n, p, sha256))
         if names:
             out.append((path, rel, names))
     return out
@@ -169,7 +189,8 @@ def revoke(
         raise SignatureError("revoke needs --sign KEY (a revoker key)")
     sha = target_sha256(reg, ref)
     manifests = reg.find_manifests(sha)
-    if not manifests:
+    members = [] if manifests else _dir_members(reg, sha)  # a file inside directory artifacts
+    if not manifests and not members:
         raise NotFoundError(f"unknown sha256 {sha}: no manifest in this registry describes it, so there is nothing to revoke")
     signers = [load_signer(k) for k in sign]
     trust_root = load_root_chain(reg)
@@ -186,7 +207,7 @@ def revoke(
     else:
         body = new_body(
             "tombstone", artifact_sha256=sha, reason=reason, authority=authority, date=format_time(now()),
-            manifests=[{"namespace": m.namespace, "name": m.name, "md5": m.md5} for m in manifests],
+            manifests=[{"namespace": m.namespace, "name": m.name, "md5": m.md5} for m in manifests] + members,
             purged=[],
         )
     ts = Tombstone(body, [])
@@ -217,7 +238,7 @@ def revoke(
     with registry_lock(reg.state_dir, wait=False):
         ts.save(ts_path)  # from here on the resolver refuses the bytes, whatever happens next
         if purge:
-            result.purged = purge_everywhere(reg, sha, [m.md5 for m in manifests if m.md5])
+            result.purged = purge_everywhere(reg, sha, sorted({m.md5 for m in manifests if m.md5} | {x["md5"] for x in members if x["md5"]}))
             ts.body["purged"] = [*(body.get("purged") or []), *(p.to_json() for p in result.purged)]
             ts.signatures.clear()
             for s in revokers:

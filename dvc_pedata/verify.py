@@ -91,6 +91,8 @@ class VerifyReport:
 
 # -- loading ---------------------------------------------------------------------------------------
 def _kind_for(path: str) -> type[Document] | None:
+    if path.endswith(".files.json"):  # a directory's file list, checked by checks/directories.py
+        return None
     if path.startswith("manifests/"):
         return Manifest
     if path.startswith("channels/"):

@@ -6,7 +6,6 @@ No DVC import at module level: a warm-cache ``pedata get`` must not pay for it.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
@@ -23,7 +22,9 @@ def _resolver_flags(p: argparse.ArgumentParser) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     g = sub.add_parser("get", help="resolve a URI to verified bytes (cached by sha256)")
     _resolver_flags(g)
-    g.add_argument("-o", "--out", metavar="PATH", help="also copy the bytes to PATH (a file or a folder)")
+    g.add_argument("-o", "--out", metavar="PATH", help="also place the bytes at PATH (a file or a folder)")
+    g.add_argument("--link", choices=["auto", "reflink", "hardlink", "copy"], default="auto",
+                   help="how -o places cache objects: reflink, read-only hardlink or copy (auto: the cheapest safe one)")
     g.add_argument("--offline", action="store_true", help="never touch the network; fail if the bytes are not cached")
     add_json_flag(g)
     g.set_defaults(func=_get)
@@ -40,17 +41,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.set_defaults(func=_audit)
 
 
-def _copy_out(src: Path, out: str, name: str) -> Path:
-    from ..atomic import staged_file
-
-    dest = Path(out)
-    if dest.is_dir():
-        dest = dest / name
-    with open(src, "rb") as fin, staged_file(dest) as (fout, _):
-        shutil.copyfileobj(fin, fout, 1 << 20)
-    return dest
-
-
 def _get(args: argparse.Namespace) -> int:
     from ..resolve import resolve
 
@@ -61,8 +51,23 @@ def _get(args: argparse.Namespace) -> int:
     data = res.to_json()
     shown = res.path
     if args.out:
-        shown = _copy_out(res.path, args.out, Path(res.manifest.body.get("path") or res.name).name)
-        data["out"] = str(shown)
+        from ..materialise import Materialiser, materialise_tree
+
+        if res.entries is not None and res.inner_path is None:  # a whole directory artifact
+            from ..cache import object_path
+
+            m = materialise_tree(res.entries, object_path, Path(args.out), args.link)
+            shown = Path(args.out)
+        else:
+            m = Materialiser(args.link)
+            dest = Path(args.out)
+            if dest.is_dir():
+                dest = dest / Path(res.inner_path or res.manifest.body.get("path") or res.name).name
+            m.place(res.path, dest)
+            shown = dest
+        for w in m.warnings:
+            warn(w)
+        data["out"], data["link"] = str(shown), dict(sorted(m.used.items()))
     emit(args, data, str(shown))
     return 0
 

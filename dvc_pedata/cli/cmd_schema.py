@@ -20,6 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def format_schema(m) -> str:  # noqa: ANN001 - a Manifest
+    if m.format == "directory":  # layouts, not columns: dirmanifest.py
+        from ..dirmanifest import format_text
+
+        return format_text(m)
     s = m.schema
     lines = [
         f"{m.namespace}/{m.name}  sha256:{m.sha256}",
@@ -60,7 +64,12 @@ def _diff(args: argparse.Namespace) -> int:
     from ..schema_diff import diff_manifests, render_markdown, render_text
     from .output import print_json
 
-    d = diff_manifests(load_manifest_ref(args.a), load_manifest_ref(args.b))
+    a, b = load_manifest_ref(args.a), load_manifest_ref(args.b)
+    if "directory" in (a.format, b.format):  # files added/removed/changed: dirdiff.py
+        from ..dirdiff import run_diff
+
+        return run_diff(args, a, b)
+    d = diff_manifests(a, b)
     if args.format == "json":
         print_json(d)
     else:

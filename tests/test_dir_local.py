@@ -1,0 +1,310 @@
+"""Directory artifacts on a local DVC remote: 500 HDF5 files, tampering, escapes, links, diff, revoke.
+
+Reads of the local remote are measured with Linux inotify (``IN_OPEN`` on every object folder of
+the remote): a ``;path=`` get must open exactly one object, the object of that file.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import shutil
+import struct
+import subprocess
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import assert_one_line_error, run, run_pedata
+from dir_helpers import (
+    certify,
+    make_registry,
+    object_path,
+    snippet_digest,
+    storage_dir,
+    trust_init,
+)
+
+URI = "pedata://uk/local_areas@v2.0.0"
+
+
+class OpenWatch:
+    """inotify ``IN_OPEN`` on every folder of a local DVC remote: which objects were opened."""
+
+    IN_OPEN, IN_NONBLOCK, IN_ISDIR = 0x20, 0o4000, 0x40000000
+
+    def __init__(self, storage: Path) -> None:
+        self.libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        self.fd = self.libc.inotify_init1(self.IN_NONBLOCK)
+        assert self.fd >= 0
+        self.wds: dict[int, Path] = {}
+        for d in [p for p in storage.rglob("*") if p.is_dir()]:
+            wd = self.libc.inotify_add_watch(self.fd, str(d).encode(), self.IN_OPEN)
+            assert wd >= 0
+            self.wds[wd] = d
+
+    def opened(self) -> Counter[str]:
+        """``<2 hex>/<30 hex>`` object names opened since the last call."""
+        out: Counter[str] = Counter()
+        while True:
+            try:
+                buf = os.read(self.fd, 1 << 16)
+            except BlockingIOError:
+                return out
+            i = 0
+            while i < len(buf):
+                wd, mask, _, n = struct.unpack_from("iIII", buf, i)
+                name = buf[i + 16 : i + 16 + n].rstrip(b"\0").decode()
+                i += 16 + n
+                if not mask & self.IN_ISDIR and name:
+                    out[f"{self.wds[wd].name}/{name}"] += 1
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory):
+    """500 files: 480 constituencies, 19 districts, one byte-identical copy; released as uk 2.0.0."""
+    base = tmp_path_factory.mktemp("dir-500")
+    reg = make_registry(base, constituencies=480, districts=19)
+    art = reg.publish()["artifacts"][0]
+    keys = trust_init(reg)
+    run(["git", "add", "-A"], cwd=reg.origin)
+    run(["git", "commit", "-q", "-m", "trust root"], cwd=reg.origin)
+    certify(reg)
+    return reg, art, keys
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """8 constituencies, 2 districts + a copy (11 files), file list in its own sidecar (inline limit 4); uk 2.0.0."""
+    base = tmp_path_factory.mktemp("dir-small")
+    reg = make_registry(base, config={"directory_inline_files": 4})
+    art = reg.publish()["artifacts"][0]
+    keys = trust_init(reg)
+    run(["git", "add", "-A"], cwd=reg.origin)
+    run(["git", "commit", "-q", "-m", "trust root"], cwd=reg.origin)
+    certify(reg)
+    return reg, art, keys
+
+
+def _clone(reg, dest: Path) -> Path:
+    run(["git", "clone", "-q", str(reg.origin), str(dest)], cwd=dest.parent)
+    return dest
+
+
+def _entries(reg, sha: str) -> list[dict]:
+    m = reg.manifest(sha)
+    if "entries" in m["files"]:
+        return m["files"]["entries"]
+    return json.loads((reg.origin / f"manifests/uk/local_areas/{m['files']['sidecar']}").read_text())
+
+
+def test_500_files_one_by_path_then_all(big, tmp_path):
+    reg, art, _ = big
+    entries = _entries(reg, art["sha256"])
+    assert len(entries) == 500 and reg.manifest(art["sha256"])["schema"]["file_count"] == 500
+    assert snippet_digest(reg.origin / "local_areas") == art["sha256"]
+    clone = _clone(reg, tmp_path / "clone")
+    storage = storage_dir(reg)
+    watch = OpenWatch(storage)
+    try:
+        target = next(e for e in entries if e["path"] == "constituency/E14000321.h5")
+        res = run_pedata("get", f"{URI};path={target['path']}", "--json", cwd=clone)
+        assert res.ok, res
+        assert json.loads(res.stdout)["sha256"] == target["sha256"]
+        # Only that file's object was read from the remote (DVC's .dir listing was not needed).
+        assert watch.opened() == Counter({f"{target['md5'][:2]}/{target['md5'][2:]}": 1})
+        res = run_pedata("get", URI, "--json", "-o", str(tmp_path / "ws"), cwd=clone)
+        assert res.ok, res
+        opened = watch.opened()
+        distinct = {e["md5"] for e in entries} - {target["md5"]}
+        assert set(opened) == {f"{m[:2]}/{m[2:]}" for m in distinct} and max(opened.values()) == 1
+    finally:
+        watch.close()
+    assert snippet_digest(tmp_path / "ws") == art["sha256"]
+    assert (tmp_path / "ws/district/D000_copy.h5").read_bytes() == (reg.origin / "local_areas/district/D000.h5").read_bytes()
+
+
+def test_schema_text_and_verify(small):
+    reg, art, _ = small
+    m = reg.manifest(art["sha256"])
+    assert "entries" not in m["files"] and m["files"]["sidecar"] == f"{m['files']['sidecar_sha256']}.files.json"
+    res = run_pedata("schema", f"pedata://uk/local_areas@sha256:{art['sha256']}", cwd=reg.origin)
+    assert res.ok, res
+    assert "files: 11" in res.stdout and "layout 1: 3 hdf5 files" in res.stdout
+    res = run_pedata("verify", "--json", cwd=reg.origin)
+    assert res.ok, res.stdout
+
+
+def test_swapped_file_in_remote_is_named(small, tmp_path):
+    reg, art, _ = small
+    clone = _clone(reg, tmp_path / "clone")
+    entries = _entries(reg, art["sha256"])
+    victim = next(e for e in entries if e["path"] == "constituency/E14000005.h5")
+    other = next(e for e in entries if e["path"] == "constituency/E14000006.h5")
+    obj = object_path(storage_dir(reg), victim["md5"])
+    good = obj.read_bytes()
+    obj.chmod(0o644)
+    obj.write_bytes(object_path(storage_dir(reg), other["md5"]).read_bytes())  # a valid HDF5, wrong one
+    try:
+        bad = run_pedata("get", f"{URI};path={victim['path']}", cwd=clone)
+        assert_one_line_error(bad, victim["sha256"], "corrupted bytes in the remote")
+        bad = run_pedata("get", URI, cwd=clone)
+        assert_one_line_error(bad, "file constituency/E14000005.h5", "corrupted bytes in the remote", "a rerun resumes")
+        cache = Path(os.environ["PEDATA_CACHE_DIR"])
+        assert not (cache / "sha256" / victim["sha256"][:2] / victim["sha256"][2:]).exists()
+        assert (cache / "sha256" / other["sha256"][:2] / other["sha256"][2:]).exists()  # the rest was kept
+        fsck = run_pedata("fsck", "--deep", "--json", cwd=reg.origin)
+        assert fsck.returncode != 0 and f";path={victim['path']}" in fsck.stdout and "bytes hash to" in fsck.stdout
+    finally:
+        obj.write_bytes(good)
+    assert run_pedata("get", URI, cwd=clone).ok  # resumes: only the repaired file is fetched
+    fsck = run_pedata("fsck", "--deep", "--json", cwd=reg.origin)
+    assert fsck.ok and json.loads(fsck.stdout)["checked"] == len({e["sha256"] for e in entries}), fsck
+    # gc keeps every file of the folder (they are objects of their own, not named by the .dir digest).
+    gc = run_pedata("gc", "--dry-run", "--json", cwd=reg.origin)
+    assert gc.ok, gc
+    assert all(e["md5"] not in gc.stdout for e in entries)
+
+
+@pytest.mark.parametrize("path", ["../outside.h5", "/etc/passwd", "constituency/../../x.h5", "constituency//E14000001.h5", "./district/D000.h5"])
+def test_path_qualifier_escaping_the_folder_is_refused(small, path):
+    reg, _, _ = small
+    res = run_pedata("get", f"{URI};path={path}", cwd=reg.origin)
+    assert_one_line_error(res, "invalid path qualifier")
+
+
+def test_path_qualifier_mistakes(small):
+    reg, _, _ = small
+    assert_one_line_error(run_pedata("get", f"{URI};path=constituency", cwd=reg.origin), "is a folder inside the artifact")
+    assert_one_line_error(run_pedata("get", f"{URI};path=nope.h5", cwd=reg.origin), "no file 'nope.h5'")
+
+
+def test_tampered_file_list_is_caught(small, tmp_path):
+    reg, art, _ = small
+    clone = _clone(reg, tmp_path / "clone")
+    m = reg.manifest(art["sha256"])
+    sidecar = clone / f"manifests/uk/local_areas/{m['files']['sidecar']}"
+    entries = json.loads(sidecar.read_text())
+    entries[0]["md5"], entries[1]["md5"] = entries[1]["md5"], entries[0]["md5"]
+    sidecar.write_text(json.dumps(entries))
+    res = run_pedata("get", f"{URI};path={entries[0]['path']}", cwd=clone)
+    assert_one_line_error(res, "file list", "was modified")
+    res = run_pedata("verify", "--json", cwd=clone)
+    assert res.returncode == 1 and "was modified" in res.stdout
+
+
+def test_links_protect_the_cache(small, tmp_path):
+    reg, art, _ = small
+    from dvc_pedata.cachecheck import verify_all
+
+    cache = Path(os.environ["PEDATA_CACHE_DIR"])
+    # auto as root: never a hardlink (root ignores 0444); on ext4 no reflink either, so a copy.
+    res = run_pedata("get", URI, "--json", "-o", str(tmp_path / "auto"), cwd=reg.origin)
+    assert res.ok, res
+    used = json.loads(res.stdout)["link"]
+    assert set(used) <= {"reflink", "copy"} and sum(used.values()) == 11
+    ws = tmp_path / "auto/constituency/E14000001.h5"
+    with open(ws, "r+b") as fh:  # a user edits the workspace file in place
+        fh.write(b"XXXX")
+    assert verify_all(cache).ok
+    # Explicit hardlink: the cache object's inode, read-only, and a warning for root.
+    res = run_pedata("get", URI, "-o", str(tmp_path / "hl"), "--link", "hardlink", cwd=reg.origin)
+    assert res.ok, res
+    assert "read-only hardlinks do not stop root" in res.stderr
+    linked = tmp_path / "hl/constituency/E14000001.h5"
+    entry = next(e for e in _entries(reg, art["sha256"]) if e["path"] == "constituency/E14000001.h5")
+    obj = cache / "sha256" / entry["sha256"][:2] / entry["sha256"][2:]
+    assert linked.stat().st_ino == obj.stat().st_ino and linked.stat().st_mode & 0o777 == 0o444
+    # An ordinary user cannot modify it in place (permission bits bind everyone but root).
+    shared = Path(tempfile.mkdtemp(prefix="pedata-hl-"))
+    try:
+        shared.chmod(0o755)
+        os.link(linked, shared / "f.h5")
+        before = (shared / "f.h5").read_bytes()
+        probe = 'true 3<>"$1" || exit 7'  # open for read+write, as an editor saving in place does
+        proc = subprocess.run(["/bin/sh", "-c", probe, "sh", str(shared / "f.h5")], user=65534, capture_output=True)
+        assert proc.returncode == 7 and b"Permission denied" in proc.stderr, proc
+        assert (shared / "f.h5").read_bytes() == before
+    finally:
+        shutil.rmtree(shared)
+    # An editor that writes a new file and renames it only breaks the link.
+    tmp = linked.with_name("edit.tmp")
+    tmp.write_bytes(b"edited")
+    os.replace(tmp, linked)
+    report = verify_all(cache)
+    assert report.ok and report.trees == 1, report.problems
+    # reflink where the filesystem cannot: one clear line.
+    res = run_pedata("get", URI, "-o", str(tmp_path / "rl"), "--link", "reflink", cwd=reg.origin)
+    if not res.ok:
+        assert_one_line_error(res, "does not support reflinks")
+    # fsck finds damage done behind pedata's back.
+    os.chmod(obj, 0o644)
+    with open(obj, "r+b") as fh:
+        fh.write(b"YYYY")
+    problems = verify_all(cache).problems
+    assert any(entry["sha256"] in p and "modified in place" in p for p in problems)
+
+
+def test_diff_of_two_directory_artifacts(tmp_path):
+    reg = make_registry(tmp_path, constituencies=4, districts=2)
+    a = reg.publish()["artifacts"][0]
+    reg.build(constituencies=5, districts=1, bump=[1], extra=[2])
+    b = reg.publish()["artifacts"][0]
+    ma = f"manifests/uk/local_areas/{a['sha256']}.json"
+    mb = f"manifests/uk/local_areas/{b['sha256']}.json"
+    res = run_pedata("diff", ma, mb, "--format", "json", cwd=reg.origin)
+    assert res.ok, res
+    d = json.loads(res.stdout)["files"]
+    assert d["added"] == ["constituency/E14000004.h5"]
+    assert d["removed"] == ["district/D001.h5"]
+    changed = {c["path"]: c for c in d["changed"]}
+    assert set(changed) == {"constituency/E14000001.h5", "constituency/E14000002.h5"}
+    assert changed["constituency/E14000001.h5"]["rows"] == {"from": 4, "to": 5}
+    assert changed["constituency/E14000002.h5"]["columns"]["added"] == ["council_tax"]
+    text = run_pedata("diff", ma, mb, cwd=reg.origin).stdout
+    assert "+ file constituency/E14000004.h5" in text and "    + column council_tax" in text
+    assert "1 added, 1 removed, 2 changed, 4 unchanged" in text
+
+
+def test_revoked_file_inside_a_released_directory(tmp_path):
+    """`pedata revoke URI;path=FILE`: the file's bytes are tombstoned, the release that pins the
+    directory becomes unreproducible, and every other file of it stays fetchable by path."""
+    reg = make_registry(tmp_path, constituencies=4, districts=1)
+    art = reg.publish()["artifacts"][0]
+    trust_init(reg)
+    run(["git", "add", "-A"], cwd=reg.origin)
+    run(["git", "commit", "-q", "-m", "trust root"], cwd=reg.origin)
+    certify(reg)
+    revoked = next(e for e in _entries(reg, art["sha256"]) if e["path"] == "constituency/E14000002.h5")
+    res = run_pedata("revoke", f"{URI};path={revoked['path']}", "--reason", "licence withdrawn", "--authority", "ONS",
+                     "--sign", "alice", "--json", cwd=reg.origin, env=reg.env)
+    assert res.ok, res
+    assert (reg.origin / f"tombstones/{revoked['sha256']}.json").is_file()  # the file, not the folder
+    assert not (reg.origin / f"tombstones/{art['sha256']}.json").exists()
+    release = json.loads((reg.origin / "releases/uk/2.0.0.json").read_text())["signed"]
+    assert release["status"] == "unreproducible"
+    assert_one_line_error(run_pedata("get", URI, cwd=reg.origin), "unreproducible")
+    by_digest = f"pedata://uk/local_areas@sha256:{art['sha256']}"
+    assert_one_line_error(run_pedata("get", by_digest, cwd=reg.origin), "file constituency/E14000002.h5", "revoked", ";path=")
+    assert_one_line_error(run_pedata("get", f"{URI};path={revoked['path']}", cwd=reg.origin), "revoked")
+    ok = run_pedata("get", f"{URI};path=constituency/E14000001.h5", "--json", cwd=reg.origin)
+    assert ok.ok, ok
+    assert "unreproducible" in ok.stderr and json.loads(ok.stdout)["verified_by"] == "certifier"
+    # A release left certified over a directory with a revoked file is a verify violation.
+    bad = json.loads((reg.origin / "releases/uk/2.0.0.json").read_text())
+    from dvc_pedata.checks.directories import run as check_dirs
+    from dvc_pedata.registry import Registry
+    from dvc_pedata.timeutil import now
+    from dvc_pedata.verify import Context, _load_tree
+
+    bad["signed"]["status"] = "certified"
+    (reg.origin / "releases/uk/2.0.0.json").write_text(json.dumps(bad))
+    ctx = Context(reg=Registry(reg.origin), now=now(), base=None)
+    _load_tree(ctx)
+    check_dirs(ctx)
+    assert any("whose file constituency/E14000002.h5 is revoked" in v.reason for v in ctx.violations)
