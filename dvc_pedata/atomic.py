@@ -105,12 +105,12 @@ def create_exclusive(target: Path, data: bytes, mode: int = 0o644) -> bool:
             tmp_path.unlink()
 
 
-def clean_stale_temps(folder: Path) -> int:
-    """Remove temp files left by a killed writer in ``folder``; returns how many."""
+def clean_stale_temps(folder: Path, prefix: str = TMP_PREFIX) -> int:
+    """Remove temp files (names starting with ``prefix``) a killed writer left in ``folder``."""
     removed = 0
     with contextlib.suppress(FileNotFoundError):
         for entry in os.scandir(folder):
-            if entry.name.startswith(TMP_PREFIX):
+            if entry.name.startswith(prefix):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)
                     removed += 1

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .atomic import TMP_PREFIX, fsync_dir
+from .atomic import clean_stale_temps as _clean_temps
 from .errors import IntegrityError, PedataError
 from .names import check_sha256
 
@@ -82,16 +83,7 @@ def _tmp_prefix(sha256: str) -> str:
 
 def clean_stale_temps(sha256: str, root: Path | None = None) -> int:
     """Remove temp files a killed writer left for ``sha256``. Call only under :func:`object_lock`."""
-    folder = object_path(sha256, root).parent
-    removed = 0
-    prefix = _tmp_prefix(sha256)
-    with contextlib.suppress(FileNotFoundError):
-        for entry in os.scandir(folder):
-            if entry.name.startswith(prefix):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(entry.path)
-                    removed += 1
-    return removed
+    return _clean_temps(object_path(sha256, root).parent, _tmp_prefix(sha256))
 
 
 class CacheWriteError(PedataError):
