@@ -308,7 +308,7 @@ def synthetic_registry(path: Path, manifests: int, versions: int, releases: int,
     commits: list[bytes] = []
 
     def commit(msg: str, n: int) -> None:
-        head = [f"commit refs/heads/main\ncommitter bench <b@x> {1_700_000_000 + n} +0000\ndata {len(msg)}\n{msg}\n".encode()]
+        head = [f"commit refs/heads/main\nmark :{n + 1}\ncommitter bench <b@x> {1_700_000_000 + n} +0000\ndata {len(msg)}\n{msg}\n".encode()]
         if n == 0:
             head.append(b"from refs/heads/main^0\n")
         commits.extend([*head, *stream])
@@ -338,6 +338,7 @@ def synthetic_registry(path: Path, manifests: int, versions: int, releases: int,
                            artifacts=dict(sorted(current.items()))), [])
     sign(nxt, alice)
     blob("channels/us/next.json", nxt.to_bytes())
+    release_digests: list[str] = []
     for r in range(releases):
         rel = Release(new_body("release", namespace="us", version=f"1.{r}.0", status="certified", compat_mode="both",
                                notice={"type": "release", "summary": f"r{r}", "date": "2025-01-01"},
@@ -345,7 +346,15 @@ def synthetic_registry(path: Path, manifests: int, versions: int, releases: int,
                                previous=None, expires=None), [])
         sign(rel, alice)
         blob(f"releases/us/1.{r}.0.json", rel.to_bytes())
+        release_digests.append(rel.digest)
     commit("next and releases", versions + 1)
+    from dvc_pedata.releases import tag_message
+
+    for r, digest in enumerate(release_digests):  # annotated tags, as `pedata certify` makes them
+        version = f"1.{r}.0"
+        msg = tag_message("us", version, f"releases/us/{version}.json", digest)
+        commits.append(f"tag us/v{version}\nfrom :{versions + 2}\ntagger bench <b@x> 1700000000 +0000\n"
+                       f"data {len(msg.encode())}\n{msg}\n".encode())
     proc = subprocess.run(["git", "fast-import", "--quiet"], cwd=path, input=b"".join(commits), capture_output=True)
     if proc.returncode:
         raise RuntimeError(proc.stderr.decode())

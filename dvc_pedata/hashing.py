@@ -105,6 +105,11 @@ class HashState:
                 (str(Path(path).resolve()), st.st_ino, st.st_mtime_ns, st.st_size, fd.sha256, fd.md5),
             )
 
+    def record_if_stable(self, path: Path, fd: FileDigest, before: os.stat_result, after: os.stat_result) -> None:
+        """Memoise ``fd`` only if the file did not change while it was being hashed."""
+        if (before.st_mtime_ns, before.st_size, before.st_ino) == (after.st_mtime_ns, after.st_size, after.st_ino):
+            self.record(path, fd, after)
+
     def hash_file(self, path: Path, *, md5: bool = False, progress: Progress | None = None) -> tuple[FileDigest, bool]:
         """Return ``(digest, cached)``; hashes only when the file changed since last seen."""
         hit = self.lookup(path)

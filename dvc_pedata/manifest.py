@@ -91,9 +91,13 @@ def build_manifest(
     meta: dict[str, Any],
     git_commit: str | None,
     licence: str | None,
+    described: tuple[str, str, dict[str, Any]] | None = None,
 ) -> Manifest:
-    """Assemble and validate the manifest for one artifact version."""
-    fmt, media_type, schema = describe_file(root / out.path, meta)
+    """Assemble and validate the manifest for one artifact version.
+
+    ``described`` is the file's (format, media type, schema) when the caller already read it.
+    """
+    fmt, media_type, schema = described or describe_file(root / out.path, meta)
     producer = producer_of(out, git_commit)
     body = new_body(
         "manifest",

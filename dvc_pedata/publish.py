@@ -8,6 +8,8 @@ the remote and its manifest in place. Publishing the same bytes again changes no
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,9 +17,9 @@ from typing import Any
 from . import atomic, gitio
 from .channels import advance, pin_of
 from .errors import NotFoundError, PedataError
-from .hashing import HashState
+from .hashing import HashState, hash_file
 from .locking import registry_lock
-from .manifest import build_manifest
+from .manifest import build_manifest, describe_file
 from .names import check_name
 from .progress import bar
 from .registry import Registry
@@ -78,6 +80,13 @@ def _targets(repo: Any, reg: Registry, paths: list[str]) -> list[_Target]:
     return out
 
 
+def _hash_stable(path: Path, progress: Any) -> tuple[Any, Any, Any]:
+    """sha256 of ``path`` with its stat before and after (to memoise only a file that held still)."""
+    before = os.stat(path)
+    fd = hash_file(path, progress=progress)
+    return fd, before, os.stat(path)
+
+
 def publish(
     paths: list[str] | None = None,
     namespace: str | None = None,
@@ -95,7 +104,8 @@ def publish(
         targets = _targets(repo, reg, list(paths or []))
         head = gitio.head(reg.root)
         plans = []
-        # 1. Check and hash everything before writing anything.
+        to_hash: list[tuple[int, _Target, Any, str, Any]] = []
+        # 1. Check everything (metadata only: DVC's records, file footers) before writing anything.
         for t in targets:
             ns = reg.namespace(namespace or t.meta.get("namespace"))
             info = repo.out_info(t.path)
@@ -116,17 +126,32 @@ def publish(
                     repo=repo, state=state, root=reg.root, namespace=ns, name=t.name, out=info, meta=t.meta,
                     git_commit=head, licence=licence, inline_limit=int(reg.config.get("directory_inline_files", INLINE_LIMIT)),
                 )
-            else:
-                with bar(f"sha256 {t.path}", info.size) as advance_bar:
-                    fd, cached = state.hash_file(reg.root / t.path, progress=advance_bar)
-                manifest = build_manifest(
-                    root=reg.root, namespace=ns, name=t.name, out=info, file_digest=fd,
-                    meta=t.meta, git_commit=head, licence=licence,
-                )
-            plans.append((t, ns, info, fd, cached, manifest, extra))
-        # 2. Bytes first: a pin must never name bytes the remote lacks.
-        if push:
-            result.pushed = repo.push([p[0].path for p in plans], remote=remote or reg.config.get("remote"))
+                plans.append([t, ns, info, fd, cached, manifest, extra])
+                continue
+            described = describe_file(reg.root / t.path, t.meta)  # a corrupt file fails here, before any write
+            hit = state.lookup(reg.root / t.path)
+            plans.append([t, ns, info, hit, hit is not None, None, extra])
+            to_hash.append((len(plans) - 1, t, info, licence, described))
+        # 2. Bytes to the remote first (a pin must never name bytes the remote lacks), while a
+        #    worker thread hashes the files that changed since last seen: hashlib releases the GIL
+        #    and the push is mostly kernel I/O, so the sha256 pass costs almost no wall time.
+        misses = [(i, t) for i, t, *_ in to_hash if plans[i][3] is None]
+        total = sum(plans[i][2].size or 0 for i, _ in misses)
+        with bar("sha256", total or None) as advance_bar, ThreadPoolExecutor(max_workers=1) as pool:
+            futures = {i: pool.submit(_hash_stable, reg.root / t.path, advance_bar) for i, t in misses}
+            try:
+                if push:
+                    result.pushed = repo.push([p[0].path for p in plans], remote=remote or reg.config.get("remote"))
+            finally:
+                hashed = {i: f.result() for i, f in futures.items()}
+        for i, (fd, before, after) in hashed.items():
+            plans[i][3] = fd
+            state.record_if_stable(reg.root / plans[i][0].path, fd, before, after)
+        for i, t, info, licence, described in to_hash:
+            plans[i][5] = build_manifest(
+                root=reg.root, namespace=plans[i][1], name=t.name, out=info, file_digest=plans[i][3],
+                meta=t.meta, git_commit=head, licence=licence, described=described,
+            )
         # 3. Manifests (immutable: an existing manifest for these bytes is kept as it is).
         pins: dict[str, dict[str, dict[str, Any]]] = {}
         written: list[str] = []
