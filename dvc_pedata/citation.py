@@ -81,7 +81,7 @@ class Cited:
     def authors(self) -> list[dict[str, str]]:
         given = self.settings.get("authors")
         if given:
-            return [dict(a) for a in given]
+            return [dict(a) if isinstance(a, dict) else {"name": str(a)} for a in given]  # "Name" is short for {"name": "Name"}
         from . import gitio
 
         name = gitio.git(self.reg.root, "for-each-ref", "--format=%(taggername)", f"refs/tags/{self.tag.name}")

@@ -3,26 +3,29 @@
 People choose a dataset by looking, so every registry gets pages it can publish anywhere (GitHub
 Pages, a file share, ``file://``) with no server and no CDN. Everything on them comes from the
 git-tracked documents — manifests, channels, releases, tombstones, ``dvc.yaml``/``dvc.lock`` and
-git tags — so building the site never reads, let alone downloads, a payload.
+git tags — so building the site never reads, let alone downloads, a payload. The pipeline graph is
+read through DVC (:mod:`.lineage`), which only parses the stage files; it never touches the DVC
+cache or a remote, so a checkout with neither still builds the whole site.
 
 Every string that comes from a document (names, notices, reasons, descriptions, licences) passes
 through :func:`e` (``html.escape`` with quotes) on its way into HTML, attribute values included; a
 Content-Security-Policy forbids inline script as a second line of defence. The only script copies
 ``textContent`` to the clipboard.
 
-Citations and the lineage graph are built here from the same documents, kept deliberately small:
-when ``pedata cite`` (releases branch) and ``pedata lineage`` (lineage branch) are in main, the
-functions :func:`citation_for` and :func:`lineage_graph` should delegate to them.
+Citations come from :mod:`.citation` and the graph from :mod:`.lineage`, the modules behind
+``pedata cite`` and ``pedata lineage``, so a page and the CLI never disagree about what to cite.
+Graphviz's SVG embeds stage and artifact names; it is re-serialised through an allowlist of SVG
+elements and attributes (no script, no event handler, no style, no foreign link) before it is
+inlined. Without Graphviz the graph is shown as an escaped list.
 """
 
 from __future__ import annotations
 
-import hashlib
 import html
-import json
 import os
 import shutil
 import tempfile
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -30,10 +33,11 @@ from string import Template
 from typing import Any
 from urllib.parse import quote
 
-from . import gitio
+from . import citation, gitio, lineage
 from .documents import Channel, Manifest, Release, Tombstone
 from .errors import PedataError, UsageError
 from .registry import Registry
+from .releases import TagInfo, read_tag, tag_name
 from .schema_diff import diff_manifests, is_empty
 from .semver import Version
 
@@ -52,21 +56,15 @@ def badge(status: str) -> str:
     return f'<span class="badge badge-{cls}" data-status="{e(status)}">{e(status)}</span>'
 
 
-def git_blob_sha1(data: bytes) -> str:
-    """Git's blob id of ``data`` (what ``git hash-object`` prints): the ``swh:1:cnt`` identifier."""
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-
-
 # -- gathering ----------------------------------------------------------------------------------
 @dataclass
 class ReleaseView:
-    """A release document plus where git says it lives (tag object, commit)."""
+    """A release document plus its citation tag as :func:`releases.read_tag` reads it."""
 
     release: Release
     path: str
-    tag: str
-    tag_object: str | None = None  # annotated tag object id (swh:1:rel), None if absent or lightweight
-    commit: str | None = None
+    tag_name: str
+    tag: TagInfo | None = None  # None: the release was never tagged, so it cannot be cited
 
     @property
     def version(self) -> str:
@@ -96,10 +94,11 @@ class SiteData:
     reg: Registry
     artifacts: dict[str, dict[str, ArtifactView]]
     tombstones: dict[str, Tombstone]
-    stages: dict[str, dict[str, Any]]
+    pipeline: lineage.Graph | None
     head: str | None
     remote_url: str | None
     problems: list[str] = field(default_factory=list)
+    citations: dict[tuple[str, str], citation.Cited | str] = field(default_factory=dict)
 
 
 def _load(problems: list[str], cls: type, path: Path, reg: Registry) -> Any:
@@ -110,21 +109,29 @@ def _load(problems: list[str], cls: type, path: Path, reg: Registry) -> Any:
         return None
 
 
-def _tag_info(reg: Registry, tag: str, rel_path: str) -> tuple[str | None, str | None]:
-    """(annotated tag object, commit) for a release: the tag if it exists, else the adding commit."""
-    obj = gitio.git(reg.root, "rev-parse", "--verify", "-q", f"refs/tags/{tag}", check=False) or None
-    if obj:
-        commit = gitio.git(reg.root, "rev-parse", f"{obj}^{{commit}}", check=False) or None
-        kind = gitio.git(reg.root, "cat-file", "-t", obj, check=False)
-        return (obj if kind == "tag" else None), commit
-    added = gitio.git(reg.root, "log", "--diff-filter=A", "--format=%H", "--", rel_path, check=False)
-    return None, (added.splitlines()[-1] if added else None)
+def _dvc_project(reg: Registry) -> bool:
+    """Whether there is a DVC project to read at all (a registry may have no pipeline)."""
+    return (reg.root / ".dvc").is_dir() and any((reg.root / f).is_file() for f in ("dvc.yaml", "dvc.lock"))
 
 
-def _descriptions(reg: Registry) -> dict[str, str]:
-    """``desc`` of each artifact in dvc.yaml's ``artifacts:`` section, by name."""
-    stages, arts = _read_dvc_yaml(reg.root)
-    return {n: str(a.get("desc")) for n, a in arts.items() if isinstance(a, dict) and a.get("desc")}
+def _pipeline(reg: Registry, problems: list[str]) -> tuple[lineage.Graph | None, dict[str, str]]:
+    """The work tree's stage graph and ``desc`` of each ``artifacts:`` entry, both read through DVC.
+
+    DVC only parses ``dvc.yaml``/``dvc.lock`` here (no cache, no remote). A pipeline DVC cannot
+    read costs the graph and the descriptions, shown as a problem, not the site.
+    """
+    if not _dvc_project(reg):
+        return None, {}
+    from . import dvcio
+
+    try:
+        graph = lineage.build_graph(reg)
+        with dvcio.DvcRepo(reg.root) as dr:
+            arts = dr.artifacts()
+    except PedataError as exc:
+        problems.append(f"pipeline: {exc}")
+        return None, {}
+    return graph, {n: str(a["desc"]) for n, a in arts.items() if a.get("desc")}
 
 
 def collect(reg: Registry) -> SiteData:
@@ -151,9 +158,8 @@ def collect(reg: Registry) -> SiteData:
         rel = _load(problems, Release, p, reg)
         if rel is None:
             continue
-        tag = f"{rel.namespace}/v{rel.version}"
-        obj, commit = _tag_info(reg, tag, reg.rel(p))
-        releases.append(ReleaseView(rel, reg.rel(p), tag, obj, commit))
+        tag = tag_name(rel.namespace, rel.version)
+        releases.append(ReleaseView(rel, reg.rel(p), tag, read_tag(reg.root, tag)))
     releases.sort(key=lambda r: (r.release.namespace, Version(r.version)))
     for rv in releases:
         for name, pin in sorted(rv.release.pins.items()):
@@ -163,12 +169,13 @@ def collect(reg: Registry) -> SiteData:
         t = _load(problems, Tombstone, p, reg)
         if t is not None:
             tombstones[t.artifact_sha256] = t
-    descs = _descriptions(reg)
+    pipeline, descs = _pipeline(reg, problems)
     for per_ns in arts.values():
         for a in per_ns.values():
             a.description = descs.get(a.name)
+    # As configured, not swhid.origin_url's https form: `pedata get --registry` clones with it.
     remote = gitio.git(reg.root, "remote", "get-url", "origin", check=False) or None
-    return SiteData(reg, arts, tombstones, _read_stages(reg.root), gitio.head(reg.root), remote, problems)
+    return SiteData(reg, arts, tombstones, pipeline, gitio.head(reg.root), remote, problems)
 
 
 # -- which version a page shows -----------------------------------------------------------------
@@ -189,220 +196,136 @@ def cited(a: ArtifactView) -> tuple[str, dict[str, Any], ReleaseView | None]:
     return f"sha256:{sha}", {"sha256": sha}, None
 
 
-# -- lineage (small, from dvc.lock/dvc.yaml; replace by the lineage module when it lands) ---------
-def _read_dvc_yaml(root: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    from ruamel.yaml import YAML
-
-    path = root / "dvc.yaml"
-    if not path.is_file():
-        return {}, {}
-    try:
-        doc = YAML(typ="safe", pure=True).load(path.read_text()) or {}
-    except Exception:  # noqa: BLE001 - a broken dvc.yaml only costs the graph, not the site
-        return {}, {}
-    return dict(doc.get("stages") or {}), dict(doc.get("artifacts") or {})
-
-
-def _read_stages(root: Path) -> dict[str, dict[str, Any]]:
-    """stage -> {cmd, deps, outs, params}; dvc.lock (resolved, what was built) wins over dvc.yaml."""
-    from ruamel.yaml import YAML
-
-    out: dict[str, dict[str, Any]] = {}
-    lock = root / "dvc.lock"
-    if lock.is_file():
-        try:
-            doc = YAML(typ="safe", pure=True).load(lock.read_text()) or {}
-        except Exception:  # noqa: BLE001
-            doc = {}
-        for name, st in (doc.get("stages") or {}).items():
-            out[str(name)] = {
-                "cmd": st.get("cmd"),
-                "deps": [str(d["path"]) for d in st.get("deps") or [] if isinstance(d, dict) and "path" in d],
-                "outs": [str(o["path"]) for o in st.get("outs") or [] if isinstance(o, dict) and "path" in o],
-                "params": [f"{f}: {', '.join(sorted(v))}" for f, v in (st.get("params") or {}).items()],
-            }
-    stages, _ = _read_dvc_yaml(root)
-    for name, st in stages.items():
-        if name in out or not isinstance(st, dict) or "foreach" in st or "matrix" in st:
-            continue
-
-        def paths(items: Any) -> list[str]:
-            return [str(next(iter(i))) if isinstance(i, dict) else str(i) for i in items or []]
-
-        out[str(name)] = {"cmd": st.get("cmd"), "deps": paths(st.get("deps")), "outs": paths(st.get("outs")),
-                          "params": [str(p) if not isinstance(p, dict) else ", ".join(map(str, p)) for p in st.get("params") or []]}
-    return out
+# -- lineage: lineage.build_graph -> lineage.to_dot -> Graphviz -> allowlisted SVG ---------------
+SVG_NS = "http://www.w3.org/2000/svg"
+# Everything Graphviz draws a graph with; anything else (script, foreignObject, style, image, use,
+# animate...) is dropped with its subtree.
+SVG_ELEMENTS = frozenset({"svg", "g", "title", "path", "polygon", "polyline", "ellipse", "circle", "rect",
+                          "line", "text", "tspan", "defs", "marker"})
+# Geometry and presentation only: no id (collisions), no style (CSP), no href (links are ours),
+# no on* handler; values are escaped again on the way out.
+SVG_ATTRIBUTES = frozenset({"width", "height", "viewBox", "preserveAspectRatio", "transform", "class", "d", "points",
+                            "x", "y", "x1", "y1", "x2", "y2", "cx", "cy", "r", "rx", "ry", "fill", "fill-opacity",
+                            "stroke", "stroke-width", "stroke-opacity", "stroke-dasharray", "text-anchor",
+                            "font-family", "font-size", "font-weight", "font-style"})
 
 
-@dataclass
-class Graph:
-    """Nodes ``(id, kind, label)`` with ``kind`` in file/stage/params, and edges ``(src, dst)``."""
-
-    nodes: dict[str, tuple[str, str]]
-    edges: list[tuple[str, str]]
+def _local(tag: Any) -> str:
+    """An element or attribute name without its ``{namespace}`` (Graphviz writes SVG and xlink)."""
+    return str(tag).rsplit("}", 1)[-1] if isinstance(tag, str) else ""
 
 
-def lineage_graph(stages: dict[str, dict[str, Any]], path: str) -> Graph | None:
-    """The upstream graph of the file ``path``: producing stages, their inputs, params and outputs."""
-    producer = {o: s for s, st in stages.items() for o in st["outs"]}
-    if path not in producer:
+def _node_label(node: dict[str, Any]) -> str:
+    """What a reader calls a node: a stage's name, an artifact's path."""
+    return str(node["name"] if node["type"] == "stage" else node["path"])
+
+
+def upstream_graph(data: SiteData, path: str) -> lineage.Graph | None:
+    """The part of the pipeline that produced the file ``path``; None if no stage generates it.
+
+    :meth:`lineage.Graph.upstream_of` plus every other output of those stages: siblings made by
+    the same command are how a reader walks from one artifact's page to the next.
+    """
+    g = data.pipeline
+    nid = f"artifact:{path}"
+    if g is None or not any(edge["to"] == nid and edge["type"] == "generated" for edge in g.edges):
         return None
-    nodes: dict[str, tuple[str, str]] = {}
-    edges: list[tuple[str, str]] = []
-    todo, seen = [producer[path]], set()
-    while todo:
-        s = todo.pop()
-        if s in seen:
-            continue
-        seen.add(s)
-        st = stages[s]
-        sid = f"stage:{s}"
-        nodes[sid] = ("stage", s)
-        for d in st["deps"]:
-            nodes.setdefault(f"file:{d}", ("file", d))
-            edges.append((f"file:{d}", sid))
-            if d in producer:
-                todo.append(producer[d])
-        for p in st["params"]:
-            nodes.setdefault(f"params:{p}", ("params", p))
-            edges.append((f"params:{p}", sid))
-        for o in st["outs"]:
-            nodes.setdefault(f"file:{o}", ("file", o))
-            edges.append((sid, f"file:{o}"))
-    return Graph(nodes, sorted(set(edges)))
+    sub = g.upstream_of([nid])
+    siblings = [edge for edge in g.edges if edge["type"] == "generated" and edge["from"] in sub.nodes
+                and edge["to"] not in sub.nodes]
+    for edge in siblings:
+        sub.nodes[edge["to"]] = g.nodes[edge["to"]]
+    sub.edges += siblings
+    return sub
 
 
-def render_svg(graph: Graph, highlight: str, links: dict[str, str]) -> str:
-    """A left-to-right layered drawing; labels escaped; registered artifacts link to their pages."""
-    preds: dict[str, list[str]] = {n: [] for n in graph.nodes}
-    for s, d in graph.edges:
-        preds[d].append(s)
-    layer: dict[str, int] = {}
-
-    def depth(n: str, stack: frozenset[str] = frozenset()) -> int:
-        if n not in layer:
-            layer[n] = 0 if n in stack else 1 + max((depth(p, stack | {n}) for p in preds[n]), default=-1)
-        return layer[n]
-
-    for n in graph.nodes:
-        depth(n)
-    cols: dict[int, list[str]] = {}
-    for n in sorted(graph.nodes, key=lambda n: (graph.nodes[n][0] != "params", graph.nodes[n][1])):
-        cols.setdefault(layer[n], []).append(n)
-    char_w, node_h, gap_x, gap_y, pad = 7.3, 28, 60, 14, 12
-    width = {n: int(len(graph.nodes[n][1]) * char_w + 2 * pad) for n in graph.nodes}
-    pos: dict[str, tuple[float, float]] = {}
-    x = 10.0
-    height = 0.0
-    for c in sorted(cols):
-        colw = max(width[n] for n in cols[c])
-        for i, n in enumerate(cols[c]):
-            pos[n] = (x, 10 + i * (node_h + gap_y))
-        height = max(height, 10 + len(cols[c]) * (node_h + gap_y))
-        x += colw + gap_x
-    total_w = int(x - gap_x + 10)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="lineage graph" '
-             f'width="{total_w}" height="{int(height)}" viewBox="0 0 {total_w} {int(height)}">',
-             '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
-             'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#7a8594"/></marker></defs>']
-    for s, d in graph.edges:
-        x1, y1 = pos[s][0] + width[s], pos[s][1] + node_h / 2
-        x2, y2 = pos[d][0], pos[d][1] + node_h / 2
-        mx = (x1 + x2) / 2
-        parts.append(f'<path d="M {x1:.1f} {y1:.1f} C {mx:.1f} {y1:.1f}, {mx:.1f} {y2:.1f}, {x2 - 2:.1f} {y2:.1f}" '
-                     'fill="none" stroke="#7a8594" stroke-width="1.3" marker-end="url(#arrow)"/>')
-    style = {"stage": ("#1d2430", "#ffffff", 4), "file": ("#f5f7fa", "#1d2430", 2), "params": ("#fff8e6", "#5b4300", 2)}
-    for n, (kind, label) in graph.nodes.items():
-        fill, color, rx = style[kind]
-        stroke = "#0b5cad" if n == highlight else "#b8c0cc"
-        sw = 2.5 if n == highlight else 1
-        px, py = pos[n]
-        node = (f'<g class="node node-{kind}" data-node="{e(label)}"><title>{e(kind)}: {e(label)}</title>'
-                f'<rect x="{px:.1f}" y="{py:.1f}" width="{width[n]}" height="{node_h}" rx="{rx}" fill="{fill}" '
-                f'stroke="{stroke}" stroke-width="{sw}"/>'
-                f'<text x="{px + pad:.1f}" y="{py + 18:.1f}" fill="{color}">{e(label)}</text></g>')
-        if n in links:
-            node = f'<a href="{e(links[n])}">{node}</a>'
-        parts.append(node)
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-# -- citations (small; delegate to `pedata cite` once it is in main) -----------------------------
-def _authors(reg: Registry, ns: str) -> list[str]:
-    cfg = reg.config.get("citation") if isinstance(reg.config.get("citation"), dict) else {}
-    names = [str(a.get("name") if isinstance(a, dict) else a) for a in (cfg or {}).get("authors", [])]
-    return names or [f"{ns} data registry maintainers"]
-
-
-def swhids(reg: Registry, a: ArtifactView, sha: str, rv: ReleaseView | None) -> list[tuple[str, str]]:
-    """Software Heritage ids computed from git itself: they match once the repository is archived."""
-    out: list[tuple[str, str]] = []
-    if rv is not None and rv.tag_object:
-        out.append((f"swh:1:rel:{rv.tag_object}", f"release tag {rv.tag}"))
-    if rv is not None and rv.commit:
-        out.append((f"swh:1:rev:{rv.commit}", "commit that certified the release"))
-        tree = gitio.git(reg.root, "rev-parse", f"{rv.commit}:manifests/{a.ns}/{a.name}", check=False)
-        if tree:
-            out.append((f"swh:1:dir:{tree}", f"manifests/{a.ns}/{a.name} at that commit"))
-    mpath = reg.manifest_path(a.ns, a.name, sha)
-    if mpath.is_file():
-        out.append((f"swh:1:cnt:{git_blob_sha1(mpath.read_bytes())}", f"manifest {reg.rel(mpath)}"))
-    if rv is not None:
-        rpath = reg.root / rv.path
-        if rpath.is_file():
-            out.append((f"swh:1:cnt:{git_blob_sha1(rpath.read_bytes())}", f"release document {rv.path}"))
+def _svg_element(el: ET.Element, graph: lineage.Graph, highlight: str, links: dict[str, str]) -> str:
+    """One allowlisted element, re-serialised with every attribute value and text escaped."""
+    name = _local(el.tag)
+    if name not in SVG_ELEMENTS:
+        return ""
+    attrs = {_local(k): v for k, v in el.attrib.items() if _local(k) in SVG_ATTRIBUTES and not _local(k).startswith("on")}
+    node_id = None
+    if name == "g" and attrs.get("class") == "node":
+        title = el.find(f"{{{SVG_NS}}}title")
+        node_id = title.text if title is not None else None
+        if node_id in graph.nodes:
+            node = graph.nodes[node_id]
+            attrs["class"] = f"node node-{'stage' if node['type'] == 'stage' else 'artifact'}" + (
+                " highlight" if node_id == highlight else "")
+            attrs["data-node"] = _node_label(node)
+    if name == "svg":
+        attrs = {"xmlns": SVG_NS, "role": "img", "aria-label": "lineage graph", **attrs}
+    head = name + "".join(f' {k}="{e(v)}"' for k, v in attrs.items())
+    inner = e(el.text or "") + "".join(_svg_element(c, graph, highlight, links) + e(c.tail or "") for c in el)
+    out = f"<{head}>{inner}</{name}>"
+    if node_id is not None and node_id in links:
+        out = f'<a href="{e(links[node_id])}">{out}</a>'
     return out
 
 
-def _bib(text: str) -> str:
-    """BibTeX-safe text: no braces or backslashes from documents, specials escaped."""
-    text = text.replace("\\", "").replace("{", "").replace("}", "")
-    for ch in "&%$#_":
-        text = text.replace(ch, "\\" + ch)
-    return text
+def safe_svg(svg: bytes, graph: lineage.Graph, highlight: str, links: dict[str, str]) -> str:
+    """Graphviz's SVG rebuilt from an allowlist, with ``data-node`` names and links to artifact pages.
+
+    Graphviz escapes labels itself, but its output carries stage and artifact names from documents
+    into the page, so nothing of it is inlined verbatim: comments, the DOCTYPE, scripts, event
+    handlers, styles and foreign links cannot survive the rebuild.
+    """
+    root = ET.fromstring(svg)  # expat: no external entities are fetched
+    return _svg_element(root, graph, highlight, links)
 
 
-def citation_for(data: SiteData, a: ArtifactView) -> dict[str, Any]:
-    """CITATION.cff (1.2.0, ``type: dataset``), BibTeX and SWHIDs for the version a reader should cite."""
-    ref, pin, rv = cited(a)
-    sha = pin["sha256"]
-    m = a.manifests.get(sha)
-    ids = swhids(data.reg, a, sha, rv)
-    version = rv.version if rv else ref
-    date = str(rv.release.body.get("notice", {}).get("date", ""))[:10] if rv else None
-    uri = f"pedata://{a.ns}/{a.name}@{ref}"
-    q = json.dumps  # double-quoted YAML scalars: JSON escaping is valid YAML
-    cff = ["cff-version: 1.2.0", 'message: "If you use this dataset, please cite it as below."', "type: dataset",
-           f"title: {q(f'{a.ns}/{a.name}')}", f"version: {q(version)}"]
-    if date:
-        cff.append(f"date-released: {q(date)}")
-    cff.append("authors:")
-    cff += [f"  - name: {q(n)}" for n in _authors(data.reg, a.ns)]
-    if a.description:
-        cff.append(f"abstract: {q(a.description)}")
-    if m is not None and m.licence:
-        cff.append(f"license: {q(m.licence)}")
-    if data.remote_url:
-        cff.append(f"repository: {q(data.remote_url)}")
-    cff.append("identifiers:")
-    cff += [f"  - type: swh\n    value: {q(v)}\n    description: {q(d)}" for v, d in ids]
-    cff.append(f"  - type: other\n    value: {q('sha256:' + sha)}\n    description: \"sha256 of the artifact's bytes\"")
-    cff.append(f"  - type: other\n    value: {q(uri)}\n    description: \"pedata URI\"")
-    key = "".join(c if c.isalnum() else "_" for c in f"{a.ns}_{a.name}_{version}")
-    year = date[:4] if date else None
-    bib = [f"@misc{{{key},", f"  title = {{{{{_bib(a.ns + '/' + a.name)}}}, version {_bib(version)}}},",
-           f"  author = {{{' and '.join('{' + _bib(n) + '}' for n in _authors(data.reg, a.ns))}}},"]
-    if year:
-        bib.append(f"  year = {{{year}}},")
-    bib.append(f"  version = {{{_bib(version)}}},")
-    bib.append(f"  howpublished = {{\\url{{{_bib(uri)}}}}},")
-    note = [f"sha256:{sha}"] + [v for v, _ in ids if v.startswith(("swh:1:rel", "swh:1:cnt"))][:1]
-    bib.append(f"  note = {{{_bib('; '.join(note))}}},")
-    bib.append("}")
-    return {"ref": ref, "uri": uri, "sha256": sha, "release": rv, "cff": "\n".join(cff) + "\n",
-            "bibtex": "\n".join(bib) + "\n", "swhids": ids}
+def lineage_list(graph: lineage.Graph, highlight: str, links: dict[str, str]) -> str:
+    """The graph without Graphviz: each stage with what it used and generated, escaped, linked."""
+    used: dict[str, list[str]] = {}
+    made: dict[str, list[str]] = {}
+    for edge in graph.edges:
+        if edge["type"] == "used":
+            used.setdefault(edge["to"], []).append(edge["from"])
+        else:
+            made.setdefault(edge["from"], []).append(edge["to"])
 
+    def art(nid: str) -> str:
+        cls = "node node-artifact" + (" highlight" if nid == highlight else "")
+        text = f'<code class="{cls}" data-node="{e(_node_label(graph.nodes[nid]))}">{e(_node_label(graph.nodes[nid]))}</code>'
+        return f'<a href="{e(links[nid])}">{text}</a>' if nid in links else text
+
+    items = []
+    for sid, node in sorted(graph.nodes.items()):
+        if node["type"] != "stage":
+            continue
+        cmd = f" <code>{e(node['cmd'])}</code>" if node.get("cmd") else ' <span class="muted">(data source)</span>'
+        items.append(f'<li class="node node-stage" data-node="{e(node["name"])}"><strong>{e(node["name"])}</strong>{cmd}'
+                     f'<div>uses: {", ".join(art(n) for n in sorted(used.get(sid, []))) or "nothing"}</div>'
+                     f'<div>generates: {", ".join(art(n) for n in sorted(made.get(sid, []))) or "nothing"}</div></li>')
+    return ('<p class="muted">Graphviz (<code>dot</code>) is not installed, so the graph is listed stage by stage.</p>'
+            f'<ul class="lineage-list">{"".join(items)}</ul>')
+
+
+def lineage_html(graph: lineage.Graph, highlight: str, links: dict[str, str]) -> str:
+    """The graph as safe inline SVG when Graphviz is there, else as a readable list."""
+    try:
+        svg = lineage.render_svg(lineage.to_dot(graph))
+    except PedataError:
+        svg = None  # a dot that fails must not fail the site: the list says the same
+    if svg is not None:
+        try:
+            return safe_svg(svg, graph, highlight, links)
+        except ET.ParseError:
+            pass
+    return lineage_list(graph, highlight, links)
+
+
+# -- citations: exactly what `pedata cite` prints ------------------------------------------------
+def cited_release(data: SiteData, rv: ReleaseView) -> citation.Cited | str:
+    """:func:`citation.gather` for a release, once per build; a string says why it cannot be cited."""
+    key = (rv.release.namespace, rv.version)
+    if key not in data.citations:
+        try:
+            data.citations[key] = citation.gather(data.reg, *key)
+        except PedataError as exc:
+            data.citations[key] = str(exc)
+    return data.citations[key]
 
 # -- HTML -----------------------------------------------------------------------------------------
 class _Ids:
@@ -540,6 +463,15 @@ def fetch_lines(data: SiteData, a: ArtifactView, ref: str) -> tuple[str, str]:
     return shell, python
 
 
+def _history(rel: Release) -> str:
+    """``status_history`` (status changes after certification), oldest first; empty when absent."""
+    hist = rel.body.get("status_history") or []
+    items = "".join(f'<li><span class="history-status">{e(h.get("status"))}</span> {e(str(h.get("date", ""))[:10])}'
+                    + (f': <span class="reason">{e(h["reason"])}</span>' if h.get("reason") else "") + "</li>"
+                    for h in hist if isinstance(h, dict))
+    return f'<ul class="status-history">{items}</ul>' if items else ""
+
+
 def render_artifact(data: SiteData, a: ArtifactView) -> str:
     ids = _Ids()
     ref, pin, rv = cited(a)
@@ -575,14 +507,18 @@ def render_artifact(data: SiteData, a: ArtifactView) -> str:
     parts.append('<h2 id="releases">Releases</h2>')
     if a.releases:
         parts.append('<table class="releases"><thead><tr><th>version</th><th>status</th><th>notice</th><th>date</th>'
-                     '<th>git tag</th><th>sha256</th></tr></thead><tbody>')
+                     '<th>certified</th><th>git tag</th><th>sha256</th></tr></thead><tbody>')
         for r, rpin in reversed(a.releases):
             notice = r.release.body.get("notice") or {}
+            at = r.release.body.get("certified_at")
+            cert = f'<time datetime="{e(at)}" title="{e(at)}">{e(str(at)[:10])}</time>' if at else ""
+            tagged = "" if r.tag is not None else " <span class=muted>(untagged)</span>"
             parts.append(f'<tr data-version="{e(r.version)}"><td>{e(r.version)}</td><td>{badge(r.release.status)}'
-                         f'{_revoked(data, rpin["sha256"])}</td>'
+                         f'{_revoked(data, rpin["sha256"])}{_history(r.release)}</td>'
                          f'<td class="notice"><strong>{e(notice.get("type"))}</strong>: {e(notice.get("summary"))}</td>'
                          f'<td>{e(str(notice.get("date", ""))[:10])}</td>'
-                         f'<td><code>{e(r.tag)}</code>{"" if r.commit else " <span class=muted>(untagged)</span>"}</td>'
+                         f'<td class="certified-at">{cert}</td>'
+                         f'<td><code>{e(r.tag_name)}</code>{tagged}</td>'
                          f'<td>{short(rpin["sha256"])}</td></tr>')
         parts.append("</tbody></table>")
     else:
@@ -608,31 +544,37 @@ def render_artifact(data: SiteData, a: ArtifactView) -> str:
             parts.append(_diff_html(diff_manifests(m1, m2)))
     # lineage
     parts.append('<h2 id="lineage">Lineage</h2>')
-    graph = lineage_graph(data.stages, str(m.body.get("path"))) if m is not None else None
+    path = str(m.body.get("path")) if m is not None else ""
+    graph = upstream_graph(data, path) if m is not None else None
     if graph is None:
-        parts.append('<p class="muted">No pipeline stage in dvc.lock or dvc.yaml produces this artifact.</p>')
+        parts.append('<p class="muted">No pipeline stage in dvc.yaml produces this artifact.</p>')
     else:
         links = {}
         for other in (x for per in data.artifacts.values() for x in per.values()):
             for om in other.manifests.values():
                 if om.body.get("path"):
-                    links[f"file:{om.body['path']}"] = f"../{other.href}"
-        parts.append(f'<div class="lineage">{render_svg(graph, "file:" + str(m.body.get("path")), links)}</div>')
+                    links[f"artifact:{om.body['path']}"] = f"../{other.href}"
+        parts.append(f'<div class="lineage">{lineage_html(graph, "artifact:" + path, links)}</div>')
         stage = m.producer.get("stage") if isinstance(m.producer, dict) else None
-        if stage and stage in data.stages:
-            parts.append(f'<p class="muted">Stage <code>{e(stage)}</code>: <code>{e(data.stages[stage].get("cmd"))}</code>; '
+        node = next((n for n in graph.nodes.values() if n["type"] == "stage" and n["name"] == stage), None)
+        if node is not None:
+            parts.append(f'<p class="muted">Stage <code>{e(stage)}</code>: <code>{e(node.get("cmd"))}</code>; '
                          'rebuild with <code>dvc repro</code>.</p>')
-    # cite
-    cit = citation_for(data, a)
+    # cite: the release's citation, byte for byte what `pedata cite` prints
     parts.append('<h2 id="cite">Cite</h2>')
+    c = cited_release(data, rv) if rv is not None else None
     if rv is None:
-        parts.append('<p class="warning">No release pins this artifact yet: this citation names a channel, which moves. '
-                     'Cite a certified release when there is one.</p>')
-    parts.append(snippet(ids, "CITATION.cff", cit["cff"], "cite-cff"))
-    parts.append(snippet(ids, "BibTeX", cit["bibtex"], "cite-bibtex"))
-    parts.append(snippet(ids, "SWHIDs", "\n".join(v for v, _ in cit["swhids"]) or "(none: not committed yet)", "cite-swhid"))
-    if cit["swhids"]:
-        parts.append('<ul class="swhids muted">' + "".join(f"<li><code>{e(v)}</code>: {e(d)}</li>" for v, d in cit["swhids"]) + "</ul>")
+        parts.append('<p class="warning">No release pins this artifact yet, so there is nothing to cite: a channel moves. '
+                     f'Until a release is certified, refer to the bytes as <code>pedata://{e(a.ns)}/{e(a.name)}@sha256:{e(sha)}</code>.</p>')
+    elif isinstance(c, str):
+        parts.append(f'<p class="warning">Release {e(rv.release.namespace)}@{e(rv.version)} cannot be cited: {e(c)}</p>')
+    elif c is not None:
+        parts.append(f'<p>Cite release <code>{e(c.ns)}@{e(c.version)}</code>, which pins this artifact as '
+                     f'<code>{e(c.release_uri(a.name))}</code>. The same text comes from '
+                     f'<code>pedata cite {e(c.ns)}@{e(c.version)} --format cff|bibtex|swhid</code>.</p>')
+        parts.append(snippet(ids, "CITATION.cff", citation.to_cff(c), "cite-cff"))
+        parts.append(snippet(ids, "BibTeX", citation.to_bibtex(c), "cite-bibtex"))
+        parts.append(snippet(ids, "SWHIDs", citation.to_swhid_text(c), "cite-swhid"))
     # every version
     parts.append('<h2 id="versions">All versions</h2><table class="versions"><thead><tr><th>sha256</th>'
                  '<th class="num">size</th><th class="num">rows</th><th>built at commit</th></tr></thead><tbody>')

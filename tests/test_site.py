@@ -4,7 +4,9 @@ The "example-like" registry is this repository's own example registry (its dvc.y
 manifests and channel) copied into a fresh git repository, then given a history the example does
 not have yet: a trust root, releases in every status, a second version of one artifact with a
 renamed and an added column, git tags, and a tombstone. Free-text fields carry HTML/script so any
-missed escape shows up. No payload exists anywhere in it: the site must not need one.
+missed escape shows up. No payload exists anywhere in it, nor a DVC cache or remote: the site must
+not need one. Citations must equal ``pedata cite`` output; the lineage SVG is Graphviz's, rebuilt
+through an allowlist.
 """
 
 from __future__ import annotations
@@ -21,15 +23,18 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, run, run_pedata
 
-from dvc_pedata import keys, signing, trust
+from dvc_pedata import keys, lineage, signing, trust
 from dvc_pedata.channels import advance, pin_of
 from dvc_pedata.documents import Manifest, Release, Tombstone, new_body
 from dvc_pedata.registry import Registry
-from dvc_pedata.site import build_site, git_blob_sha1
+from dvc_pedata.site import build_site, lineage_html, safe_svg
+from dvc_pedata.swhid import blob_id
 
 SCRIPT_NOTICE = 'Adds income <script>alert("pwned")</script> & "quotes"'
 EVIL_REASON = "Licence withdrawn <img src=x onerror=alert(1)> by the provider"
 EVIL_DESC = "Person table </title><script>alert(2)</script>"
+EVIL_HISTORY = "Rerun differs <script>alert(3)</script>"
+CERTIFIED_AT = "2025-06-01T12:30:00Z"
 SCREENSHOTS = ROOT / "reports" / "screenshots"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -52,12 +57,14 @@ def _variant(reg: Registry, base: Manifest, tag: bytes, mutate) -> dict:
     return pin_of(m.sha256, m.digest, m.size)
 
 
-def _release(reg: Registry, version: str, status: str, pins: dict, summary: str, date: str, previous: str | None) -> None:
+def _release(reg: Registry, version: str, status: str, pins: dict, summary: str, date: str, previous: str | None,
+             **extra: object) -> None:
     ch = reg.load_channel("us", "next")
     body = new_body("release", namespace="us", version=version, status=status, compat_mode="backward",
                     notice={"type": "release", "summary": summary, "date": date}, pins=pins,
                     source_channel={"name": "next", "version": ch.version, "digest": ch.digest},
-                    certified_for={"package": "policyengine-us", "version": "1.0.0"}, previous=previous, expires=None)
+                    certified_for={"package": "policyengine-us", "version": "1.0.0"}, previous=previous, expires=None,
+                    **extra)
     rel = Release(body, [])
     signing.sign(rel, keys.load_signer("alice"))
     rel.save(reg.release_path("us", version))
@@ -104,9 +111,12 @@ def example(tmp_path_factory) -> Registry:
         _promote(reg, {"enhanced_cps_2024": latest["enhanced_cps_2024"]})
         _release(reg, "0.8.0", "retired", {"enhanced_cps_2024": latest["enhanced_cps_2024"]}, "First cut", "2025-01-10", None)
         _promote(reg, {**latest, "cps_households_2024": old_hh})
-        _release(reg, "0.9.0", "unreproducible", {**latest, "cps_households_2024": old_hh}, "Adds households", "2025-03-01", "0.8.0")
+        _release(reg, "0.9.0", "unreproducible", {**latest, "cps_households_2024": old_hh}, "Adds households", "2025-03-01", "0.8.0",
+                 certified_at="2025-03-01T09:00:00Z",
+                 status_history=[{"status": "unreproducible", "date": "2025-04-02", "reason": EVIL_HISTORY}])
         _promote(reg, latest)
-        _release(reg, "1.0.0", "certified", dict(latest), "Certified for policyengine-us 1.0", "2025-06-01", "0.9.0")
+        _release(reg, "1.0.0", "certified", dict(latest), "Certified for policyengine-us 1.0", "2025-06-01", "0.9.0",
+                 certified_at=CERTIFIED_AT)
 
         def rename_and_add(schema: dict) -> None:
             for f in schema["fields"]:
@@ -140,21 +150,43 @@ def site(example: Registry, tmp_path_factory) -> Path:
 
 
 # -- without a browser --------------------------------------------------------------------------
-def test_example_registry_itself_builds_without_dvc_or_payloads(tmp_path):
-    """The real example registry (this checkout): no payload, no DVC import, every artifact paged."""
+def test_example_registry_builds_without_payload_cache_or_remote(tmp_path):
+    """This checkout's example registry, with its DVC remote deleted and no cache: every page builds.
+
+    Lineage reads the stage graph through DVC, which is fine as long as DVC only parses files: a
+    fetch or pull would fail here (nothing to fetch from), and the guards make any attempt fatal.
+    """
+    repo = tmp_path / "registry"
+    repo.mkdir()
+    run(["git", "init", "-q", "-b", "main"], cwd=repo)
+    for f in ("dvc.yaml", "dvc.lock", "params.yaml", "pedata.json"):
+        shutil.copy(ROOT / f, repo / f)
+    for folder in ("manifests", "channels", "releases", "tombstones", "trust"):
+        if (ROOT / folder).is_dir():
+            shutil.copytree(ROOT / folder, repo / folder)
+    remote = tmp_path / "deleted-remote"
+    (repo / ".dvc").mkdir()
+    (repo / ".dvc" / "config").write_text(f'[core]\n    remote = storage\n[\'remote "storage"\']\n    url = {remote}\n')
+    commit(repo, "example registry documents only")
     out = tmp_path / "site"
-    code = ("import sys; from pathlib import Path; from dvc_pedata.registry import Registry; "
-            "from dvc_pedata.site import build_site; "
-            f"r = build_site(Registry(Path({str(ROOT)!r})), Path({str(out)!r})); "
-            "assert not any(m == 'dvc' or m.startswith('dvc.') for m in sys.modules), 'dvc imported'; "
-            "print(len(r.pages))")
+    code = ("from pathlib import Path; import dvc.repo; from dvc_pedata import dvcio\n"
+            "def refuse(*a, **k): raise SystemExit('the site build tried to fetch a payload')\n"
+            "dvc.repo.Repo.fetch = dvc.repo.Repo.pull = refuse; dvcio.pull = refuse\n"
+            "from dvc_pedata.registry import Registry; from dvc_pedata.site import build_site\n"
+            f"r = build_site(Registry(Path({str(repo)!r})), Path({str(out)!r}))\n"
+            "assert r.problems == [], r.problems\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ)
     assert proc.returncode == 0, proc.stderr
+    assert not remote.exists(), "the DVC remote was created or written"
+    cache = repo / ".dvc" / "cache"
+    assert not cache.exists() or not any(p.is_file() for p in cache.rglob("*")), "a payload reached the DVC cache"
+    assert not (repo / "data").exists(), "a payload was checked out"
     names = {p.parent.parent.name + "/" + p.parent.name for p in (ROOT / "manifests").glob("*/*/*.json")}
     for n in names:
         assert (out / f"{n}.html").is_file(), n
     html = (out / "us" / "enhanced_cps_2024.html").read_text()
     assert "pedata get pedata://us/enhanced_cps_2024@latest" in html
+    assert 'data-node="generate"' in html and 'data-node="data/persons.parquet"' in html
 
 
 def test_untrusted_text_is_escaped(site):
@@ -184,6 +216,13 @@ def test_description_from_dvc_yaml_is_escaped(example, tmp_path):
         assert "alert(2)</script>" not in text and text.split("</head>")[0].count("</title>") == 1
 
 
+def _snippet(page: str, cls: str) -> str:
+    import html as htmlmod
+    import re
+
+    return htmlmod.unescape(re.search(rf'<div class="snippet {cls}">.*?<pre id="[^"]+">(.*?)</pre>', page, re.S).group(1))
+
+
 def test_citations_match_git(site, example):
     """SWHIDs are checked against git itself; CITATION.cff parses as YAML with the right fields."""
     from ruamel.yaml import YAML
@@ -191,22 +230,98 @@ def test_citations_match_git(site, example):
     art = (site / "us" / "cps_households_2024.html").read_text()
     tag_obj = run(["git", "rev-parse", "refs/tags/us/v1.0.0"], cwd=example.root).stdout.strip()
     commit_id = run(["git", "rev-parse", "us/v1.0.0^{commit}"], cwd=example.root).stdout.strip()
-    tree = run(["git", "rev-parse", f"{commit_id}:manifests/us/cps_households_2024"], cwd=example.root).stdout.strip()
+    tree = run(["git", "rev-parse", f"{commit_id}^{{tree}}"], cwd=example.root).stdout.strip()
     sha = example.load_release("us", "1.0.0").pins["cps_households_2024"]["sha256"]
     mpath = example.manifest_path("us", "cps_households_2024", sha)
     blob = run(["git", "hash-object", str(mpath)], cwd=example.root).stdout.strip()
-    assert git_blob_sha1(mpath.read_bytes()) == blob
+    assert blob_id(mpath.read_bytes()) == blob
     for swhid in (f"swh:1:rel:{tag_obj}", f"swh:1:rev:{commit_id}", f"swh:1:dir:{tree}", f"swh:1:cnt:{blob}"):
-        assert swhid in art, swhid
-    import html as htmlmod
-    import re
-
-    cff_text = htmlmod.unescape(re.search(r'<div class="snippet cite-cff">.*?<pre id="[^"]+">(.*?)</pre>', art, re.S).group(1))
-    cff = YAML(typ="safe", pure=True).load(cff_text)
+        assert swhid in _snippet(art, "cite-swhid"), swhid
+    cff = YAML(typ="safe", pure=True).load(_snippet(art, "cite-cff"))
+    tag_day = run(["git", "for-each-ref", "--format=%(taggerdate:short)", "refs/tags/us/v1.0.0"], cwd=example.root).stdout.strip()
     assert cff["cff-version"] == "1.2.0" and cff["type"] == "dataset" and cff["version"] == "1.0.0"
-    assert cff["date-released"] == "2025-06-01" and cff["authors"] == [{"name": "PolicyEngine data team"}]
-    assert {"type": "swh", "value": f"swh:1:rel:{tag_obj}", "description": "release tag us/v1.0.0"} in cff["identifiers"]
-    assert "@misc{us_cps_households_2024_1_0_0," in art
+    assert cff["date-released"] == tag_day and cff["authors"] == [{"name": "PolicyEngine data team"}]
+    assert {"type": "swh", "value": f"swh:1:rel:{tag_obj}", "description": "annotated git tag us/v1.0.0 (the release)"} in cff["identifiers"]
+    assert f"cps_households_2024 sha256:{sha}" in cff["abstract"]
+    assert _snippet(art, "cite-bibtex").startswith("@misc{us_1_0_0,")
+
+
+@pytest.mark.parametrize("fmt,cls", [("cff", "cite-cff"), ("bibtex", "cite-bibtex"), ("swhid", "cite-swhid")])
+def test_page_citation_is_pedata_cite_output(site, example, fmt, cls):
+    """The page and ``pedata cite`` print the very same text for the release the page cites."""
+    for name, version in (("cps_households_2024", "1.0.0"), ("enhanced_cps_2024", "1.0.0")):
+        res = run_pedata("cite", f"us@{version}", "--format", fmt, cwd=example.root)
+        assert res.ok, res.stderr
+        assert _snippet((site / "us" / f"{name}.html").read_text(), cls) == res.stdout, (name, fmt)
+
+
+def test_release_rows_show_certified_at_and_status_history(site):
+    art = (site / "us" / "cps_households_2024.html").read_text()
+    row = art.split('<tr data-version="1.0.0">', 1)[1].split("</tr>", 1)[0]
+    assert f'<time datetime="{CERTIFIED_AT}" title="{CERTIFIED_AT}">2025-06-01</time>' in row
+    row = art.split('<tr data-version="0.9.0">', 1)[1].split("</tr>", 1)[0]
+    assert '<ul class="status-history"><li><span class="history-status">unreproducible</span> 2025-04-02' in row
+    assert "Rerun differs &lt;script&gt;alert(3)&lt;/script&gt;" in row and "alert(3)</script>" not in art
+
+
+EVIL_NAME = 'x"><script>alert(4)</script><img src=x onerror=alert(5)>'
+
+
+def _evil_graph() -> lineage.Graph:
+    """A graph whose stage name, command and artifact path carry markup (lineage takes them from dvc.yaml)."""
+    g = lineage.Graph()
+    g.nodes["stage:dvc.yaml:" + EVIL_NAME] = {"id": "stage:dvc.yaml:" + EVIL_NAME, "type": "stage", "name": EVIL_NAME,
+                                              "cmd": "echo '</text><script>alert(6)</script>'", "frozen": False}
+    for p in ("in.csv", "data/" + EVIL_NAME):
+        g.nodes["artifact:" + p] = {"id": "artifact:" + p, "type": "artifact", "path": p, "sha256": None}
+    g.edges = [{"from": "artifact:in.csv", "to": "stage:dvc.yaml:" + EVIL_NAME, "type": "used"},
+               {"from": "stage:dvc.yaml:" + EVIL_NAME, "to": "artifact:data/" + EVIL_NAME, "type": "generated"}]
+    return g
+
+
+def _assert_inert(text: str) -> None:
+    """Parsed as HTML (what a browser does): no active element, no handler, no style, no script URL."""
+    from html.parser import HTMLParser
+
+    seen: list[tuple[str, list[tuple[str, str | None]]]] = []
+
+    class Tags(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            seen.append((tag, attrs))
+
+    Tags().feed(text)
+    assert seen
+    for tag, attrs in seen:
+        assert tag not in ("script", "img", "foreignobject", "style", "iframe", "object"), tag
+        for k, v in attrs:
+            assert not k.startswith("on") and k != "style", (tag, k)
+            assert not (v or "").strip().lower().startswith("javascript:"), (tag, k, v)
+
+
+@pytest.mark.parametrize("with_dot", [True, False])
+def test_lineage_rendering_escapes_document_names(monkeypatch, with_dot):
+    """Graphviz SVG (or the list without it) never lets a stage or artifact name become markup."""
+    if with_dot and shutil.which("dot") is None:
+        pytest.fail("Graphviz 'dot' is not installed (make setup-system)")
+    if not with_dot:
+        monkeypatch.setattr(lineage, "render_svg", lambda dot: None)
+    out = lineage_html(_evil_graph(), "artifact:in.csv", {"artifact:in.csv": "../us/in.html"})
+    assert out.startswith("<svg") == with_dot, out[:200]
+    _assert_inert(out)
+    assert "&lt;script&gt;alert(4)&lt;/script&gt;" in out and "alert(6)&lt;/script&gt;" in out
+    assert 'data-node="x&quot;&gt;&lt;script&gt;' in out and '<a href="../us/in.html">' in out
+
+
+def test_svg_allowlist_strips_active_content():
+    """Even an SVG with scripts, handlers and foreign content comes out inert."""
+    svg = (b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+           b'onload="alert(1)" width="10pt" style="x"><script>alert(2)</script><g class="node" onclick="alert(3)">'
+           b'<title>artifact:in.csv</title><a xlink:href="javascript:alert(4)"><text x="1" onmouseover="alert(5)">hi</text></a>'
+           b'<foreignObject><div xmlns="http://www.w3.org/1999/xhtml">x</div></foreignObject><style>*{}</style>'
+           b'<set attributeName="onload" to="alert(6)"/><animate attributeName="href" to="javascript:alert(7)"/></g></svg>')
+    out = safe_svg(svg, _evil_graph(), "", {})
+    assert "alert" not in out and "javascript" not in out and "style" not in out and "<a" not in out
+    assert out.startswith('<svg xmlns="http://www.w3.org/2000/svg" role="img"') and 'data-node="in.csv"' in out
 
 
 def test_schema_diff_between_consecutive_releases(site):
@@ -292,14 +407,19 @@ def test_browser_index_to_artifact_schema_badges_citation(browser, site):
     assert notice == f"release: {SCRIPT_NOTICE}"
     assert page.locator("script").count() == 1
     # citation text, fetch lines, lineage
+    assert page.locator('table.releases tr[data-version="1.0.0"] td.certified-at').inner_text() == "2025-06-01"
+    history = page.locator('table.releases tr[data-version="0.9.0"] ul.status-history li').inner_text()
+    assert history == f"unreproducible 2025-04-02: {EVIL_HISTORY}"
     cff = page.locator(".cite-cff pre").inner_text()
-    assert 'title: "us/enhanced_cps_2024"' in cff and 'version: "1.0.0"' in cff and "swh:1:rel:" in cff
-    assert page.locator(".cite-bibtex pre").inner_text().startswith("@misc{us_enhanced_cps_2024_1_0_0,")
+    assert 'title: "us microdata, release 1.0.0"' in cff and 'version: "1.0.0"' in cff and "swh:1:rel:" in cff
+    assert page.locator(".cite-bibtex pre").inner_text().startswith("@misc{us_1_0_0,")
     assert page.locator(".get-shell pre").inner_text() == "pedata get pedata://us/enhanced_cps_2024@v1.0.0"
     assert "dvc_pedata.get_path('pedata://us/enhanced_cps_2024@v1.0.0')" in page.locator(".get-python pre").inner_text()
     svg = page.locator(".lineage svg")
     assert svg.locator('[data-node="generate"]').count() == 1 and svg.locator('[data-node="data/persons.parquet"]').count() == 1
     page.locator(".get-shell button.copy").click()
+    # the label changes when the clipboard promise settles, not on click: wait for it
+    page.wait_for_function("document.querySelector('.get-shell button.copy').textContent !== 'Copy'", timeout=5000)
     assert page.locator(".get-shell button.copy").inner_text() in ("Copied", "Selected: press Ctrl+C")
     page.screenshot(path=str(SCREENSHOTS / "artifact.png"), full_page=True)
 
