@@ -5,6 +5,11 @@ DVC object must exist with the pinned size, or with ``--deep`` hash to the pinne
 own ``verify`` is off for S3 and GCS, so a flipped byte would otherwise be pulled silently). For
 each tombstone, the object must be gone: bytes still present are reported so a purge can finish.
 Every finding names the artifact's URI and the object's URL.
+
+``--deep`` also re-checks the resolver's local cache (:mod:`cachecheck`): every object must hash
+to its name and be read-only, every directory tree must match its listing. Cache findings have
+``where: cache``, name the object by the URI that pins it in this registry (``sha256:<hex>`` if
+none does; the cache is shared by every registry) and its file in the cache as ``url``.
 """
 
 from __future__ import annotations
@@ -20,13 +25,16 @@ from .registry import Registry
 
 @dataclass
 class Finding:
-    problem: str  # missing | corrupt | revoked-present | unreachable
+    problem: str  # missing | corrupt | revoked-present | unreachable; in the cache also writable | unreadable
     uri: str
-    remote: str
-    url: str
+    remote: str  # "" for the cache
+    url: str  # the object's URL in the remote, or its path in the cache
     detail: str
+    where: str = "remote"  # remote | cache
 
     def __str__(self) -> str:
+        if self.where == "cache":
+            return f"{self.problem}: {self.uri} in the resolver cache ({self.url}): {self.detail}"
         return f"{self.problem}: {self.uri} in remote {self.remote} ({self.url}): {self.detail}"
 
 
@@ -36,6 +44,7 @@ class FsckReport:
     deep: bool
     checked: int = 0
     findings: list[Finding] = field(default_factory=list)
+    cache: dict[str, Any] | None = None  # --deep: {dir, objects, trees, ok}
 
     @property
     def ok(self) -> bool:
@@ -43,7 +52,7 @@ class FsckReport:
 
     def to_json(self) -> dict[str, Any]:
         return {"ok": self.ok, "remotes": self.remotes, "deep": self.deep, "checked": self.checked,
-                "findings": [asdict(f) for f in self.findings]}
+                "cache": self.cache, "findings": [asdict(f) for f in self.findings]}
 
 
 def fsck(root: Path | str = ".", remote: str | None = None, *, deep: bool = False, namespace: str | None = None) -> FsckReport:
@@ -105,4 +114,26 @@ def fsck(root: Path | str = ".", remote: str | None = None, *, deep: bool = Fals
                         "revoked-present", uri, store, repo.object_url(m.md5, store),
                         f"revoked on {ts.date} by {ts.authority} ({ts.reason}) but still stored: run 'pedata revoke sha256:{m.sha256} --purge'",
                     ))
+    if deep:
+        _check_cache(report, pins)
     return report
+
+
+def _check_cache(report: FsckReport, pins: list[Any]) -> None:
+    """Re-hash the resolver cache; each damaged object or tree named by a URI that pins it."""
+    from .cachecheck import verify_all
+
+    uris: dict[str, str] = {}
+    for p in pins:
+        uris.setdefault(p.sha256, p.uri)
+        directory = getattr(p, "directory_sha256", None)
+        if directory:
+            uris.setdefault(directory, f"pedata://{p.namespace}/{p.name}@sha256:{directory}")
+    rep = verify_all()
+    report.cache = {"dir": str(rep.root), "objects": rep.objects, "trees": rep.trees, "ok": rep.ok}
+    for c in rep.findings:
+        uri = uris.get(c.sha256, f"sha256:{c.sha256}")
+        if c.member is not None:
+            uri += f";path={c.member}"
+        detail = c.detail if c.member is None else f"{c.member} {c.detail}"
+        report.findings.append(Finding(c.kind, uri, "", c.path, f"{c.scope} {c.sha256}: {detail}", where="cache"))

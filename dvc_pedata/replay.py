@@ -11,7 +11,10 @@ must not leak in). In order:
 3. ``dvc repro --force`` of the stages behind the pins (without force, DVC's run cache would
    restore the old outputs and prove nothing);
 4. the outputs are hashed and compared with the pins: ``strict`` needs identical sha256,
-   ``lenient`` accepts equal content within a relative tolerance (:mod:`compare`).
+   ``lenient`` accepts equal content within a relative tolerance (:mod:`compare`). A pinned
+   folder (a directory artifact) is hashed file by file: strict needs its Merkle digest to be the
+   pin; lenient needs the same file set and each changed file equal in content, and reports every
+   changed file with its largest drift.
 
 The result goes to ``reports/replay.result.json``; the worktree is always removed.
 """
@@ -146,11 +149,15 @@ def _restore_inputs(reg: Registry, wt: Path, lock: dict[str, Any], dvc_outs: dic
     return results
 
 
-def _fetch_pinned(reg: Registry, md5: str, sha256: str, dest: Path, remote: str | None) -> None:
+def _fetch_pinned(reg: Registry, md5: str, sha256: str, dest: Path, remote: str | None, repo: Any = None) -> None:
     """The pinned bytes from the remote (for a lenient comparison), checked against the pin."""
-    from .dvcio import DvcRepo
+    if repo is None:
+        from .dvcio import DvcRepo
 
-    with DvcRepo(reg.root) as repo, open(dest, "wb") as fh:
+        with DvcRepo(reg.root) as repo:
+            _fetch_pinned(reg, md5, sha256, dest, remote, repo)
+        return
+    with open(dest, "wb") as fh:
         def chunks() -> Iterator[bytes]:
             for chunk in repo.iter_remote_object(md5, remote):
                 fh.write(chunk)
@@ -257,6 +264,9 @@ def _run(reg: Registry, scope: Scope, wt: Path, lock: dict[str, Any], stages: li
         if st is None or st.frozen:
             row.update(verdict="not-replayable", reason=f"stage {st.target if st else '?'} is frozen: it never runs, so its output proves nothing")
             continue
+        if p["manifest"].get("format") == "directory":
+            _replay_directory(reg, scope, wt, name, p, row, report, clock, scratch, remote)
+            continue
         target = wt / p["path"]
         if not target.is_file():
             row.update(verdict="missing", reason="the stage did not produce it")
@@ -290,6 +300,100 @@ def _run(reg: Registry, scope: Scope, wt: Path, lock: dict[str, Any], stages: li
     report.ok = bool(report.artifacts) and all(a["verdict"] in ("identical", "equivalent") for a in report.artifacts)
 
 
+def _built_listing(wt: Path, path: str) -> list[str]:
+    """The rebuilt folder's files as DVC recorded them in the scratch ``dvc.lock`` (``.dvcignore``
+    applies, as it did at publish); a plain walk if DVC has no listing."""
+    from .dvcio import DvcRepo
+
+    try:
+        with DvcRepo(wt) as repo:
+            info = repo.out_info(path)
+            if info.is_dir and info.md5:
+                return sorted(rel for rel, _ in repo.dir_entries(info.md5))
+    except PedataError:
+        pass
+    folder = wt / path
+    return sorted(f.relative_to(folder).as_posix() for f in folder.rglob("*") if f.is_file())
+
+
+def _replay_directory(reg: Registry, scope: Scope, wt: Path, name: str, p: dict[str, Any], row: dict[str, Any],
+                      report: ReplayReport, clock: _Clock, scratch: Path, remote: str | None) -> None:
+    """A pinned folder: strict = its rebuilt Merkle digest is the pin; lenient = file by file.
+
+    Both need the same file set. Strict names the files whose bytes changed; lenient compares
+    each changed file's content with the pinned file's (fetched from the remote by its own md5,
+    sha256-checked) and reports every file's largest drift.
+    """
+    from .dirmanifest import load_listing
+    from .documents import Manifest
+    from .merkle import FileEntry, directory_digest
+
+    folder = wt / p["path"]
+    if not folder.is_dir():
+        row.update(verdict="missing", reason="the stage did not produce the folder")
+        return
+    with clock.phase("hash"):
+        built = {rel: hash_file(folder / rel) for rel in _built_listing(wt, p["path"])}
+    row["sha256"] = directory_digest(FileEntry(rel, fd.sha256, fd.size) for rel, fd in built.items())
+    row["file_count"] = len(built)
+    if row["sha256"] == p["sha256"]:
+        row["verdict"] = "identical"
+        return
+    manifest = Manifest.from_obj(p["manifest"], f"manifest of pin {name}")
+    pinned = {e.path: e for e in load_listing(manifest, lambda rel: gitio.show(reg.root, scope.commit, rel))}
+    added, removed = sorted(set(built) - set(pinned)), sorted(set(pinned) - set(built))
+    changed = [r for r in sorted(set(built) & set(pinned)) if built[r].sha256 != pinned[r].sha256]
+    files: dict[str, Any] = {
+        "count": len(built), "pinned_count": len(pinned), "added": added, "removed": removed,
+        "changed": [{"path": r, "sha256": built[r].sha256, "expected_sha256": pinned[r].sha256} for r in changed],
+    }
+    row["files"] = files
+    listed = [f"+{r}" for r in added] + [f"-{r}" for r in removed] + changed
+    named = ", ".join(listed[:5]) + (f" and {len(listed) - 5} more" if len(listed) > 5 else "")
+    if report.policy == "strict" or added or removed:
+        why = "strict needs identical bytes" if report.policy == "strict" else "lenient needs the same file set"
+        row.update(verdict="differs", reason=f"directory digest differs from the pin ({why}): {len(listed)} of {len(pinned)} files differ: {named}")
+        return
+    from .compare import compare
+    from .dvcio import DvcRepo
+
+    layouts = manifest.schema.get("layouts") or []
+    tol = float(report.tolerance or 0.0)
+    worst: dict[str, float] = {}
+    bad: list[str] = []
+    with clock.phase("compare"), DvcRepo(reg.root) as repo:
+        for i, f in enumerate(files["changed"]):
+            e = pinned[f["path"]]
+            target = folder / e.path
+            fmt = (layouts[e.layout]["format"] if e.layout is not None and e.layout < len(layouts) else None) or detect_format(target)
+            local = scratch / f"{name}-{i}{target.suffix}"
+            try:
+                if not e.md5:
+                    raise PedataError("the pinned file list records no md5, so its DVC object cannot be located")
+                _fetch_pinned(reg, e.md5, e.sha256, local, remote, repo)
+                cmp = compare(local, target, fmt, tol)
+            except PedataError as exc:
+                f.update(verdict="differs", drift=None, reason=exc.message)
+                bad.append(f"{e.path}: {exc.message}")
+                continue
+            finally:
+                local.unlink(missing_ok=True)
+            f["max_drift"] = cmp.max_drift
+            f["drift"] = max(cmp.max_drift.values(), default=0.0)
+            for k, v in cmp.max_drift.items():
+                worst[k] = max(worst.get(k, 0.0), v)
+            if cmp.ok:
+                f["verdict"] = "equivalent"
+            else:
+                f.update(verdict="differs", reason="; ".join(cmp.problems[:5]))
+                bad.append(f"{e.path}: {cmp.problems[0]}")
+    row["max_drift"] = worst
+    if bad:
+        row.update(verdict="differs", reason=f"{len(bad)} of {len(changed)} changed files differ beyond tolerance {tol:g}: " + "; ".join(bad[:3]))
+    else:
+        row.update(verdict="equivalent", reason=f"bytes differ in {len(changed)} of {len(pinned)} files; their content is equal within tolerance {tol:g}")
+
+
 def summary(report: ReplayReport) -> str:
     """Human-readable lines: one per artifact, then environment drift and the verdict."""
     lines = [f"replay {report.ref} (commit {report.commit[:12]}), policy {report.policy}"
@@ -306,6 +410,16 @@ def summary(report: ReplayReport) -> str:
         worst = sorted(drift.items(), key=lambda kv: -kv[1])[:3]
         if worst and any(v > 0 for _, v in worst):
             lines.append("      largest drift: " + ", ".join(f"{k} {v:.3g}" for k, v in worst))
+        files = a.get("files") or {}
+        shown = [f"+ {r} (not in the pin)" for r in files.get("added", [])] + [f"- {r} (not rebuilt)" for r in files.get("removed", [])]
+        for f in files.get("changed", []):
+            text = f"~ {f['path']}" + (f" {f['verdict']}" if f.get("verdict") else "")
+            if f.get("drift") is not None:
+                text += f", largest drift {f['drift']:.3g}"
+            shown.append(text)
+        lines.extend(f"      {t}" for t in shown[:10])
+        if len(shown) > 10:
+            lines.append(f"      ... {len(shown) - 10} more files")
     if report.not_replayable:
         lines.append("  not replayable (frozen): " + ", ".join(report.not_replayable))
     if report.environment:

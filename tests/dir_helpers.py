@@ -3,6 +3,8 @@
 The folder is a real ``dvc.yaml`` stage out (so DVC writes a ``.dir`` object), generated from
 ``params.json``: ``constituency/E14<nnnnnn>.h5`` in one layout and ``district/D<nnn>.h5`` in a second
 layout (one extra variable), plus two byte-identical files (DVC stores them as one object).
+``track_times: true`` in the params stamps HDF5 object times into the files (bytes differ per build);
+``jitter: REL`` perturbs ``household_weight`` by up to REL relative, differently on each build.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ def write(path, seed, extra):
         for name, arr in [("person_id", np.arange(n)), ("household_id", np.arange(2)),
                           ("person_household_id", np.arange(n) % 2), ("age", rng.integers(0, 90, n)),
                           ("household_weight", rng.random(2))] + ([("council_tax", rng.random(2))] if extra else []):
-            h.create_dataset(f"{name}/2024", data=arr, track_times=False)
+            if name == "household_weight" and p.get("jitter"):  # unseeded: a different rounding each build
+                arr = arr * (1 + p["jitter"] * np.random.default_rng().random(arr.shape))
+            h.create_dataset(f"{name}/2024", data=arr, track_times=p.get("track_times", False))
 bump, extra = p.get("bump", []), p.get("extra", [])
 for i in range(p["constituencies"]):
     write(f"{out}/constituency/E14{i:06d}.h5", i + (1001 if i in bump else 0), i in extra)

@@ -198,6 +198,14 @@ def test_tampered_file_list_is_caught(small, tmp_path):
     assert res.returncode == 1 and "was modified" in res.stdout
 
 
+def _fsck_cache_clean(reg, objects: int) -> None:
+    """``pedata fsck --deep`` re-hashes the resolver cache too: clean, every object and the tree."""
+    res = run_pedata("fsck", "--deep", "--json", cwd=reg.origin)
+    assert res.ok, res
+    cache = json.loads(res.stdout)["cache"]
+    assert (cache["ok"], cache["objects"], cache["trees"]) == (True, objects, 1), cache
+
+
 def test_links_protect_the_cache(small, tmp_path):
     reg, art, _ = small
     from dvc_pedata.cachecheck import verify_all
@@ -212,6 +220,13 @@ def test_links_protect_the_cache(small, tmp_path):
     with open(ws, "r+b") as fh:  # a user edits the workspace file in place
         fh.write(b"XXXX")
     assert verify_all(cache).ok
+    _fsck_cache_clean(reg, objects=10)
+    # copy: an independent writable file; editing it in place leaves the cache alone.
+    res = run_pedata("get", URI, "--json", "-o", str(tmp_path / "cp"), "--link", "copy", cwd=reg.origin)
+    assert res.ok and json.loads(res.stdout)["link"] == {"copy": 11}, res
+    with open(tmp_path / "cp/district/D000.h5", "r+b") as fh:
+        fh.write(b"ZZZZ")
+    _fsck_cache_clean(reg, objects=10)
     # Explicit hardlink: the cache object's inode, read-only, and a warning for root.
     res = run_pedata("get", URI, "-o", str(tmp_path / "hl"), "--link", "hardlink", cwd=reg.origin)
     assert res.ok, res
@@ -238,6 +253,7 @@ def test_links_protect_the_cache(small, tmp_path):
     os.replace(tmp, linked)
     report = verify_all(cache)
     assert report.ok and report.trees == 1, report.problems
+    _fsck_cache_clean(reg, objects=10)
     # reflink where the filesystem cannot: one clear line.
     res = run_pedata("get", URI, "-o", str(tmp_path / "rl"), "--link", "reflink", cwd=reg.origin)
     if not res.ok:
@@ -248,6 +264,18 @@ def test_links_protect_the_cache(small, tmp_path):
         fh.write(b"YYYY")
     problems = verify_all(cache).problems
     assert any(entry["sha256"] in p and "modified in place" in p for p in problems)
+    # pedata fsck --deep names it by the URI that pins it and by sha256, and fails.
+    member = f"pedata://uk/local_areas@sha256:{art['sha256']};path=constituency/E14000001.h5"
+    res = run_pedata("fsck", "--deep", "--json", cwd=reg.origin)
+    assert res.returncode == 1, res
+    out = json.loads(res.stdout)
+    assert out["cache"]["ok"] is False
+    found = {(f["where"], f["problem"], f["uri"]) for f in out["findings"]}
+    assert found == {("cache", "corrupt", member)}, out["findings"]  # the object, and the tree's link to it
+    assert any(f["url"] == str(obj) and f"object {entry['sha256']}: bytes hash to" in f["detail"] for f in out["findings"])
+    text = run_pedata("fsck", "--deep", cwd=reg.origin)
+    assert text.returncode == 1 and f"corrupt: {member} in the resolver cache ({obj}): object {entry['sha256']}" in text.stdout
+    assert "pedata fsck: 2 problem(s)" in text.stderr
 
 
 def test_diff_of_two_directory_artifacts(tmp_path):

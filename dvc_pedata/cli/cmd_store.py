@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     f = sub.add_parser("fsck", help="check every pinned payload is in each store; report missing, corrupt, revoked")
     f.add_argument("--remote", metavar="NAME", help="check only this DVC remote (default: remote and mirrors)")
     f.add_argument("--namespace", metavar="NS", help="only this namespace's pins")
-    f.add_argument("--deep", action="store_true", help="hash the stored bytes, not just their size")
+    f.add_argument("--deep", action="store_true", help="hash the stored bytes, not just their size; also re-hash the local resolver cache")
     add_json_flag(f)
     f.set_defaults(func=_fsck)
 
@@ -52,7 +52,8 @@ def _fsck(args: argparse.Namespace) -> int:
         for f in rep.findings:
             print(str(f))
         summary = f"{len(rep.findings)} problem(s)" if rep.findings else "OK"
-        print(f"pedata fsck: {summary} ({rep.checked} checks in {', '.join(rep.remotes)}{', deep' if rep.deep else ''})",
+        cache = f"; cache: {rep.cache['objects']} objects, {rep.cache['trees']} trees re-hashed" if rep.cache is not None else ""
+        print(f"pedata fsck: {summary} ({rep.checked} checks in {', '.join(rep.remotes)}{', deep' if rep.deep else ''}{cache})",
               file=sys.stderr if rep.findings else sys.stdout)
     return 0 if rep.ok else 1
 
