@@ -265,3 +265,21 @@ def test_unknown_artifact_and_bad_uri(registry):
     assert_one_line_error(run_pedata("schema", "pedata://us/persons@latest;path=../x", cwd=registry), "path qualifier")
     h = hashlib.sha256(b"nothing").hexdigest()
     assert_one_line_error(run_pedata("schema", f"pedata://us/persons@sha256:{h}", cwd=registry), "no manifest")
+
+
+def test_init_with_an_s3_url_configures_a_real_remote_and_publish_pushes_there(git_repo, s3_remote):
+    """`pedata init --remote s3://…` sets the URL; endpoint and credentials stay plain DVC."""
+    from remotes import SECRET_OPTIONS
+
+    res = run_pedata("init", "-n", "us", "--remote", s3_remote.url, cwd=git_repo)
+    assert res.ok, res.stderr
+    assert f"url = {s3_remote.url}" in (git_repo / ".dvc/config").read_text()
+    for key, value in s3_remote.options.items():
+        run(["dvc", "remote", "modify", *(["--local"] if key in SECRET_OPTIONS else []), "storage", key, value], cwd=git_repo)
+    (git_repo / "build.py").write_text(STAGE_SCRIPT)
+    (git_repo / "dvc.yaml").write_text(DVC_YAML)
+    build(git_repo)
+    out = publish_json(git_repo, "persons.parquet")
+    md5 = out["artifacts"][0]["md5"]
+    assert s3_remote.object_key(md5) in s3_remote.list_objects()
+    assert hashlib.sha256(s3_remote.read_object(s3_remote.object_key(md5))).hexdigest() == out["artifacts"][0]["sha256"]
