@@ -10,11 +10,10 @@ owner can read without trusting consumers' machines).
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
+import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +38,21 @@ class Access:
 
 
 def now_text() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """UTC now with microseconds, via ``time`` (``datetime`` costs an import on every cache hit)."""
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e6):06d}Z"
 
 
 def current_user() -> str:
+    """Like ``getpass.getuser()`` (environment first, then the password database), lazily."""
+    for var in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        if os.environ.get(var):
+            return os.environ[var]
     try:
-        return getpass.getuser()
-    except Exception:  # no passwd entry (some containers)
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError):  # no passwd entry (some containers)
         return str(os.getuid())
 
 
@@ -82,6 +89,8 @@ def append_remote(root: Path, rev: str | None, remote: str | None, entry: Access
 
 def _parse_since(since: str) -> str:
     """Accept ``YYYY-MM-DD`` or a full UTC time; return a string comparable with log times."""
+    from datetime import datetime  # only `pedata audit` needs it
+
     try:
         if len(since) == 10:
             datetime.strptime(since, "%Y-%m-%d")
