@@ -8,8 +8,6 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
 setup: $(STAMP) setup-system
 
-# editable_mode=compat: a plain .pth path entry; the default editable finder costs ~30 ms per
-# interpreter start, a third of a warm-cache `pedata get`.
 # Browser tests (tests/test_site.py) drive Debian's chromium through Playwright, and lineage's
 # DOT output is rendered to SVG by Graphviz (both from Debian's packages); Playwright's own
 # browser download is never used. Installs it only when missing and only as root (CI starts fresh);
@@ -19,6 +17,8 @@ setup-system:
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium graphviz; \
 	fi
 
+# editable_mode=compat: a plain .pth path entry; the default editable finder costs ~30 ms per
+# interpreter start, a third of a warm-cache `pedata get`.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
