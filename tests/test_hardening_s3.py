@@ -11,13 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
+import remotes  # the tests/remotes.py plugin (always present)
 from conftest import assert_one_line_error, run, run_pedata
 from test_hardening_crash import assert_cache_objects_right
 from test_resolve_remotes import _consumer_env, _publish_to
 
 from dvc_pedata.atomic import TMP_PREFIX
 
-remotes = pytest.importorskip("remotes")
 URI = "pedata://us/people@latest"
 
 
