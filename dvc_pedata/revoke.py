@@ -152,6 +152,13 @@ def _unreproducible_body(rel: Release, names: list[str], ts: Tombstone) -> dict[
     return body
 
 
+def _resigned_for(rel: Release, sha256: str) -> bool:
+    """Whether the release's latest status change is the one a revocation of ``sha256`` writes."""
+    history = rel.body.get("status_history") or []
+    last = history[-1] if history and isinstance(history[-1], dict) else {}
+    return last.get("status") == "unreproducible" and f"(sha256 {sha256}) revoked by" in str(last.get("reason") or "")
+
+
 def _mark_unreproducible(reg: Registry, rel: Release, names: list[str], ts: Tombstone, signers: list[Signer]) -> Release:
     """A new signed version of the release with status ``unreproducible``, staged, not committed.
 
@@ -217,7 +224,8 @@ def revoke(
     if problems:
         raise SignatureError(f"revocation refused: {'; '.join(problems)}")
 
-    pinning = [(p, r, n) for p, r, n in _releases_pinning(reg, sha) if r.status != "unreproducible"]
+    pinned_by = _releases_pinning(reg, sha)
+    pinning = [(p, r, n) for p, r, n in pinned_by if r.status != "unreproducible"]
     for _path, rel, names in pinning:
         probe = Release(_unreproducible_body(rel, names, ts), [])
         for s in certifiers:
@@ -231,6 +239,11 @@ def revoke(
     rels = [reg.rel(p) for p, _, _ in pinning]
     if commit and rels and gitio.is_dirty(reg.root, rels):
         raise PedataError(f"{rels[0]} has uncommitted changes; commit or discard them before revoking")
+    # Resuming a revocation killed after it re-signed a release but before it committed: that
+    # release is unreproducible in the work tree only, so it is committed with the tombstone now.
+    left = [(reg.rel(p), r) for p, r, _ in pinned_by
+            if existing is not None and r.status == "unreproducible" and _resigned_for(r, sha)
+            and gitio.is_dirty(reg.root, [reg.rel(p)])]
 
     ts_path = reg.tombstone_path(sha)
     result = RevokeResult(sha, reg.rel(ts_path), ts.reason, ts.authority, ts.date, body.get("manifests", []),
@@ -247,6 +260,9 @@ def revoke(
         for _path, rel, names in pinning:
             doc = _mark_unreproducible(reg, rel, names, ts, certifiers)
             result.releases.append({"namespace": doc.namespace, "version": doc.version, "status": doc.status})
+        for rel_path, rel in left:
+            rels.append(rel_path)
+            result.releases.append({"namespace": rel.namespace, "version": rel.version, "status": rel.status})
         result.channels = channels_pointing(reg, sha)
         if commit:
             msg = f"Revoke sha256:{sha[:12]}: {ts.reason} ({ts.authority})"
