@@ -10,7 +10,14 @@ git-tracked:
   origin location, and the manifest of the adopted copy with its sidecar schema read from the
   bytes (kind ``adoption``, schema ``adoption.schema.json``);
 * a new version of channel ``latest`` when it pins these bytes, whose pin differs only in its
-  ``location`` (now ``{"type": "dvc", "md5": ..., "dvcfile": ...}``).
+  ``location`` (now ``{"type": "dvc", "md5": ..., "dvcfile": ...}``);
+* with ``sign`` (promoter keys), the same for every *signed* channel of the namespace that pins
+  these bytes under this name (``bundle`` after ``pedata import-bundle``, ``next``, ...): a new
+  version signed by those keys, written only if it meets the promoter threshold. A channel whose
+  current version is not trusted (under the threshold, or expired) is never re-signed: adoption
+  moves bytes, it does not create trust. Without ``sign`` those channels are left as they are
+  (``kept``); they already resolve from DVC through the adoption record. A channel version not
+  yet committed is replaced, not chained onto (``verify`` wants every ``prev`` in git history).
 
 The resolver reads the adoption record first, so every pin with this sha256 — including signed
 releases that still record the ``hf://`` origin — resolves from DVC with no HTTP at all; the
@@ -30,8 +37,8 @@ from urllib.parse import unquote, urlsplit
 
 from . import atomic, gitio
 from .channels import advance
-from .documents import Document, new_body
-from .errors import IntegrityError, PedataError
+from .documents import Channel, Document, new_body
+from .errors import IntegrityError, PedataError, SignatureError
 from .external import adoption_path, location_of
 from .hashing import FileDigest
 from .locking import registry_lock
@@ -70,8 +77,9 @@ class AdoptResult:
     remote: str | None
     origin: dict[str, Any]
     pushed: int
-    created: bool  # False: already adopted, nothing changed
-    channels: dict[str, int] = field(default_factory=dict)
+    created: bool  # False: already adopted (channels may still have moved, with sign)
+    channels: dict[str, int] = field(default_factory=dict)  # "<ns>/<channel>" -> new version
+    kept: dict[str, str] = field(default_factory=dict)  # "<ns>/<channel>" -> why it still names the origin
 
     def to_json(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -98,12 +106,112 @@ def _copy_verified(src: Path, dest: Path, sha256: str) -> int:
     return size
 
 
-def adopt(ref: str, root: Path | str = ".", *, remote: str | None = None, push: bool = True) -> AdoptResult:
-    """Copy the external artifact ``ref`` names into the registry's DVC remote (see module doc)."""
+def _promoters(reg: Registry, ns: str, refs: list[str] | None) -> tuple[list[Any], Any]:
+    """Load ``--sign`` keys and check, before any work, that together they meet the promoter threshold."""
+    if not refs:
+        return [], None
+    from .keys import load_signer
+    from .signing import check_threshold
+    from .signing import sign as sign_doc
+    from .trust import load_root_chain
+
+    signers = [load_signer(k) for k in refs]
+    root = load_root_chain(reg)
+    for s in signers:
+        if s.keyid not in root.roles["promoter"]["keyids"]:
+            raise SignatureError(f"key {s.label()} is not a promoter key in trust root version {root.version}")
+    probe = Channel(new_body("channel", namespace=ns, channel="probe", version=1, prev=None, expires=None, artifacts={}), [])
+    for s in signers:
+        sign_doc(probe, s)
+    problems = check_threshold(probe, root, "promoter", ns)
+    if problems:
+        raise SignatureError(f"--sign: {'; '.join(problems)} (signed channels are re-signed at the promoter threshold)")
+    return signers, root
+
+
+def _channel_names(reg: Registry, ns: str) -> list[str]:
+    folder = reg.root / "channels" / ns
+    names = sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+    return [LATEST, *[n for n in names if n != LATEST]] if LATEST in names else names
+
+
+def _uncommitted_base(reg: Registry, ns: str, channel: str, current: Channel) -> tuple[int, str | None] | None:
+    """(version, prev) of ``current`` when it is the uncommitted successor of the committed version.
+
+    ``verify`` requires every version's ``prev`` to be a version in git history, so adopting two
+    artifacts before committing must not chain a version onto one that was never committed.
+    """
+    rel = reg.rel(reg.channel_path(ns, channel))
+    data = gitio.show(reg.root, "HEAD", rel)
+    if data is None:
+        return (current.version, current.prev) if current.version == 1 and current.prev is None else None
+    committed = Channel.from_bytes(data, f"HEAD:{rel}")
+    if committed.digest != current.digest and current.version == committed.version + 1 and current.prev == committed.digest:
+        return current.version, current.prev
+    return None
+
+
+def _move_channels(reg: Registry, ns: str, name: str, sha256: str, md5: str, dvcfile: str,
+                   signers: list[Any], root: Any, result: AdoptResult) -> list[str]:
+    """Give every channel pinning these bytes (``latest``; signed ones with ``signers``) a DVC location.
+
+    Every new document is built, signed and checked before any is written. Returns the paths written.
+    """
+    from .signing import check_threshold
+    from .signing import sign as sign_doc
+    from .timeutil import is_expired
+
+    location = {"type": "dvc", "md5": md5, "dvcfile": dvcfile}
+    docs: list[Channel] = []
+    for channel in _channel_names(reg, ns):
+        current = reg.load_channel(ns, channel)
+        pin = current.artifacts.get(name) if current is not None else None
+        if current is None or pin is None or pin["sha256"] != sha256 or (pin.get("location") or {}).get("type") == "dvc":
+            continue
+        key = f"{ns}/{channel}"
+        if channel != LATEST:
+            if not signers:
+                result.kept[key] = "signed channel: re-run adopt with --sign PROMOTER_KEY, or promote, to record the DVC location"
+                continue
+            problems = check_threshold(current, root, "promoter", ns)
+            if problems or is_expired(current.expires):
+                why = "; ".join(problems) if problems else f"expired at {current.expires}"
+                result.kept[key] = f"version {current.version} is not trusted ({why}), so adopt does not re-sign it"
+                continue
+        doc = advance(reg, ns, channel, {name: {**pin, "location": location}}, expires=current.expires)
+        if doc is None:
+            continue
+        base = _uncommitted_base(reg, ns, channel, current)
+        if base is not None:  # replace a version not yet committed: one commit, one new version
+            doc.body["version"], doc.body["prev"] = base
+        if channel != LATEST:
+            for s in signers:
+                sign_doc(doc, s)
+            problems = check_threshold(doc, root, "promoter", ns)
+            if problems:
+                raise SignatureError(f"channel {key} version {doc.version}: {'; '.join(problems)}; nothing was written")
+        docs.append(doc)
+    written = []
+    for doc in docs:
+        path = reg.channel_path(ns, doc.body["channel"])
+        doc.save(path)
+        written.append(reg.rel(path))
+        result.channels[f"{ns}/{doc.body['channel']}"] = doc.version
+    return written
+
+
+def adopt(ref: str, root: Path | str = ".", *, remote: str | None = None, push: bool = True,
+          sign: list[str] | None = None) -> AdoptResult:
+    """Copy the external artifact ``ref`` names into the registry's DVC remote (see module doc).
+
+    ``sign``: promoter keys to re-sign the signed channels that pin these bytes with the DVC
+    location (checked against the promoter threshold before anything is done).
+    """
     from .resolve import resolve
 
     reg = Registry.find(root)
     uri = parse(ref, default_ref=LATEST)
+    signers, trust_root = _promoters(reg, reg.namespace(uri.namespace), sign)
     res = resolve(uri, reg.root, log=False)  # every trust check, then verified bytes in the cache
     ns, name, sha256 = res.namespace, res.name, res.sha256
     if not res.location:
@@ -114,8 +222,13 @@ def adopt(ref: str, root: Path | str = ".", *, remote: str | None = None, push: 
     existing = reg.root / record_rel
     if existing.is_file():
         rec = Adoption.load(existing, record_rel)
-        return AdoptResult(res.uri, ns, name, sha256, rec.md5, rec.size, rec.path, rec.dvcfile, record_rel,
-                           rec.body["remote"], rec.body["origin"], 0, False)
+        result = AdoptResult(res.uri, ns, name, sha256, rec.md5, rec.size, rec.path, rec.dvcfile, record_rel,
+                             rec.body["remote"], rec.body["origin"], 0, False)
+        with registry_lock(reg.state_dir):
+            written = _move_channels(reg, ns, name, sha256, rec.md5, rec.dvcfile, signers, trust_root, result)
+            if written:
+                gitio.add(reg.root, written)
+        return result
     if origin.get("type") == "dvc":
         raise PedataError(f"{res.uri}: the pin already names a DVC location but {record_rel} is missing")
     assert res.path is not None
@@ -148,21 +261,15 @@ def adopt(ref: str, root: Path | str = ".", *, remote: str | None = None, push: 
             dvcfile=dvcfile, remote=remote, origin=origin, pinned_manifest_sha256=res.manifest_sha256,
             manifest=manifest.body,
         ))
+        result = AdoptResult(res.uri, ns, name, sha256, info.md5, size, data_rel, dvcfile, record_rel, remote,
+                             origin, pushed, True)
         atomic.create_exclusive(existing, record.to_bytes())
         written = [record_rel, dvcfile]
         gitignore = Path(dvcfile).parent / ".gitignore"
         if (reg.root / gitignore).is_file():
             written.append(gitignore.as_posix())
-        result = AdoptResult(res.uri, ns, name, sha256, info.md5, size, data_rel, dvcfile, record_rel, remote,
-                             origin, pushed, True)
-        latest = reg.load_channel(ns, LATEST)
-        pin = latest.artifacts.get(name) if latest is not None else None
-        if pin is not None and pin["sha256"] == sha256 and (pin.get("location") or {}).get("type") != "dvc":
-            new_pin = {**pin, "location": {"type": "dvc", "md5": info.md5, "dvcfile": dvcfile}}
-            doc = advance(reg, ns, LATEST, {name: new_pin})
-            if doc is not None:
-                doc.save(reg.channel_path(ns, LATEST))
-                written.append(reg.rel(reg.channel_path(ns, LATEST)))
-                result.channels[ns] = doc.version
         gitio.add(reg.root, written)
+        channels = _move_channels(reg, ns, name, sha256, info.md5, dvcfile, signers, trust_root, result)
+        if channels:
+            gitio.add(reg.root, channels)
     return result

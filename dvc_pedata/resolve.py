@@ -166,12 +166,22 @@ def describe(
     hit = cache.lookup(pin.sha256, pin.size)
     res = Resolution(
         uri=str(parsed), namespace=parsed.namespace, name=parsed.name, sha256=pin.sha256,
-        manifest_sha256=pin.manifest_sha256, size=pin.size, md5=manifest.md5, path=hit,
+        manifest_sha256=pin.manifest_sha256, size=_learnt_size(pin.size, hit), md5=manifest.md5, path=hit,
         source="cache" if hit else None, registry=view.location, rev=view.rev, ref_kind=parsed.ref_kind,
         verified_by=pin.verified_by, manifest=manifest, warnings=pin.warnings, view=view,
         location=pin.location or manifest.location,
     )
     return res
+
+
+def _learnt_size(size: int | None, path: Path | None) -> int | None:
+    """The pinned size; for a pin without one (an imported bundle), the size of its verified bytes."""
+    if size is not None or path is None:
+        return size
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
 
 
 def _describe_directory(view: RegistryView, parsed: PedataURI, pin: _Pin, manifest: Manifest) -> Resolution:
@@ -220,7 +230,7 @@ def resolve(
     if res.path is None:
         if offline:
             raise OfflineError(
-                f"offline: {res.uri} (sha256 {res.sha256}, {res.size} bytes) is not in the local cache"
+                f"offline: {res.uri} (sha256 {res.sha256}{'' if res.size is None else f', {res.size} bytes'}) is not in the local cache"
                 f" {cache.cache_dir()}; run 'pedata get {res.uri}' once online"
             )
         if res.location or not res.md5:  # external or adopted bytes: external.py
@@ -232,6 +242,8 @@ def resolve(
 
             got = fetch(view, uri=res.uri, sha256=res.sha256, md5=res.md5, size=res.size)
         res.path, res.source = got.path, got.source
+        if res.entries is None:
+            res.size = _learnt_size(res.size, res.path)
     if log:
         _log(view, res, offline)
     return res
