@@ -135,22 +135,6 @@ def _channel_names(reg: Registry, ns: str) -> list[str]:
     return [LATEST, *[n for n in names if n != LATEST]] if LATEST in names else names
 
 
-def _uncommitted_base(reg: Registry, ns: str, channel: str, current: Channel) -> tuple[int, str | None] | None:
-    """(version, prev) of ``current`` when it is the uncommitted successor of the committed version.
-
-    ``verify`` requires every version's ``prev`` to be a version in git history, so adopting two
-    artifacts before committing must not chain a version onto one that was never committed.
-    """
-    rel = reg.rel(reg.channel_path(ns, channel))
-    data = gitio.show(reg.root, "HEAD", rel)
-    if data is None:
-        return (current.version, current.prev) if current.version == 1 and current.prev is None else None
-    committed = Channel.from_bytes(data, f"HEAD:{rel}")
-    if committed.digest != current.digest and current.version == committed.version + 1 and current.prev == committed.digest:
-        return current.version, current.prev
-    return None
-
-
 def _move_channels(reg: Registry, ns: str, name: str, sha256: str, md5: str, dvcfile: str,
                    signers: list[Any], root: Any, result: AdoptResult) -> list[str]:
     """Give every channel pinning these bytes (``latest``; signed ones with ``signers``) a DVC location.
@@ -181,9 +165,6 @@ def _move_channels(reg: Registry, ns: str, name: str, sha256: str, md5: str, dvc
         doc = advance(reg, ns, channel, {name: {**pin, "location": location}}, expires=current.expires)
         if doc is None:
             continue
-        base = _uncommitted_base(reg, ns, channel, current)
-        if base is not None:  # replace a version not yet committed: one commit, one new version
-            doc.body["version"], doc.body["prev"] = base
         if channel != LATEST:
             for s in signers:
                 sign_doc(doc, s)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import gitio
 from .documents import Channel, new_body
 from .registry import Registry
 
@@ -13,6 +14,27 @@ def pin_of(sha256: str, manifest_sha256: str, size: int, location: dict[str, Any
     if location:
         pin["location"] = location
     return pin
+
+
+def _next_position(reg: Registry, ns: str, channel: str, current: Channel | None) -> tuple[int, str | None]:
+    """(version, prev) for the next document of a channel.
+
+    ``verify`` requires every ``prev`` to name a version in git history, so a version that was
+    written but never committed (two publishes before one commit) is replaced, not chained onto:
+    one commit adds one version.
+    """
+    if current is None:
+        return 1, None
+    rel = reg.rel(reg.channel_path(ns, channel))
+    data = gitio.show(reg.root, "HEAD", rel)
+    if data is None:
+        if current.version == 1 and current.prev is None:  # never committed at all
+            return 1, None
+    else:
+        committed = Channel.from_bytes(data, f"HEAD:{rel}")
+        if committed.digest != current.digest and current.version == committed.version + 1 and current.prev == committed.digest:
+            return current.version, current.prev
+    return current.version + 1, current.digest
 
 
 def advance(
@@ -35,12 +57,13 @@ def advance(
     merged = {**base, **artifacts}
     if current is not None and merged == current.artifacts and expires == current.expires:
         return None
+    version, prev = _next_position(reg, ns, channel, current)
     body = new_body(
         "channel",
         namespace=ns,
         channel=channel,
-        version=(current.version + 1) if current else 1,
-        prev=current.digest if current else None,
+        version=version,
+        prev=prev,
         expires=expires,
         artifacts=dict(sorted(merged.items())),
     )

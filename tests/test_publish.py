@@ -143,6 +143,8 @@ def test_publish_is_idempotent_and_does_not_rehash(registry):
 
 def test_new_bytes_advance_latest_with_prev_chain(registry):
     publish_json(registry)
+    run(["git", "add", "-A"], cwd=registry)
+    run(["git", "commit", "-qm", "publish v1"], cwd=registry)
     first = json.loads((registry / "channels/us/latest.json").read_text())["signed"]
     build(registry, rows=50)
     out = publish_json(registry, "persons.parquet")
@@ -283,3 +285,19 @@ def test_init_with_an_s3_url_configures_a_real_remote_and_publish_pushes_there(g
     md5 = out["artifacts"][0]["md5"]
     assert s3_remote.object_key(md5) in s3_remote.list_objects()
     assert hashlib.sha256(s3_remote.read_object(s3_remote.object_key(md5))).hexdigest() == out["artifacts"][0]["sha256"]
+
+
+def test_publishing_twice_before_a_commit_makes_one_new_version(registry):
+    """Every `prev` must name a version in git history: a second publish before committing
+    replaces the uncommitted version instead of chaining a version onto it."""
+    publish_json(registry)
+    run(["git", "add", "-A"], cwd=registry)
+    run(["git", "commit", "-qm", "publish v1"], cwd=registry)
+    build(registry, rows=50)
+    assert publish_json(registry, "persons.parquet")["channels"] == {"us": 2}
+    build(registry, rows=60)
+    assert publish_json(registry, "persons.parquet")["channels"] == {"us": 2}
+    run(["git", "add", "-A"], cwd=registry)
+    run(["git", "commit", "-qm", "publish again"], cwd=registry)
+    res = run_pedata("verify", cwd=registry)
+    assert res.ok, res.stdout + res.stderr
