@@ -419,8 +419,13 @@ def test_browser_index_to_artifact_schema_badges_citation(browser, site):
     assert svg.locator('[data-node="generate"]').count() == 1 and svg.locator('[data-node="data/persons.parquet"]').count() == 1
     page.locator(".get-shell button.copy").click()
     # the label changes when the clipboard promise settles, not on click: wait for it
-    page.wait_for_function("document.querySelector('.get-shell button.copy').textContent !== 'Copy'", timeout=5000)
-    assert page.locator(".get-shell button.copy").inner_text() in ("Copied", "Selected: press Ctrl+C")
+    # (and read it in that same evaluation: it reverts to "Copy" 1.5 s later, which a loaded
+    # machine can reach before a second read)
+    label = page.wait_for_function(
+        "() => { const t = document.querySelector('.get-shell button.copy').textContent; return t !== 'Copy' && t; }",
+        timeout=5000,
+    ).json_value()
+    assert label in ("Copied", "Selected: press Ctrl+C")
     page.screenshot(path=str(SCREENSHOTS / "artifact.png"), full_page=True)
 
     # a sibling artifact through the lineage graph's link, then the revocations page
