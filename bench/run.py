@@ -208,12 +208,22 @@ def row_publish(rep: Report, work: Path, data: Path, reps: int) -> Path:
     last = None
     for i in range(reps):
         d = new_dvc_project(work / f"dvc-{i}", data, work / f"dvc-storage-{i}")
-        theirs.append(timed(sh, [DVC, "add", "-q", "big.parquet"], d) + timed(sh, [DVC, "push", "-q"], d))
         r = new_registry(work / f"reg-{i}", data, work / f"reg-storage-{i}")
-        t_add = timed(sh, [DVC, "add", "-q", "big.parquet"], r)
-        t_pub = timed(pedata, "publish", "big.parquet", cwd=r)
-        ours.append(t_add + t_pub)
-        ours_pub.append(t_pub)
+
+        def dvc_side(d: Path = d) -> None:
+            os.sync()  # each side starts with no dirty pages left by the other (GBs of writes)
+            theirs.append(timed(sh, [DVC, "add", "-q", "big.parquet"], d) + timed(sh, [DVC, "push", "-q"], d))
+
+        def pedata_side(r: Path = r) -> None:
+            os.sync()
+            t_add = timed(sh, [DVC, "add", "-q", "big.parquet"], r)
+            t_pub = timed(pedata, "publish", "big.parquet", cwd=r)
+            ours.append(t_add + t_pub)
+            ours_pub.append(t_pub)
+
+        # alternate which side goes first: the second one inherits the first one's writeback
+        for side in ((dvc_side, pedata_side) if i % 2 == 0 else (pedata_side, dvc_side)):
+            side()
         last = r
         if i:
             shutil.rmtree(d)
