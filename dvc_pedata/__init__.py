@@ -1,21 +1,63 @@
 """dvc-pedata: a git + DVC data registry for citable, signed, revocable scientific microdata.
 
-The resolver functions are imported lazily so that ``import dvc_pedata`` stays cheap and never
-imports DVC.
+``get_path`` and ``open`` try the warm-cache memo (:mod:`dvc_pedata.warm`) before importing the
+resolver, so that a repeated resolution in a fresh process costs little more than Python's own
+start-up. ``import dvc_pedata`` never imports DVC (nor ``typing``: it is on that path too).
 """
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import os
+    from pathlib import Path
+    from typing import IO, Any
 
 __version__ = "0.1.0"
 
 __all__ = ["get_path", "open", "schema", "__version__"]
 
 
+def get_path(
+    uri: str,
+    registry: str | os.PathLike[str] | None = None,
+    rev: str | None = None,
+    *,
+    offline: bool = False,
+    trusted_root: str | None = None,
+) -> Path:
+    """The local path of ``uri``'s verified bytes (read-only; do not modify it)."""
+    from . import warm
+
+    hit = warm.lookup(uri, registry, rev, trusted_root)
+    if hit is not None:
+        from pathlib import Path
+
+        return Path(hit)
+    from . import resolve
+
+    return resolve.get_path(uri, registry, rev, offline=offline, trusted_root=trusted_root)
+
+
+def open(  # noqa: A001 - mirrors builtins.open / dvc.api.open on purpose
+    uri: str,
+    mode: str = "rb",
+    registry: str | os.PathLike[str] | None = None,
+    rev: str | None = None,
+    *,
+    offline: bool = False,
+    trusted_root: str | None = None,
+    encoding: str | None = None,
+) -> IO[Any]:
+    """Open ``uri``'s verified bytes for reading (``"rb"`` or ``"r"``)."""
+    from . import resolve
+
+    return resolve.open(uri, mode, registry, rev, offline=offline, trusted_root=trusted_root, encoding=encoding)
+
+
 def __getattr__(name: str) -> Any:
-    if name in ("get_path", "open", "schema"):
+    if name == "schema":
         from . import resolve
 
-        return getattr(resolve, name)
+        return resolve.schema
     raise AttributeError(f"module 'dvc_pedata' has no attribute {name!r}")

@@ -11,12 +11,11 @@ owner can read without trusting consumers' machines).
 from __future__ import annotations
 
 import json
-import os
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from . import warm
 from .cache import cache_dir
 from .errors import UsageError
 
@@ -34,26 +33,11 @@ class Access:
     rev: str | None
 
     def line(self) -> bytes:
-        return (json.dumps(asdict(self), sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+        return warm.access_line(asdict(self))
 
 
-def now_text() -> str:
-    """UTC now with microseconds, via ``time`` (``datetime`` costs an import on every cache hit)."""
-    t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e6):06d}Z"
-
-
-def current_user() -> str:
-    """Like ``getpass.getuser()`` (environment first, then the password database), lazily."""
-    for var in ("LOGNAME", "USER", "LNAME", "USERNAME"):
-        if os.environ.get(var):
-            return os.environ[var]
-    try:
-        import pwd
-
-        return pwd.getpwuid(os.getuid()).pw_name
-    except (ImportError, KeyError):  # no passwd entry (some containers)
-        return str(os.getuid())
+now_text = warm.now_text
+current_user = warm.current_user
 
 
 def log_path() -> Path:
@@ -62,13 +46,7 @@ def log_path() -> Path:
 
 def append(entry: Access) -> None:
     """Append one line with one ``write`` on an ``O_APPEND`` descriptor."""
-    path = log_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, entry.line())
-    finally:
-        os.close(fd)
+    warm.append_access(entry.line())
 
 
 def remote_object_name(entry: Access) -> str:

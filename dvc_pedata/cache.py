@@ -26,15 +26,12 @@ from .atomic import TMP_PREFIX, fsync_dir
 from .atomic import clean_stale_temps as _clean_temps
 from .errors import IntegrityError, PedataError
 from .names import check_sha256
+from .warm import cache_dir_text
 
 
 def cache_dir() -> Path:
     """``$PEDATA_CACHE_DIR``, else ``$XDG_CACHE_HOME/pedata``, else ``~/.cache/pedata``."""
-    explicit = os.environ.get("PEDATA_CACHE_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "pedata"
+    return Path(cache_dir_text())
 
 
 def object_path(sha256: str, root: Path | None = None) -> Path:

@@ -47,6 +47,9 @@ class RegistryView:
     rev: str | None  # a commit id: read through git; None: read the work tree
     url: str | None = None  # the git URL the clone came from
     _config: dict[str, Any] | None = field(default=None, repr=False)
+    # When set (work tree only): relative path -> sha256 of the bytes read, None if absent. The
+    # warm-cache memo (warm.py) re-checks exactly these bytes before answering without a resolve.
+    reads: dict[str, str | None] | None = field(default=None, repr=False)
 
     @property
     def location(self) -> str:
@@ -61,10 +64,17 @@ class RegistryView:
     def read(self, rel: str) -> bytes | None:
         if self.rev is None:
             try:
-                return (self.root / rel).read_bytes()
+                data: bytes | None = (self.root / rel).read_bytes()
             except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-                return None
+                data = None
+            self.note(rel, data)
+            return data
         return gitio.show(self.root, self.rev, rel)
+
+    def note(self, rel: str, data: bytes | None) -> None:
+        """Remember what was read at ``rel`` (for the warm-cache memo), if recording."""
+        if self.reads is not None and self.rev is None:
+            self.reads[rel] = None if data is None else hashlib.sha256(data).hexdigest()
 
     def where(self, rel: str) -> str:
         return f"{rel}@{self.rev[:12]}" if self.rev else rel

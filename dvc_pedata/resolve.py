@@ -55,6 +55,7 @@ class Resolution:
     directory_sha256: str | None = None  # set for a directory artifact, or a file picked with ;path=
     inner_path: str | None = None  # the ;path= qualifier
     entries: list[Any] | None = field(default=None, repr=False)  # a directory's verified file list
+    expiries: list[str] = field(default_factory=list, repr=False)  # expiry times the checks relied on
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -77,6 +78,7 @@ class _Pin:
     verified_by: str | None
     warnings: list[str]
     location: dict[str, Any] | None = None
+    expiries: list[str] = field(default_factory=list)  # what was checked unexpired (the memo's limit)
 
 
 def _pin(view: RegistryView, uri: PedataURI, trusted_root: str | None) -> _Pin:
@@ -87,8 +89,9 @@ def _pin(view: RegistryView, uri: PedataURI, trusted_root: str | None) -> _Pin:
     root = trust_gate.load_root(view, trusted_root) if trusted_root else None
     if uri.ref_kind == "sha256":
         manifest = view.load_manifest(ns, uri.name, uri.ref)
-        return _Pin(uri.ref, manifest.digest, manifest.size, None, [])
+        return _Pin(uri.ref, manifest.digest, manifest.size, None, [], expiries=_expiries(root))
     warnings: list[str] = []
+    expiries: list[str] = []
     if uri.ref_kind == "channel":
         ch = view.load_channel(ns, uri.ref)
         if ch is None:
@@ -100,6 +103,7 @@ def _pin(view: RegistryView, uri: PedataURI, trusted_root: str | None) -> _Pin:
             trust_gate.require(ch, root, "promoter", ns, what)
             trust_gate.require_unexpired(ch.expires, what)
             verified_by = "promoter"
+            expiries.extend(_expiries(root, ch.expires))
         pins = ch.artifacts
     else:
         rel = view.load_release(ns, uri.ref)
@@ -108,6 +112,7 @@ def _pin(view: RegistryView, uri: PedataURI, trusted_root: str | None) -> _Pin:
         what = f"release {ns}@v{uri.ref}"
         root = root or trust_gate.load_root(view, None)
         trust_gate.require(rel, root, "certifier", ns, what)
+        expiries.extend(_expiries(root))
         if rel.status == "unreproducible" and uri.path is not None:
             # One file of a folder: its own tombstone decides (checked later); the rest stay fetchable.
             warnings.append(f"{what} is unreproducible: {rel.body['notice'].get('summary', '')}")
@@ -125,7 +130,14 @@ def _pin(view: RegistryView, uri: PedataURI, trusted_root: str | None) -> _Pin:
     if not pin.get("sha256"):
         raise IntegrityError(f"{what}: pin {uri.name!r} has no sha256, so its bytes cannot be verified; a certified pin must name its sha256")
     size = None if pin.get("size") is None else int(pin["size"])
-    return _Pin(pin["sha256"], pin["manifest_sha256"], size, verified_by, warnings, pin.get("location"))
+    if root is not None and not expiries:
+        expiries.extend(_expiries(root))
+    return _Pin(pin["sha256"], pin["manifest_sha256"], size, verified_by, warnings, pin.get("location"), expiries)
+
+
+def _expiries(root: Any, *more: str | None) -> list[str]:
+    """The expiry times a resolution relied on: the trust root's (when loaded) and a signed channel's."""
+    return [e for e in ((root.expires if root is not None else None), *more) if e]
 
 
 def _manifest(view: RegistryView, uri: PedataURI, pin: _Pin) -> Manifest:
@@ -158,6 +170,8 @@ def describe(
     """Resolve ``uri`` to a checked pin and manifest without fetching bytes (``path`` may be None)."""
     parsed = uri if isinstance(uri, PedataURI) else parse(uri)
     view = open_registry(registry, rev, offline=offline)
+    if view.rev is None and view.url is None:
+        view.reads = {}  # a work tree: remember what was read, for the warm-cache memo
     pin = _pin(view, parsed, trusted_root)
     manifest = _manifest(view, parsed, pin)
     _check_tombstone(view, parsed, pin.sha256)
@@ -171,6 +185,7 @@ def describe(
         verified_by=pin.verified_by, manifest=manifest, warnings=pin.warnings, view=view,
         location=pin.location or manifest.location,
     )
+    res.expiries = pin.expiries
     return res
 
 
@@ -246,7 +261,28 @@ def resolve(
             res.size = _learnt_size(res.size, res.path)
     if log:
         _log(view, res, offline)
+    _remember(view, res, uri if isinstance(uri, str) else str(uri), trusted_root)
     return res
+
+
+def _remember(view: RegistryView, res: Resolution, uri: str, trusted_root: str | None) -> None:
+    """Write the warm-cache memo (warm.py) for a plain cached file read from a work tree."""
+    if view.reads is None or res.entries is not None or res.path is None or res.size is None:
+        return
+    if res.path != cache.object_path(res.sha256) or (view.config.get("audit") or {}).get("remote"):
+        return  # a directory tree, or every access must also reach the remote audit trail
+    from . import warm
+    from .timeutil import parse_time
+
+    not_after = min((parse_time(e, "expiry").timestamp() for e in res.expiries), default=None)
+    roots = tuple(sorted(rel.rsplit("/", 1)[1] for rel in view.reads if rel.startswith("trust/root/")))
+    log = {"uri": res.uri, "sha256": res.sha256, "manifest_sha256": res.manifest_sha256,
+           "name": f"{res.namespace}/{res.name}"}
+    warm.record(
+        top=str(view.root), uri=uri, trusted_root=trusted_root, files=dict(view.reads),
+        root_files=roots or None, not_after=not_after, obj=str(res.path), size=res.size,
+        warnings=res.warnings, log=log,
+    )
 
 
 def _log(view: RegistryView, res: Resolution, offline: bool) -> None:
@@ -276,6 +312,11 @@ def get_path(
     trusted_root: str | None = None,
 ) -> Path:
     """The local path of ``uri``'s verified bytes (read-only; do not modify it)."""
+    from . import warm
+
+    hit = warm.lookup(uri, registry, rev, trusted_root)
+    if hit is not None:
+        return Path(hit)
     res = resolve(uri, registry, rev, offline=offline, trusted_root=trusted_root)
     _warn(res)
     assert res.path is not None

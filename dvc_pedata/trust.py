@@ -10,7 +10,7 @@ still be rotated to a fresh one.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -42,12 +42,17 @@ def open_registry(start: Path | str = ".") -> Registry:
     return Registry(gitio.toplevel(Path(start)))
 
 
-def _root_files(registry: Registry, rev: str | None) -> list[tuple[str, bytes]]:
-    """``(relative path, bytes)`` of every ``trust/root/<N>.json``, ordered by N."""
+def _root_files(registry: Registry, rev: str | None, note: Callable[[str, bytes], None] | None = None) -> list[tuple[str, bytes]]:
+    """``(relative path, bytes)`` of every ``trust/root/<N>.json``, ordered by N.
+
+    ``note`` sees every work-tree file read (the resolver's warm-cache memo re-checks them).
+    """
     if rev is None:
-        return [
-            (f"{ROOT_DIR}/{n}.json", registry.root_path(n).read_bytes()) for n in registry.root_versions()
-        ]
+        out = [(f"{ROOT_DIR}/{n}.json", registry.root_path(n).read_bytes()) for n in registry.root_versions()]
+        for rel, data in out:
+            if note is not None:
+                note(rel, data)
+        return out
     commit = gitio.rev_parse(registry.root, rev)
     named = []
     for path in gitio.ls_tree(registry.root, commit, ROOT_DIR):
@@ -62,9 +67,11 @@ def _root_files(registry: Registry, rev: str | None) -> list[tuple[str, bytes]]:
     return out
 
 
-def load_root_docs(registry: Registry, rev: str | None = None) -> list[tuple[str, Root]]:
+def load_root_docs(
+    registry: Registry, rev: str | None = None, note: Callable[[str, bytes], None] | None = None
+) -> list[tuple[str, Root]]:
     """Every stored root version, parsed and schema-checked, in file order (not yet trusted)."""
-    return [(path, Root.from_bytes(data, path)) for path, data in _root_files(registry, rev)]
+    return [(path, Root.from_bytes(data, path)) for path, data in _root_files(registry, rev, note)]
 
 
 # -- checking -----------------------------------------------------------------------------------
@@ -151,13 +158,14 @@ def load_root_chain(
     *,
     now: datetime | None = None,
     check_expiry: bool = True,
+    note: Callable[[str, bytes], None] | None = None,
 ) -> Root:
     """The newest trust root, reached by walking and verifying every rotation from root 1.
 
     ``trusted_root`` is the digest (hex, or ``sha256:<hex>``) of root 1 a consumer pinned out of
     band; ``rev`` reads the chain as of a git revision instead of the work tree.
     """
-    entries = load_root_docs(registry, rev)
+    entries = load_root_docs(registry, rev, note)
     if not entries:
         where = f" at {rev}" if rev else ""
         raise NotFoundError(f"no trust root in {registry.root}{where} (run 'pedata trust init')")

@@ -30,7 +30,8 @@ def _trust_api() -> tuple[Any, Any]:
 def load_root(view: RegistryView, trusted_root: str | None) -> Any:
     """The newest root reachable from root 1 (pinned to ``trusted_root`` if given)."""
     load_root_chain, _ = _trust_api()
-    return load_root_chain(view.registry, trusted_root=trusted_root, rev=view.rev)
+    note = view.note if view.reads is not None else None
+    return load_root_chain(view.registry, trusted_root=trusted_root, rev=view.rev, note=note)
 
 
 def require(doc: Document, root: Any, role: str, namespace: str, what: str) -> None:
