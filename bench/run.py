@@ -441,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(env_home)
     rep = Report()
     print(machine())
-    print(f"\nartifact: {human(size)} parquet; reps: {args.reps}; workdir: {work}\n")
+    print(f"\nartifact: about {human(size)} of parquet requested; reps: {args.reps}; workdir: {work}\n")
     print("| row | pedata (median) | other side (median) | ratio | goal | verdict |\n|---|---|---|---|---|---|", flush=True)
     server = None
     try:

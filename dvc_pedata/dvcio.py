@@ -19,7 +19,7 @@ from typing import Any
 from dvc.exceptions import DvcException, OutputNotFoundError
 from dvc.repo import Repo
 
-from .errors import DvcError, NotFoundError, PedataError
+from .errors import DvcError, IntegrityError, NotFoundError, PedataError
 
 
 @dataclass
@@ -433,8 +433,6 @@ class StoreRepo(DvcRepo):
 
         from dvc_objects.fs.local import LocalFileSystem
 
-        from .errors import IntegrityError
-
         dodb = self.remote_odb(dst)
         dpath = dodb.oid_to_path(md5)
         url = _url(dodb, dpath)
@@ -471,6 +469,66 @@ class StoreRepo(DvcRepo):
             raise IntegrityError(f"{url}: bytes read back hash to {back.hexdigest()}, not {sha256}; removed")
         return CopyOutcome("copied", url, size)
 
+    def copy_listing(self, md5: str, files: set[tuple[str, str]], src: str, dst: str, staging: Path) -> CopyOutcome:
+        """Copy DVC's ``<md5>.dir`` listing of a folder from ``src`` to ``dst`` (so ``dvc pull`` works there).
+
+        A listing is small and is not named by a sha256 the registry pins, so it is checked in
+        full instead: its bytes must hash to its md5 name and name exactly ``files`` (the
+        ``(relpath, md5)`` pairs of the verified directory manifest). A copy already in ``dst`` that
+        passes the same check is left alone; an upload is read back and compared byte for byte.
+        """
+        import os
+        import tempfile
+
+        from dvc_objects.fs.local import LocalFileSystem
+
+        dodb = self.remote_odb(dst)
+        dpath = dodb.oid_to_path(md5)
+        url = _url(dodb, dpath)
+
+        def read_checked(remote: str) -> bytes | None:
+            try:
+                data = b"".join(self.iter_remote_object(md5, remote))
+            except (PedataError, FileNotFoundError):
+                return None
+            return data if _listing_problem(data, md5, files) is None else None
+
+        present = read_checked(dst) if dodb.fs.exists(dpath) else None
+        if present is not None:
+            return CopyOutcome("present", url, len(present))
+        data = b"".join(self.iter_remote_object(md5, src))
+        problem = _listing_problem(data, md5, files)
+        if problem is not None:
+            raise IntegrityError(f"remote {src!r} holds a bad folder listing {md5}: {problem}; not copied")
+        staging.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".pedata-tmp-mirror-", dir=staging)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            try:
+                dodb.add(tmp, LocalFileSystem(), md5, check_exists=False)
+            except Exception as exc:
+                raise PedataError(f"cannot write {url}: {exc}") from exc
+            finally:
+                _clear_remote_index(dodb)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        if b"".join(self.iter_remote_object(md5, dst)) != data:
+            self.delete_remote_object(md5, dst)
+            raise IntegrityError(f"{url}: the folder listing read back differs from what was written; removed")
+        return CopyOutcome("copied", url, len(data))
+
+    def listing_problem(self, md5: str, files: set[tuple[str, str]], remote: str, deep: bool) -> tuple[str, str] | None:
+        """``(missing|corrupt, detail)`` if ``remote`` lacks a sound ``md5`` folder listing (``fsck``)."""
+        if self.remote_object_size(md5, remote) is None:
+            return "missing", f"DVC's folder listing {md5} is not there, so 'dvc pull' of the folder fails"
+        if deep:
+            problem = _listing_problem(b"".join(self.iter_remote_object(md5, remote)), md5, files)
+            if problem is not None:
+                return "corrupt", f"DVC's folder listing {md5}: {problem}"
+        return None
+
     def hash_remote_object(self, md5: str, remote: str) -> str:
         """sha256 of the object ``md5`` as ``remote`` serves it (``fsck --deep``)."""
         import hashlib
@@ -479,6 +537,25 @@ class StoreRepo(DvcRepo):
         for chunk in self.iter_remote_object(md5, remote):
             h.update(chunk)
         return h.hexdigest()
+
+
+def _listing_problem(data: bytes, md5: str, files: set[tuple[str, str]]) -> str | None:
+    """Why ``data`` is not DVC's ``md5`` listing of exactly ``files``, or None if it is."""
+    import hashlib
+    import json
+
+    actual = hashlib.md5(data).hexdigest() + ".dir"
+    if actual != md5:
+        return f"its bytes hash to {actual}"
+    try:
+        listed = {(str(e["relpath"]).replace("\\", "/"), str(e["md5"])) for e in json.loads(data)}
+    except (ValueError, TypeError, KeyError):
+        return "it is not a DVC folder listing"
+    if len(listed) != len(files):
+        return f"it names {len(listed)} files, the manifest {len(files)}"
+    if listed != files:
+        return "its files or their md5s differ from the manifest's"
+    return None
 
 
 def repo_imports(root: Path) -> list[tuple[str, str, str, str | None]]:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import PedataError
-from .pinset import declared_stores, pinned
+from .pinset import declared_stores, folder_files, pinned, pinned_folders
 from .registry import Registry
 
 
@@ -69,6 +69,10 @@ def fsck(root: Path | str = ".", remote: str | None = None, *, deep: bool = Fals
         for m in reg.find_manifests(ts.artifact_sha256):
             if namespace is None or m.namespace == namespace:
                 revoked.append((ts, m))
+    folders = []  # (uri, .dir md5, files) of every pinned, unrevoked folder
+    for ns, name, sha in pinned_folders(pins):
+        if reg.load_tombstone(sha) is None:
+            folders.append((f"pedata://{ns}/{name}@sha256:{sha}", *folder_files(reg, ns, name, sha)))
     with StoreRepo(reg.root) as repo:
         configured = repo.remote_names()
         if remote is not None:
@@ -100,6 +104,17 @@ def fsck(root: Path | str = ".", remote: str | None = None, *, deep: bool = Fals
                     actual = repo.hash_remote_object(p.md5, store)
                     if actual != p.sha256:
                         report.findings.append(Finding("corrupt", p.uri, store, url, f"bytes hash to sha256 {actual}"))
+            for uri, md5, files in folders:
+                report.checked += 1
+                url = repo.object_url(md5, store)
+                try:
+                    found = repo.listing_problem(md5, files, store, deep)
+                except Exception as exc:  # PedataError or a network error from DVC's filesystems
+                    text = getattr(exc, "message", "") or (str(exc).splitlines() or [type(exc).__name__])[0]
+                    report.findings.append(Finding("unreachable", uri, store, url, text))
+                    continue
+                if found is not None:
+                    report.findings.append(Finding(found[0], uri, store, url, found[1]))
             for ts, m in revoked:
                 if not m.md5:
                     continue

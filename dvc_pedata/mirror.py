@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import PedataError, UsageError
-from .pinset import pinned
+from .pinset import folder_files, pinned, pinned_folders
 from .registry import Registry
 
 
@@ -76,4 +76,20 @@ def mirror(to: str, root: Path | str = ".", *, namespace: str | None = None, sou
                 report.items.append(MirrorItem(p.uri, "failed", reason=exc.message))
                 continue
             report.items.append(MirrorItem(p.uri, got.status, got.url, got.size))
+        for ns, name, sha in pinned_folders(pins):  # after the files: a listing in the mirror promises them
+            report.items.append(_copy_listing(repo, reg, ns, name, sha, src, to, staging))
     return report
+
+
+def _copy_listing(repo: Any, reg: Registry, ns: str, name: str, sha256: str, src: str, to: str, staging: Path) -> MirrorItem:
+    """DVC's ``.dir`` listing of a pinned folder, so ``dvc pull`` of the folder works from ``to``."""
+    uri = f"pedata://{ns}/{name}@sha256:{sha256}"
+    ts = reg.load_tombstone(sha256)
+    if ts is not None:
+        return MirrorItem(uri, "revoked", reason=f"revoked on {ts.date} by {ts.authority}")
+    try:
+        md5, files = folder_files(reg, ns, name, sha256)
+        got = repo.copy_listing(md5, files, src, to, staging)
+    except PedataError as exc:
+        return MirrorItem(uri, "failed", reason=exc.message)
+    return MirrorItem(uri, got.status, got.url, got.size)

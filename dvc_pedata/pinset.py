@@ -70,6 +70,30 @@ def pinned(reg: Registry, namespace: str | None = None) -> list[Pinned]:
     return out
 
 
+def pinned_folders(pins: list[Pinned]) -> list[tuple[str, str, str]]:
+    """``(namespace, name, directory sha256)`` of each directory artifact in ``pins``, once each.
+
+    A folder's files are pinned one by one (above); DVC's ``.dir`` listing of the folder is an
+    object of its own that ``dvc pull`` needs, so stores must hold it too.
+    """
+    seen: dict[tuple[str, str, str], None] = {}
+    for p in pins:
+        sha = getattr(p, "directory_sha256", "")
+        if sha:
+            seen.setdefault((p.namespace, p.name, sha), None)
+    return list(seen)
+
+
+def folder_files(reg: Registry, ns: str, name: str, sha256: str) -> tuple[str, set[tuple[str, str]]]:
+    """The ``.dir`` md5 of a pinned folder and the ``(relpath, md5)`` pairs its verified listing names."""
+    from .dirmanifest import load_listing, registry_reader
+
+    manifest = reg.load_manifest(ns, name, sha256)
+    if manifest.md5 is None:
+        raise IntegrityError(f"manifest of pedata://{ns}/{name}@sha256:{sha256} records no md5")
+    return manifest.md5, {(e.path, e.md5 or "") for e in load_listing(manifest, registry_reader(reg.root))}
+
+
 def declared_stores(reg: Registry) -> list[str]:
     """The registry's remote (pedata.json ``remote``) then its mirrors, without repeats."""
     out = [reg.config.get("remote") or "storage"]

@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error, run, run_pedata
+from conftest import assert_one_line_error, dvc_cmd, run, run_pedata
 from dir_helpers import (
     certify,
     make_registry,
@@ -164,11 +164,47 @@ def test_swapped_file_in_remote_is_named(small, tmp_path):
         obj.write_bytes(good)
     assert run_pedata("get", URI, cwd=clone).ok  # resumes: only the repaired file is fetched
     fsck = run_pedata("fsck", "--deep", "--json", cwd=reg.origin)
-    assert fsck.ok and json.loads(fsck.stdout)["checked"] == len({e["sha256"] for e in entries}), fsck
+    # every distinct file, plus DVC's .dir listing of the folder
+    assert fsck.ok and json.loads(fsck.stdout)["checked"] == len({e["sha256"] for e in entries}) + 1, fsck
     # gc keeps every file of the folder (they are objects of their own, not named by the .dir digest).
     gc = run_pedata("gc", "--dry-run", "--json", cwd=reg.origin)
     assert gc.ok, gc
     assert all(e["md5"] not in gc.stdout for e in entries)
+
+
+def test_mirror_copies_the_folder_listing_so_dvc_pull_works_from_the_mirror(small, tmp_path):
+    reg, art, _ = small
+    clone = _clone(reg, tmp_path / "clone")
+    partner = tmp_path / "partner"
+    run([*dvc_cmd(), "remote", "add", "partner", str(partner)], cwd=clone)
+    uri = f"{URI.rsplit('@', 1)[0]}@sha256:{art['sha256']}"
+    out = json.loads(run_pedata("mirror", "--to", "partner", "--json", cwd=clone).stdout)
+    files = len({e["sha256"] for e in _entries(reg, art["sha256"])})
+    assert (out["ok"], out["copied"], out["failed"]) == (True, files + 1, 0), out
+    listing = next(i for i in out["items"] if i["uri"] == uri)
+    md5 = reg.manifest(art["sha256"])["digest"]["md5"]
+    assert listing["status"] == "copied" and listing["url"] == str(object_path(partner, md5))
+
+    # A consumer with only the mirror: plain `dvc pull` of the folder works and gives the bytes.
+    consumer = _clone(reg, tmp_path / "consumer")
+    run([*dvc_cmd(), "remote", "add", "partner", str(partner)], cwd=consumer)
+    run([*dvc_cmd(), "pull", "-q", "-r", "partner", "local_areas"], cwd=consumer)
+    assert snippet_digest(consumer / "local_areas") == art["sha256"]
+    assert run_pedata("fsck", "--remote", "partner", "--deep", cwd=clone).ok
+
+    # A damaged listing in the mirror is named by fsck and replaced by the next mirror run.
+    obj = object_path(partner, md5)
+    obj.chmod(0o644)
+    obj.write_bytes(obj.read_bytes().replace(b"D000_copy", b"D999_copy"))
+    fsck = run_pedata("fsck", "--remote", "partner", "--deep", "--json", cwd=clone)
+    finding = json.loads(fsck.stdout)["findings"]
+    assert fsck.returncode != 0 and [(f["problem"], f["uri"]) for f in finding] == [("corrupt", uri)], finding
+    assert "folder listing" in finding[0]["detail"] and "hash to" in finding[0]["detail"]
+    again = json.loads(run_pedata("mirror", "--to", "partner", "--json", cwd=clone).stdout)
+    assert (again["copied"], again["present"]) == (1, files), again
+    obj.unlink()
+    fsck = run_pedata("fsck", "--remote", "partner", "--json", cwd=clone)
+    assert [f["problem"] for f in json.loads(fsck.stdout)["findings"]] == ["missing"]
 
 
 @pytest.mark.parametrize("path", ["../outside.h5", "/etc/passwd", "constituency/../../x.h5", "constituency//E14000001.h5", "./district/D000.h5"])
