@@ -86,10 +86,17 @@ def add(root: Path, paths: Iterable[str]) -> None:
 
 
 def commit(root: Path, message: str, paths: Iterable[str] | None = None) -> str:
-    """Commit the given paths (or the index) and return the new commit id."""
+    """Commit the given paths (or the whole index) and return the new commit id.
+
+    With ``paths``, only those are committed (``git commit -- paths``): changes the user had
+    staged for their own commit stay staged instead of riding along in pedata's.
+    """
     if paths is not None:
+        paths = list(paths)
         add(root, paths)
-    git(root, "commit", "-q", "-m", message)
+        git(root, "commit", "-q", "-m", message, "--", *paths)
+    else:
+        git(root, "commit", "-q", "-m", message)
     return git(root, "rev-parse", "HEAD")
 
 

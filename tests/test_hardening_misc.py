@@ -74,6 +74,19 @@ def test_two_promotes_race_one_wins_one_refused(signed, tmp_path, attempt):
     verify_ok(repo)
 
 
+def test_promote_commits_only_its_channel_and_leaves_other_staged_work_staged(signed, tmp_path):
+    template, keys = signed
+    repo = tmp_path / "repo"
+    shutil.copytree(template, repo, symlinks=True)
+    (repo / "NOTES.md").write_text("half-written notes\n")
+    run(["git", "add", "NOTES.md"], cwd=repo)
+    res = run_pedata("promote", "us", "--sign", "alice", cwd=repo, env={"PEDATA_KEYS_DIR": str(keys)})
+    assert res.ok, res
+    changed = run(["git", "show", "--name-only", "--format=", "HEAD"], cwd=repo).stdout.split()
+    assert changed == ["channels/us/next.json"]
+    assert run(["git", "diff", "--cached", "--name-only"], cwd=repo).stdout.split() == ["NOTES.md"]
+
+
 # -- secrets -----------------------------------------------------------------------------------
 def test_private_keys_stay_outside_the_repo_unprinted_and_private(published, tmp_path):
     repo = published.clone(tmp_path / "repo")
