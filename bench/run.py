@@ -115,16 +115,18 @@ class Report:
     @staticmethod
     def format_row(r: Row) -> str:
         mo, mt = statistics.median(r.ours_s), statistics.median(r.other_s)
-        return (f"| {r.what} | {r.ours} {mo:.3f} s | {r.other} {mt:.3f} s | {r.ratio:.2f} | {r.goal} | {r.verdict} |"
-                + (f" {r.note}" if r.note else ""))
+        return f"| {r.what} | {r.ours} {mo:.3f} s | {r.other} {mt:.3f} s | {r.ratio:.2f} | {r.goal} | {r.verdict} | {r.note or ''} |"
 
     def markdown(self) -> str:
-        lines = ["| row | pedata (median) | other side (median) | ratio | goal | verdict |",
-                 "|---|---|---|---|---|---|"]
+        lines = [HEADER, RULE]
         lines += [self.format_row(r) for r in self.rows]
         if self.extra:
             lines += ["", *self.extra]
         return "\n".join(lines)
+
+
+HEADER = "| row | pedata (median) | other side (median) | ratio | goal | verdict | note |"
+RULE = "|---|---|---|---|---|---|---|"
 
 
 def machine() -> str:
@@ -442,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     rep = Report()
     print(machine())
     print(f"\nartifact: about {human(size)} of parquet requested; reps: {args.reps}; workdir: {work}\n")
-    print("| row | pedata (median) | other side (median) | ratio | goal | verdict |\n|---|---|---|---|---|---|", flush=True)
+    print(f"{HEADER}\n{RULE}", flush=True)
     server = None
     try:
         data = work / "big.parquet"
