@@ -221,6 +221,12 @@ class DvcRepo:
             fh = odb.fs.open(path, "rb")
         except FileNotFoundError:
             raise NotFoundError(f"object {md5} is not in remote {remote or self.default_remote()!r}") from None
+        except PermissionError as exc:  # s3fs/gcsfs map HTTP 403 here: a key without access, or a wrong one
+            name = remote or self.default_remote()
+            raise PedataError(
+                f"remote {name!r} refused access to object {md5} ({exc}): check the credentials DVC uses for it"
+                f" (environment, or 'dvc remote modify --local {name} ...')"
+            ) from exc
         except Exception as exc:  # network / credentials: DVC's filesystems raise many types
             raise PedataError(f"cannot read object {md5} from remote {remote or self.default_remote()!r}: {exc}") from exc
         try:

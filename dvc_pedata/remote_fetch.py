@@ -55,6 +55,7 @@ def fetch(view: RegistryView, *, uri: str, sha256: str, md5: str, size: int) -> 
         if hit is not None:
             return Fetched(hit, "cache", False)
         problems: list[str] = []
+        unreadable = False  # a source failed for another reason than "not there" (access, network)
         mismatch: cache.DigestMismatch | None = None
         with DvcRepo(view.root, rev=view.rev) as repo:
             for src in sources(view, repo.default_remote()):
@@ -71,6 +72,7 @@ def fetch(view: RegistryView, *, uri: str, sha256: str, md5: str, size: int) -> 
                     raise  # a local problem (full disk): another source would fail the same way
                 except (NotFoundError, PedataError) as exc:
                     problems.append(f"{src.label}: {exc.message}")
+                    unreadable = unreadable or not isinstance(exc, NotFoundError)
                     continue
                 return Fetched(stored.path, src.label, stored.created)
     if mismatch is not None:
@@ -78,4 +80,6 @@ def fetch(view: RegistryView, *, uri: str, sha256: str, md5: str, size: int) -> 
             f"{uri}: corrupted bytes in the remote: expected sha256 {sha256}, got {mismatch.actual}"
             f" (md5 object {md5}); nothing was cached" + (f"; also: {'; '.join(problems[1:])}" if len(problems) > 1 else "")
         )
+    if unreadable:
+        raise PedataError(f"{uri}: bytes sha256 {sha256} could not be fetched: {'; '.join(problems)}")
     raise NotFoundError(f"{uri}: bytes sha256 {sha256} not found: {'; '.join(problems)}")

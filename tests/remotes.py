@@ -24,6 +24,7 @@ docs/testing-remotes.md.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import logging
 import os
@@ -38,6 +39,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -261,6 +263,27 @@ class S3Server:
                 config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=30),
             )
         return self._client
+
+    def iam_user(self, name: str) -> tuple[str, str]:
+        """An IAM user allowed ``s3:*`` on this server, and its new access key (id, secret)."""
+        import boto3
+
+        iam = boto3.client("iam", endpoint_url=self.endpoint_url, aws_access_key_id=S3_ACCESS_KEY_ID,
+                           aws_secret_access_key=S3_SECRET_ACCESS_KEY, region_name=S3_REGION)
+        iam.create_user(UserName=name)
+        policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+        iam.put_user_policy(UserName=name, PolicyName="s3-all", PolicyDocument=json.dumps(policy))
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        return key["AccessKeyId"], key["SecretAccessKey"]
+
+    @contextlib.contextmanager
+    def enforce_credentials(self) -> Iterator[None]:
+        """While inside, the server checks every request's key and signature against its IAM users
+        (moto's own switch; by default moto accepts any key pair)."""
+        from moto.core.authorization import enable_iam_authentication
+
+        with enable_iam_authentication():
+            yield
 
     # _ObjectStore
     def list_keys(self, bucket: str, prefix: str) -> list[str]:

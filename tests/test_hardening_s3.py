@@ -1,5 +1,5 @@
 """Faults against a real S3 API (moto on 127.0.0.1): the server stopping mid-transfer, and a
-consumer without valid credentials. A clear one-line error, nothing cached, and a retry that
+consumer without credentials or with wrong ones (moto checking keys against its IAM users). A clear one-line error, nothing cached, and a retry that
 succeeds once the server is back."""
 
 from __future__ import annotations
@@ -66,3 +66,23 @@ def test_s3_without_credentials_is_a_clear_error(s3_remote, tmp_path):
     assert_one_line_error(res, URI)
     assert "credential" in res.stderr.lower(), res.stderr
     assert _cached(cache) == []
+
+
+def test_s3_wrong_credentials_are_a_clear_error_and_right_ones_work(s3_server, s3_remote, tmp_path):
+    origin, sha, _ = _publish_to(s3_remote, tmp_path)
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(origin), str(clone)], cwd=tmp_path)
+    cache = tmp_path / "cache"
+    key_id, secret = s3_server.iam_user(f"consumer-{tmp_path.name}")
+    base = {**remotes.S3_FAIL_FAST_ENV, "PEDATA_CACHE_DIR": str(cache)}
+    with s3_server.enforce_credentials():
+        for wrong in (("AKIAWRONGWRONGWRONG0", secret), (key_id, "not-the-secret")):
+            creds = {"AWS_ACCESS_KEY_ID": wrong[0], "AWS_SECRET_ACCESS_KEY": wrong[1]}
+            res = run_pedata("get", URI, cwd=clone, env={**base, **creds})
+            assert_one_line_error(res, URI)
+            assert "could not be fetched" in res.stderr and "remote 'storage' refused access" in res.stderr, res.stderr
+            assert "check the credentials" in res.stderr and wrong[1] not in res.stderr  # a secret is never echoed
+            assert _cached(cache) == []
+        res = run_pedata("get", URI, "--json", cwd=clone, env={**base, "AWS_ACCESS_KEY_ID": key_id, "AWS_SECRET_ACCESS_KEY": secret})
+        assert res.ok, res
+    assert [p.parent.name + p.name for p in _cached(cache)] == [sha]
