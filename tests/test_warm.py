@@ -57,9 +57,19 @@ def test_second_resolution_skips_the_resolver_and_logs_the_same_line(published, 
     assert full.pop("time") < fast.pop("time")
     assert full.pop("source").startswith("remote:") and fast.pop("source") == "cache"
     assert full == fast  # same registry, uri, sha256, manifest digest, user
-    # the CLI answers the same path
+    # the CLI answers the same path, from the memo too (only `get`'s parser is built)
     res = run_pedata("get", f"{PEOPLE}@latest", cwd=clone)
     assert res.ok and res.stdout.strip() == first["path"], res
+    cli = (
+        "import sys\nfrom dvc_pedata.cli import main\n"
+        f"rc = main(['get', {PEOPLE + '@latest'!r}])\n"
+        "print(rc, 'dvc_pedata.resolve' in sys.modules, 'dvc_pedata.cli.cmd_publish' in sys.modules)\n"
+    )
+    out = run([sys.executable, "-c", cli], cwd=clone).stdout.splitlines()
+    assert out == [first["path"], "0 False False"], out
+    # --json needs the full resolution record: the full path answers it
+    res = run_pedata("get", f"{PEOPLE}@latest", "--json", cwd=clone)
+    assert res.ok and json.loads(res.stdout)["source"] == "cache", res
 
 
 def test_a_promotion_a_tombstone_and_a_damaged_memo_all_reach_the_resolver(published, clone):

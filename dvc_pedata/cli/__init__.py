@@ -33,7 +33,50 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _NotFast(Exception):
+    """The arguments need the full command (or its error message): leave them to it."""
+
+
+class _QuietParser(_Parser):
+    def error(self, message: str) -> None:
+        raise _NotFast(message)
+
+
+def _warm_get(argv: Sequence[str]) -> int | None:
+    """``pedata get URI`` answered from the warm-cache memo (warm.py), parsed by ``get``'s own parser.
+
+    Only the plain form (a path on stdout) qualifies; ``--json``, ``-o``, ``--rev`` and anything the
+    parser rejects go through :func:`main`'s full path, which also imports every command.
+    """
+    if "-h" in argv or "--help" in argv:
+        return None
+    from .. import warm
+    from . import cmd_get
+
+    parser = _QuietParser(prog="pedata")
+    cmd_get.register(parser.add_subparsers(dest="command", parser_class=_QuietParser))
+    try:
+        args = parser.parse_args(argv)
+    except _NotFast:
+        return None
+    if args.command != "get" or args.out or args.json or args.rev:
+        return None
+    hit = warm.lookup(args.uri, args.registry, None, args.trusted_root)
+    if hit is None:
+        return None
+    sys.stdout.write(hit + "\n")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["get"]:
+        try:
+            rc = _warm_get(argv)
+        except BrokenPipeError:
+            return 0
+        if rc is not None:
+            return rc
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
