@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .dirmanifest import Reader, load_listing
+from .dirmanifest import Reader, file_view, load_listing
 from .documents import Manifest
 from .errors import PedataError
 from .merkle import FileEntry
@@ -33,15 +33,6 @@ def reader_for(ref: str) -> Reader:
     return read
 
 
-def _layout_manifest(m: Manifest, e: FileEntry) -> Manifest:
-    layouts = m.schema.get("layouts", [])
-    schema = dict(layouts[e.layout]["schema"]) if e.layout is not None and e.layout < len(layouts) else {}
-    schema["rows"] = e.rows
-    body = {"namespace": m.namespace, "name": f"{m.name}/{e.path}", "size": e.size, "digest": {"sha256": e.sha256},
-            "schema": schema, "inputs": {}}
-    return Manifest(body)
-
-
 def diff_directories(a: Manifest, b: Manifest, ea: list[FileEntry], eb: list[FileEntry]) -> dict[str, Any]:
     from .schema_diff import diff_manifests
 
@@ -51,7 +42,7 @@ def diff_directories(a: Manifest, b: Manifest, ea: list[FileEntry], eb: list[Fil
         x, y = fa[path], fb[path]
         if x.sha256 == y.sha256:
             continue
-        d = diff_manifests(_layout_manifest(a, x), _layout_manifest(b, y))
+        d = diff_manifests(file_view(a, x), file_view(b, y))
         changed.append({
             "path": path, "from": x.sha256, "to": y.sha256, "size": {"from": x.size, "to": y.size},
             "rows": {"from": x.rows, "to": y.rows}, "columns": d["columns"],

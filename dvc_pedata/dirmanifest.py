@@ -220,6 +220,28 @@ def find_entry(entries: list[FileEntry], path: str, where: str) -> FileEntry:
     raise NotFoundError(f"{where}: no file {path!r} in the directory ({len(entries)} files)")
 
 
+def file_view(manifest: Manifest, entry: FileEntry) -> Manifest:
+    """One file of a directory artifact seen as a file manifest (for ``schema`` and ``diff``).
+
+    Its schema is its layout's (files with one fingerprint share one schema) with its own row
+    count; the name carries the ``;path=`` qualifier so output never passes it off as the folder.
+    """
+    from .sidecar import MEDIA_TYPES
+
+    layouts = manifest.schema.get("layouts", [])
+    layout = layouts[entry.layout] if entry.layout is not None and entry.layout < len(layouts) else {}
+    schema = dict(layout.get("schema") or {})
+    schema["rows"] = entry.rows
+    fmt = str(layout.get("format") or "unknown")
+    body = {
+        "namespace": manifest.namespace, "name": f"{manifest.name};path={entry.path}", "size": entry.size,
+        "format": fmt, "media_type": MEDIA_TYPES.get(fmt, "application/octet-stream"),
+        "digest": {"sha256": entry.sha256, **({"md5": entry.md5} if entry.md5 else {})},
+        "schema": schema, "inputs": {}, "licence": manifest.body.get("licence"),
+    }
+    return Manifest(body)
+
+
 def format_text(manifest: Manifest) -> str:
     """``pedata schema`` text for a directory: its size, then one block per layout."""
     s = manifest.schema

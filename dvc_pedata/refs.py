@@ -53,10 +53,23 @@ def load_manifest_ref(ref: str, root: Path | str = ".") -> Manifest:
     if is_uri(ref):
         reg = Registry.find(root)
         uri = parse(ref, default_ref="latest")
-        return manifest_for_pin(reg, uri.namespace, uri.name, pin_for(reg, uri))
+        manifest = manifest_for_pin(reg, uri.namespace, uri.name, pin_for(reg, uri))
+        if uri.path is None:
+            return manifest
+        return _one_file(reg, uri, manifest)
     path = Path(ref)
     if path.is_file():
         return Manifest.load(path)
     if "://" in ref:
         parse(ref)  # raises the precise URI error
     raise PedataError(f"{ref!r} is neither a pedata:// URI nor a manifest file")
+
+
+def _one_file(reg: Registry, uri: PedataURI, manifest: Manifest) -> Manifest:
+    """The file ``;path=`` names inside a directory artifact, from its verified file list."""
+    from .dirmanifest import file_view, find_entry, load_listing, registry_reader
+
+    if manifest.format != "directory":
+        raise PedataError(f"{uri}: ;path= names a file inside a directory artifact, but this is a {manifest.format} file")
+    entries = load_listing(manifest, registry_reader(reg.root))
+    return file_view(manifest, find_entry(entries, str(uri.path), str(uri)))

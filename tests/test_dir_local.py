@@ -334,6 +334,26 @@ def test_diff_of_two_directory_artifacts(tmp_path):
     assert "+ file constituency/E14000004.h5" in text and "    + column council_tax" in text
     assert "1 added, 1 removed, 2 changed, 4 unchanged" in text
 
+    # ;path= narrows schema and diff to that one file (not the whole folder)
+    ua, ub = f"pedata://uk/local_areas@sha256:{a['sha256']}", f"pedata://uk/local_areas@sha256:{b['sha256']}"
+    one = run_pedata("diff", f"{ua};path=constituency/E14000002.h5", f"{ub};path=constituency/E14000002.h5",
+                     "--format", "json", cwd=reg.origin)
+    assert one.ok, one
+    d = json.loads(one.stdout)
+    assert "files" not in d and d["columns"]["added"] == ["council_tax"], d
+    same = run_pedata("diff", f"{ua};path=constituency/E14000000.h5", f"{ub};path=constituency/E14000000.h5",
+                      "--format", "json", cwd=reg.origin)
+    assert same.ok and json.loads(same.stdout)["columns"]["added"] == [], same
+    schema = run_pedata("schema", f"{ub};path=constituency/E14000002.h5", cwd=reg.origin)
+    assert schema.ok, schema
+    first = schema.stdout.splitlines()[0]
+    entry = next(e for e in _entries(reg, b["sha256"]) if e["path"] == "constituency/E14000002.h5")
+    assert first == f"uk/local_areas;path=constituency/E14000002.h5  sha256:{entry['sha256']}"
+    assert "format: hdf5 (application/x-hdf5)" in schema.stdout and "council_tax" in schema.stdout
+    assert "layout" not in schema.stdout  # one file, not the folder summary
+    missing = run_pedata("schema", f"{ub};path=constituency/nope.h5", cwd=reg.origin)
+    assert_one_line_error(missing, "no file 'constituency/nope.h5'")
+
 
 def test_revoked_file_inside_a_released_directory(tmp_path):
     """`pedata revoke URI;path=FILE`: the file's bytes are tombstoned, the release that pins the
