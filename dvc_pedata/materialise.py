@@ -113,10 +113,11 @@ _PLACERS: dict[str, Callable[[Path, Path], None]] = {"reflink": reflink, "hardli
 class Materialiser:
     """Places many files with one mode; ``auto`` remembers what failed so it tries it once only."""
 
-    def __init__(self, mode: str = "auto") -> None:
+    def __init__(self, mode: str = "auto", *, force: bool = False) -> None:
         if mode not in MODES:
             raise UsageError(f"invalid --link {mode!r}: use one of {', '.join(MODES)}")
         self.mode = mode
+        self.force = force  # replace workspace files that hold other bytes
         self.used: dict[str, int] = {}
         self._failed: set[str] = set()
         self.warnings: list[str] = []
@@ -141,6 +142,8 @@ class Materialiser:
                 return "hardlink"
         if dest.is_dir():
             raise PedataError(f"cannot place a file at {dest}: a folder is in the way")
+        if not self.force and dest.exists() and not _same_bytes(Path(src), dest):
+            raise PedataError(f"{dest} exists and holds other bytes; nothing was replaced (pass --force to replace it)")
         for mode in self._order():
             try:
                 _PLACERS[mode](Path(src), dest)
@@ -154,16 +157,55 @@ class Materialiser:
         raise PedataError(f"cannot place {dest}")  # pragma: no cover - copy always works or raises
 
 
-def materialise_tree(entries: list, object_path: Callable[[str], Path], out: Path, mode: str = "auto") -> Materialiser:
-    """Place every ``entry`` (path, sha256) of a directory under ``out``; paths were checked safe."""
+def _same_bytes(obj: Path, dest: Path) -> bool:
+    """Whether workspace file ``dest`` already holds cache object ``obj``'s bytes (size, then sha256).
+
+    The object's name is its sha256 (``<cache>/sha256/ab/cdef…``), so only ``dest`` is read.
+    """
+    from .hashing import hash_file
+
+    try:
+        if dest.stat().st_size != obj.stat().st_size:
+            return False
+    except FileNotFoundError:
+        return True  # nothing to lose
+    return hash_file(dest).sha256 == obj.parent.name + obj.name
+
+
+def materialise_tree(
+    entries: list, object_path: Callable[[str], Path], out: Path, mode: str = "auto", *, force: bool = False
+) -> Materialiser:
+    """Place every ``entry`` (path, sha256) of a directory under ``out``; paths were checked safe.
+
+    Every target is checked before anything is placed, so a refusal (other bytes in the way,
+    without ``force``) leaves the folder as it was.
+    """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise PedataError(f"{out} exists and is not a folder; a directory artifact needs a folder")
-    m = Materialiser(mode)
+    m = Materialiser(mode, force=force)
     root = out.resolve()
+    plan = []
+    clashes = []
     for e in entries:
         dest = root / e.path
         if not dest.resolve().is_relative_to(root):  # a symlink in the workspace pointing out
             raise PedataError(f"{out}: {e.path} would be written outside the folder (a symlink is in the way)")
-        m.place(object_path(e.sha256), dest)
+        src = object_path(e.sha256)
+        if not force and dest.is_file() and not _same_file(src, dest) and not _same_bytes(src, dest):
+            clashes.append(e.path)
+        plan.append((src, dest))
+    if clashes:
+        more = f" and {len(clashes) - 1} more" if len(clashes) > 1 else ""
+        raise PedataError(f"{out}: {clashes[0]}{more} exist with other bytes; nothing was replaced (pass --force to replace them)")
+    m.force = True  # checked above; a file that changes meanwhile is the user's race
+    for src, dest in plan:
+        m.place(src, dest)
     return m
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except FileNotFoundError:
+        return False

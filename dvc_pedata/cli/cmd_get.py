@@ -25,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("-o", "--out", metavar="PATH", help="also place the bytes at PATH (a file or a folder)")
     g.add_argument("--link", choices=["auto", "reflink", "hardlink", "copy"], default="auto",
                    help="how -o places cache objects: reflink, read-only hardlink or copy (auto: the cheapest safe one)")
+    g.add_argument("--force", action="store_true", help="with -o: replace files that hold other bytes (refused otherwise)")
     g.add_argument("--offline", action="store_true", help="never touch the network; fail if the bytes are not cached")
     add_json_flag(g)
     g.set_defaults(func=_get)
@@ -56,10 +57,10 @@ def _get(args: argparse.Namespace) -> int:
         if res.entries is not None and res.inner_path is None:  # a whole directory artifact
             from ..cache import object_path
 
-            m = materialise_tree(res.entries, object_path, Path(args.out), args.link)
+            m = materialise_tree(res.entries, object_path, Path(args.out), args.link, force=args.force)
             shown = Path(args.out)
         else:
-            m = Materialiser(args.link)
+            m = Materialiser(args.link, force=args.force)
             dest = Path(args.out)
             if dest.is_dir():
                 dest = dest / Path(res.inner_path or res.manifest.body.get("path") or res.name).name
