@@ -17,7 +17,7 @@ from typing import Any
 from . import gitio
 from .errors import IntegrityError, PedataError
 from .hashing import hash_file
-from .resolve import Resolution, describe
+from .resolve import Resolution, describe, log_access
 
 
 @dataclass
@@ -77,4 +77,6 @@ def import_uri(
         raise IntegrityError(
             f"{res.uri}: dvc import of {src_path} at {at} gave sha256 {got}, but the pin is {res.sha256}; removed {out_path.name}"
         )
+    res.source = "dvc-import"
+    log_access(view, res, offline=False)  # every resolution leaves its line, imports included
     return Imported(res, out_path, dvcfile, at)

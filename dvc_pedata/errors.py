@@ -13,8 +13,14 @@ class PedataError(Exception):
     exit_code: int = 1
 
     def __init__(self, message: str, *, exit_code: int | None = None) -> None:
-        # One line: a multi-line message would defeat `grep`-able errors.
-        super().__init__(" ".join(str(message).split()))
+        # One line: a multi-line message would defeat `grep`-able errors. DVC colours its hints
+        # ("See <https://dvc.org/...>"); terminal escape codes would end up in logs and pipes.
+        text = str(message)
+        if "\x1b" in text:
+            import re
+
+            text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)
+        super().__init__(" ".join(text.split()))
         if exit_code is not None:
             self.exit_code = exit_code
 

@@ -166,15 +166,25 @@ def describe(
     *,
     offline: bool = False,
     trusted_root: str | None = None,
+    revoked_ok: bool = False,
 ) -> Resolution:
-    """Resolve ``uri`` to a checked pin and manifest without fetching bytes (``path`` may be None)."""
+    """Resolve ``uri`` to a checked pin and manifest without fetching bytes (``path`` may be None).
+
+    ``revoked_ok`` (``schema`` only: a revoked artifact keeps its manifest) turns a tombstone into
+    a warning; the caller must not serve bytes then.
+    """
     parsed = uri if isinstance(uri, PedataURI) else parse(uri)
     view = open_registry(registry, rev, offline=offline)
     if view.rev is None and view.url is None:
         view.reads = {}  # a work tree: remember what was read, for the warm-cache memo
     pin = _pin(view, parsed, trusted_root)
     manifest = _manifest(view, parsed, pin)
-    _check_tombstone(view, parsed, pin.sha256)
+    try:
+        _check_tombstone(view, parsed, pin.sha256)
+    except RevokedError as exc:
+        if not revoked_ok:
+            raise
+        pin.warnings.append(f"{exc.message} (its manifest stays readable; its bytes are not served)")
     if parsed.path is not None or manifest.format == "directory":  # directory artifacts: dirresolve.py
         return _describe_directory(view, parsed, pin, manifest)
     hit = cache.lookup(pin.sha256, pin.size)
@@ -260,7 +270,7 @@ def resolve(
         if res.entries is None:
             res.size = _learnt_size(res.size, res.path)
     if log:
-        _log(view, res, offline)
+        log_access(view, res, offline)
     _remember(view, res, uri if isinstance(uri, str) else str(uri), trusted_root)
     return res
 
@@ -285,7 +295,8 @@ def _remember(view: RegistryView, res: Resolution, uri: str, trusted_root: str |
     )
 
 
-def _log(view: RegistryView, res: Resolution, offline: bool) -> None:
+def log_access(view: RegistryView, res: Resolution, offline: bool) -> None:
+    """Append the access-log line for ``res`` (and the remote audit object, if the registry asks)."""
     entry = access_log.Access(
         time=access_log.now_text(), user=access_log.current_user(), uri=res.uri, sha256=res.sha256,
         manifest_sha256=res.manifest_sha256, name=f"{res.namespace}/{res.name}", source=res.source or "",
@@ -349,7 +360,11 @@ def schema(
     offline: bool = False,
     trusted_root: str | None = None,
 ) -> dict[str, Any]:
-    """The artifact's schema from its (checked) manifest; never downloads bytes."""
-    res = describe(uri, registry, rev, offline=offline, trusted_root=trusted_root)
+    """The artifact's schema from its (checked) manifest; never downloads bytes.
+
+    A revoked artifact still answers (with a warning on stderr): revocation withdraws bytes, not
+    the record of what they were.
+    """
+    res = describe(uri, registry, rev, offline=offline, trusted_root=trusted_root, revoked_ok=True)
     _warn(res)
     return dict(res.manifest.schema)

@@ -176,3 +176,11 @@ def test_full_cache_disk_is_a_clear_error_and_leaves_nothing_partial(published, 
         assert ok.ok, ok
     finally:
         subprocess.run(["umount", str(cache)], check=False)
+
+
+def test_error_messages_carry_no_terminal_escape_codes():
+    """DVC colours its hints; a pedata error (logged, piped, grepped) must be plain text."""
+    from dvc_pedata.errors import DvcError
+
+    err = DvcError("dvc import failed: not a DVC repo\nSee <\x1b[36mhttps://dvc.org/doc/user-guide/troubleshooting\x1b[39m>")
+    assert err.message == "dvc import failed: not a DVC repo See <https://dvc.org/doc/user-guide/troubleshooting>"

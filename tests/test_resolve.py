@@ -197,6 +197,15 @@ def test_tombstone_refuses_even_cached_bytes(published, clone):
         res = run_pedata("get", f"{PEOPLE}@{ref}", "--offline", cwd=clone)
         assert_one_line_error(res, "revoked", "licence withdrawn", "US Census Bureau", "2025-03-01")
         assert res.returncode == 4
+    # The record stays readable: schema answers from the CLI and the Python API, with a warning.
+    assert run_pedata("schema", f"{PEOPLE}@latest", cwd=clone).ok
+    probe = (
+        "import json, dvc_pedata\n"
+        f"print(json.dumps(dvc_pedata.schema({PEOPLE + '@latest'!r}, registry={str(clone)!r})))\n"
+    )
+    out = run([sys.executable, "-c", probe], cwd=clone)
+    assert isinstance(json.loads(out.stdout), dict)
+    assert "revoked on 2025-03-01" in out.stderr and "bytes are not served" in out.stderr, out.stderr
 
 
 def test_bad_uris_and_unknown_names(clone):
@@ -219,6 +228,8 @@ def test_pedata_import_checks_the_pin(published, clone, tmp_path):
     assert sha256_of(consumer / "data/people.bin") == published.people_b
     dvcfile = (consumer / "data/people.bin.dvc").read_text()
     assert data["import_rev"] in dvcfile and "people.bin" in dvcfile
+    line = log_lines(Path(os.environ["PEDATA_CACHE_DIR"]))[-1]
+    assert (line["uri"], line["sha256"], line["source"]) == (f"{PEOPLE}@latest", published.people_b, "dvc-import")
 
     # A channel that pins bytes A while the commit's dvc.lock holds B: DVC imports B, pedata refuses.
     old = run(["git", "show", "snap-1:channels/us/latest.json"], cwd=clone).stdout
