@@ -94,3 +94,43 @@ def test_publish_then_get_from_a_fresh_clone(kind, request, tmp_path):
     res = run_pedata("get", URI, "--registry", f"file://{bare}", "--json", cwd=tmp_path, env=env)
     assert res.ok, res
     assert json.loads(res.stdout)["source"] == "remote:storage"
+
+
+@pytest.mark.parametrize("kind", ["s3", "gs"])
+def test_every_ref_kind_and_a_tag_from_a_fresh_clone(kind, request, tmp_path):
+    """@v<release>, @next (signed), @latest and @sha256: from a fresh clone, and a git URL at the
+    release tag, each fetching from the real S3/GCS API into an empty cache."""
+    remote = request.getfixturevalue(f"{kind}_remote")
+    origin, sha, _ = _publish_to(remote, tmp_path)
+    for args in (("key", "generate", "alice"), ("trust", "init", "--root", "alice", "--expires", "never"),
+                 ("promote", "us", "--sign", "alice", "--no-commit")):
+        res = run_pedata(*args, cwd=origin)
+        assert res.ok, (args, res)
+    run(["git", "add", "-A"], cwd=origin)
+    run(["git", "commit", "-q", "-m", "trust and next"], cwd=origin)
+    res = run_pedata("certify", "us", "1.0.0", "--sign", "alice", cwd=origin)
+    assert res.ok, res
+    assert run(["git", "tag", "--list", "us/v1.0.0"], cwd=origin).stdout.strip() == "us/v1.0.0"
+    bare = tmp_path / "registry.git"
+    run(["git", "clone", "-q", "--bare", str(origin), str(bare)], cwd=tmp_path)
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(origin), str(clone)], cwd=tmp_path)
+    env = _consumer_env(kind)
+    cache = Path(os.environ["PEDATA_CACHE_DIR"])
+
+    def get(*args: str, cwd: Path) -> dict:
+        if (cache / "sha256").exists():  # every ref starts from an empty cache: a real fetch
+            (cache / "sha256").rename(cache / f"old-{len(list(cache.iterdir()))}")
+        res = run_pedata("get", *args, "--json", cwd=cwd, env=env)
+        assert res.ok, (args, res)
+        data = json.loads(res.stdout)
+        assert (data["sha256"], data["source"]) == (sha, "remote:storage"), data
+        assert sha256_of(Path(data["path"])) == sha
+        return data
+
+    assert get("pedata://us/people@v1.0.0", cwd=clone)["verified_by"] == "certifier"
+    assert get("pedata://us/people@next", cwd=clone)["verified_by"] == "promoter"
+    assert get("pedata://us/people@latest", cwd=clone)["verified_by"] is None
+    assert get(f"pedata://us/people@sha256:{sha}", cwd=clone)["ref"] == "sha256"
+    tagged = get("pedata://us/people@v1.0.0", "--registry", f"file://{bare}", "--rev", "us/v1.0.0", cwd=tmp_path)
+    assert tagged["rev"] == run(["git", "rev-parse", "us/v1.0.0^{commit}"], cwd=origin).stdout.strip()
