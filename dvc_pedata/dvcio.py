@@ -124,7 +124,16 @@ class DvcRepo:
     def artifacts(self) -> dict[str, dict[str, Any]]:
         """``artifacts:`` of every dvc.yaml: name -> {path (repo-relative), type, desc, meta, dvcfile}."""
         out: dict[str, dict[str, Any]] = {}
-        for dvcyaml, arts in self.repo.artifacts.read().items():
+        # DVC warns "Can't use 'x' as artifact name (ID)" on its own line; pedata checks every name
+        # itself and reports a bad one as its single error line, so that warning would be a second.
+        dvc_log = logging.getLogger("dvc")
+        level = dvc_log.level
+        dvc_log.setLevel(logging.ERROR)
+        try:
+            read = self.repo.artifacts.read()
+        finally:
+            dvc_log.setLevel(level)
+        for dvcyaml, arts in read.items():
             base = posixpath.dirname(dvcyaml)
             for name, art in arts.items():
                 out[name] = {

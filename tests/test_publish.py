@@ -222,12 +222,17 @@ def test_publish_bad_input_writes_nothing(registry, args, fragment):
     assert _snapshot(registry) == before
 
 
-def test_publish_rejects_bad_artifact_names(registry):
-    text = (registry / "dvc.yaml").read_text().replace("  persons:\n", "  Persons/x:\n")
-    (registry / "dvc.yaml").write_text(text)
-    before = _snapshot(registry)
-    assert_one_line_error(run_pedata("publish", cwd=registry), "invalid artifact name")
-    assert _snapshot(registry) == before
+@pytest.mark.parametrize("bad", ["Persons/x", "per..sons"])
+def test_publish_rejects_bad_artifact_names(registry, bad):
+    original = (registry / "dvc.yaml").read_text()
+    (registry / "dvc.yaml").write_text(original.replace("  persons:\n", f"  {bad}:\n"))
+    try:
+        before = _snapshot(registry)
+        # one line: pedata's own, without DVC's "Can't use ... as artifact name" warning first
+        assert_one_line_error(run_pedata("publish", cwd=registry), "invalid artifact name")
+        assert _snapshot(registry) == before
+    finally:
+        (registry / "dvc.yaml").write_text(original)
 
 
 def test_publish_corrupt_parquet(registry):

@@ -1,0 +1,71 @@
+"""The project's own example registry and shipped examples, used as a registry owner would.
+
+- a clone of this checkout's example registry: trust init, ``pedata promote``, ``pedata verify``,
+  ``pedata certify``, ``pedata verify`` again (all CLI; no payload needed);
+- examples/github-workflow.yml: its inline reviewer step (the channel diff) run against a real
+  promotion of new bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from conftest import ROOT, run, run_pedata
+from example_registry import commit, make_example, set_params
+
+
+def test_promote_and_certify_the_example_registry_then_verify(tmp_path):
+    repo = tmp_path / "example"
+    run(["git", "clone", "-q", str(ROOT), str(repo)], cwd=tmp_path)
+    run(["git", "config", "user.email", "owner@example.org"], cwd=repo)
+    run(["git", "config", "user.name", "Registry Owner"], cwd=repo)
+    for args in (("key", "generate", "owner"), ("trust", "init", "--root", "owner", "--expires", "never")):
+        res = run_pedata(*args, cwd=repo)
+        assert res.ok, (args, res)
+    commit(repo, "trust root")
+    res = run_pedata("promote", "us", "--sign", "owner", "--json", cwd=repo)
+    assert res.ok, res
+    promoted = json.loads(res.stdout)
+    assert promoted["branch"] == "promote/us-next-v1" and sorted(m["name"] for m in promoted["moves"]) == [
+        "cps_households_2024", "enhanced_cps_2024", "us_microdata_2024"]
+    res = run_pedata("verify", "--base", "main", cwd=repo)
+    assert res.ok, res
+    res = run_pedata("certify", "us", "1.0.0", "--sign", "owner", "--notice", "first release", cwd=repo)
+    assert res.ok, res
+    assert run(["git", "tag", "--list", "us/v1.0.0"], cwd=repo).stdout.strip() == "us/v1.0.0"
+    res = run_pedata("verify", "--json", cwd=repo)
+    assert res.ok and json.loads(res.stdout)["ok"] is True, res.stdout
+
+
+def _workflow_step(name: str) -> str:
+    from ruamel.yaml import YAML
+
+    doc = YAML(typ="safe").load((ROOT / "examples/github-workflow.yml").read_text())
+    return next(s for s in doc["jobs"]["verify"]["steps"] if s.get("name") == name)["run"]
+
+
+def test_the_workflow_reviewer_step_prints_the_schema_diff_of_a_promotion(tmp_path):
+    step = _workflow_step("schema diff of what the PR moves (for the reviewer)")
+    script = step.split("<<'PY'", 1)[1].split("\n", 1)[1].rsplit("\nPY", 1)[0]
+    repo = make_example(tmp_path, households=120)
+    for args in (("key", "generate", "owner"), ("trust", "init", "--root", "owner", "--expires", "never")):
+        assert run_pedata(*args, cwd=repo).ok
+    commit(repo, "trust root")
+    assert run_pedata("promote", "us", "--sign", "owner", "--no-commit", cwd=repo).ok
+    commit(repo, "next v1")
+    set_params(repo, households=150)
+    run(["dvc", "repro", "-q"], cwd=repo)
+    assert run_pedata("publish", cwd=repo).ok
+    commit(repo, "publish 150 households")
+    res = run_pedata("promote", "us", "--sign", "owner", "--json", cwd=repo)
+    assert res.ok, res
+    assert run_pedata("verify", "--base", "main", cwd=repo).ok
+
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    out = run([sys.executable, "-c", script, "main"], cwd=repo, env=env).stdout
+    assert out.startswith("## channels/us/next.json\n"), out
+    assert "### `us/enhanced_cps_2024`: `" in out and "pedata diff failed" not in out, out
+    assert "| rows | household | 120 → 150 |" in out and "| rows | person | 286 → 350 |" in out, out
