@@ -117,13 +117,19 @@ def swhid(kind: str, oid: str, **qualifiers: str | None) -> str:
 
 
 def origin_url(root: Path) -> str | None:
-    """The ``origin`` remote's URL (an https form of a GitHub ssh URL), if the repository has one."""
+    """The ``origin`` remote's URL (an https form of an scp-like ssh URL), if it is a public address.
+
+    A local path or ``file://`` origin (a clone of a clone) names nothing a reader elsewhere could
+    visit, so it is left out of SWHID qualifiers, as CFF leaves it out of ``repository``.
+    """
     url = gitio.git(root, "remote", "get-url", "origin", check=False).strip()
     if not url:
         return None
     if url.startswith("git@") and ":" in url:
         host, _, path = url[4:].partition(":")
         url = f"https://{host}/{path}"
+    if not url.startswith(("https://", "http://", "ssh://", "git://")):
+        return None
     return url.removesuffix(".git") if url.startswith("https://") else url
 
 

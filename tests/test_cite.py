@@ -208,6 +208,25 @@ def test_croissant_validates_with_mlcroissant(released, tmp_path):
     assert not ds.metadata.issues.errors, ds.metadata.issues.errors
     persons = next(r for r in doc["recordSet"] if r["@id"] == "persons")
     assert {f["name"]: f["dataType"] for f in persons["field"]}["person_id"] == "cr:Int64"
+    # Entity keys and foreign keys survive: each key names a field of its own record set, each
+    # reference a field that exists in the document.
+    field_ids = {f["@id"] for r in doc["recordSet"] for f in r["field"]}
+    keyed = [r for r in doc["recordSet"] if "key" in r]
+    assert keyed and all(r["key"]["@id"] in {f["@id"] for f in r["field"]} for r in keyed)
+    assert persons["key"]["@id"].endswith("/person_id")
+    refs = [f["references"]["field"]["@id"] for r in doc["recordSet"] for f in r["field"] if "references" in f]
+    assert refs and set(refs) <= field_ids, refs
+
+
+def test_swhids_leave_out_a_local_origin(released, tmp_path):
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(released), str(clone)], cwd=tmp_path)  # origin = a local path
+    run(["git", "fetch", "-q", "origin", "+refs/tags/*:refs/tags/*"], cwd=clone)
+    res = run_pedata("cite", "us@1.0.0", "--format", "swhid", cwd=clone)
+    assert res.ok, res.stderr
+    assert res.stdout.startswith("swh:1:rel:") and "origin=" not in res.stdout, res.stdout
+    bib = run_pedata("cite", "us@1.0.0", "--format", "bibtex", cwd=clone)
+    assert bib.ok and str(released) not in bib.stdout, bib.stdout
 
 
 def test_cite_errors_are_one_line(released):
