@@ -21,7 +21,6 @@ inlined. Without Graphviz the graph is shown as an escaped list.
 
 from __future__ import annotations
 
-import html
 import os
 import shutil
 import tempfile
@@ -40,14 +39,10 @@ from .registry import Registry
 from .releases import TagInfo, read_tag, tag_name
 from .schema_diff import diff_manifests, is_empty
 from .semver import Version
+from .site_schema import e, schema_html
 
 STATUSES = ("provisional", "certified", "retired", "unreproducible", "revoked")
 MARKER = ".pedata-site"
-
-
-def e(value: Any) -> str:
-    """HTML-escape anything for text *and* attribute contexts (quotes included)."""
-    return html.escape("" if value is None else str(value), quote=True)
 
 
 def badge(status: str) -> str:
@@ -394,49 +389,6 @@ def render_index(data: SiteData) -> str:
     return _page("index", "Catalogue", "\n".join(parts), "", data)
 
 
-def _schema_html(m: Manifest) -> str:
-    s = m.schema
-    out = [f'<dl class="facts"><dt>sha256</dt><dd><code>{e(m.sha256)}</code></dd>'
-           f'<dt>format</dt><dd>{e(m.format)} <span class="muted">({e(m.body.get("media_type"))})</span></dd>'
-           f'<dt>size</dt><dd>{e(m.size)} bytes</dd><dt>licence</dt><dd>{e(m.licence or "unspecified")}</dd>']
-    if s.get("rows") is not None:
-        out.append(f'<dt>rows</dt><dd class="rows">{e(s["rows"])}</dd>')
-    if s.get("weight_column"):
-        out.append(f'<dt>weight column</dt><dd class="weight-column"><code>{e(s["weight_column"])}</code></dd>')
-    if s.get("fingerprint"):
-        out.append(f'<dt>schema fingerprint</dt><dd><code>{e(s["fingerprint"])}</code></dd>')
-    out.append("</dl>")
-    ents = s.get("entities") or {}
-    if ents:
-        out.append('<h3>Entities</h3><table class="entities"><thead><tr><th>entity</th><th>key</th>'
-                   '<th class="num">rows</th><th>weight</th></tr></thead><tbody>')
-        for ent, info in sorted(ents.items()):
-            info = info if isinstance(info, dict) else {}
-            out.append(f'<tr><td>{e(ent)}</td><td><code>{e(info.get("key") or "")}</code></td>'
-                       f'<td class="num">{e(info.get("rows") if info.get("rows") is not None else "")}</td>'
-                       f'<td>{"<code>" + e(info["weight"]) + "</code>" if info.get("weight") else ""}</td></tr>')
-        out.append("</tbody></table>")
-    fields = s.get("fields") or []
-    if fields:
-        out.append('<h3>Columns</h3><table class="schema"><thead><tr><th class="num">#</th><th>column</th><th>type</th>'
-                   '<th>entity</th><th>role</th><th>references</th><th>nullable</th></tr></thead><tbody>')
-        for i, f in enumerate(fields, 1):
-            role = f.get("role")
-            cls = ' class="weight"' if role == "weight" else ""
-            out.append(f'<tr{cls}><td class="num">{i}</td><td><code>{e(f.get("name"))}</code></td><td>{e(f.get("type"))}</td>'
-                       f'<td>{e(f.get("entity") or "")}</td><td>{badge_role(role)}</td>'
-                       f'<td>{e(f.get("references") or "")}</td><td>{"yes" if f.get("nullable") else "no"}</td></tr>')
-        out.append("</tbody></table>")
-        if s.get("fields_truncated"):
-            out.append(f'<p class="muted">{e(s.get("field_count", 0) - len(fields))} more columns are summarised by the '
-                       'fingerprint only.</p>')
-    return "\n".join(out)
-
-
-def badge_role(role: Any) -> str:
-    return f'<span class="badge badge-role">{e(role)}</span>' if role else ""
-
-
 def _diff_html(d: dict[str, Any]) -> str:
     if is_empty(d):
         return '<p class="diff-same">No schema, row-count or input changes' + (" (same bytes)." if d["same_bytes"] else ".") + "</p>"
@@ -527,7 +479,7 @@ def render_artifact(data: SiteData, a: ArtifactView) -> str:
     parts.append('<h2 id="schema">Schema</h2>')
     if m is not None:
         parts.append(f'<p class="muted">From the manifest of <code>@{e(ref)}</code>; read from file metadata, not the payload.</p>')
-        parts.append(_schema_html(m))
+        parts.append(schema_html(m))
     else:
         parts.append(f'<p class="warning">No manifest for sha256 {short(sha)} in this registry.</p>')
     # schema changes between consecutive releases
