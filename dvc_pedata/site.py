@@ -32,7 +32,7 @@ from string import Template
 from typing import Any
 from urllib.parse import quote
 
-from . import citation, gitio, lineage
+from . import citation, dirmanifest, gitio, lineage
 from .documents import Channel, Manifest, Release, Tombstone
 from .errors import PedataError, UsageError
 from .registry import Registry
@@ -82,6 +82,20 @@ class ArtifactView:
         return f"{quote(self.ns)}/{quote(self.name)}.html"
 
 
+@dataclass(frozen=True)
+class RevokedFile:
+    """A tombstoned file inside one version of a directory artifact (from its verified listing)."""
+
+    ns: str
+    name: str
+    directory_sha256: str
+    path: str
+
+    @property
+    def uri(self) -> str:
+        return f"pedata://{self.ns}/{self.name}@sha256:{self.directory_sha256};path={self.path}"
+
+
 @dataclass
 class SiteData:
     """The whole registry as the site sees it, plus documents that could not be read."""
@@ -94,6 +108,13 @@ class SiteData:
     remote_url: str | None
     problems: list[str] = field(default_factory=list)
     citations: dict[tuple[str, str], citation.Cited | str] = field(default_factory=dict)
+    # tombstone sha256 -> the folders (and paths in them) holding those bytes
+    revoked_files: dict[str, list[RevokedFile]] = field(default_factory=dict)
+
+    def revoked_in(self, directory_sha256: str) -> list[tuple[RevokedFile, Tombstone]]:
+        """The revoked files of one directory version, with their tombstones."""
+        return sorted(((f, self.tombstones[sha]) for sha, fs in self.revoked_files.items() for f in fs
+                       if f.directory_sha256 == directory_sha256), key=lambda ft: ft[0].path)
 
 
 def _load(problems: list[str], cls: type, path: Path, reg: Registry) -> Any:
@@ -102,6 +123,33 @@ def _load(problems: list[str], cls: type, path: Path, reg: Registry) -> Any:
     except PedataError as exc:
         problems.append(exc.message if hasattr(exc, "message") else str(exc))
         return None
+
+
+def _revoked_files(reg: Registry, arts: dict[str, dict[str, ArtifactView]], tombstones: dict[str, Tombstone],
+                   problems: list[str]) -> dict[str, list[RevokedFile]]:
+    """Tombstones that name one file of a folder: matched against each directory manifest's listing.
+
+    ``pedata revoke URI;path=FILE`` tombstones the file's own sha256, which no manifest pins whole.
+    The listing is the verified one (:func:`dirmanifest.load_listing` checks it against the
+    directory digest); a listing that fails the check is a problem, not a match.
+    """
+    out: dict[str, list[RevokedFile]] = {}
+    if not tombstones:
+        return out
+    read = dirmanifest.registry_reader(reg.root)
+    for view in (v for per in arts.values() for v in per.values()):
+        for sha, m in sorted(view.manifests.items()):
+            if not dirmanifest.is_directory(m):
+                continue
+            try:
+                entries = dirmanifest.load_listing(m, read)
+            except PedataError as exc:
+                problems.append(str(exc))
+                continue
+            for entry in entries:
+                if entry.sha256 in tombstones:
+                    out.setdefault(entry.sha256, []).append(RevokedFile(view.ns, view.name, sha, entry.path))
+    return out
 
 
 def _dvc_project(reg: Registry) -> bool:
@@ -170,7 +218,9 @@ def collect(reg: Registry) -> SiteData:
             a.description = descs.get(a.name)
     # As configured, not swhid.origin_url's https form: `pedata get --registry` clones with it.
     remote = gitio.git(reg.root, "remote", "get-url", "origin", check=False) or None
-    return SiteData(reg, arts, tombstones, pipeline, gitio.head(reg.root), remote, problems)
+    data = SiteData(reg, arts, tombstones, pipeline, gitio.head(reg.root), remote, problems)
+    data.revoked_files = _revoked_files(reg, arts, tombstones, problems)
+    return data
 
 
 # -- which version a page shows -----------------------------------------------------------------
@@ -442,6 +492,13 @@ def render_artifact(data: SiteData, a: ArtifactView) -> str:
         parts.append(f'<div class="revoked-box">These bytes were revoked on {e(tomb.date)} by {e(tomb.authority)}: '
                      f'<span class="reason">{e(tomb.reason)}</span>. The URI resolves to the manifest and the tombstone, '
                      'never to bytes. See <a href="../revocations.html">revocations</a>.</div>')
+    inside = data.revoked_in(sha)
+    if inside:
+        said = "".join(f"The file <code>{e(f.path)}</code> in this folder was revoked on {e(t.date)} by {e(t.authority)}: "
+                       f'<span class="reason">{e(t.reason)}</span>. ' for f, t in inside)
+        by_path = "pedata get 'pedata://" + f"{a.ns}/{a.name}@{ref};path=<file>'"
+        parts.append(f'<div class="revoked-box">{said}A get of the whole folder is refused; every other file still '
+                     f'resolves by path: <code>{e(by_path)}</code>. See <a href="../revocations.html">revocations</a>.</div>')
     shell, python = fetch_lines(data, a, ref)
     parts.append(snippet(ids, "Shell", shell, "get-shell"))
     parts.append(snippet(ids, "Python", python, "get-python"))
@@ -538,20 +595,43 @@ def render_artifact(data: SiteData, a: ArtifactView) -> str:
     return _page("artifact", f"{a.ns}/{a.name}", "\n".join(parts), "../", data)
 
 
+def _revocation_cells(data: SiteData, sha: str) -> tuple[str, list[str]]:
+    """The artifact cell and the affected releases of one tombstone.
+
+    Its bytes are a whole artifact version (a manifest with that sha256), or one file inside
+    directory versions (:attr:`SiteData.revoked_files`), or both: bytes are revoked wherever they occur.
+    """
+    views = [a for per in data.artifacts.values() for a in per.values()]
+    files = data.revoked_files.get(sha, [])
+    cells: list[str] = []
+    rels: list[str] = []
+    for a in views:
+        inside = [f for f in files if (f.ns, f.name) == (a.ns, a.name)]
+        if sha not in a.manifests and not inside:
+            continue
+        whole = f' {badge("revoked")}' if sha in a.manifests else ""
+        paths = "".join(f'<div class="revoked-path">{badge("revoked")} file <code>{e(f.uri)}</code></div>' for f in inside)
+        cells.append(f'<a href="{e(a.href)}">{e(a.ns)}/{e(a.name)}</a>{whole}{paths}')
+        for r, p in a.releases:
+            held = sorted({f.path for f in inside if f.directory_sha256 == p["sha256"]})
+            if p["sha256"] == sha or held:
+                where = f' (holds {", ".join(f"<code>{e(x)}</code>" for x in held)})' if held else ""
+                rels.append(f"{e(a.ns)}@{e(r.version)} {badge(r.release.status)}{where}")
+    return "<br>".join(cells) or f'<span class="muted">unknown</span> {badge("revoked")}', rels
+
+
 def render_revocations(data: SiteData) -> str:
     parts = ['<h1>Revocations</h1>',
-             '<p class="lede">Artifacts whose bytes were withdrawn. Their manifests and history stay; '
-             'their URIs resolve to the manifest and the tombstone, never to bytes.</p>']
+             '<p class="lede">Artifacts, or files inside directory artifacts, whose bytes were withdrawn. Their '
+             'manifests and history stay; their URIs resolve to the manifest and the tombstone, never to bytes.</p>']
     if not data.tombstones:
         parts.append('<p class="muted">Nothing has been revoked.</p>')
     else:
         parts.append('<table class="revocations"><thead><tr><th>artifact</th><th>sha256</th><th>reason</th>'
                      '<th>authority</th><th>date</th><th>releases affected</th></tr></thead><tbody>')
         for sha, t in sorted(data.tombstones.items(), key=lambda kv: (str(kv[1].date), kv[0])):
-            names = [a for per in data.artifacts.values() for a in per.values() if sha in a.manifests]
-            links = ", ".join(f'<a href="{e(a.href)}">{e(a.ns)}/{e(a.name)}</a>' for a in names) or '<span class="muted">unknown</span>'
-            rels = [f"{e(a.ns)}@{e(r.version)} {badge(r.release.status)}" for a in names for r, p in a.releases if p["sha256"] == sha]
-            parts.append(f'<tr data-sha256="{e(sha)}"><td>{links} {badge("revoked")}</td><td><code>{e(sha)}</code></td>'
+            links, rels = _revocation_cells(data, sha)
+            parts.append(f'<tr data-sha256="{e(sha)}"><td>{links}</td><td><code>{e(sha)}</code></td>'
                          f'<td class="reason">{e(t.reason)}</td><td>{e(t.authority)}</td><td>{e(t.date)}</td>'
                          f'<td>{"<br>".join(rels) or "none"}</td></tr>')
         parts.append("</tbody></table>")

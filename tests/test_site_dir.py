@@ -104,3 +104,23 @@ def test_directory_schema_escapes_file_names_and_columns(registry, tmp_path):
     assert '<dd class="example"><code>x/&lt;img src=x onerror=alert(1)&gt;.h5</code></dd>' in schema
     assert "<td><code>&quot;&gt;&lt;script&gt;alert(2)&lt;/script&gt;</code></td>" in schema
     assert '<tr><td>&lt;b&gt;ent&lt;/b&gt;</td><td><code></code></td><td class="num">1</td>' in schema
+
+
+def test_revoked_file_inside_a_folder_is_listed_with_its_artifact_and_releases(site, registry):
+    _, art, file_sha = registry
+    page = (site / "revocations.html").read_text()
+    row = _section(page, f'<tr data-sha256="{file_sha}">', "</tr>")
+    uri = f"pedata://uk/local_areas@sha256:{art['sha256']};path={REVOKED}"
+    assert ('<td><a href="uk/local_areas.html">uk/local_areas</a><div class="revoked-path">'
+            f'<span class="badge badge-revoked" data-status="revoked">revoked</span> file <code>{uri}</code></div></td>') in row
+    assert f"<td><code>{file_sha}</code></td>" in row
+    assert ('<td>uk@2.0.0 <span class="badge badge-unreproducible" data-status="unreproducible">unreproducible'
+            f'</span> (holds <code>{REVOKED}</code>)</td>') in row
+    assert "unknown" not in row and ">none<" not in row
+    # the artifact page says which file of the cited folder was withdrawn and what still resolves
+    art_page = (site / "uk" / "local_areas.html").read_text()
+    box = _section(art_page, '<div class="revoked-box">', "</div>")
+    assert (f"The file <code>{REVOKED}</code> in this folder was revoked on 20") in box
+    assert "by ONS: <span class=\"reason\">licence withdrawn</span>." in box
+    assert ("A get of the whole folder is refused; every other file still resolves by path: "
+            "<code>pedata get &#x27;pedata://uk/local_areas@v2.0.0;path=&lt;file&gt;&#x27;</code>.") in box
