@@ -21,7 +21,6 @@ inlined. Without Graphviz the graph is shown as an escaped list.
 
 from __future__ import annotations
 
-import html
 import os
 import shutil
 import tempfile
@@ -33,21 +32,17 @@ from string import Template
 from typing import Any
 from urllib.parse import quote
 
-from . import citation, gitio, lineage
+from . import citation, dirmanifest, gitio, lineage
 from .documents import Channel, Manifest, Release, Tombstone
 from .errors import PedataError, UsageError
 from .registry import Registry
 from .releases import TagInfo, read_tag, tag_name
 from .schema_diff import diff_manifests, is_empty
 from .semver import Version
+from .site_schema import e, schema_html
 
 STATUSES = ("provisional", "certified", "retired", "unreproducible", "revoked")
 MARKER = ".pedata-site"
-
-
-def e(value: Any) -> str:
-    """HTML-escape anything for text *and* attribute contexts (quotes included)."""
-    return html.escape("" if value is None else str(value), quote=True)
 
 
 def badge(status: str) -> str:
@@ -87,6 +82,20 @@ class ArtifactView:
         return f"{quote(self.ns)}/{quote(self.name)}.html"
 
 
+@dataclass(frozen=True)
+class RevokedFile:
+    """A tombstoned file inside one version of a directory artifact (from its verified listing)."""
+
+    ns: str
+    name: str
+    directory_sha256: str
+    path: str
+
+    @property
+    def uri(self) -> str:
+        return f"pedata://{self.ns}/{self.name}@sha256:{self.directory_sha256};path={self.path}"
+
+
 @dataclass
 class SiteData:
     """The whole registry as the site sees it, plus documents that could not be read."""
@@ -99,6 +108,13 @@ class SiteData:
     remote_url: str | None
     problems: list[str] = field(default_factory=list)
     citations: dict[tuple[str, str], citation.Cited | str] = field(default_factory=dict)
+    # tombstone sha256 -> the folders (and paths in them) holding those bytes
+    revoked_files: dict[str, list[RevokedFile]] = field(default_factory=dict)
+
+    def revoked_in(self, directory_sha256: str) -> list[tuple[RevokedFile, Tombstone]]:
+        """The revoked files of one directory version, with their tombstones."""
+        return sorted(((f, self.tombstones[sha]) for sha, fs in self.revoked_files.items() for f in fs
+                       if f.directory_sha256 == directory_sha256), key=lambda ft: ft[0].path)
 
 
 def _load(problems: list[str], cls: type, path: Path, reg: Registry) -> Any:
@@ -107,6 +123,33 @@ def _load(problems: list[str], cls: type, path: Path, reg: Registry) -> Any:
     except PedataError as exc:
         problems.append(exc.message if hasattr(exc, "message") else str(exc))
         return None
+
+
+def _revoked_files(reg: Registry, arts: dict[str, dict[str, ArtifactView]], tombstones: dict[str, Tombstone],
+                   problems: list[str]) -> dict[str, list[RevokedFile]]:
+    """Tombstones that name one file of a folder: matched against each directory manifest's listing.
+
+    ``pedata revoke URI;path=FILE`` tombstones the file's own sha256, which no manifest pins whole.
+    The listing is the verified one (:func:`dirmanifest.load_listing` checks it against the
+    directory digest); a listing that fails the check is a problem, not a match.
+    """
+    out: dict[str, list[RevokedFile]] = {}
+    if not tombstones:
+        return out
+    read = dirmanifest.registry_reader(reg.root)
+    for view in (v for per in arts.values() for v in per.values()):
+        for sha, m in sorted(view.manifests.items()):
+            if not dirmanifest.is_directory(m):
+                continue
+            try:
+                entries = dirmanifest.load_listing(m, read)
+            except PedataError as exc:
+                problems.append(str(exc))
+                continue
+            for entry in entries:
+                if entry.sha256 in tombstones:
+                    out.setdefault(entry.sha256, []).append(RevokedFile(view.ns, view.name, sha, entry.path))
+    return out
 
 
 def _dvc_project(reg: Registry) -> bool:
@@ -175,7 +218,9 @@ def collect(reg: Registry) -> SiteData:
             a.description = descs.get(a.name)
     # As configured, not swhid.origin_url's https form: `pedata get --registry` clones with it.
     remote = gitio.git(reg.root, "remote", "get-url", "origin", check=False) or None
-    return SiteData(reg, arts, tombstones, pipeline, gitio.head(reg.root), remote, problems)
+    data = SiteData(reg, arts, tombstones, pipeline, gitio.head(reg.root), remote, problems)
+    data.revoked_files = _revoked_files(reg, arts, tombstones, problems)
+    return data
 
 
 # -- which version a page shows -----------------------------------------------------------------
@@ -394,49 +439,6 @@ def render_index(data: SiteData) -> str:
     return _page("index", "Catalogue", "\n".join(parts), "", data)
 
 
-def _schema_html(m: Manifest) -> str:
-    s = m.schema
-    out = [f'<dl class="facts"><dt>sha256</dt><dd><code>{e(m.sha256)}</code></dd>'
-           f'<dt>format</dt><dd>{e(m.format)} <span class="muted">({e(m.body.get("media_type"))})</span></dd>'
-           f'<dt>size</dt><dd>{e(m.size)} bytes</dd><dt>licence</dt><dd>{e(m.licence or "unspecified")}</dd>']
-    if s.get("rows") is not None:
-        out.append(f'<dt>rows</dt><dd class="rows">{e(s["rows"])}</dd>')
-    if s.get("weight_column"):
-        out.append(f'<dt>weight column</dt><dd class="weight-column"><code>{e(s["weight_column"])}</code></dd>')
-    if s.get("fingerprint"):
-        out.append(f'<dt>schema fingerprint</dt><dd><code>{e(s["fingerprint"])}</code></dd>')
-    out.append("</dl>")
-    ents = s.get("entities") or {}
-    if ents:
-        out.append('<h3>Entities</h3><table class="entities"><thead><tr><th>entity</th><th>key</th>'
-                   '<th class="num">rows</th><th>weight</th></tr></thead><tbody>')
-        for ent, info in sorted(ents.items()):
-            info = info if isinstance(info, dict) else {}
-            out.append(f'<tr><td>{e(ent)}</td><td><code>{e(info.get("key") or "")}</code></td>'
-                       f'<td class="num">{e(info.get("rows") if info.get("rows") is not None else "")}</td>'
-                       f'<td>{"<code>" + e(info["weight"]) + "</code>" if info.get("weight") else ""}</td></tr>')
-        out.append("</tbody></table>")
-    fields = s.get("fields") or []
-    if fields:
-        out.append('<h3>Columns</h3><table class="schema"><thead><tr><th class="num">#</th><th>column</th><th>type</th>'
-                   '<th>entity</th><th>role</th><th>references</th><th>nullable</th></tr></thead><tbody>')
-        for i, f in enumerate(fields, 1):
-            role = f.get("role")
-            cls = ' class="weight"' if role == "weight" else ""
-            out.append(f'<tr{cls}><td class="num">{i}</td><td><code>{e(f.get("name"))}</code></td><td>{e(f.get("type"))}</td>'
-                       f'<td>{e(f.get("entity") or "")}</td><td>{badge_role(role)}</td>'
-                       f'<td>{e(f.get("references") or "")}</td><td>{"yes" if f.get("nullable") else "no"}</td></tr>')
-        out.append("</tbody></table>")
-        if s.get("fields_truncated"):
-            out.append(f'<p class="muted">{e(s.get("field_count", 0) - len(fields))} more columns are summarised by the '
-                       'fingerprint only.</p>')
-    return "\n".join(out)
-
-
-def badge_role(role: Any) -> str:
-    return f'<span class="badge badge-role">{e(role)}</span>' if role else ""
-
-
 def _diff_html(d: dict[str, Any]) -> str:
     if is_empty(d):
         return '<p class="diff-same">No schema, row-count or input changes' + (" (same bytes)." if d["same_bytes"] else ".") + "</p>"
@@ -490,6 +492,13 @@ def render_artifact(data: SiteData, a: ArtifactView) -> str:
         parts.append(f'<div class="revoked-box">These bytes were revoked on {e(tomb.date)} by {e(tomb.authority)}: '
                      f'<span class="reason">{e(tomb.reason)}</span>. The URI resolves to the manifest and the tombstone, '
                      'never to bytes. See <a href="../revocations.html">revocations</a>.</div>')
+    inside = data.revoked_in(sha)
+    if inside:
+        said = "".join(f"The file <code>{e(f.path)}</code> in this folder was revoked on {e(t.date)} by {e(t.authority)}: "
+                       f'<span class="reason">{e(t.reason)}</span>. ' for f, t in inside)
+        by_path = "pedata get 'pedata://" + f"{a.ns}/{a.name}@{ref};path=<file>'"
+        parts.append(f'<div class="revoked-box">{said}A get of the whole folder is refused; every other file still '
+                     f'resolves by path: <code>{e(by_path)}</code>. See <a href="../revocations.html">revocations</a>.</div>')
     shell, python = fetch_lines(data, a, ref)
     parts.append(snippet(ids, "Shell", shell, "get-shell"))
     parts.append(snippet(ids, "Python", python, "get-python"))
@@ -527,7 +536,7 @@ def render_artifact(data: SiteData, a: ArtifactView) -> str:
     parts.append('<h2 id="schema">Schema</h2>')
     if m is not None:
         parts.append(f'<p class="muted">From the manifest of <code>@{e(ref)}</code>; read from file metadata, not the payload.</p>')
-        parts.append(_schema_html(m))
+        parts.append(schema_html(m))
     else:
         parts.append(f'<p class="warning">No manifest for sha256 {short(sha)} in this registry.</p>')
     # schema changes between consecutive releases
@@ -586,20 +595,43 @@ def render_artifact(data: SiteData, a: ArtifactView) -> str:
     return _page("artifact", f"{a.ns}/{a.name}", "\n".join(parts), "../", data)
 
 
+def _revocation_cells(data: SiteData, sha: str) -> tuple[str, list[str]]:
+    """The artifact cell and the affected releases of one tombstone.
+
+    Its bytes are a whole artifact version (a manifest with that sha256), or one file inside
+    directory versions (:attr:`SiteData.revoked_files`), or both: bytes are revoked wherever they occur.
+    """
+    views = [a for per in data.artifacts.values() for a in per.values()]
+    files = data.revoked_files.get(sha, [])
+    cells: list[str] = []
+    rels: list[str] = []
+    for a in views:
+        inside = [f for f in files if (f.ns, f.name) == (a.ns, a.name)]
+        if sha not in a.manifests and not inside:
+            continue
+        whole = f' {badge("revoked")}' if sha in a.manifests else ""
+        paths = "".join(f'<div class="revoked-path">{badge("revoked")} file <code>{e(f.uri)}</code></div>' for f in inside)
+        cells.append(f'<a href="{e(a.href)}">{e(a.ns)}/{e(a.name)}</a>{whole}{paths}')
+        for r, p in a.releases:
+            held = sorted({f.path for f in inside if f.directory_sha256 == p["sha256"]})
+            if p["sha256"] == sha or held:
+                where = f' (holds {", ".join(f"<code>{e(x)}</code>" for x in held)})' if held else ""
+                rels.append(f"{e(a.ns)}@{e(r.version)} {badge(r.release.status)}{where}")
+    return "<br>".join(cells) or f'<span class="muted">unknown</span> {badge("revoked")}', rels
+
+
 def render_revocations(data: SiteData) -> str:
     parts = ['<h1>Revocations</h1>',
-             '<p class="lede">Artifacts whose bytes were withdrawn. Their manifests and history stay; '
-             'their URIs resolve to the manifest and the tombstone, never to bytes.</p>']
+             '<p class="lede">Artifacts, or files inside directory artifacts, whose bytes were withdrawn. Their '
+             'manifests and history stay; their URIs resolve to the manifest and the tombstone, never to bytes.</p>']
     if not data.tombstones:
         parts.append('<p class="muted">Nothing has been revoked.</p>')
     else:
         parts.append('<table class="revocations"><thead><tr><th>artifact</th><th>sha256</th><th>reason</th>'
                      '<th>authority</th><th>date</th><th>releases affected</th></tr></thead><tbody>')
         for sha, t in sorted(data.tombstones.items(), key=lambda kv: (str(kv[1].date), kv[0])):
-            names = [a for per in data.artifacts.values() for a in per.values() if sha in a.manifests]
-            links = ", ".join(f'<a href="{e(a.href)}">{e(a.ns)}/{e(a.name)}</a>' for a in names) or '<span class="muted">unknown</span>'
-            rels = [f"{e(a.ns)}@{e(r.version)} {badge(r.release.status)}" for a in names for r, p in a.releases if p["sha256"] == sha]
-            parts.append(f'<tr data-sha256="{e(sha)}"><td>{links} {badge("revoked")}</td><td><code>{e(sha)}</code></td>'
+            links, rels = _revocation_cells(data, sha)
+            parts.append(f'<tr data-sha256="{e(sha)}"><td>{links}</td><td><code>{e(sha)}</code></td>'
                          f'<td class="reason">{e(t.reason)}</td><td>{e(t.authority)}</td><td>{e(t.date)}</td>'
                          f'<td>{"<br>".join(rels) or "none"}</td></tr>')
         parts.append("</tbody></table>")
