@@ -9,7 +9,7 @@ from .output import add_json_flag, emit, warn
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("site", help="write a static HTML catalogue of the registry (works from file://)")
-    p.add_argument("-o", "--out", metavar="DIR", help="output folder (default: <registry>/site, git-ignored)")
+    p.add_argument("-o", "--out", metavar="DIR", help="output folder (default: <registry>/site; add /site/ to .gitignore unless you commit it)")
     add_json_flag(p)
     p.set_defaults(func=_site)
 
