@@ -277,3 +277,47 @@ def test_adopt_refuses_native_pins_and_wrong_bytes(registry, hf, cache):
     assert not (registry / "adopted").exists() and objects(cache) == []
     res = run_pedata("adopt", "pedata://us/nothere", cwd=registry, env=hf.env())
     assert_one_line_error(res, "nothere")
+
+
+def test_adopt_checks_the_remote_before_fetching_or_writing(registry, hf, cache, tmp_path):
+    head = run(["git", "rev-parse", "HEAD"], cwd=registry).stdout
+    latest = (registry / "channels/us/latest.json").read_bytes()
+
+    def nothing_changed() -> None:
+        assert not (registry / "adopted").exists()
+        assert run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=registry).stdout == status_before
+        assert run(["git", "rev-parse", "HEAD"], cwd=registry).stdout == head
+        assert (registry / "channels/us/latest.json").read_bytes() == latest
+
+    status_before = run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=registry).stdout
+    for extra in ((), ("--no-push",)):
+        res = run_pedata("adopt", "pedata://us/extra@latest", "--remote", "nonexistent", *extra, cwd=registry, env=hf.env())
+        assert_one_line_error(res, "DVC remote 'nonexistent' does not exist", "DVC remotes: storage")
+        nothing_changed()
+        assert hf.requests() == [] and objects(cache) == []
+
+    # pedata.json naming a remote DVC does not know: the same, and it says where the name came from
+    config = json.loads((registry / "pedata.json").read_text())
+    (registry / "pedata.json").write_text(json.dumps({**config, "remote": "gone"}, indent=2))
+    res = run_pedata("adopt", "pedata://us/extra@latest", cwd=registry, env=hf.env())
+    assert_one_line_error(res, "pedata.json", "DVC remote 'gone' does not exist")
+    assert hf.requests() == [] and objects(cache) == []
+    # no remote anywhere (pedata.json, DVC's default): pushing is impossible, said before fetching
+    (registry / "pedata.json").write_text(json.dumps({k: v for k, v in config.items() if k != "remote"}, indent=2))
+    dvc_config = (registry / ".dvc/config").read_text()
+    (registry / ".dvc/config").write_text(dvc_config.replace("[core]\n    remote = storage\n", ""))
+    res = run_pedata("adopt", "pedata://us/extra@latest", cwd=registry, env=hf.env())
+    assert_one_line_error(res, "no DVC remote to push to", "--remote NAME", "--no-push")
+    assert hf.requests() == [] and objects(cache) == []
+    run(["git", "checkout", "pedata.json", ".dvc/config"], cwd=registry)
+    nothing_changed()
+
+    # a remote that exists but cannot take the push: what adopt wrote is taken back
+    blocker = tmp_path / "a-file-not-a-folder"
+    blocker.write_text("the remote's folder cannot be created here\n")
+    config_local = registry / ".dvc/config.local"
+    config_local.write_text(f"['remote \"broken\"']\n    url = {blocker}/store\n")
+    status_before = run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=registry).stdout
+    res = run_pedata("adopt", "pedata://us/extra@latest", "--remote", "broken", cwd=registry, env=hf.env())
+    assert_one_line_error(res, "dvc push failed")
+    nothing_changed()
