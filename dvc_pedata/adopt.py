@@ -19,6 +19,10 @@ git-tracked:
   (``kept``); they already resolve from DVC through the adoption record. A channel version not
   yet committed is replaced, not chained onto (``verify`` wants every ``prev`` in git history).
 
+Before anything is fetched or written, adopt checks the ``sign`` keys and that the DVC remote
+it pushes to exists; if the copy, ``dvc add`` or ``dvc push`` still fails, what it wrote is taken
+back (:mod:`dvc_pedata.adopt_guard`).
+
 The resolver reads the adoption record first, so every pin with this sha256 — including signed
 releases that still record the ``hf://`` origin — resolves from DVC with no HTTP at all; the
 origin is used only if no DVC source has the bytes. ``pedata verify`` checks the record (see
@@ -27,7 +31,6 @@ origin is used only if no DVC source has the bytes. ``pedata verify`` checks the
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -36,6 +39,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from . import atomic, gitio
+from .adopt_guard import checked_remote, undo_on_failure
 from .channels import advance
 from .documents import Channel, Document, new_body
 from .errors import IntegrityError, PedataError, SignatureError
@@ -193,13 +197,13 @@ def adopt(ref: str, root: Path | str = ".", *, remote: str | None = None, push: 
     reg = Registry.find(root)
     uri = parse(ref, default_ref=LATEST)
     signers, trust_root = _promoters(reg, reg.namespace(uri.namespace), sign)
+    remote = checked_remote(reg, remote, push)  # a missing remote fails here, before any fetch or write
     res = resolve(uri, reg.root, log=False)  # every trust check, then verified bytes in the cache
     ns, name, sha256 = res.namespace, res.name, res.sha256
     if not res.location:
         raise PedataError(f"{res.uri}: sha256 {sha256} is not an external pin (its bytes already live in the DVC remote)")
     origin = dict(res.location)
     record_rel = adoption_path(ns, name, sha256)
-    remote = remote or reg.config.get("remote")
     existing = reg.root / record_rel
     if existing.is_file():
         rec = Adoption.load(existing, record_rel)
@@ -217,26 +221,24 @@ def adopt(ref: str, root: Path | str = ".", *, remote: str | None = None, push: 
     from .dvcio import DvcRepo
     from .manifest import build_manifest, describe_file
 
+    gitignore_rel = f"{PurePosixPath(data_rel).parent}/.gitignore"
     with registry_lock(reg.state_dir), DvcRepo(reg.root) as repo:
-        data_abs = reg.root / data_rel
-        size = _copy_verified(res.path, data_abs, sha256)
-        if res.size is not None and size != res.size:
-            raise IntegrityError(f"{res.uri}: {size} bytes, the pin says {res.size}")
-        meta = {"format": res.manifest.format} if res.manifest.format not in ("binary", "directory") else {}
-        try:
+        # a failure up to the push (copy, sidecar, dvc add, dvc push) takes back the copy and .dvc file
+        with undo_on_failure(reg.root, [data_rel, f"{data_rel}.dvc"], [gitignore_rel]):
+            data_abs = reg.root / data_rel
+            size = _copy_verified(res.path, data_abs, sha256)
+            if res.size is not None and size != res.size:
+                raise IntegrityError(f"{res.uri}: {size} bytes, the pin says {res.size}")
+            meta = {"format": res.manifest.format} if res.manifest.format not in ("binary", "directory") else {}
             describe_file(data_abs, meta)  # a sidecar that cannot be read fails before DVC is touched
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                data_abs.unlink()
-            raise
-        dvcfile = repo.add(data_rel)
-        info = repo.out_info(data_rel)
-        assert info.md5 is not None
-        pushed = repo.push([data_rel], remote=remote) if push else 0
-        manifest = build_manifest(
-            root=reg.root, namespace=ns, name=name, out=info, file_digest=FileDigest(sha256, size),
-            meta=meta, git_commit=gitio.head(reg.root), licence=res.manifest.licence,
-        )
+            dvcfile = repo.add(data_rel)
+            info = repo.out_info(data_rel)
+            assert info.md5 is not None
+            pushed = repo.push([data_rel], remote=remote) if push else 0
+            manifest = build_manifest(
+                root=reg.root, namespace=ns, name=name, out=info, file_digest=FileDigest(sha256, size),
+                meta=meta, git_commit=gitio.head(reg.root), licence=res.manifest.licence,
+            )
         record = Adoption(new_body(
             "adoption", namespace=ns, name=name, sha256=sha256, size=size, md5=info.md5, path=data_rel,
             dvcfile=dvcfile, remote=remote, origin=origin, pinned_manifest_sha256=res.manifest_sha256,

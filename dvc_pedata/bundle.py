@@ -8,7 +8,9 @@ elsewhere — with a manifest each and a channel that pins them, so a registry c
 External manifests record only what the bundle states: no schema (it is not in the bundle) and
 ``size: null`` (the bundle does not state sizes; the resolver learns the size when it fetches and
 checks the sha256). The location is ``{"type": "hf", "uri", "repo_id", "repo_type", "revision",
-"path"}`` for Hugging Face entries.
+"path"}`` for Hugging Face entries (repository fields, an ``hf://`` ``uri``, or both, agreeing) and
+``{"type": "https", "uri"}`` for an entry whose ``uri`` is a plain ``https://`` URL; every entry's
+location is checked (:mod:`dvc_pedata.bundle_entry`) before anything is written.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import configparser
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from . import gitio
@@ -166,13 +168,28 @@ class ImportResult:
                 "commit": self.commit, "pins": self.pins, "manifests": self.manifests}
 
 
-def _hf_location(entry: dict[str, Any], default_repo_type: str | None) -> dict[str, Any]:
-    for k in ("repo_id", "revision", "path"):
-        if not isinstance(entry.get(k), str) or not entry[k]:
-            raise DocumentError(f"bundle dataset entry lacks {k!r}")
-    repo_type = entry.get("repo_type") or default_repo_type or "model"
-    return {"type": "hf", "uri": f"hf://{'datasets/' if repo_type == 'dataset' else ''}{entry['repo_id']}/{entry['path']}@{entry['revision']}",
-            "repo_id": entry["repo_id"], "repo_type": repo_type, "revision": entry["revision"], "path": entry["path"]}
+def _entry_docs(ns: str, name: str, entry: Any, default_repo_type: str | None,
+                producer: dict[str, Any]) -> tuple[Manifest, dict[str, Any]]:
+    """(manifest, pin) for one dataset entry; its location is checked here, before anything is written.
+
+    ``bundle_entry`` loads :mod:`external` (the HTTP client), so only import pays for it, not export.
+    """
+    from .bundle_entry import entry_location
+
+    check_name(name, "dataset name")
+    sha = entry.get("sha256") if isinstance(entry, dict) else None
+    if not isinstance(sha, str) or len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+        raise DocumentError("no valid sha256")
+    loc, file_path = entry_location(entry, default_repo_type)
+    fmt, media = FORMATS.get(PurePosixPath(file_path).suffix.lower(), ("binary", "application/octet-stream"))
+    body = new_body("manifest", namespace=ns, name=name, path=file_path, size=None, format=fmt,
+                    media_type=media, digest={"sha256": sha, "md5": None},
+                    schema={"external": True, "note": "schema not stated by the source bundle"},
+                    inputs={"deps": [], "params": {}, "locks": {}, "composite_digest": None},
+                    producer=producer, licence=None, location=loc)
+    m = Manifest(body)
+    m.validate()
+    return m, pin_of(sha, m.digest, None, loc)  # type: ignore[arg-type]
 
 
 def _country_block(bundle: Any, ns: str, country: str | None) -> tuple[str, dict[str, Any]]:
@@ -226,20 +243,10 @@ def import_bundle(
     signers = [load_signer(s) for s in (sign or [])]
     docs: dict[str, tuple[Manifest, dict[str, Any]]] = {}
     for name, entry in sorted(datasets.items()):
-        check_name(name, "dataset name")
-        sha = entry.get("sha256") if isinstance(entry, dict) else None
-        if not isinstance(sha, str) or len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
-            raise DocumentError(f"{path}: dataset {name!r} has no valid sha256")
-        loc = _hf_location(entry, default_repo_type)
-        fmt, media = FORMATS.get(Path(entry["path"]).suffix.lower(), ("binary", "application/octet-stream"))
-        body = new_body("manifest", namespace=ns, name=name, path=entry["path"], size=None, format=fmt,
-                        media_type=media, digest={"sha256": sha, "md5": None},
-                        schema={"external": True, "note": "schema not stated by the source bundle"},
-                        inputs={"deps": [], "params": {}, "locks": {}, "composite_digest": None},
-                        producer=producer, licence=None, location=loc)
-        m = Manifest(body)
-        m.validate()
-        docs[name] = (m, pin_of(sha, m.digest, None, loc))  # type: ignore[arg-type]
+        try:
+            docs[name] = _entry_docs(ns, name, entry, default_repo_type, producer)
+        except PedataError as exc:  # every per-entry error names the bundle and the dataset
+            raise DocumentError(f"{path}: dataset {name!r}: {exc.message}") from None
     with registry_lock(reg.state_dir, wait=False):
         written = []
         for name, (m, _) in docs.items():

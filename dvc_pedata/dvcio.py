@@ -212,7 +212,7 @@ class DvcRepo:
             return 0
         try:
             return int(self.repo.push(targets=targets, remote=remote) or 0)
-        except DvcException as exc:
+        except (DvcException, OSError) as exc:  # a local remote's folder that cannot be written: OSError
             raise DvcError(f"dvc push failed: {exc}") from exc
 
     def remote_odb(self, name: str | None = None) -> Any:

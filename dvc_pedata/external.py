@@ -128,6 +128,8 @@ def location_of(obj: dict[str, Any] | None) -> Location | None:
     if kind == "https":
         if urlsplit(uri).scheme != "https":
             raise PedataError(f"external location {uri!r} is not an https:// URL; only HTTPS is allowed")
+        if not urlsplit(uri).hostname:
+            raise PedataError(f"external location {uri!r} has no host")
         return Location("https", uri)
     if kind == "dvc":
         md5 = obj.get("md5")

@@ -13,7 +13,7 @@ from external_helpers import REV, TOKEN, Route, hf_location, policyengine_h5, sh
 
 from dvc_pedata import keys, signing, trust
 from dvc_pedata.channels import advance, pin_of
-from dvc_pedata.documents import Manifest, Release, new_body
+from dvc_pedata.documents import Channel, Manifest, Release, new_body
 from dvc_pedata.registry import Registry
 
 DATASET = b"dataset bytes from a dataset repository\n" * 500
@@ -277,3 +277,127 @@ def test_adopt_refuses_native_pins_and_wrong_bytes(registry, hf, cache):
     assert not (registry / "adopted").exists() and objects(cache) == []
     res = run_pedata("adopt", "pedata://us/nothere", cwd=registry, env=hf.env())
     assert_one_line_error(res, "nothere")
+
+
+def flip_a_byte(path: Path) -> bytes:
+    """Flip one bit in the middle of ``path`` (made writable first); returns the new bytes."""
+    path.chmod(0o644)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    return bytes(data)
+
+
+def test_verify_finds_adopted_bytes_that_no_longer_hash_to_the_pin(registry, hf):
+    res = run_pedata("adopt", "pedata://us/extra@latest", "--json", cwd=registry, env=hf.env())
+    assert res.ok, res
+    out = json.loads(res.stdout)
+    commit(registry, "adopt extra")
+    assert run_pedata("verify", cwd=registry).ok  # hashes the adopted copy once, and remembers it
+
+    # the workspace copy: a flipped byte is found although the hash state remembered the good bytes
+    flipped = flip_a_byte(registry / out["path"])
+    bad = run_pedata("verify", cwd=registry)
+    assert bad.returncode == 1, bad
+    assert bad.stdout.splitlines() == [
+        f"{out['record']}: adopted bytes at {out['path']} hash to sha256 {sha256(flipped)[:12]}…, not the pinned {sha256(DATASET)[:12]}…"]
+    assert "pedata verify: 1 violation(s)" in bad.stderr
+
+    # no workspace copy: the local DVC cache's copy is the one hashed
+    (registry / out["path"]).unlink()
+    cached = f".dvc/cache/files/md5/{out['md5'][:2]}/{out['md5'][2:]}"
+    flipped = flip_a_byte(registry / cached)
+    bad = run_pedata("verify", cwd=registry)
+    assert bad.returncode == 1, bad
+    assert bad.stdout.splitlines() == [
+        f"{out['record']}: adopted bytes at {cached} hash to sha256 {sha256(flipped)[:12]}…, not the pinned {sha256(DATASET)[:12]}…"]
+
+
+def _trust_alice(repo: Path) -> None:
+    keys.generate("alice")
+    trust.init_root(Registry(repo), ["alice"], {"promoter": ["alice"], "certifier": ["alice"], "revoker": ["alice"]})
+
+
+def _write_signed_unchecked(path: Path, doc) -> None:
+    """Sign ``doc`` as alice and write it without schema validation (as a hand edit would)."""
+    signing.sign(doc, keys.load_signer("alice"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc.to_obj(), indent=2))
+
+
+def test_a_pin_without_a_sha256_is_refused_for_certification_and_resolution(registry, hf, cache):
+    _trust_alice(registry)
+    reg = Registry(registry)
+    pin = {k: v for k, v in reg.load_channel("us", "latest").artifacts["plain"].items() if k != "sha256"}
+    channel = Channel(new_body("channel", namespace="us", channel="next", version=1, prev=None, expires=None,
+                               artifacts={"plain": pin}), [])
+    _write_signed_unchecked(reg.channel_path("us", "next"), channel)
+    commit(registry, "a promoter-signed channel whose pin lacks its sha256")
+    head = run(["git", "rev-parse", "HEAD"], cwd=registry).stdout
+
+    res = run_pedata("certify", "us", "1.0.0", "--from", "next", "--sign", "alice", cwd=registry, env=hf.env())
+    assert_one_line_error(res, "channels/us/next.json", "signed/artifacts/plain", "'sha256' is a required property")
+    assert res.returncode == 1
+    assert not (registry / "releases/us/1.0.0.json").exists()
+    assert run(["git", "rev-parse", "HEAD"], cwd=registry).stdout == head
+    assert run(["git", "tag", "--list"], cwd=registry).stdout == ""
+    assert run(["git", "status", "--porcelain"], cwd=registry).stdout == ""
+
+    # the same pin in a certifier-signed release: refused before any trust check or download
+    release = Release(new_body(
+        "release", namespace="us", version="1.0.0", status="certified", compat_mode="both",
+        notice={"type": "release", "summary": "PolicyEngine US data 1.0.0", "date": "2025-01-01"},
+        pins={"plain": pin}, source_channel=None, certified_for=None, previous=None, expires=None), [])
+    _write_signed_unchecked(reg.release_path("us", "1.0.0"), release)
+    for ref, where in (("v1.0.0", "releases/us/1.0.0.json: fails the release schema at signed/pins/plain"),
+                       ("next", "channels/us/next.json: fails the channel schema at signed/artifacts/plain")):
+        res = get(registry, hf, f"pedata://us/plain@{ref}")
+        assert_one_line_error(res, where, "'sha256' is a required property")
+    assert hf.requests() == [] and objects(cache) == []
+    bad = run_pedata("verify", cwd=registry)
+    assert bad.returncode == 1
+    assert "channels/us/next.json: fails the channel schema at signed/artifacts/plain: 'sha256' is a required property" in bad.stdout.splitlines()
+
+
+def test_adopt_checks_the_remote_before_fetching_or_writing(registry, hf, cache, tmp_path):
+    head = run(["git", "rev-parse", "HEAD"], cwd=registry).stdout
+    latest = (registry / "channels/us/latest.json").read_bytes()
+
+    def nothing_changed() -> None:
+        assert not (registry / "adopted").exists()
+        assert run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=registry).stdout == status_before
+        assert run(["git", "rev-parse", "HEAD"], cwd=registry).stdout == head
+        assert (registry / "channels/us/latest.json").read_bytes() == latest
+
+    status_before = run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=registry).stdout
+    for extra in ((), ("--no-push",)):
+        res = run_pedata("adopt", "pedata://us/extra@latest", "--remote", "nonexistent", *extra, cwd=registry, env=hf.env())
+        assert_one_line_error(res, "DVC remote 'nonexistent' does not exist", "DVC remotes: storage")
+        nothing_changed()
+        assert hf.requests() == [] and objects(cache) == []
+
+    # pedata.json naming a remote DVC does not know: the same, and it says where the name came from
+    config = json.loads((registry / "pedata.json").read_text())
+    (registry / "pedata.json").write_text(json.dumps({**config, "remote": "gone"}, indent=2))
+    res = run_pedata("adopt", "pedata://us/extra@latest", cwd=registry, env=hf.env())
+    assert_one_line_error(res, "pedata.json", "DVC remote 'gone' does not exist")
+    assert hf.requests() == [] and objects(cache) == []
+    # no remote anywhere (pedata.json, DVC's default): pushing is impossible, said before fetching
+    (registry / "pedata.json").write_text(json.dumps({k: v for k, v in config.items() if k != "remote"}, indent=2))
+    dvc_config = (registry / ".dvc/config").read_text()
+    (registry / ".dvc/config").write_text(dvc_config.replace("[core]\n    remote = storage\n", ""))
+    res = run_pedata("adopt", "pedata://us/extra@latest", cwd=registry, env=hf.env())
+    assert_one_line_error(res, "no DVC remote to push to", "--remote NAME", "--no-push")
+    assert hf.requests() == [] and objects(cache) == []
+    run(["git", "checkout", "pedata.json", ".dvc/config"], cwd=registry)
+    nothing_changed()
+
+    # a remote that exists but cannot take the push: what adopt wrote is taken back
+    blocker = tmp_path / "a-file-not-a-folder"
+    blocker.write_text("the remote's folder cannot be created here\n")
+    config_local = registry / ".dvc/config.local"
+    config_local.write_text(f"['remote \"broken\"']\n    url = {blocker}/store\n")
+    status_before = run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=registry).stdout
+    res = run_pedata("adopt", "pedata://us/extra@latest", "--remote", "broken", cwd=registry, env=hf.env())
+    assert_one_line_error(res, "dvc push failed")
+    nothing_changed()

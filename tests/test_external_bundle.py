@@ -216,3 +216,99 @@ def test_adopt_never_re_signs_an_untrusted_channel(hf, repo, tmp_path):
     assert (repo / "channels/us/bundle.json").read_bytes() == before
     text = run_pedata("adopt", uri, "--sign", "alice", cwd=repo, env=env)
     assert text.ok and "already adopted" in text.stdout and "channel us/bundle still records the origin" in text.stdout, text
+
+
+# -- bundle entries that state a `uri` (hf:// or plain https://), and entries that are refused ------
+PLAIN = b"plain https bytes, no Hugging Face involved\n" * 100
+PLAIN_ROUTE = "/files/plain.bin"
+
+
+def entries_bundle(path: Path, datasets: dict) -> Path:
+    """The vendored bundle manifest with ``data_releases.us.datasets`` replaced by ``datasets``."""
+    bundle = json.loads((DATA / "policyengine/manifest.json").read_text())
+    bundle["data_releases"]["us"]["datasets"] = datasets
+    path.write_text(json.dumps(bundle, indent=2))
+    return path
+
+
+def head(repo: Path) -> str:
+    return run(["git", "rev-parse", "HEAD"], cwd=repo).stdout.strip()
+
+
+def test_import_bundle_records_uri_entries_and_the_https_pin_resolves(hf, repo, tmp_path):
+    hf.hub.routes[PLAIN_ROUTE] = Route(PLAIN)
+    plain_uri = f"{hf.hub.base}{PLAIN_ROUTE}"
+    datasets = {
+        "plain": {"uri": plain_uri, "sha256": sha256(PLAIN)},
+        # PolicyEngine's own form: no datasets/ prefix; data_package.repo_type says dataset
+        "populace_us_2024": {"uri": f"hf://policyengine/populace-us/populace_us_2024.h5@{DATA_REV}", "sha256": sha256(hf.h5)},
+        # uri and repo fields together, agreeing
+        "pe_weights": {"uri": f"hf://models/policyengine/pe-weights/weights/us_2024.bin@{MODEL_REV}",
+                       "repo_id": "policyengine/pe-weights", "repo_type": "model", "revision": MODEL_REV,
+                       "path": "weights/us_2024.bin", "sha256": sha256(WEIGHTS)},
+    }
+    bundle = entries_bundle(tmp_path / "manifest.json", datasets)
+    res = run_pedata("import-bundle", bundle, "--namespace", "us", "--sign", "alice", "--json", cwd=repo, env=hf.env())
+    assert res.ok, res.stderr
+    assert json.loads(res.stdout)["pins"] == {n: e["sha256"] for n, e in datasets.items()}
+    pins = json.loads((repo / "channels/us/bundle.json").read_text())["signed"]["artifacts"]
+    assert pins["plain"]["location"] == {"type": "https", "uri": plain_uri}
+    assert pins["populace_us_2024"]["location"] == {
+        "type": "hf", "uri": f"hf://datasets/policyengine/populace-us/populace_us_2024.h5@{DATA_REV}",
+        "repo_id": "policyengine/populace-us", "repo_type": "dataset", "revision": DATA_REV, "path": "populace_us_2024.h5"}
+    assert pins["pe_weights"]["location"] == {
+        "type": "hf", "uri": f"hf://policyengine/pe-weights/weights/us_2024.bin@{MODEL_REV}",
+        "repo_id": "policyengine/pe-weights", "repo_type": "model", "revision": MODEL_REV, "path": "weights/us_2024.bin"}
+    manifest = json.loads((repo / f"manifests/us/plain/{sha256(PLAIN)}.json").read_text())
+    assert (manifest["path"], manifest["location"]) == ("plain.bin", {"type": "https", "uri": plain_uri})
+    assert status(repo) == "" and "Import PolicyEngine bundle" in run(["git", "log", "-1", "--format=%s"], cwd=repo).stdout
+    assert hf.requests() == []
+
+    # the https pin: fetched over TLS from the plain URL, verified, no token, no Hugging Face route
+    res = run_pedata("get", "pedata://us/plain@bundle", "--json", cwd=repo, env=hf.env(HF_TOKEN="hf_never_sent"))
+    assert res.ok, res.stderr
+    got = json.loads(res.stdout)
+    assert (got["source"], got["verified_by"], got["sha256"], got["size"]) == ("external:https", "promoter", sha256(PLAIN), len(PLAIN))
+    assert Path(got["path"]).read_bytes() == PLAIN
+    assert hf.hub.log == [(PLAIN_ROUTE, None)]
+    for name, route in (("populace_us_2024", H5_ROUTE), ("pe_weights", MODEL_ROUTE)):
+        hf.clear()
+        res = run_pedata("get", f"pedata://us/{name}@bundle", "--json", cwd=repo, env=hf.env())
+        assert res.ok and json.loads(res.stdout)["sha256"] == datasets[name]["sha256"], res
+        assert hf.requests() == [route]
+
+
+BAD_ENTRIES = {
+    "no repo_id, no uri": ({"path": "a.h5", "revision": "r1"}, ["lacks 'repo_id'"]),
+    "no sha256": ({"path": "a.h5", "repo_id": "policyengine/x", "revision": "r1"}, ["no valid sha256"]),
+    "path escapes": ({"path": "../../etc/passwd", "repo_id": "policyengine/populace-us", "revision": "r1"}, ["'../../etc/passwd'", "without '..'"]),
+    "uri path escapes": ({"uri": "hf://policyengine/populace-us/../../etc/passwd@r1"}, ["'../../etc/passwd'", "without '..'"]),
+    "bad repo_id": ({"path": "a.h5", "repo_id": "policyengine/x/../y", "revision": "r1"}, ["invalid repo_id"]),
+    "unknown repo_type": ({"path": "a.h5", "repo_id": "policyengine/x", "revision": "r1", "repo_type": "space"}, ["repo_type 'space'"]),
+    "revision clash": ({"uri": "hf://policyengine/x/a.h5@r1", "repo_id": "policyengine/x", "revision": "r2", "path": "a.h5"},
+                       ["revision 'r2'", "hf://policyengine/x/a.h5@r1", "disagree"]),
+    "repo type clash": ({"uri": "hf://datasets/policyengine/x/a.h5@r1", "repo_type": "model"}, ["repo_type 'model'", "disagree"]),
+    "https with repo": ({"uri": "https://example.org/a.h5", "repo_id": "policyengine/x"}, ["repo_id", "not a Hugging Face location"]),
+    "https path clash": ({"uri": "https://example.org/files/a.h5", "path": "b.h5"}, ["path 'b.h5'", "disagree"]),
+    "plain http": ({"uri": "http://example.org/a.h5"}, ["only HTTPS"]),
+    "no host": ({"uri": "https:///a.h5"}, ["no host"]),
+    "other scheme": ({"uri": "s3://bucket/a.h5"}, ["hf:// or https://"]),
+    "bad hf uri": ({"uri": "hf://policyengine/a.h5"}, ["invalid hf:// location"]),
+}
+
+
+def test_import_bundle_checks_every_entry_before_writing_anything(hf, repo, tmp_path):
+    """A bad entry sorts after a good one: one line naming it, non-zero exit, no file, no commit."""
+    good = {"path": "populace_us_2024.h5", "repo_id": "policyengine/populace-us", "revision": DATA_REV, "sha256": sha256(hf.h5)}
+    before = head(repo)
+    for case, (entry, fragments) in BAD_ENTRIES.items():
+        entry = {"sha256": sha256(WEIGHTS), **entry} if case != "no sha256" else entry
+        bundle = entries_bundle(tmp_path / "manifest.json", {"populace_us_2024": good, "zz_bad": entry})
+        res = run_pedata("import-bundle", bundle, "--namespace", "us", "--sign", "alice", cwd=repo, env=hf.env())
+        try:
+            assert_one_line_error(res, "dataset 'zz_bad'", *fragments)
+        except AssertionError as exc:
+            raise AssertionError(f"{case}: {exc}") from None
+        assert head(repo) == before and status(repo) == "", case
+        assert not (repo / "manifests/us").exists() and not (repo / "channels/us/bundle.json").exists(), case
+    assert hf.requests() == []
