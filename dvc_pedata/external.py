@@ -128,8 +128,13 @@ def location_of(obj: dict[str, Any] | None) -> Location | None:
     if kind == "https":
         if urlsplit(uri).scheme != "https":
             raise PedataError(f"external location {uri!r} is not an https:// URL; only HTTPS is allowed")
-        if not urlsplit(uri).hostname:
+        parts = urlsplit(uri)
+        if not parts.hostname:
             raise PedataError(f"external location {uri!r} has no host")
+        if parts.username is not None or parts.password is not None:
+            # Pins are committed to git and shown in catalogues: a credential in the URL would leak.
+            shown = uri.replace(parts.netloc, parts.netloc.rsplit("@", 1)[-1])
+            raise PedataError(f"external location {shown!r} carries credentials in its URL; pins are public (use HF_TOKEN or a netrc for access)")
         return Location("https", uri)
     if kind == "dvc":
         md5 = obj.get("md5")

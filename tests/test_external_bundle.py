@@ -292,6 +292,7 @@ BAD_ENTRIES = {
     "https path clash": ({"uri": "https://example.org/files/a.h5", "path": "b.h5"}, ["path 'b.h5'", "disagree"]),
     "plain http": ({"uri": "http://example.org/a.h5"}, ["only HTTPS"]),
     "no host": ({"uri": "https:///a.h5"}, ["no host"]),
+    "credentials in url": ({"uri": "https://user:s3cret@example.org/a.h5"}, ["carries credentials", "example.org/a.h5"]),
     "other scheme": ({"uri": "s3://bucket/a.h5"}, ["hf:// or https://"]),
     "bad hf uri": ({"uri": "hf://policyengine/a.h5"}, ["invalid hf:// location"]),
 }
@@ -310,5 +311,6 @@ def test_import_bundle_checks_every_entry_before_writing_anything(hf, repo, tmp_
         except AssertionError as exc:
             raise AssertionError(f"{case}: {exc}") from None
         assert head(repo) == before and status(repo) == "", case
+        assert "s3cret" not in res.stderr, case  # a credential is never echoed
         assert not (repo / "manifests/us").exists() and not (repo / "channels/us/bundle.json").exists(), case
     assert hf.requests() == []
