@@ -205,6 +205,10 @@ def test_adopt_never_re_signs_an_untrusted_channel(hf, repo, tmp_path):
     env = hf.env()
     res = run_pedata("import-bundle", bundle_manifest(tmp_path / "manifest.json", hf.h5), "--namespace", "us", cwd=repo, env=env)
     assert res.ok, res.stderr
+    assert res.stderr.strip() == (
+        "pedata: warning: channels/us/bundle.json is unsigned, and this registry has a trust root: pedata verify fails"
+        " and the channel does not resolve until promoters sign it (pedata sign channels/us/bundle.json --sign KEY, then commit)"
+    )
     before = (repo / "channels/us/bundle.json").read_bytes()
     uri = f"pedata://us/pe_weights@sha256:{sha256(WEIGHTS)}"  # the channel itself does not resolve: unsigned
     assert_one_line_error(run_pedata("get", "pedata://us/pe_weights@bundle", cwd=repo, env=env), "us/bundle", "not trusted")

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from .output import add_json_flag, emit
+from .output import add_json_flag, emit, warn
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -114,4 +114,11 @@ def _import(args: argparse.Namespace) -> int:
     text = (f"imported {len(res.pins)} external artifacts into channel {res.namespace}/{res.channel} "
             f"(version {res.version})" + (f", commit {res.commit}" if res.commit else ", nothing new"))
     emit(args, res.to_json(), text + "\n" + "\n".join(f"  {n}  sha256:{s}" for n, s in sorted(res.pins.items())))
+    if not args.sign and res.channel != "latest" and res.commit:
+        from ..registry import Registry
+
+        if Registry.find(".").root_versions():  # verify demands the promoter threshold on this channel
+            rel = f"channels/{res.namespace}/{res.channel}.json"
+            warn(f"{rel} is unsigned, and this registry has a trust root: pedata verify fails and the channel"
+                 f" does not resolve until promoters sign it (pedata sign {rel} --sign KEY, then commit)")
     return 0
