@@ -3,7 +3,8 @@
 Used by ``pedata replay --policy lenient`` when a rebuild's bytes differ from the pin (HDF5 object
 timestamps, writer versions in a footer). Rules, the same for parquet, CSV and HDF5 (dataset by
 dataset): the same columns/datasets with the same types and shapes, the same row counts, equal
-non-numeric values, and every numeric value within ``tolerance`` relative drift. The drift of
+non-numeric values, and every numeric value within ``tolerance`` relative drift. CSV carries no
+types, so an integer column in one file and a floating one in the other are both numbers there. The drift of
 one value is ``|a - b| / max(|a|, |b|)`` (0 when both are 0; NaN matches NaN); each column
 reports its largest drift so a reviewer sees how close "close" was.
 """
@@ -98,13 +99,34 @@ def compare_parquet(a: Path, b: Path, tolerance: float) -> Comparison:
     return cmp
 
 
+def _as_numbers(ta: Any, tb: Any) -> tuple[Any, Any]:
+    """CSV has no types: each file's are inferred on its own, so ``1,2,3`` reads as int64 and
+    ``1,2.0000001,3`` as double. A column that is integer in one file and floating in the other
+    holds numbers in both: read it as float64 in both, so its drift is measured, not its type."""
+    import pyarrow as pa
+    import pyarrow.types as pat
+
+    def number(t: Any) -> bool:
+        return bool(pat.is_integer(t) or pat.is_floating(t))
+
+    if ta.schema.names != tb.schema.names:
+        return ta, tb
+    for i, (x, y) in enumerate(zip(ta.schema.types, tb.schema.types, strict=True)):
+        if x != y and number(x) and number(y):
+            name = ta.schema.names[i]
+            ta = ta.set_column(i, name, ta.column(i).cast(pa.float64(), safe=False))
+            tb = tb.set_column(i, name, tb.column(i).cast(pa.float64(), safe=False))
+    return ta, tb
+
+
 def compare_csv(a: Path, b: Path, tolerance: float) -> Comparison:
     import pyarrow.csv as pacsv
 
     cmp = Comparison()
     # Quoted fields may hold newlines: a real CSV parse, never a line count.
     opts = pacsv.ParseOptions(newlines_in_values=True)
-    _compare_tables(cmp, pacsv.read_csv(a, parse_options=opts), pacsv.read_csv(b, parse_options=opts), tolerance)
+    ta, tb = _as_numbers(pacsv.read_csv(a, parse_options=opts), pacsv.read_csv(b, parse_options=opts))
+    _compare_tables(cmp, ta, tb, tolerance)
     return cmp
 
 

@@ -258,14 +258,12 @@ class DvcRepo:
 
         DVC's listing is authoritative for which files a folder out holds (``.dvcignore`` applies).
         """
-        import json
-
         path = Path(self.repo.cache.local.oid_to_path(md5))
         try:
-            data = json.loads(path.read_bytes())
+            data = path.read_bytes()
         except FileNotFoundError:
             raise NotFoundError(f"DVC's listing {md5} is not in the local cache: run 'dvc commit' or 'dvc pull' first") from None
-        return [(str(e["relpath"]).replace("\\", "/"), str(e["md5"])) for e in data]
+        return parse_listing(data)
 
     def iter_remote_object(self, md5: str, remote: str | None = None, block: int = 1 << 20) -> Iterator[bytes]:
         """Stream the object ``md5`` from a remote in ``block``-sized chunks (any remote type).
@@ -554,6 +552,21 @@ class StoreRepo(DvcRepo):
         return h.hexdigest()
 
 
+def parse_listing(data: bytes) -> list[tuple[str, str]]:
+    """``(relpath, md5)`` of every file in the bytes of a DVC ``.dir`` listing object."""
+    import json
+
+    return [(str(e["relpath"]).replace("\\", "/"), str(e["md5"])) for e in json.loads(data)]
+
+
+def file_md5(path: Path | str, name: str = "md5") -> str:
+    """DVC's digest of one file under hash ``name`` (``md5``, or the legacy ``md5-dos2unix``),
+    read afresh: DVC's state database is not consulted, so the bytes on disk are what is hashed."""
+    from dvc_data.hashfile.hash import file_md5 as _file_md5
+
+    return str(_file_md5(str(path), name=name))
+
+
 def _listing_problem(data: bytes, md5: str, files: set[tuple[str, str]]) -> str | None:
     """Why ``data`` is not DVC's ``md5`` listing of exactly ``files``, or None if it is."""
     import hashlib
@@ -621,6 +634,7 @@ def _entry(repo: Any, item: Any) -> dict[str, Any]:
         "md5": hi.value if hi and hi.value else None,
         "size": item.meta.size if getattr(item, "meta", None) else None,
         "is_dir": bool(hi and hi.isdir),
+        "hash": hi.name if hi and hi.value else None,  # "md5" (DVC 3) or legacy "md5-dos2unix"
     }
 
 
@@ -711,23 +725,6 @@ def reproduce(root: Path | str, targets: list[str]) -> list[str]:
             os.dup2(saved, 1)
             os.close(saved)
         return [getattr(s, "addressing", str(s)) for s in ran or []]
-
-
-def pull(root: Path | str, paths: list[str], remote: str | None = None) -> None:
-    """``dvc pull`` the outputs at ``paths`` (e.g. a frozen stage's outs, which never rerun)."""
-    if not paths:
-        return
-    import os
-
-    cwd = os.getcwd()
-    with DvcRepo(root) as dr:
-        try:
-            os.chdir(dr.root)
-            dr.repo.pull(targets=[str(dr.root / p) for p in paths], remote=remote)
-        except DvcException as exc:
-            raise DvcError(f"dvc pull failed: {exc}") from exc
-        finally:
-            os.chdir(cwd)
 
 
 def configure_scratch(root: Path | str, remotes: dict[str, dict[str, Any]], default: str | None) -> None:

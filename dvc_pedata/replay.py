@@ -6,8 +6,9 @@ must not leak in). In order:
 
 1. inputs are restored from the DVC remote by the inputs lock and every raw input's sha256 is
    checked against it; one mismatch stops the replay before any stage runs;
-2. frozen stages never run: their outputs are pulled, and pins they produce are reported as
-   ``not-replayable`` (which fails the replay: nothing was proven for them);
+2. frozen stages never run: their outputs are restored from the remote and md5-checked against
+   ``dvc.lock`` at the tag (:mod:`replay_restore`; a mismatch also stops the replay), and every pin
+   they produce or feed is ``not-replayable`` (which fails the replay: the frozen step is unproven);
 3. ``dvc repro --force`` of the stages behind the pins (without force, DVC's run cache would
    restore the old outputs and prove nothing);
 4. the outputs are hashed and compared with the pins: ``strict`` needs identical sha256,
@@ -33,7 +34,7 @@ from typing import Any
 from . import atomic, gitio
 from .canonical import pretty_bytes
 from .errors import IntegrityError, NotFoundError, PedataError, UsageError
-from .hashing import hash_file, hash_stream
+from .hashing import hash_file
 from .lineage import Scope, build_graph, parse_ref, pinned_paths
 from .locks import (
     DEPS_LOCK,
@@ -45,6 +46,7 @@ from .locks import (
 )
 from .manifest import detect_format
 from .registry import Registry
+from .replay_restore import fetch_pinned, restore_frozen, restore_inputs
 
 REPORT = "reports/replay.result.json"
 POLICIES = ("strict", "lenient")
@@ -62,6 +64,7 @@ class ReplayReport:
     inputs: list[dict[str, Any]] = field(default_factory=list)
     stages_run: list[str] = field(default_factory=list)
     not_replayable: list[str] = field(default_factory=list)
+    restored: list[dict[str, Any]] = field(default_factory=list)  # outputs of frozen stages, md5-checked
     artifacts: list[dict[str, Any]] = field(default_factory=list)
     environment: list[dict[str, Any]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
@@ -104,103 +107,78 @@ def scratch_worktree(reg: Registry, commit: str, clock: _Clock | None = None) ->
         gitio.git(reg.root, "worktree", "prune", check=False)
 
 
-def _restore_inputs(reg: Registry, wt: Path, lock: dict[str, Any], dvc_outs: dict[str, str | None], remote: str | None) -> list[dict[str, Any]]:
-    """Check each locked input in the worktree, fetching DVC-tracked ones from the remote first."""
-    from .dvcio import DvcRepo
+@dataclass
+class _Plan:
+    stages: list[Any]  # every stage behind the pins, by target
+    producer: dict[str, Any]  # pin name -> the stage writing it (None: no stage does)
+    frozen_behind: dict[str, list[str]]  # pin name -> frozen stages its build depends on (producer included)
 
-    results = []
-    with DvcRepo(reg.root) as repo:
-        for entry in lock["inputs"]:
-            rel = entry["path"]
-            target = wt / rel
-            row = {"path": rel, "source": entry["source"], "expected_sha256": entry["sha256"]}
-            if rel in dvc_outs or entry["source"].startswith("dvc://"):
-                md5 = dvc_outs.get(rel) or entry.get("md5")
-                if md5 and entry.get("md5") and md5 != entry["md5"]:
-                    row.update(verdict="tampered", reason=f"the .dvc file names md5 {md5}, the lock {entry['md5']}")
-                    results.append(row)
-                    continue
-                with atomic.staged_file(target) as (fh, _):
-                    def chunks(md5: str = md5, fh: Any = fh) -> Iterator[bytes]:
-                        for chunk in repo.iter_remote_object(md5, remote):
-                            fh.write(chunk)
-                            yield chunk
-
-                    try:
-                        fd = hash_stream(chunks())
-                    except NotFoundError as exc:
-                        row.update(verdict="missing", reason=str(exc))
-                        results.append(row)
-                        continue
-                row["restored_from"] = f"remote {remote or repo.default_remote()!r}"
-            elif target.is_file():
-                fd = hash_file(target)
-            else:
-                row.update(verdict="missing", reason="not in the release commit and not a DVC-tracked input")
-                results.append(row)
-                continue
-            row["sha256"] = fd.sha256
-            if fd.sha256 != entry["sha256"] or fd.size != entry["size"]:
-                row.update(verdict="tampered", reason=f"sha256 {fd.sha256} does not match the lock ({entry['sha256']})")
-                target.unlink(missing_ok=True)
-            else:
-                row["verdict"] = "ok"
-            results.append(row)
-    return results
+    @property
+    def frozen(self) -> list[Any]:
+        """Stages that never run. A frozen ``dvc import`` is not one: its output is a raw input,
+        restored and sha256-checked by the inputs lock."""
+        return [s for s in self.stages if _never_runs(s)]
 
 
-def _fetch_pinned(reg: Registry, md5: str, sha256: str, dest: Path, remote: str | None, repo: Any = None) -> None:
-    """The pinned bytes from the remote (for a lenient comparison), checked against the pin."""
-    if repo is None:
-        from .dvcio import DvcRepo
-
-        with DvcRepo(reg.root) as repo:
-            _fetch_pinned(reg, md5, sha256, dest, remote, repo)
-        return
-    with open(dest, "wb") as fh:
-        def chunks() -> Iterator[bytes]:
-            for chunk in repo.iter_remote_object(md5, remote):
-                fh.write(chunk)
-                yield chunk
-
-        fd = hash_stream(chunks())
-    if fd.sha256 != sha256:
-        raise IntegrityError(f"the remote's copy of the pinned bytes (md5 {md5}) hashes to {fd.sha256}, not the pin {sha256}")
+def _never_runs(stage: Any) -> bool:
+    return bool(stage is not None and stage.frozen and not stage.data_source)
 
 
-def _plan(reg: Registry, scope: Scope, pins: dict[str, dict[str, Any]]) -> tuple[list[Any], dict[str, Any]]:
-    """(stages behind the pins, producer stage by pin name), read at the release's commit."""
+def _plan(reg: Registry, scope: Scope, pins: dict[str, dict[str, Any]]) -> _Plan:
+    """The stages behind the pins, each pin's producer and frozen upstream, at the release's commit."""
     from .dvcio import pipeline_stages
 
     stages = pipeline_stages(reg.root, rev=scope.commit)
     by_target = {s.target: s for s in stages}
     graph = build_graph(reg, scope.commit, stages)
+    frozen_ids = {f"stage:{s.target}" for s in stages if _never_runs(s)}
     ids = []
     producer = {}
+    frozen_behind = {}
     for name, p in pins.items():
         nid = f"artifact:{p['path']}"
         if nid not in graph.nodes:
             raise NotFoundError(f"pin {name!r} ({p['path']}) is not an output of any stage at {scope.label}")
         ids.append(nid)
         producer[name] = next((s for s in stages if any(o["path"] == p["path"] for o in s.outs)), None)
+        frozen_behind[name] = sorted(n.split(":", 1)[1] for n in graph.upstream_of([nid]).nodes if n in frozen_ids)
     sub = graph.upstream_of(ids)
     behind = [by_target[n.split(":", 1)[1]] for n in sub.nodes if n.startswith("stage:")]
-    return sorted(behind, key=lambda s: s.target), producer
+    return _Plan(sorted(behind, key=lambda s: s.target), producer, frozen_behind)
+
+
+def _check_remote(reg: Registry, remote: str | None, remotes: dict[str, dict[str, Any]]) -> str | None:
+    """The remote to restore from; an unknown name is refused before any work is done."""
+    chosen = remote or reg.config.get("remote")
+    if chosen is None or chosen in remotes:
+        return chosen
+    known = ", ".join(repr(r) for r in sorted(remotes)) or "none"
+    if remote:
+        raise UsageError(f"--remote {remote!r} is not a DVC remote of this registry (configured: {known})")
+    raise PedataError(f"pedata.json names DVC remote {chosen!r}, which .dvc/config does not define (configured: {known})")
 
 
 def replay(ref: str, policy: str = "strict", tolerance: float | None = None, root: Path | str = ".", *, remote: str | None = None) -> ReplayReport:
     """Rebuild the release ``ref`` in a scratch worktree and compare with its pins.
 
     Writes ``reports/replay.result.json`` whatever happens after the worktree exists; raises
-    :class:`IntegrityError` for a tampered input (before any stage ran).
+    :class:`IntegrityError` for a tampered input or frozen stage output (before any stage ran).
+    Bad arguments (a tolerance with ``strict``, an unknown remote) are refused before any work.
     """
     if policy not in POLICIES:
         raise UsageError(f"unknown policy {policy!r} (use strict or lenient)")
+    if tolerance is not None and policy != "lenient":
+        raise UsageError("--tolerance applies only to --policy lenient (strict needs identical sha256)")
     if tolerance is not None and (tolerance < 0 or tolerance != tolerance):
         raise UsageError("--tolerance must be a non-negative number")
     if policy == "lenient" and tolerance is None:
         tolerance = DEFAULT_TOLERANCE
     reg = Registry.find(root)
+    from . import dvcio
+
+    with dvcio.DvcRepo(reg.root) as repo:
+        remotes, default_remote = repo.remotes(), repo.default_remote()
+    remote = _check_remote(reg, remote, remotes)
     scope = parse_ref(reg, ref)
     if scope.commit is None:
         raise UsageError(f"replay needs a release (NS@VERSION or a pedata://…@vX.Y.Z URI), not {ref!r}")
@@ -211,42 +189,43 @@ def replay(ref: str, policy: str = "strict", tolerance: float | None = None, roo
     if lock_bytes is None:
         raise PedataError(f"{scope.label} cannot be replayed: its commit has no {INPUTS_LOCK} (run 'pedata lock' before certifying)")
     lock = load_inputs_lock(lock_bytes, f"{INPUTS_LOCK} at {scope.label}")
-    stages, producer = _plan(reg, scope, pins)
-    remote = remote or reg.config.get("remote")
-    from . import dvcio
-
-    with dvcio.DvcRepo(reg.root) as repo:
-        remotes, default_remote = repo.remotes(), repo.default_remote()
+    plan = _plan(reg, scope, pins)
     try:
         with scratch_worktree(reg, scope.commit, clock) as wt:
             dvcio.configure_scratch(wt, remotes, default_remote)
-            _run(reg, scope, wt, lock, stages, producer, pins, report, clock, remote)
+            _run(reg, scope, wt, lock, plan, pins, report, clock, remote)
     finally:
         clock.done()
         if report.commit:
             atomic.write_bytes(reg.root / REPORT, pretty_bytes(report.to_json()))
-    if report.error and any(i["verdict"] != "ok" for i in report.inputs):
+    if report.error and any(i["verdict"] != "ok" for i in report.inputs + report.restored):
         raise IntegrityError(report.error)
     return report
 
 
-def _run(reg: Registry, scope: Scope, wt: Path, lock: dict[str, Any], stages: list[Any], producer: dict[str, Any],
+def _run(reg: Registry, scope: Scope, wt: Path, lock: dict[str, Any], plan: _Plan,
          pins: dict[str, dict[str, Any]], report: ReplayReport, clock: _Clock, remote: str | None) -> None:
     from . import dvcio
 
-    dvc_outs = {o["path"]: o["md5"] for s in stages if s.data_source for o in s.outs}
+    dvc_outs = {o["path"]: o["md5"] for s in plan.stages if s.data_source for o in s.outs}
     with clock.phase("restore_inputs"):
-        report.inputs = _restore_inputs(reg, wt, lock, dvc_outs, remote)
+        report.inputs = restore_inputs(reg, wt, lock, dvc_outs, remote)
     bad = [i for i in report.inputs if i["verdict"] != "ok"]
     if bad:
         first = bad[0]
         report.error = f"input {first['path']} is {first['verdict']}: {first.get('reason', '')}; no stage was run"
         return
-    frozen = [s for s in stages if s.frozen]
-    report.not_replayable = [s.target for s in frozen]
+    report.not_replayable = [s.target for s in plan.frozen]
     with clock.phase("restore_frozen"):
-        dvcio.pull(wt, [o["path"] for s in frozen for o in s.outs], remote)
-    targets = sorted({st.target for st in producer.values() if st is not None and not st.frozen})
+        report.restored = restore_frozen(reg, wt, plan.frozen, remote)
+    bad = [r for r in report.restored if r["verdict"] != "ok"]
+    if bad:
+        first = bad[0]
+        report.error = (f"output {first['path']} of frozen stage {first['stage']} is {first['verdict']}: "
+                        f"{first.get('reason', '')}; no stage was run")
+        return
+    producer = plan.producer
+    targets = sorted({st.target for st in producer.values() if st is not None and not _never_runs(st)})
     with clock.phase("repro"):
         if targets:
             try:
@@ -254,14 +233,16 @@ def _run(reg: Registry, scope: Scope, wt: Path, lock: dict[str, Any], stages: li
             except PedataError as exc:
                 report.error = exc.message
                 return
-        report.stages_run = [s.target for s in stages if not s.frozen and not s.data_source]
+        report.stages_run = [s.target for s in plan.stages if not s.frozen and not s.data_source]
     scratch = wt.parent / "pinned"
     scratch.mkdir(exist_ok=True)
     for name, p in sorted(pins.items()):
         st = producer[name]
         row: dict[str, Any] = {"name": name, "path": p["path"], "expected_sha256": p["sha256"], "stage": st.target if st else None}
+        if plan.frozen_behind[name]:
+            row["frozen_upstream"] = plan.frozen_behind[name]
         report.artifacts.append(row)
-        if st is None or st.frozen:
+        if st is None or _never_runs(st):
             row.update(verdict="not-replayable", reason=f"stage {st.target if st else '?'} is frozen: it never runs, so its output proves nothing")
             continue
         if p["manifest"].get("format") == "directory":
@@ -283,7 +264,7 @@ def _run(reg: Registry, scope: Scope, wt: Path, lock: dict[str, Any], stages: li
         fmt = (p["manifest"].get("format") or detect_format(target))
         with clock.phase("compare"):
             pinned = scratch / f"{name}{target.suffix}"
-            _fetch_pinned(reg, p["md5"], p["sha256"], pinned, remote)
+            fetch_pinned(reg, p["md5"], p["sha256"], pinned, remote)
             from .compare import compare
 
             cmp = compare(pinned, target, fmt, float(report.tolerance or 0.0))
@@ -292,12 +273,31 @@ def _run(reg: Registry, scope: Scope, wt: Path, lock: dict[str, Any], stages: li
             row.update(verdict="equivalent", reason=f"bytes differ; {fmt} content equal within tolerance {report.tolerance:g}")
         else:
             row.update(verdict="differs", reason="; ".join(cmp.problems[:5]))
+    for row in report.artifacts:
+        _downgrade_frozen_upstream(row)
     env_bytes = gitio.show(reg.root, scope.commit, DEPS_LOCK)
     if env_bytes is None:
         report.environment = [{"what": "lock", "change": f"no {DEPS_LOCK} at the release commit"}]
     else:
         report.environment = environment_diff(load_deps_lock(env_bytes), environment())
     report.ok = bool(report.artifacts) and all(a["verdict"] in ("identical", "equivalent") for a in report.artifacts)
+
+
+def _downgrade_frozen_upstream(row: dict[str, Any]) -> None:
+    """A pin built from a frozen stage's output proves only the stages after it: not a pass.
+
+    The frozen output was restored (md5-checked), not rebuilt, so even identical bytes leave
+    the frozen stage unproven; the rebuild's own verdict is kept as ``rebuild_verdict``.
+    """
+    up = row.get("frozen_upstream")
+    if not up or row["verdict"] not in ("identical", "equivalent"):
+        return
+    row.update(
+        verdict="not-replayable",
+        rebuild_verdict=row["verdict"],
+        reason=f"built from the output of frozen stage {', '.join(up)}, which never runs (its output was restored, not rebuilt);"
+               f" the rebuild is {row['verdict']} to the pin, which proves only the stages after it",
+    )
 
 
 def _built_listing(wt: Path, path: str) -> list[str]:
@@ -370,7 +370,7 @@ def _replay_directory(reg: Registry, scope: Scope, wt: Path, name: str, p: dict[
             try:
                 if not e.md5:
                     raise PedataError("the pinned file list records no md5, so its DVC object cannot be located")
-                _fetch_pinned(reg, e.md5, e.sha256, local, remote, repo)
+                fetch_pinned(reg, e.md5, e.sha256, local, remote, repo)
                 cmp = compare(local, target, fmt, tol)
             except PedataError as exc:
                 f.update(verdict="differs", drift=None, reason=exc.message)
@@ -401,6 +401,9 @@ def summary(report: ReplayReport) -> str:
     for i in report.inputs:
         if i["verdict"] != "ok":
             lines.append(f"  input {i['path']}: {i['verdict'].upper()} ({i.get('reason', '')})")
+    for r in report.restored:
+        if r["verdict"] != "ok":
+            lines.append(f"  output {r['path']} of frozen stage {r['stage']}: {r['verdict'].upper()} ({r.get('reason', '')})")
     for a in report.artifacts:
         line = f"  {a['name']:<24} {a['verdict'].upper():<15} {a['path']}"
         if a.get("reason"):
@@ -421,7 +424,9 @@ def summary(report: ReplayReport) -> str:
         if len(shown) > 10:
             lines.append(f"      ... {len(shown) - 10} more files")
     if report.not_replayable:
-        lines.append("  not replayable (frozen): " + ", ".join(report.not_replayable))
+        ok = [r["path"] for r in report.restored if r["verdict"] == "ok"]
+        lines.append("  not replayable (frozen, never run): " + ", ".join(report.not_replayable)
+                     + (f"; outputs restored, md5-checked against dvc.lock: {', '.join(ok)}" if ok else ""))
     if report.environment:
         changes = [e for e in report.environment if e["what"] != "package" or e.get("change") != "hash"]
         lines.append(f"  environment: {len(report.environment)} difference(s) from {DEPS_LOCK}"

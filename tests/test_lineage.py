@@ -135,3 +135,24 @@ def test_lineage_errors_are_one_line(example):
 
     assert_one_line_error(run_pedata("lineage", "us@2.0.0", cwd=example), "no release tag us/v2.0.0")
     assert_one_line_error(run_pedata("lineage", "nonsense ref", cwd=example), "bad reference")
+
+
+def test_svg_implies_dot_and_conflicting_flags_are_refused(example):
+    from conftest import assert_one_line_error
+
+    svg = example / "graph.svg"
+    res = run_pedata("lineage", "--svg", str(svg), cwd=example)
+    assert res.stdout.startswith("digraph lineage {"), res.stdout[:200]  # DOT, not JSON
+    if shutil.which("dot"):
+        assert res.ok, res.stderr
+        assert svg.read_text().lstrip().startswith(("<?xml", "<svg", "<!--"))
+    else:
+        assert_one_line_error(res, "--svg needs Graphviz")
+    for args, message in (
+        (("--format", "json"), "--svg renders the DOT graph: it cannot be combined with --format json"),
+        (("--lint",), "--svg renders the graph; --lint only checks it: use one or the other"),
+    ):
+        other = example / "other.svg"
+        res = run_pedata("lineage", *args, "--svg", str(other), cwd=example)
+        assert_one_line_error(res, message)
+        assert res.returncode == 2 and res.stdout == "" and not other.exists()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
 
+import pytest
 from conftest import assert_one_line_error, run, run_pedata
 from example_registry import certify, commit, make_example, pins, set_params
 
@@ -111,13 +113,212 @@ def test_tampered_input_is_refused_before_any_stage_runs(tmp_path):
     assert report["inputs"][0]["verdict"] == "tampered"
 
 
-def test_frozen_stage_is_not_replayable(tmp_path):
-    repo = make_example(tmp_path)
-    run(["dvc", "freeze", "-q", "generate"], cwd=repo)
-    commit(repo, "freeze")
-    certify(repo)
-    rc, report, out = replay(repo, "us@1.0.0")
-    assert rc == 1
-    assert report["not_replayable"] == ["dvc.yaml:generate"]
-    assert {a["verdict"] for a in report["artifacts"]} == {"not-replayable"}
-    assert "NOT-REPLAYABLE" in out and "frozen" in out
+# -- one registry for parquet/CSV lenient, frozen stages and flags ---------------------------------
+JITTER_PY = """\
+# Test stage: a parquet and a CSV table; PEDATA_TEST_JITTER nudges the middle value of column w.
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+j = float(os.environ.get("PEDATA_TEST_JITTER", "0"))
+w = [1.0, 2.0 + j, 3.0]
+pq.write_table(pa.table({"id": [1, 2, 3], "label": ["a", "b", "c"], "w": w}), "data/jitter.parquet")
+cells = [str(int(v)) if v == int(v) else repr(v) for v in w]  # 1,2,3 (integers) or 1,2.0000001,3
+Path("data/jitter.csv").write_text("id,label,w\\n" + "".join(f"{i},{k},{c}\\n" for i, k, c in zip((1, 2, 3), "abc", cells)))
+"""
+CHAIN_PY = """\
+# Test stages: `a` writes x.bin and folder xdir; `b` reads them, writes p.bin (and touches
+# $PEDATA_TEST_MARKER if set).
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+if sys.argv[1] == "a":
+    Path("data/x.bin").write_bytes(bytes(range(256)) * 4)
+    Path("data/xdir").mkdir(exist_ok=True)
+    Path("data/xdir/one.txt").write_text("one\\n")
+    Path("data/xdir/two.txt").write_text("two\\n")
+else:
+    if os.environ.get("PEDATA_TEST_MARKER"):
+        Path(os.environ["PEDATA_TEST_MARKER"]).touch()
+    data = Path("data/x.bin").read_bytes() + Path("data/xdir/one.txt").read_bytes() + Path("data/xdir/two.txt").read_bytes()
+    Path("data/p.bin").write_bytes(hashlib.sha256(data).digest() * 2)
+"""
+STAGES = """\
+  jitter:
+    cmd: python pipeline/jitter.py
+    deps:
+      - pipeline/jitter.py
+    outs:
+      - data/jitter.parquet
+      - data/jitter.csv
+  a:
+    cmd: python pipeline/chain.py a
+    deps:
+      - pipeline/chain.py
+    outs:
+      - data/x.bin
+      - data/xdir
+  b:
+    cmd: python pipeline/chain.py b
+    deps:
+      - pipeline/chain.py
+      - data/x.bin
+      - data/xdir
+    outs:
+      - data/p.bin
+
+artifacts:
+"""
+GENERATED = ("cps_households_2024", "enhanced_cps_2024", "us_microdata_2024")
+
+
+def _jitter_and_chain(repo: Path) -> None:
+    """Adds stage jitter (parquet + CSV pins) and a -> x.bin, xdir/ -> b -> p.bin (only p.bin pinned)."""
+    (repo / "pipeline/jitter.py").write_text(JITTER_PY)
+    (repo / "pipeline/chain.py").write_text(CHAIN_PY)
+    text = (repo / "dvc.yaml").read_text().replace("\nartifacts:\n", "\n" + STAGES, 1)
+    arts = "".join(
+        f"  {name}:\n    path: {path}\n    type: dataset\n    meta:\n      pedata:\n        namespace: us\n"
+        for name, path in (("jitter_parquet", "data/jitter.parquet"), ("jitter_csv", "data/jitter.csv"), ("chain_p", "data/p.bin"))
+    )
+    (repo / "dvc.yaml").write_text(text.rstrip("\n") + "\n" + arts)
+
+
+@pytest.fixture(scope="module")
+def chained(tmp_path_factory) -> Path:
+    """us@1.0.0: nothing frozen. us@1.1.0: the same pins, with stages `a` and `generate` frozen.
+
+    x.bin and xdir/ (a's outputs, not pinned) are pushed, so a replay can restore them.
+    """
+    base = tmp_path_factory.mktemp("chained")
+    saved = os.environ.get("PEDATA_KEYS_DIR")
+    os.environ["PEDATA_KEYS_DIR"] = str(base / "keys")
+    try:
+        repo = make_example(base, households=20, before_repro=_jitter_and_chain)
+        run(["dvc", "push", "-q"], cwd=repo)
+        certify(repo)
+        run(["dvc", "freeze", "-q", "a", "generate"], cwd=repo)
+        commit(repo, "freeze a and generate")
+        certify(repo, "1.1.0")
+    finally:
+        if saved is None:
+            os.environ.pop("PEDATA_KEYS_DIR", None)
+        else:
+            os.environ["PEDATA_KEYS_DIR"] = saved
+    return repo
+
+
+def test_csv_int_vs_float_column_is_compared_as_numbers(tmp_path):
+    from dvc_pedata.compare import compare
+
+    (tmp_path / "a.csv").write_text("id,w\n1,1\n2,2\n3,3\n")
+    (tmp_path / "b.csv").write_text("id,w\n1,1\n2,2.0000001\n3,3\n")
+    (tmp_path / "c.csv").write_text("id,w\n1,1\n2,two\n3,3\n")
+    cmp = compare(tmp_path / "a.csv", tmp_path / "b.csv", "csv", 1e-6)
+    assert cmp.ok and cmp.problems == [] and cmp.max_drift == {"id": 0.0, "w": pytest.approx(5e-8, rel=1e-6)}
+    cmp = compare(tmp_path / "a.csv", tmp_path / "c.csv", "csv", 1e-6)  # text is not a number
+    assert cmp.problems == ["schema differs: id:int64, w:int64 vs id:int64, w:string"]
+
+
+def test_parquet_and_csv_lenient_within_and_beyond_tolerance_strict_on_any_byte(chained):
+    env = {"PEDATA_TEST_JITTER": "1e-7"}  # column w: pinned 1,2,3; rebuilt 1,2.0000001,3
+    tables = ("jitter_csv", "jitter_parquet")
+    rc, report, out = replay(chained, "us@1.0.0", "--policy", "lenient", "--tolerance", "1e-6", env=env)
+    assert rc == 0, out
+    assert report["ok"] and report["policy"] == "lenient" and report["tolerance"] == 1e-6
+    arts = {a["name"]: a for a in report["artifacts"]}
+    for name, fmt in zip(tables, ("csv", "parquet"), strict=True):
+        a = arts[name]
+        assert a["verdict"] == "equivalent" and a["sha256"] != a["expected_sha256"], a
+        assert a["max_drift"] == {"id": 0.0, "w": pytest.approx(5e-8, rel=1e-6)}  # the string column has none
+        assert a["reason"] == f"bytes differ; {fmt} content equal within tolerance 1e-06"
+    assert {arts[n]["verdict"] for n in arts if n not in tables} == {"identical"}
+    assert "jitter_csv               EQUIVALENT      data/jitter.csv" in out
+    assert out.count("      largest drift: w 5e-08, id 0\n") == 2 and "replay PASSED" in out
+
+    rc, report, out = replay(chained, "us@1.0.0", "--policy", "lenient", "--tolerance", "1e-8", env=env)
+    assert rc == 1 and not report["ok"]
+    for a in (a for a in report["artifacts"] if a["name"] in tables):
+        assert a["verdict"] == "differs" and a["reason"] == "w: largest relative drift 5e-08 exceeds tolerance 1e-08"
+        assert a["max_drift"]["w"] == pytest.approx(5e-8, rel=1e-6)
+    assert "jitter_parquet           DIFFERS         data/jitter.parquet  (w: largest relative drift 5e-08 exceeds tolerance 1e-08)" in out
+    assert "replay FAILED" in out
+
+    rc, report, out = replay(chained, "us@1.0.0", env=env)
+    assert rc == 1 and report["policy"] == "strict" and report["tolerance"] is None
+    verdicts = {a["name"]: (a["verdict"], a.get("reason")) for a in report["artifacts"]}
+    assert {n: v for n, v in verdicts.items() if n in tables} == dict.fromkeys(tables, ("differs", "sha256 differs from the pin (strict needs identical bytes)"))
+    assert {v for n, v in verdicts.items() if n not in tables} == {("identical", None)}
+    assert "jitter_csv               DIFFERS" in out and "replay FAILED" in out
+
+
+def test_frozen_stage_upstream_of_a_pin_is_not_a_pass(chained):
+    rc, report, out = replay(chained, "us@1.1.0")
+    assert rc == 1 and not report["ok"], out
+    assert report["not_replayable"] == ["dvc.yaml:a", "dvc.yaml:generate"]
+    arts = {a["name"]: a for a in report["artifacts"]}
+    p = arts["chain_p"]
+    assert p["verdict"] == "not-replayable" and p["frozen_upstream"] == ["dvc.yaml:a"]
+    assert p["rebuild_verdict"] == "identical" and p["sha256"] == p["expected_sha256"]
+    assert p["reason"].startswith("built from the output of frozen stage dvc.yaml:a, which never runs")
+    for name in GENERATED:  # the frozen stage's own pins
+        assert arts[name]["verdict"] == "not-replayable"
+        assert arts[name]["reason"] == "stage dvc.yaml:generate is frozen: it never runs, so its output proves nothing"
+    assert arts["jitter_csv"]["verdict"] == arts["jitter_parquet"]["verdict"] == "identical"
+    assert report["stages_run"] == ["dvc.yaml:b", "dvc.yaml:jitter"]
+    # the frozen outputs were restored and checked against the md5 in dvc.lock at the tag
+    md5 = hashlib.md5((chained / "data/x.bin").read_bytes()).hexdigest()
+    restored = {r["path"]: r for r in report["restored"]}
+    assert restored["data/x.bin"] == {"path": "data/x.bin", "stage": "dvc.yaml:a", "expected_md5": md5, "md5": md5,
+                                      "verdict": "ok", "restored_from": "remote 'storage'"}
+    assert set(restored) == {"data/x.bin", "data/xdir", "data/households.csv", "data/persons.parquet", "data/us_microdata.h5"}
+    assert all(r["verdict"] == "ok" and r["md5"] == r["expected_md5"] for r in restored.values())
+    assert restored["data/xdir"]["md5"].endswith(".dir") and restored["data/xdir"]["file_count"] == 2
+    assert "  chain_p                  NOT-REPLAYABLE  data/p.bin  (built from the output of frozen stage dvc.yaml:a" in out
+    assert "  us_microdata_2024        NOT-REPLAYABLE  data/us_microdata.h5  (stage dvc.yaml:generate is frozen" in out
+    assert "  not replayable (frozen, never run): dvc.yaml:a, dvc.yaml:generate; outputs restored, md5-checked" in out
+    assert "replay FAILED" in out
+
+
+def test_tampered_or_missing_frozen_output_stops_before_any_stage_runs(chained, tmp_path):
+    md5 = hashlib.md5((chained / "data/x.bin").read_bytes()).hexdigest()
+    obj = next((chained.parent / "storage").rglob(md5[2:]))
+    original = obj.read_bytes()
+    marker = tmp_path / "stage-b-ran"
+    env = {"PEDATA_TEST_MARKER": str(marker)}
+    obj.chmod(0o644)
+    try:
+        obj.write_bytes(b"not what stage a wrote")  # bytes swapped in the remote
+        tampered = run_pedata("replay", "us@1.1.0", cwd=chained, env=env)
+        report = json.loads((chained / "reports/replay.result.json").read_text())
+        obj.unlink()
+        missing = run_pedata("replay", "us@1.1.0", cwd=chained, env=env)
+    finally:
+        obj.write_bytes(original)
+    bad = hashlib.md5(b"not what stage a wrote").hexdigest()
+    assert_one_line_error(tampered, "output data/x.bin of frozen stage dvc.yaml:a is tampered: the bytes from remote 'storage'"
+                          f" hash to md5 {bad}, but dvc.lock records {md5}; no stage was run")
+    assert tampered.returncode == 3 and not marker.exists()
+    assert report["stages_run"] == [] and report["artifacts"] == [] and not report["ok"]
+    assert [(r["path"], r["verdict"], r["md5"]) for r in report["restored"] if r["verdict"] != "ok"] == [("data/x.bin", "tampered", bad)]
+    assert_one_line_error(missing, f"output data/x.bin of frozen stage dvc.yaml:a is missing: object {md5} is not in remote 'storage'; no stage was run")
+    assert missing.returncode == 3 and not marker.exists()
+
+
+def test_flags_that_would_be_ignored_are_refused_before_any_work(chained):
+    report = chained / "reports/replay.result.json"
+    report.unlink(missing_ok=True)
+    # every input of us@1.0.0 is in git, so an unknown remote used to go unnoticed
+    res = run_pedata("replay", "us@1.0.0", "--remote", "nosuch", cwd=chained)
+    assert_one_line_error(res, "--remote 'nosuch' is not a DVC remote of this registry (configured: 'storage')")
+    assert res.returncode == 2 and res.stdout == ""
+    for args in (("--tolerance", "1e-6"), ("--policy", "strict", "--tolerance", "1e-6")):
+        res = run_pedata("replay", "us@1.0.0", *args, cwd=chained)
+        assert_one_line_error(res, "--tolerance applies only to --policy lenient (strict needs identical sha256)")
+        assert res.returncode == 2 and res.stdout == ""
+    assert not report.exists()
+    assert run(["git", "worktree", "list"], cwd=chained).stdout.count("\n") == 1

@@ -10,17 +10,23 @@ import sys
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("lineage", help="the pipeline as a provenance graph (JSON, DOT, PROV-JSON, OpenLineage)")
     p.add_argument("ref", nargs="?", metavar="NS@VERSION|URI", help="a release (us@1.0.0) or a pedata:// URI (default: the whole pipeline)")
-    p.add_argument("--format", "-f", choices=("json", "dot", "prov", "openlineage"), default="json")
-    p.add_argument("--svg", metavar="FILE", help="with --format dot: also render to FILE with Graphviz")
+    p.add_argument("--format", "-f", choices=("json", "dot", "prov", "openlineage"),
+                   help="output format (default: json, or dot with --svg)")
+    p.add_argument("--svg", metavar="FILE", help="print DOT and also render it to FILE with Graphviz (implies --format dot)")
     p.add_argument("--lint", action="store_true", help="check the lineage rules; exit 1 on any violation")
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     from .. import gitio, lineage
-    from ..errors import PedataError
+    from ..errors import PedataError, UsageError
     from ..registry import Registry
 
+    if args.svg and args.lint:
+        raise UsageError("--svg renders the graph; --lint only checks it: use one or the other")
+    if args.svg and args.format not in (None, "dot"):
+        raise UsageError(f"--svg renders the DOT graph: it cannot be combined with --format {args.format}")
+    args.format = args.format or ("dot" if args.svg else "json")
     reg = Registry.find(".")
     graph = lineage.lineage(args.ref, reg.root)
     if args.lint:

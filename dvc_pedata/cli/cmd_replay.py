@@ -12,7 +12,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("ref", metavar="NS@VERSION|URI", help="a release (us@1.0.0, us/v1.0.0) or pedata://ns/name@vX.Y.Z")
     p.add_argument("--policy", choices=("strict", "lenient"), default="strict",
                    help="strict: identical sha256; lenient: same schema, rows, and numbers within --tolerance")
-    p.add_argument("--tolerance", type=float, metavar="REL", help="lenient: largest relative drift allowed (default 1e-9)")
+    p.add_argument("--tolerance", type=float, metavar="REL", help="--policy lenient only: largest relative drift allowed (default 1e-9)")
     p.add_argument("--remote", "-r", help="DVC remote to restore inputs from (default: the registry's)")
     add_json_flag(p)
     p.set_defaults(func=_run)
