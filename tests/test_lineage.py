@@ -156,3 +156,6 @@ def test_svg_implies_dot_and_conflicting_flags_are_refused(example):
         res = run_pedata("lineage", *args, "--svg", str(other), cwd=example)
         assert_one_line_error(res, message)
         assert res.returncode == 2 and res.stdout == "" and not other.exists()
+    res = run_pedata("lineage", "--lint", "--format", "prov", cwd=example)
+    assert_one_line_error(res, "--lint only checks the graph and prints findings: drop --format prov")
+    assert res.returncode == 2

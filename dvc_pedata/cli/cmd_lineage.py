@@ -24,6 +24,8 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.svg and args.lint:
         raise UsageError("--svg renders the graph; --lint only checks it: use one or the other")
+    if args.lint and args.format is not None:
+        raise UsageError(f"--lint only checks the graph and prints findings: drop --format {args.format}")
     if args.svg and args.format not in (None, "dot"):
         raise UsageError(f"--svg renders the DOT graph: it cannot be combined with --format {args.format}")
     args.format = args.format or ("dot" if args.svg else "json")
@@ -55,6 +57,9 @@ def _run(args: argparse.Namespace) -> int:
             svg = lineage.render_svg(text)
             if svg is None:
                 raise PedataError("--svg needs Graphviz ('dot' is not on PATH); the DOT text was printed")
-            with open(args.svg, "wb") as fh:
-                fh.write(svg)
+            from pathlib import Path
+
+            from ..atomic import write_bytes
+
+            write_bytes(Path(args.svg), svg)  # temp file, fsync, rename: never half an SVG
     return 0
