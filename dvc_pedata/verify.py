@@ -288,6 +288,8 @@ def _roots_at(ctx: Context) -> dict[str, Root]:
 
 
 def _check_history(ctx: Context) -> None:
+    from .signing import check_threshold
+
     roots = _roots_at(ctx)
     by_path: dict[str, list[HistoryEntry]] = defaultdict(list)
     for e in ctx.history:
@@ -303,6 +305,9 @@ def _check_history(ctx: Context) -> None:
         versions: dict[int, tuple[str, str]] = {}
         known: dict[str, int] = {}
         last: Channel | None = None
+        # Each version (signed body) is judged once: met in some commit under the root then in force.
+        unmet: dict[str, tuple[int, str, list[str]]] = {}
+        met: set[str] = set()
         for e in entries:
             doc = e.doc
             if not isinstance(doc, Channel):
@@ -324,10 +329,15 @@ def _check_history(ctx: Context) -> None:
             if doc.expires and e.status != "B" and parse_time(doc.expires) < e.time:
                 ctx.violation(path, f"version {doc.version} was committed at {format_time(e.time)}, after it expired at {doc.expires}", e.commit)
             if doc.channel not in UNSIGNED_CHANNELS and e.status != "B" and e.commit in roots:
-                _signature_check(ctx, path, doc, "promoter", doc.namespace, roots.get(e.commit), e.commit)
+                problems = check_threshold(doc, roots[e.commit], "promoter", doc.namespace)
+                if not problems:
+                    met.add(doc.digest)
+                else:
+                    unmet[doc.digest] = (doc.version, e.commit, problems)
             known[doc.digest] = doc.version
             last = doc
         head_doc = ctx.channels.get(path)
+        _report_unmet(ctx, path, unmet, met, head_doc.digest if head_doc is not None else None)
         if head_doc is not None and last is not None and head_doc.digest != last.digest:
             if head_doc.version < last.version:
                 ctx.violation(path, f"rollback: the work tree has version {head_doc.version}, history reached version {last.version}")
@@ -347,6 +357,21 @@ def _check_history(ctx: Context) -> None:
         head_rel = ctx.releases.get(path)
         if head_rel is not None and last_rel is not None and STATUS_RANK[head_rel.status] < STATUS_RANK[last_rel.status]:
             ctx.violation(path, f"status went backwards: {last_rel.status} -> {head_rel.status}")
+
+
+def _report_unmet(ctx: Context, path: str, unmet: dict[str, tuple[int, str, list[str]]], met: set[str], head: str | None) -> None:
+    """Channel versions that never met the promoter threshold in any commit that carried them.
+
+    Signing in turn (``pedata promote --sign A``, then ``pedata sign FILE --sign B`` and a second
+    commit) leaves a half-signed commit behind; that is the normal co-signing state, not a
+    violation, once the same signed body is committed with enough signatures. The version in the
+    work tree is the tree check's business (it may still be collecting signatures).
+    """
+    for digest, (version, commit, problems) in unmet.items():
+        if digest in met or digest == head:
+            continue
+        ctx.violation(path, f"version {version} was replaced without ever meeting the promoter threshold: "
+                      + "; ".join(problems), commit)
 
 
 def _run_plugins(ctx: Context) -> None:
