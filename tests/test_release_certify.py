@@ -162,3 +162,45 @@ def test_provisional_expiry_upgrade_and_unreproducible(reg):
     with pytest.raises(Exception, match="already unreproducible"):
         mark_unreproducible(reg, "us", "1.0.0", "again", ["bob"])
     assert_one_line_error(run_pedata("retire", "us", "1.0.0", "--sign", "bob", "--notice", "x", cwd=repo), "cannot go back to retired")
+
+
+# -- several keys and names after one flag ------------------------------------------------------
+@pytest.mark.parametrize("argv", [
+    ["promote", "us", "--sign", "a", "b", "--only", "x", "y"],
+    ["promote", "us", "--sign", "a", "--sign", "b", "--only", "x", "--only", "y"],
+    ["certify", "us", "1.0.0", "--sign", "a", "b"],
+    ["certify", "us", "1.0.0", "--sign", "a", "--sign", "b"],
+    ["retire", "us", "1.0.0", "--notice", "n", "--sign", "a", "b"],
+    ["revoke", "pedata://us/x@latest", "--reason", "r", "--authority", "o", "--sign", "a", "b"],
+    ["sign", "f.json", "--sign", "a", "b"],
+    ["trust", "remove-key", "root", "k", "--sign", "a", "b"],
+])
+def test_sign_and_only_take_several_values_after_one_flag_or_repeated(argv):
+    from dvc_pedata.cli import build_parser
+
+    args = build_parser().parse_args(argv)
+    assert args.sign == ["a", "b"]
+    if argv[0] == "promote":
+        assert args.only == ["x", "y"]
+
+
+def test_promote_only_several_names_and_certify_retire_with_several_keys(reg):
+    repo = reg.root
+    keys.generate("dave")
+    trust.rotate(reg, "add-key", ["alice"], role="certifier", key="dave")
+    trust.rotate(reg, "set-threshold", ["alice"], role="certifier", threshold=2)
+    pins = {n: add_manifest(reg, "us", n, n.encode()) for n in ("acs", "cps", "sipp")}
+    write_channel(reg, "us", "latest", pins)
+    commit(repo, "three artifacts; certifiers bob and dave, 2 must sign")
+    res = run_pedata("promote", "us", "--only", "acs", "cps", "--sign", "alice", "carol", "--json", cwd=repo)
+    assert res.ok, res.stderr
+    out = json.loads(res.stdout)
+    assert [m["name"] for m in out["moves"]] == ["acs", "cps"] and out["signature_problems"] == []
+    nxt = json.loads((repo / "channels/us/next.json").read_text())
+    assert sorted(nxt["signed"]["artifacts"]) == ["acs", "cps"] and len(nxt["signatures"]) == 2
+    res = certify(repo, "us", "1.0.0", "--sign", "bob", "dave", "--json")
+    assert res.ok, res.stderr
+    assert len(json.loads((repo / "releases/us/1.0.0.json").read_text())["signatures"]) == 2
+    res = run_pedata("retire", "us", "1.0.0", "--notice", "superseded", "--sign", "bob", "dave", cwd=repo)
+    assert res.ok, res.stderr
+    assert run_pedata("verify", cwd=repo).ok
