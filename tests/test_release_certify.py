@@ -204,3 +204,32 @@ def test_promote_only_several_names_and_certify_retire_with_several_keys(reg):
     res = run_pedata("retire", "us", "1.0.0", "--notice", "superseded", "--sign", "bob", "dave", cwd=repo)
     assert res.ok, res.stderr
     assert run_pedata("verify", cwd=repo).ok
+
+
+# -- pedata releases: what changed since the previous release -----------------------------------
+def test_releases_lists_what_changed_since_the_previous_release(reg):
+    repo = reg.root
+    assert certify(repo, "us", "1.0.0", "--sign", "bob").ok
+    pins = {"cps": add_manifest(reg, "us", "cps", b"two", rows=12), "acs": add_manifest(reg, "us", "acs", b"acs")}
+    write_channel(reg, "us", "next", pins, ["alice"])
+    commit(repo, "promote 2")
+    assert certify(repo, "us", "1.1.0", "--sign", "bob").ok
+    write_channel(reg, "us", "next", {"acs": pins["acs"]}, ["alice"])
+    commit(repo, "promote 3: cps dropped")
+    assert certify(repo, "us", "2.0.0", "--sign", "bob", "--compat-mode", "break", "--notice", "no cps").ok
+
+    listing = json.loads(run_pedata("releases", "us", "--json", cwd=repo).stdout)
+    first, second, third = (r["changes"] for r in listing)
+    assert first == {"previous": None, "added": ["cps"], "removed": [], "changed": {}, "unchanged": []}
+    assert second["previous"] == "1.0.0" and second["added"] == ["acs"] and second["removed"] == []
+    assert second["changed"]["cps"]["rows"] == {"(table)": {"from": 10, "to": 12}}
+    assert third == {"previous": "1.1.0", "added": [], "removed": ["cps"], "changed": {}, "unchanged": ["acs"]}
+
+    res = run_pedata("releases", "us", cwd=repo)
+    assert res.ok, res.stderr
+    lines = res.stdout.splitlines()
+    at = {line.split()[0]: i for i, line in enumerate(lines) if line.startswith("us@")}
+    assert lines[at["us@1.0.0"] + 1].strip() == "first release"
+    block = lines[at["us@1.1.0"] + 1:at["us@2.0.0"]]
+    assert [x.strip() for x in block] == ["changes since 1.0.0:", "+ acs", "~ cps: rows 10 -> 12"], block
+    assert [x.strip() for x in lines[at["us@2.0.0"] + 1:]] == ["changes since 1.1.0:", "- cps"]
