@@ -14,13 +14,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import gitio
 from .documents import Channel, Document, Manifest, Release, Root, Tombstone
 from .errors import PedataError
 from .registry import Registry
 from .timeutil import format_time, from_epoch, now, parse_time
+
+if TYPE_CHECKING:
+    from .trust_history import State
 
 DOC_DIRS = ("channels", "releases", "tombstones", "trust/root", "manifests")
 STATUS_RANK = {"provisional": 0, "certified": 1, "retired": 2, "unreproducible": 3}
@@ -60,6 +63,7 @@ class Context:
     roots: list[Root] = field(default_factory=list)
     root: Root | None = None
     history: list[HistoryEntry] = field(default_factory=list)
+    states: dict[str, list[State]] | None = None  # first-parent states of releases and tombstones (trust_history)
     violations: list[Violation] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
@@ -227,6 +231,21 @@ def _signature_check(ctx: Context, rel: str, doc: Document, role: str, ns: str |
         ctx.violation(rel, problem, commit)
 
 
+def _committed_signature_check(ctx: Context, rel: str, doc: Document, role: str, ns: str | None) -> None:
+    """Releases and tombstones: the newest root, else the root in force when the version was committed."""
+    from .signing import check_threshold
+    from .trust_history import committed_states, judge
+
+    if ctx.root is None or not check_threshold(doc, ctx.root, role, ns):
+        return
+    if ctx.states is None:
+        head = gitio.head(ctx.reg.root)
+        ctx.states = committed_states(ctx.reg.root, head, ["releases", "tombstones"]) if head else {}
+    problem = judge(doc, rel, role, ns, ctx.roots, ctx.states.get(rel, []))
+    if problem:
+        ctx.violation(rel, problem)
+
+
 def _check_pins(ctx: Context, rel: str, ns: str, pins: dict[str, Any]) -> None:
     for name, pin in sorted(pins.items()):
         m = ctx.manifest_for(ns, name, pin["sha256"])
@@ -265,14 +284,14 @@ def _check_tree(ctx: Context) -> None:
         if (parts[1], parts[2]) != (r.namespace, f"{r.version}.json"):
             ctx.violation(rel, f"stored under the wrong name: the document is release {r.namespace}@{r.version}")
         _check_pins(ctx, rel, r.namespace, r.pins)
-        _signature_check(ctx, rel, r, "certifier", r.namespace, ctx.root)
+        _committed_signature_check(ctx, rel, r, "certifier", r.namespace)
         for name, pin in r.pins.items():
             if pin["sha256"] in revoked and r.status != "unreproducible":
                 ctx.violation(rel, f"pins revoked artifact {name!r} (sha256 {pin['sha256'][:12]}…) but its status is {r.status}, not unreproducible")
     for rel, t in ctx.tombstones.items():
         if rel != f"tombstones/{t.artifact_sha256}.json":
             ctx.violation(rel, f"stored under the wrong name: the tombstone revokes {t.artifact_sha256}")
-        _signature_check(ctx, rel, t, "revoker", None, ctx.root)
+        _committed_signature_check(ctx, rel, t, "revoker", None)
 
 
 def _roots_at(ctx: Context) -> dict[str, Root]:

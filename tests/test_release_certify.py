@@ -233,3 +233,136 @@ def test_releases_lists_what_changed_since_the_previous_release(reg):
     block = lines[at["us@1.1.0"] + 1:at["us@2.0.0"]]
     assert [x.strip() for x in block] == ["changes since 1.0.0:", "+ acs", "~ cps: rows 10 -> 12"], block
     assert [x.strip() for x in lines[at["us@2.0.0"] + 1:]] == ["changes since 1.1.0:", "- cps"]
+
+
+# -- a release is judged under the trust root in force when it was committed ---------------------
+def cli(repo: Path, *args: str):
+    res = run_pedata(*args, cwd=repo)
+    assert res.ok, (args, res.stdout, res.stderr)
+    return res
+
+
+def seed_cache(tmp_path: Path, payload: bytes) -> Path:
+    """Put the artifact's bytes in the resolver cache, as an earlier `pedata get` would have."""
+    import hashlib
+
+    from dvc_pedata import cache
+
+    src = tmp_path / "payload.bin"
+    src.write_bytes(payload)
+    return cache.store_file(hashlib.sha256(payload).hexdigest(), src).path
+
+
+def forge_release(reg: Registry, version: str, signers: list[str], previous: str | None) -> str:
+    """A release written by hand by a key holder (certify would refuse a key not in the root): commit + tag."""
+    from dvc_pedata import signing
+    from dvc_pedata.documents import Release, new_body
+    from dvc_pedata.releases import tag_message
+
+    ch = reg.load_channel("us", "next")
+    body = new_body("release", namespace="us", version=version, status="certified", compat_mode="both",
+                    notice={"type": "release", "summary": "by hand", "date": "2026-01-01"}, pins=dict(ch.artifacts),
+                    source_channel={"name": "next", "version": ch.version, "digest": ch.digest},
+                    certified_for=None, previous=previous, expires=None)
+    rel = Release(body, [])
+    for who in signers:
+        signing.sign(rel, keys.load_signer(who))
+    path = f"releases/us/{version}.json"
+    rel.save(reg.root / path)
+    sha = commit(reg.root, f"release {version} by hand")
+    run(["git", "tag", "-a", f"us/v{version}", "-m", tag_message("us", version, path, rel.digest), sha], cwd=reg.root)
+    return sha
+
+
+def get(repo: Path, version: str, *extra: str):
+    return run_pedata("get", f"pedata://us/cps@v{version}", *extra, cwd=repo)
+
+
+def violations(repo: Path) -> list[str]:
+    res = run_pedata("verify", "--json", cwd=repo)
+    assert res.returncode in (0, 1), res.stderr
+    return [f"{v['file']}: {v['reason']}" for v in json.loads(res.stdout)["violations"]]
+
+
+def test_a_release_stays_valid_after_its_certifier_key_is_rotated_out(reg, tmp_path):
+    repo = reg.root
+    keys.generate("dave")
+    assert certify(repo, "us", "1.0.0", "--sign", "bob").ok
+    obj = seed_cache(tmp_path, b"one")
+    cli(repo, "trust", "add-key", "certifier", "dave", "--sign", "alice")
+    commit(repo, "trust root 2: certifier dave")
+    cli(repo, "trust", "remove-key", "certifier", "bob", "--sign", "alice")
+    commit(repo, "trust root 3: certifier bob leaves")
+    assert violations(repo) == []
+    assert cli(repo, "verify").stdout.startswith("pedata verify: OK")
+    assert get(repo, "1.0.0").stdout.strip() == str(obj)
+    bare = tmp_path / "registry.git"  # a consumer's git URL: the resolver's clone is shallow
+    run(["git", "clone", "-q", "--bare", str(repo), str(bare)], cwd=tmp_path)
+    res = run_pedata("get", "pedata://us/cps@v1.0.0", "--registry", str(bare), cwd=tmp_path)
+    assert res.ok and res.stdout.strip() == str(obj), res.stderr
+    # a release committed after the rotation and signed by the removed key is judged under root 3
+    forge_release(reg, "1.1.0", ["bob"], "1.0.0")
+    problems = violations(repo)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("releases/us/1.1.0.json: signed by 0 of 1 required certifier keys under trust "
+                                  "root version 3 (in force when this version was committed in "), problems
+    assert "re-sign it with a current certifier key: pedata sign releases/us/1.1.0.json --sign KEY" in problems[0]
+    assert_one_line_error(get(repo, "1.1.0"), "release us@v1.1.0 is not trusted: signed by 0 of 1 required certifier keys"
+                          " under trust root version 3", "pedata sign releases/us/1.1.0.json --sign KEY")
+    cli(repo, "sign", "releases/us/1.1.0.json", "--sign", "dave")
+    commit(repo, "co-sign 1.1.0 with a current certifier")
+    assert violations(repo) == []
+    assert get(repo, "1.1.0").ok and get(repo, "1.0.0").ok
+
+
+def test_a_release_merged_from_a_branch_older_than_the_rotation_is_judged_at_the_merge(reg, tmp_path):
+    repo = reg.root
+    keys.generate("dave")
+    assert certify(repo, "us", "1.0.0", "--sign", "bob").ok
+    seed_cache(tmp_path, b"one")
+    run(["git", "branch", "before-rotation"], cwd=repo)
+    cli(repo, "trust", "add-key", "certifier", "dave", "--sign", "alice")
+    cli(repo, "trust", "remove-key", "certifier", "bob", "--sign", "alice")
+    commit(repo, "trust roots 2 and 3: bob leaves")
+    run(["git", "checkout", "-q", "before-rotation"], cwd=repo)
+    forge_release(reg, "1.1.0", ["bob"], "1.0.0")  # back-dated: its own commit still sees root 1
+    run(["git", "checkout", "-q", "main"], cwd=repo)
+    run(["git", "merge", "-q", "--no-ff", "before-rotation", "-m", "merge an old branch"], cwd=repo)
+    merge = run(["git", "rev-parse", "HEAD"], cwd=repo).stdout.strip()
+    problems = violations(repo)
+    assert [p for p in problems if p.startswith("releases/us/1.1.0.json: signed by 0 of 1 required certifier keys under "
+            f"trust root version 3 (in force when this version was committed in {merge[:10]})")], problems
+    assert_one_line_error(get(repo, "1.1.0"), "under trust root version 3")
+    assert get(repo, "1.0.0").ok
+
+
+def test_a_key_removed_as_compromised_no_longer_vouches_for_its_old_releases(reg, tmp_path):
+    repo = reg.root
+    for name in ("dave", "erin"):
+        keys.generate(name)
+    assert certify(repo, "us", "1.0.0", "--sign", "bob").ok
+    cli(repo, "trust", "add-key", "certifier", "dave", "--sign", "alice")
+    commit(repo, "trust root 2: certifier dave")
+    assert certify(repo, "us", "1.1.0", "--sign", "dave").ok
+    seed_cache(tmp_path, b"one")
+    cli(repo, "trust", "add-key", "certifier", "erin", "--sign", "alice")
+    cli(repo, "trust", "remove-key", "certifier", "bob", "--sign", "alice")  # bob leaves: his releases stand
+    res = cli(repo, "trust", "remove-key", "certifier", "dave", "--sign", "alice", "--compromised", "--json")
+    assert json.loads(res.stdout)["version"] == 5
+    commit(repo, "trust roots 3-5: erin in, bob out, dave compromised")
+    dave = keys.load_signer("dave").keyid
+    shown = json.loads(cli(repo, "trust", "show", "--json").stdout)
+    assert shown["distrusted"] == [dave]
+    assert f"distrusted: {dave}" in cli(repo, "trust", "show").stdout
+    problems = violations(repo)
+    assert len(problems) == 1 and problems[0].startswith(
+        "releases/us/1.1.0.json: signed by 0 of 1 required certifier keys under trust root version 2"), problems
+    assert f"key {dave[:12]} was distrusted in trust root version 5 (removed as compromised)" in problems[0]
+    assert_one_line_error(get(repo, "1.1.0"), "release us@v1.1.0 is not trusted", "distrusted in trust root version 5")
+    assert get(repo, "1.0.0").ok
+    assert_one_line_error(run_pedata("trust", "add-key", "promoter", "dave", "--sign", "alice", cwd=repo),
+                          "was removed as compromised in trust root version 5")
+    cli(repo, "sign", "releases/us/1.1.0.json", "--sign", "erin")
+    commit(repo, "re-sign 1.1.0 with erin")
+    assert violations(repo) == []
+    assert get(repo, "1.1.0").ok
