@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import assert_one_line_error, run, run_pedata
-from test_verify import add_manifest, commit, write_channel
+from test_verify import add_manifest, cli, commit, write_channel
 
 from dvc_pedata import keys, trust
 from dvc_pedata.certify import mark_unreproducible
@@ -236,12 +236,6 @@ def test_releases_lists_what_changed_since_the_previous_release(reg):
 
 
 # -- a release is judged under the trust root in force when it was committed ---------------------
-def cli(repo: Path, *args: str):
-    res = run_pedata(*args, cwd=repo)
-    assert res.ok, (args, res.stdout, res.stderr)
-    return res
-
-
 def seed_cache(tmp_path: Path, payload: bytes) -> Path:
     """Put the artifact's bytes in the resolver cache, as an earlier `pedata get` would have."""
     import hashlib
