@@ -231,3 +231,28 @@ def _open_url(url: str, rev: str | None, *, offline: bool) -> RegistryView:
         if commit is None:
             commit = _fetch(clone, url, rev)
         return RegistryView(clone, commit, url)
+
+
+def ensure_history(view: RegistryView, offline: bool = False) -> str | None:
+    """Deepen a shallow clone to the full history of ``view.rev``; a one-line hint if that cannot be done.
+
+    Clones are fetched at depth 1; only a judgment that needs older commits (a release signed
+    under an older trust root: :mod:`trust_history`) pays for the rest of the history, once.
+    """
+    if gitio.git(view.root, "rev-parse", "--is-shallow-repository", check=False) != "true":
+        return None
+    if view.url is None:
+        return "this checkout is shallow, so older trust roots cannot be consulted: run git fetch --unshallow"
+    if offline:
+        return f"the cached clone of {view.url} has no history: resolve once without --offline"
+    with _clone_lock(view.root):
+        if gitio.git(view.root, "rev-parse", "--is-shallow-repository", check=False) != "true":
+            return None
+        try:
+            gitio.git(view.root, "fetch", "-q", "--unshallow", "--no-tags", "origin", view.rev or "HEAD")
+        except gitio.GitError:
+            try:  # servers that refuse a bare commit id in "want"
+                gitio.git(view.root, "fetch", "-q", "--unshallow", "--no-tags", "origin")
+            except gitio.GitError as exc:
+                return f"cannot fetch the history of {view.url}: {exc.message.removeprefix('git fetch failed: ')}"
+    return None

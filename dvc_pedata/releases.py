@@ -151,9 +151,9 @@ def info(reg: Registry, ns: str, version: str, *, with_changes: bool = False) ->
 
 
 def list_releases(reg: Registry, ns: str | None = None) -> list[ReleaseInfo]:
-    """Every release (of ``ns``, or of every namespace), oldest first within a namespace."""
+    """Every release (of ``ns``, or of every namespace), oldest first, with its changes since ``previous``."""
     namespaces = [reg.namespace(ns)] if ns else reg.namespaces
-    return [info(reg, n, v.text) for n in namespaces for v in versions(reg, n)]
+    return [info(reg, n, v.text, with_changes=True) for n in namespaces for v in versions(reg, n)]
 
 
 def changes_since_previous(reg: Registry, rel: Release) -> dict[str, Any]:
@@ -188,8 +188,6 @@ def changes_since_previous(reg: Registry, rel: Release) -> dict[str, Any]:
 
 def render_show(ri: ReleaseInfo) -> str:
     """The text of ``pedata show``: identity, lifecycle, pins, and the change since ``previous``."""
-    from .schema_diff import render_text
-
     r = ri.release
     notice = r.body["notice"]
     lines = [
@@ -214,24 +212,34 @@ def render_show(ri: ReleaseInfo) -> str:
     for name, pin in sorted(r.pins.items()):
         size = "size unknown" if pin.get("size") is None else f"{pin['size']} bytes"
         lines.append(f"  {name}  sha256:{pin['sha256']}  {size}")
-    ch = ri.changes
-    if ch:
+    if ri.changes:
         lines.append("")
-        if ch.get("previous") is None:
-            lines.append("changes: first release")
-        elif "error" in ch:
-            lines.append(f"changes since {ch['previous']}: {ch['error']}")
-        else:
-            lines.append(f"changes since {ch['previous']}:")
-            lines += [f"  + {n}" for n in ch["added"]]
-            lines += [f"  - {n}" for n in ch["removed"]]
-            for n, d in ch["changed"].items():
-                lines.append(f"  ~ {n}")
-                text = d.get("error") if "error" in d else render_text(d)
-                lines += ["      " + x for x in str(text).splitlines()]
-            if not (ch["added"] or ch["removed"] or ch["changed"]):
-                lines.append("  no artifact changed")
+        lines += change_lines(ri.changes, detail=True)
     return "\n".join(lines)
+
+
+def change_lines(ch: dict[str, Any], *, detail: bool) -> list[str]:
+    """What changed since ``previous``: each changed artifact's full diff, or one summary line."""
+    from .schema_diff import render_text, summarise
+
+    if ch.get("previous") is None:
+        return ["changes: first release" if detail else "first release"]
+    if "error" in ch:
+        return [f"changes since {ch['previous']}: {ch['error']}"]
+    lines = [f"changes since {ch['previous']}:"]
+    lines += [f"  + {n}" for n in ch["added"]]
+    lines += [f"  - {n}" for n in ch["removed"]]
+    for n, d in ch["changed"].items():
+        if "error" in d:
+            lines.append(f"  ~ {n}: {d['error']}")
+        elif detail:
+            lines.append(f"  ~ {n}")
+            lines += ["      " + x for x in render_text(d).splitlines()]
+        else:
+            lines.append(f"  ~ {n}: {summarise(d)}")
+    if not (ch["added"] or ch["removed"] or ch["changed"]):
+        lines.append("  no artifact changed")
+    return lines
 
 
 def render_list(infos: list[ReleaseInfo]) -> str:
@@ -244,4 +252,8 @@ def render_list(infos: list[ReleaseInfo]) -> str:
         rows.append((f"{r.namespace}@{r.version}", r.status, date[:10], str(len(r.pins)),
                      ", ".join(sorted(r.pins))))
     widths = [max(len(x[i]) for x in rows) for i in range(4)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(x[:4], widths, strict=True)) + "  " + x[4] for x in rows)
+    out = []
+    for ri, x in zip(infos, rows, strict=True):
+        out.append("  ".join(c.ljust(w) for c, w in zip(x[:4], widths, strict=True)) + "  " + x[4])
+        out += ["    " + line for line in change_lines(ri.changes, detail=False)] if ri.changes else []
+    return "\n".join(out)

@@ -4,7 +4,8 @@ Order of work, cheapest and safest first:
 
 1. parse the URI; open the registry (work tree, commit, or cached git clone: :mod:`regsource`);
 2. find the pin and check what the ref demands: ``sha256:`` needs only a manifest; a channel other
-   than ``latest`` must meet the promoter threshold; a release the certifier threshold, and must
+   than ``latest`` must meet the promoter threshold; a release the certifier threshold (under the
+   root in force when it was committed, if the newest root refuses it: :mod:`trust_history`), and must
    not be ``unreproducible`` (refused) or ``retired`` (a warning); ``trusted_root`` pins root 1;
 3. refuse revoked bytes (a tombstone), even when they sit in the local cache;
 4. return the cached object if present (no DVC import, no network), else fetch it through
@@ -81,7 +82,7 @@ class _Pin:
     expiries: list[str] = field(default_factory=list)  # what was checked unexpired (the memo's limit)
 
 
-def _pin(view: RegistryView, uri: PedataURI, trusted_root: str | None) -> _Pin:
+def _pin(view: RegistryView, uri: PedataURI, trusted_root: str | None, offline: bool = False) -> _Pin:
     """The pin ``uri`` names, after the checks its ref kind demands."""
     from . import trust_gate
 
@@ -111,7 +112,8 @@ def _pin(view: RegistryView, uri: PedataURI, trusted_root: str | None) -> _Pin:
             raise NotFoundError(f"no release {ns}@v{uri.ref} in registry {view.location}")
         what = f"release {ns}@v{uri.ref}"
         root = root or trust_gate.load_root(view, None)
-        trust_gate.require(rel, root, "certifier", ns, what)
+        trust_gate.require_committed(view, rel, f"releases/{ns}/{uri.ref}.json", root, "certifier", ns, what,
+                                     trusted_root, offline)
         expiries.extend(_expiries(root))
         if rel.status == "unreproducible" and uri.path is not None:
             # One file of a folder: its own tombstone decides (checked later); the rest stay fetchable.
@@ -177,7 +179,7 @@ def describe(
     view = open_registry(registry, rev, offline=offline)
     if view.rev is None and view.url is None:
         view.reads = {}  # a work tree: remember what was read, for the warm-cache memo
-    pin = _pin(view, parsed, trusted_root)
+    pin = _pin(view, parsed, trusted_root, offline)
     manifest = _manifest(view, parsed, pin)
     try:
         _check_tombstone(view, parsed, pin.sha256)

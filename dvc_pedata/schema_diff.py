@@ -91,6 +91,24 @@ def render_text(d: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def summarise(d: dict[str, Any]) -> str:
+    """One line for a list: the column, row, input and parameter changes of a diff."""
+    c = d["columns"]
+    parts = []
+    if c["added"]:
+        parts.append("+ columns " + ", ".join(c["added"]))
+    if c["removed"]:
+        parts.append("- columns " + ", ".join(c["removed"]))
+    parts += [f"column {r['name']}: {r['from']} -> {r['to']}" for r in c["retyped"]]
+    parts += [f"column {r['from']} renamed to {r['to']}" for r in c["renamed"]]
+    parts += [f"rows {'' if e == '(table)' else e + ' '}{v['from']} -> {v['to']}" for e, v in d["rows"].items()]
+    if d["inputs"]:
+        parts.append(f"{len(d['inputs'])} input{'s' if len(d['inputs']) != 1 else ''} changed")
+    if d["params"]:
+        parts.append(f"{len(d['params'])} param{'s' if len(d['params']) != 1 else ''} changed")
+    return "; ".join(parts) or "no schema, row-count or input changes"
+
+
 def render_markdown(d: dict[str, Any]) -> str:
     """A compact pull-request comment: one table of changes."""
     out = [f"### `{d['b']['name']}`: `{d['a']['sha256'][:12]}` → `{d['b']['sha256'][:12]}`", ""]

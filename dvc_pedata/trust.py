@@ -86,11 +86,14 @@ def check_root_consistency(root: Root, source: str = "trust root") -> list[str]:
             continue
         if actual != keyid:
             problems.append(f"{source}: keyid {short(keyid)} is not the sha256 of its public key ({short(actual)})")
+    distrusted = set(root.body.get("distrusted", []))
     for role in ROLES:
         spec = root.roles[role]
         for keyid in spec["keyids"]:
             if keyid not in root.keys:
                 problems.append(f"{source}: role {role} lists key {short(keyid)}, which is not in keys")
+            if keyid in distrusted:
+                problems.append(f"{source}: role {role} lists key {short(keyid)}, which the root distrusts (compromised)")
         if spec["threshold"] > len(spec["keyids"]):
             problems.append(
                 f"{source}: role {role} needs {spec['threshold']} signatures but has {_keys(len(spec['keyids']))}"
@@ -135,6 +138,9 @@ def verify_root_chain(
             problems.append(f"{path}: file name says version {stem} but the signed version is {doc.version}")
         problems += check_root_consistency(doc, path)
         if prev is not None:
+            dropped = set(prev.body.get("distrusted", [])) - set(doc.body.get("distrusted", []))
+            if dropped:
+                problems.append(f"{path}: drops distrusted key {short(min(dropped))} of root {prev.version} (distrust is permanent)")
             n, t = _threshold_count(doc, prev)
             if n < t:
                 problems.append(f"{path}: not signed by a threshold of root {prev.version}'s root keys ({n} of {t})")
@@ -165,6 +171,19 @@ def load_root_chain(
     ``trusted_root`` is the digest (hex, or ``sha256:<hex>``) of root 1 a consumer pinned out of
     band; ``rev`` reads the chain as of a git revision instead of the work tree.
     """
+    return load_root_versions(registry, trusted_root, rev, now=now, check_expiry=check_expiry, note=note)[-1]
+
+
+def load_root_versions(
+    registry: Registry,
+    trusted_root: str | None = None,
+    rev: str | None = None,
+    *,
+    now: datetime | None = None,
+    check_expiry: bool = True,
+    note: Callable[[str, bytes], None] | None = None,
+) -> list[Root]:
+    """Every trust root version, oldest first, once the whole chain verifies (see :func:`load_root_chain`)."""
     entries = load_root_docs(registry, rev, note)
     if not entries:
         where = f" at {rev}" if rev else ""
@@ -180,7 +199,7 @@ def load_root_chain(
     if problems:
         more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
         raise TrustError(f"{problems[0]}{more}")
-    return entries[-1][1]
+    return [doc for _, doc in entries]
 
 
 # -- building -----------------------------------------------------------------------------------
@@ -331,19 +350,27 @@ def rotate(
     key: str | None = None,
     threshold: int | None = None,
     expires: str | None = None,
+    compromised: bool = False,
 ) -> WriteResult:
     """Write root N+1 = root N with one change, signed to satisfy both N's and N+1's root role.
 
     ``change`` is ``add-key``, ``remove-key`` or ``set-threshold``. Nothing is written unless
-    the given signers meet both thresholds.
+    the given signers meet both thresholds. ``compromised`` (remove-key only) also lists the key
+    under ``distrusted``: from then on none of its signatures counts, not even on documents
+    committed while it was trusted, so what it signed alone must be re-signed.
     """
     current = load_root_chain(registry, check_expiry=False)
     body = copy.deepcopy(current.body)
     body["version"] = current.version + 1
     spec = _role_spec(body, role)
+    if compromised and change != "remove-key":
+        raise UsageError("--compromised goes with remove-key")
     if change == "add-key":
         assert key is not None
         pk = load_public(key, current)
+        if pk.keyid in body.get("distrusted", []):
+            raise TrustError(f"key {pk.name or short(pk.keyid)} ({short(pk.keyid)}) was removed as compromised in trust "
+                             f"root version {_distrusted_since(registry, pk.keyid)}; generate a new key")
         if pk.keyid in spec["keyids"]:
             raise TrustError(f"key {pk.name or short(pk.keyid)} ({short(pk.keyid)}) is already a {role} key")
         body["keys"].setdefault(pk.keyid, pk.root_entry())
@@ -359,6 +386,8 @@ def rotate(
                 "signatures; lower its threshold or add a key first"
             )
         spec["keyids"] = [k for k in spec["keyids"] if k != pk.keyid]
+        if compromised:
+            _distrust(body, pk.keyid, role)
         _prune_keys(body)
     elif change == "set-threshold":
         assert threshold is not None
@@ -376,6 +405,22 @@ def rotate(
     new = _check_buildable(body, f"trust root {body['version']}")
     sign_root(new, current, sign_refs)
     return _write_new(registry, new)
+
+
+def _distrust(body: dict[str, Any], keyid: str, role: str) -> None:
+    """List ``keyid`` as distrusted; it must hold no other role (a compromised key holds none)."""
+    others = [r for r in ROLES if keyid in body["roles"][r]["keyids"]]
+    if others:
+        raise TrustError(f"key {short(keyid)} is also a {others[0]} key; remove it from {', '.join(others)} first "
+                         "(a compromised key must hold no role), then remove it from the last role with --compromised")
+    body["distrusted"] = sorted({*body.get("distrusted", []), keyid})
+
+
+def _distrusted_since(registry: Registry, keyid: str) -> int:
+    for root in load_root_versions(registry, check_expiry=False):
+        if keyid in root.body.get("distrusted", []):
+            return int(root.version)
+    return 0  # pragma: no cover - only called for a key the newest root distrusts
 
 
 def sign_root(new: Root, current: Root, sign_refs: Sequence[str]) -> list[Signer]:
@@ -417,6 +462,7 @@ def describe(root: Root, now: datetime | None = None) -> dict[str, Any]:
             for role, spec in root.roles.items()
         },
         "signatures": sorted(s["keyid"] for s in root.signatures),
+        "distrusted": list(root.body.get("distrusted", [])),
     }
 
 
@@ -432,6 +478,7 @@ def describe_text(info: Mapping[str, Any]) -> str:
         for keyid in spec["keyids"]:
             name = info["keys"].get(keyid, {}).get("name") or ""
             lines.append(f"    {keyid}  {name}".rstrip())
+    lines += [f"  distrusted: {keyid}  (removed as compromised; none of its signatures counts)" for keyid in info.get("distrusted", [])]
     return "\n".join(lines)
 
 

@@ -42,6 +42,24 @@ def require(doc: Document, root: Any, role: str, namespace: str, what: str) -> N
         raise SignatureError(f"{what} is not trusted: {'; '.join(problems)}")
 
 
+def require_committed(view: RegistryView, doc: Document, path: str, root: Any, role: str, namespace: str,
+                      what: str, trusted_root: str | None, offline: bool = False) -> None:
+    """Like :func:`require` for a release at ``path``: if the newest root refuses it, the root in force when it was committed decides.
+
+    That judgment reads git history (:mod:`trust_history`, imported only then), which the warm-cache
+    memo cannot re-check, so such a resolution is not memoised.
+    """
+    _, check_threshold = _trust_api()
+    if not check_threshold(doc, root, role, namespace):
+        return
+    from .trust_history import judge_in_view
+
+    problem = judge_in_view(view, doc, path, role, namespace, trusted_root, offline)
+    if problem:
+        raise SignatureError(f"{what} is not trusted: {problem}")
+    view.reads = None
+
+
 def require_unexpired(expires: str | None, what: str, now: datetime | None = None) -> None:
     """Signed pointers carry an expiry so a frozen mirror cannot serve stale state forever."""
     if not expires:

@@ -14,13 +14,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import gitio
 from .documents import Channel, Document, Manifest, Release, Root, Tombstone
 from .errors import PedataError
 from .registry import Registry
 from .timeutil import format_time, from_epoch, now, parse_time
+
+if TYPE_CHECKING:
+    from .trust_history import State
 
 DOC_DIRS = ("channels", "releases", "tombstones", "trust/root", "manifests")
 STATUS_RANK = {"provisional": 0, "certified": 1, "retired": 2, "unreproducible": 3}
@@ -60,6 +63,7 @@ class Context:
     roots: list[Root] = field(default_factory=list)
     root: Root | None = None
     history: list[HistoryEntry] = field(default_factory=list)
+    states: dict[str, list[State]] | None = None  # first-parent states of releases and tombstones (trust_history)
     violations: list[Violation] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
@@ -227,6 +231,21 @@ def _signature_check(ctx: Context, rel: str, doc: Document, role: str, ns: str |
         ctx.violation(rel, problem, commit)
 
 
+def _committed_signature_check(ctx: Context, rel: str, doc: Document, role: str, ns: str | None) -> None:
+    """Releases and tombstones: the newest root, else the root in force when the version was committed."""
+    from .signing import check_threshold
+    from .trust_history import committed_states, judge
+
+    if ctx.root is None or not check_threshold(doc, ctx.root, role, ns):
+        return
+    if ctx.states is None:
+        head = gitio.head(ctx.reg.root)
+        ctx.states = committed_states(ctx.reg.root, head, ["releases", "tombstones"]) if head else {}
+    problem = judge(doc, rel, role, ns, ctx.roots, ctx.states.get(rel, []))
+    if problem:
+        ctx.violation(rel, problem)
+
+
 def _check_pins(ctx: Context, rel: str, ns: str, pins: dict[str, Any]) -> None:
     for name, pin in sorted(pins.items()):
         m = ctx.manifest_for(ns, name, pin["sha256"])
@@ -265,14 +284,14 @@ def _check_tree(ctx: Context) -> None:
         if (parts[1], parts[2]) != (r.namespace, f"{r.version}.json"):
             ctx.violation(rel, f"stored under the wrong name: the document is release {r.namespace}@{r.version}")
         _check_pins(ctx, rel, r.namespace, r.pins)
-        _signature_check(ctx, rel, r, "certifier", r.namespace, ctx.root)
+        _committed_signature_check(ctx, rel, r, "certifier", r.namespace)
         for name, pin in r.pins.items():
             if pin["sha256"] in revoked and r.status != "unreproducible":
                 ctx.violation(rel, f"pins revoked artifact {name!r} (sha256 {pin['sha256'][:12]}…) but its status is {r.status}, not unreproducible")
     for rel, t in ctx.tombstones.items():
         if rel != f"tombstones/{t.artifact_sha256}.json":
             ctx.violation(rel, f"stored under the wrong name: the tombstone revokes {t.artifact_sha256}")
-        _signature_check(ctx, rel, t, "revoker", None, ctx.root)
+        _committed_signature_check(ctx, rel, t, "revoker", None)
 
 
 def _roots_at(ctx: Context) -> dict[str, Root]:
@@ -288,6 +307,8 @@ def _roots_at(ctx: Context) -> dict[str, Root]:
 
 
 def _check_history(ctx: Context) -> None:
+    from .signing import check_threshold
+
     roots = _roots_at(ctx)
     by_path: dict[str, list[HistoryEntry]] = defaultdict(list)
     for e in ctx.history:
@@ -303,6 +324,9 @@ def _check_history(ctx: Context) -> None:
         versions: dict[int, tuple[str, str]] = {}
         known: dict[str, int] = {}
         last: Channel | None = None
+        # Each version (signed body) is judged once: met in some commit under the root then in force.
+        unmet: dict[str, tuple[int, str, list[str]]] = {}
+        met: set[str] = set()
         for e in entries:
             doc = e.doc
             if not isinstance(doc, Channel):
@@ -324,10 +348,15 @@ def _check_history(ctx: Context) -> None:
             if doc.expires and e.status != "B" and parse_time(doc.expires) < e.time:
                 ctx.violation(path, f"version {doc.version} was committed at {format_time(e.time)}, after it expired at {doc.expires}", e.commit)
             if doc.channel not in UNSIGNED_CHANNELS and e.status != "B" and e.commit in roots:
-                _signature_check(ctx, path, doc, "promoter", doc.namespace, roots.get(e.commit), e.commit)
+                problems = check_threshold(doc, roots[e.commit], "promoter", doc.namespace)
+                if not problems:
+                    met.add(doc.digest)
+                else:
+                    unmet[doc.digest] = (doc.version, e.commit, problems)
             known[doc.digest] = doc.version
             last = doc
         head_doc = ctx.channels.get(path)
+        _report_unmet(ctx, path, unmet, met, head_doc.digest if head_doc is not None else None)
         if head_doc is not None and last is not None and head_doc.digest != last.digest:
             if head_doc.version < last.version:
                 ctx.violation(path, f"rollback: the work tree has version {head_doc.version}, history reached version {last.version}")
@@ -347,6 +376,21 @@ def _check_history(ctx: Context) -> None:
         head_rel = ctx.releases.get(path)
         if head_rel is not None and last_rel is not None and STATUS_RANK[head_rel.status] < STATUS_RANK[last_rel.status]:
             ctx.violation(path, f"status went backwards: {last_rel.status} -> {head_rel.status}")
+
+
+def _report_unmet(ctx: Context, path: str, unmet: dict[str, tuple[int, str, list[str]]], met: set[str], head: str | None) -> None:
+    """Channel versions that never met the promoter threshold in any commit that carried them.
+
+    Signing in turn (``pedata promote --sign A``, then ``pedata sign FILE --sign B`` and a second
+    commit) leaves a half-signed commit behind; that is the normal co-signing state, not a
+    violation, once the same signed body is committed with enough signatures. The version in the
+    work tree is the tree check's business (it may still be collecting signatures).
+    """
+    for digest, (version, commit, problems) in unmet.items():
+        if digest in met or digest == head:
+            continue
+        ctx.violation(path, f"version {version} was replaced without ever meeting the promoter threshold: "
+                      + "; ".join(problems), commit)
 
 
 def _run_plugins(ctx: Context) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import assert_one_line_error, run, run_pedata
-from test_verify import add_manifest, commit, write_channel
+from test_verify import add_manifest, cli, commit, write_channel
 
 from dvc_pedata import keys, trust
 from dvc_pedata.certify import mark_unreproducible
@@ -162,3 +162,201 @@ def test_provisional_expiry_upgrade_and_unreproducible(reg):
     with pytest.raises(Exception, match="already unreproducible"):
         mark_unreproducible(reg, "us", "1.0.0", "again", ["bob"])
     assert_one_line_error(run_pedata("retire", "us", "1.0.0", "--sign", "bob", "--notice", "x", cwd=repo), "cannot go back to retired")
+
+
+# -- several keys and names after one flag ------------------------------------------------------
+@pytest.mark.parametrize("argv", [
+    ["promote", "us", "--sign", "a", "b", "--only", "x", "y"],
+    ["promote", "us", "--sign", "a", "--sign", "b", "--only", "x", "--only", "y"],
+    ["certify", "us", "1.0.0", "--sign", "a", "b"],
+    ["certify", "us", "1.0.0", "--sign", "a", "--sign", "b"],
+    ["retire", "us", "1.0.0", "--notice", "n", "--sign", "a", "b"],
+    ["revoke", "pedata://us/x@latest", "--reason", "r", "--authority", "o", "--sign", "a", "b"],
+    ["sign", "f.json", "--sign", "a", "b"],
+    ["trust", "remove-key", "root", "k", "--sign", "a", "b"],
+])
+def test_sign_and_only_take_several_values_after_one_flag_or_repeated(argv):
+    from dvc_pedata.cli import build_parser
+
+    args = build_parser().parse_args(argv)
+    assert args.sign == ["a", "b"]
+    if argv[0] == "promote":
+        assert args.only == ["x", "y"]
+
+
+def test_promote_only_several_names_and_certify_retire_with_several_keys(reg):
+    repo = reg.root
+    keys.generate("dave")
+    trust.rotate(reg, "add-key", ["alice"], role="certifier", key="dave")
+    trust.rotate(reg, "set-threshold", ["alice"], role="certifier", threshold=2)
+    pins = {n: add_manifest(reg, "us", n, n.encode()) for n in ("acs", "cps", "sipp")}
+    write_channel(reg, "us", "latest", pins)
+    commit(repo, "three artifacts; certifiers bob and dave, 2 must sign")
+    res = run_pedata("promote", "us", "--only", "acs", "cps", "--sign", "alice", "carol", "--json", cwd=repo)
+    assert res.ok, res.stderr
+    out = json.loads(res.stdout)
+    assert [m["name"] for m in out["moves"]] == ["acs", "cps"] and out["signature_problems"] == []
+    nxt = json.loads((repo / "channels/us/next.json").read_text())
+    assert sorted(nxt["signed"]["artifacts"]) == ["acs", "cps"] and len(nxt["signatures"]) == 2
+    res = certify(repo, "us", "1.0.0", "--sign", "bob", "dave", "--json")
+    assert res.ok, res.stderr
+    assert len(json.loads((repo / "releases/us/1.0.0.json").read_text())["signatures"]) == 2
+    res = run_pedata("retire", "us", "1.0.0", "--notice", "superseded", "--sign", "bob", "dave", cwd=repo)
+    assert res.ok, res.stderr
+    assert run_pedata("verify", cwd=repo).ok
+
+
+# -- pedata releases: what changed since the previous release -----------------------------------
+def test_releases_lists_what_changed_since_the_previous_release(reg):
+    repo = reg.root
+    assert certify(repo, "us", "1.0.0", "--sign", "bob").ok
+    pins = {"cps": add_manifest(reg, "us", "cps", b"two", rows=12), "acs": add_manifest(reg, "us", "acs", b"acs")}
+    write_channel(reg, "us", "next", pins, ["alice"])
+    commit(repo, "promote 2")
+    assert certify(repo, "us", "1.1.0", "--sign", "bob").ok
+    write_channel(reg, "us", "next", {"acs": pins["acs"]}, ["alice"])
+    commit(repo, "promote 3: cps dropped")
+    assert certify(repo, "us", "2.0.0", "--sign", "bob", "--compat-mode", "break", "--notice", "no cps").ok
+
+    listing = json.loads(run_pedata("releases", "us", "--json", cwd=repo).stdout)
+    first, second, third = (r["changes"] for r in listing)
+    assert first == {"previous": None, "added": ["cps"], "removed": [], "changed": {}, "unchanged": []}
+    assert second["previous"] == "1.0.0" and second["added"] == ["acs"] and second["removed"] == []
+    assert second["changed"]["cps"]["rows"] == {"(table)": {"from": 10, "to": 12}}
+    assert third == {"previous": "1.1.0", "added": [], "removed": ["cps"], "changed": {}, "unchanged": ["acs"]}
+
+    res = run_pedata("releases", "us", cwd=repo)
+    assert res.ok, res.stderr
+    lines = res.stdout.splitlines()
+    at = {line.split()[0]: i for i, line in enumerate(lines) if line.startswith("us@")}
+    assert lines[at["us@1.0.0"] + 1].strip() == "first release"
+    block = lines[at["us@1.1.0"] + 1:at["us@2.0.0"]]
+    assert [x.strip() for x in block] == ["changes since 1.0.0:", "+ acs", "~ cps: rows 10 -> 12"], block
+    assert [x.strip() for x in lines[at["us@2.0.0"] + 1:]] == ["changes since 1.1.0:", "- cps"]
+
+
+# -- a release is judged under the trust root in force when it was committed ---------------------
+def seed_cache(tmp_path: Path, payload: bytes) -> Path:
+    """Put the artifact's bytes in the resolver cache, as an earlier `pedata get` would have."""
+    import hashlib
+
+    from dvc_pedata import cache
+
+    src = tmp_path / "payload.bin"
+    src.write_bytes(payload)
+    return cache.store_file(hashlib.sha256(payload).hexdigest(), src).path
+
+
+def forge_release(reg: Registry, version: str, signers: list[str], previous: str | None) -> str:
+    """A release written by hand by a key holder (certify would refuse a key not in the root): commit + tag."""
+    from dvc_pedata import signing
+    from dvc_pedata.documents import Release, new_body
+    from dvc_pedata.releases import tag_message
+
+    ch = reg.load_channel("us", "next")
+    body = new_body("release", namespace="us", version=version, status="certified", compat_mode="both",
+                    notice={"type": "release", "summary": "by hand", "date": "2026-01-01"}, pins=dict(ch.artifacts),
+                    source_channel={"name": "next", "version": ch.version, "digest": ch.digest},
+                    certified_for=None, previous=previous, expires=None)
+    rel = Release(body, [])
+    for who in signers:
+        signing.sign(rel, keys.load_signer(who))
+    path = f"releases/us/{version}.json"
+    rel.save(reg.root / path)
+    sha = commit(reg.root, f"release {version} by hand")
+    run(["git", "tag", "-a", f"us/v{version}", "-m", tag_message("us", version, path, rel.digest), sha], cwd=reg.root)
+    return sha
+
+
+def get(repo: Path, version: str, *extra: str):
+    return run_pedata("get", f"pedata://us/cps@v{version}", *extra, cwd=repo)
+
+
+def violations(repo: Path) -> list[str]:
+    res = run_pedata("verify", "--json", cwd=repo)
+    assert res.returncode in (0, 1), res.stderr
+    return [f"{v['file']}: {v['reason']}" for v in json.loads(res.stdout)["violations"]]
+
+
+def test_a_release_stays_valid_after_its_certifier_key_is_rotated_out(reg, tmp_path):
+    repo = reg.root
+    keys.generate("dave")
+    assert certify(repo, "us", "1.0.0", "--sign", "bob").ok
+    obj = seed_cache(tmp_path, b"one")
+    cli(repo, "trust", "add-key", "certifier", "dave", "--sign", "alice")
+    commit(repo, "trust root 2: certifier dave")
+    cli(repo, "trust", "remove-key", "certifier", "bob", "--sign", "alice")
+    commit(repo, "trust root 3: certifier bob leaves")
+    assert violations(repo) == []
+    assert cli(repo, "verify").stdout.startswith("pedata verify: OK")
+    assert get(repo, "1.0.0").stdout.strip() == str(obj)
+    bare = tmp_path / "registry.git"  # a consumer's git URL: the resolver's clone is shallow
+    run(["git", "clone", "-q", "--bare", str(repo), str(bare)], cwd=tmp_path)
+    res = run_pedata("get", "pedata://us/cps@v1.0.0", "--registry", str(bare), cwd=tmp_path)
+    assert res.ok and res.stdout.strip() == str(obj), res.stderr
+    # a release committed after the rotation and signed by the removed key is judged under root 3
+    forge_release(reg, "1.1.0", ["bob"], "1.0.0")
+    problems = violations(repo)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("releases/us/1.1.0.json: signed by 0 of 1 required certifier keys under trust "
+                                  "root version 3 (in force when this version was committed in "), problems
+    assert "re-sign it with a current certifier key: pedata sign releases/us/1.1.0.json --sign KEY" in problems[0]
+    assert_one_line_error(get(repo, "1.1.0"), "release us@v1.1.0 is not trusted: signed by 0 of 1 required certifier keys"
+                          " under trust root version 3", "pedata sign releases/us/1.1.0.json --sign KEY")
+    cli(repo, "sign", "releases/us/1.1.0.json", "--sign", "dave")
+    commit(repo, "co-sign 1.1.0 with a current certifier")
+    assert violations(repo) == []
+    assert get(repo, "1.1.0").ok and get(repo, "1.0.0").ok
+
+
+def test_a_release_merged_from_a_branch_older_than_the_rotation_is_judged_at_the_merge(reg, tmp_path):
+    repo = reg.root
+    keys.generate("dave")
+    assert certify(repo, "us", "1.0.0", "--sign", "bob").ok
+    seed_cache(tmp_path, b"one")
+    run(["git", "branch", "before-rotation"], cwd=repo)
+    cli(repo, "trust", "add-key", "certifier", "dave", "--sign", "alice")
+    cli(repo, "trust", "remove-key", "certifier", "bob", "--sign", "alice")
+    commit(repo, "trust roots 2 and 3: bob leaves")
+    run(["git", "checkout", "-q", "before-rotation"], cwd=repo)
+    forge_release(reg, "1.1.0", ["bob"], "1.0.0")  # back-dated: its own commit still sees root 1
+    run(["git", "checkout", "-q", "main"], cwd=repo)
+    run(["git", "merge", "-q", "--no-ff", "before-rotation", "-m", "merge an old branch"], cwd=repo)
+    merge = run(["git", "rev-parse", "HEAD"], cwd=repo).stdout.strip()
+    problems = violations(repo)
+    assert [p for p in problems if p.startswith("releases/us/1.1.0.json: signed by 0 of 1 required certifier keys under "
+            f"trust root version 3 (in force when this version was committed in {merge[:10]})")], problems
+    assert_one_line_error(get(repo, "1.1.0"), "under trust root version 3")
+    assert get(repo, "1.0.0").ok
+
+
+def test_a_key_removed_as_compromised_no_longer_vouches_for_its_old_releases(reg, tmp_path):
+    repo = reg.root
+    for name in ("dave", "erin"):
+        keys.generate(name)
+    assert certify(repo, "us", "1.0.0", "--sign", "bob").ok
+    cli(repo, "trust", "add-key", "certifier", "dave", "--sign", "alice")
+    commit(repo, "trust root 2: certifier dave")
+    assert certify(repo, "us", "1.1.0", "--sign", "dave").ok
+    seed_cache(tmp_path, b"one")
+    cli(repo, "trust", "add-key", "certifier", "erin", "--sign", "alice")
+    cli(repo, "trust", "remove-key", "certifier", "bob", "--sign", "alice")  # bob leaves: his releases stand
+    res = cli(repo, "trust", "remove-key", "certifier", "dave", "--sign", "alice", "--compromised", "--json")
+    assert json.loads(res.stdout)["version"] == 5
+    commit(repo, "trust roots 3-5: erin in, bob out, dave compromised")
+    dave = keys.load_signer("dave").keyid
+    shown = json.loads(cli(repo, "trust", "show", "--json").stdout)
+    assert shown["distrusted"] == [dave]
+    assert f"distrusted: {dave}" in cli(repo, "trust", "show").stdout
+    problems = violations(repo)
+    assert len(problems) == 1 and problems[0].startswith(
+        "releases/us/1.1.0.json: signed by 0 of 1 required certifier keys under trust root version 2"), problems
+    assert f"key {dave[:12]} was distrusted in trust root version 5 (removed as compromised)" in problems[0]
+    assert_one_line_error(get(repo, "1.1.0"), "release us@v1.1.0 is not trusted", "distrusted in trust root version 5")
+    assert get(repo, "1.0.0").ok
+    assert_one_line_error(run_pedata("trust", "add-key", "promoter", "dave", "--sign", "alice", cwd=repo),
+                          "was removed as compromised in trust root version 5")
+    cli(repo, "sign", "releases/us/1.1.0.json", "--sign", "erin")
+    commit(repo, "re-sign 1.1.0 with erin")
+    assert violations(repo) == []
+    assert get(repo, "1.1.0").ok

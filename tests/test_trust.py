@@ -350,3 +350,29 @@ def test_a_tampered_root_file_fails_to_load(pedata, git_repo, alice_bob):
     path.write_bytes(pretty_bytes(obj))
     res = pedata("trust", "show", cwd=git_repo)
     assert_one_line_error(res, "trust/root/2.json: not signed by a threshold of root 1's root keys (0 of 1)")
+
+
+def test_a_compromised_key_is_distrusted_for_good_and_holds_no_role(pedata, git_repo, alice_bob):
+    alice, bob = alice_bob
+    assert pedata("trust", "init", "--root", "alice", "--certifier", "alice", "bob", cwd=git_repo).ok
+    res = pedata("trust", "remove-key", "certifier", "alice", "--sign", "alice", "--compromised", cwd=git_repo)
+    assert_one_line_error(res, f"key {alice.keyid[:12]} is also a root key; remove it from root, promoter, revoker first")
+    assert_one_line_error(pedata("trust", "add-key", "certifier", "bob", "--sign", "alice", "--compromised", cwd=git_repo),
+                          "unrecognized arguments: --compromised")
+    assert pedata("trust", "remove-key", "certifier", "bob", "--sign", "alice", "--compromised", cwd=git_repo).ok
+    two = Root.load(git_repo / "trust/root/2.json")
+    assert two.body["distrusted"] == [bob.keyid] and bob.keyid not in two.keys
+    one = Root.load(git_repo / "trust/root/1.json")
+    assert verify_root_chain([one, two]) == []
+    # distrust is permanent, and a distrusted key may hold no role
+    forgiven = Root({**two.body, "version": 3, "distrusted": []})
+    sign(forgiven, alice)
+    assert verify_root_chain([one, two, forgiven]) == [
+        f"trust/root/3.json: drops distrusted key {bob.keyid[:12]} of root 2 (distrust is permanent)"]
+    body = json.loads(json.dumps(two.body))
+    body.update(version=3, keys={**body["keys"], bob.keyid: bob.public.root_entry()})
+    body["roles"]["promoter"]["keyids"] = sorted([alice.keyid, bob.keyid])
+    readded = Root(body)
+    sign(readded, alice)
+    assert verify_root_chain([one, two, readded]) == [
+        f"trust/root/3.json: role promoter lists key {bob.keyid[:12]}, which the root distrusts (compromised)"]

@@ -251,3 +251,72 @@ def test_verify_prints_every_violation_as_lines(reg):
     lines = res.stdout.splitlines()
     assert len(lines) >= 2 and all(line.startswith("channels/us/next.json: ") for line in lines)
     assert "violation(s)" in res.stderr and "Traceback" not in res.stderr
+
+
+# -- co-signing in turn: each channel version is judged once ------------------------------------
+def cli(repo: Path, *args: str):
+    res = run_pedata(*args, cwd=repo)
+    assert res.ok, (args, res.stdout, res.stderr)
+    return res
+
+
+def two_of_three_promoters(reg: Registry) -> None:
+    cli(reg.root, "trust", "add-key", "promoter", "carol", "--sign", "alice")
+    cli(reg.root, "trust", "set-threshold", "promoter", "2", "--sign", "alice")
+    commit(reg.root, "promoters alice, bob, carol; 2 must sign")
+
+
+def test_a_channel_signed_in_turn_over_two_commits_verifies(reg):
+    repo = reg.root
+    two_of_three_promoters(reg)
+    write_channel(reg, "us", "latest", {"cps": add_manifest(reg, "us", "cps", b"one")})
+    commit(repo, "publish 1")
+    res = cli(repo, "promote", "us", "--sign", "bob")
+    assert "signed by 1 of 2 required promoter keys" in res.stdout
+    assert "add signatures with `pedata sign channels/us/next.json --sign KEY`" in res.stdout
+    rc, problems = verify(repo)  # the half-signed commit is the normal state of a co-signed PR
+    assert (rc, problems) == (1, ["channels/us/next.json: signed by 1 of 2 required promoter keys"])
+    cli(repo, "sign", "channels/us/next.json", "--sign", "carol")
+    commit(repo, "co-sign next v1")
+    assert verify(repo) == (0, [])
+    assert cli(repo, "verify").stdout.startswith("pedata verify: OK")
+    run(["git", "checkout", "-q", "main"], cwd=repo)
+    run(["git", "merge", "-q", "--no-ff", "promote/us-next-v1", "-m", "merge the promotion"], cwd=repo)
+    assert verify(repo) == (0, [])  # the whole history, the half-signed commit included
+
+
+def test_a_channel_version_that_never_gets_its_second_signature_is_reported(reg):
+    repo = reg.root
+    two_of_three_promoters(reg)
+    write_channel(reg, "us", "latest", {"cps": add_manifest(reg, "us", "cps", b"one")})
+    commit(repo, "publish 1")
+    cli(repo, "promote", "us", "--sign", "bob")  # version 1, never co-signed
+    write_channel(reg, "us", "latest", {"cps": add_manifest(reg, "us", "cps", b"two")})
+    commit(repo, "publish 2")
+    cli(repo, "promote", "us", "--sign", "bob", "--sign", "carol")  # version 2 meets the threshold
+    res = run_pedata("verify", cwd=repo)
+    assert res.returncode == 1, res.stdout
+    lines = res.stdout.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("channels/us/next.json: version 1 was replaced without ever meeting the promoter "
+                               "threshold: signed by 1 of 2 required promoter keys"), lines
+    assert "(commit " in lines[0]
+
+
+def test_a_channel_version_whose_signed_body_changes_between_commits_is_reported(reg):
+    repo = reg.root
+    two_of_three_promoters(reg)
+    a1, a2 = add_manifest(reg, "us", "cps", b"one"), add_manifest(reg, "us", "cps", b"two")
+    write_channel(reg, "us", "next", {"cps": a1}, ["bob"])
+    commit(repo, "next v1, half-signed")
+    doc = Channel.load(reg.channel_path("us", "next"))
+    doc.body["artifacts"] = {"cps": a2}  # same version, other pins, now fully signed
+    doc.signatures = []
+    for who in ("bob", "carol"):
+        signing.sign(doc, keys.load_signer(who))
+    doc.save(reg.channel_path("us", "next"))
+    commit(repo, "next v1 again, other content")
+    rc, problems = verify(repo)
+    assert rc == 1
+    assert any("two different documents claim version 1" in p for p in problems), problems
+    assert any("version 1 was replaced without ever meeting the promoter threshold" in p for p in problems), problems

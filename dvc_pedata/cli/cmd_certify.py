@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .output import add_json_flag, emit
+from .output import add_json_flag, add_list_flag, emit
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -12,7 +12,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("namespace", metavar="NS")
     p.add_argument("version", metavar="VERSION", help="semver, greater than every earlier release of NS")
     p.add_argument("--from", dest="source", default="next", help="channel to certify (default: next)")
-    p.add_argument("--sign", action="append", required=True, metavar="KEY", help="certifier key (repeatable)")
+    add_list_flag(p, "--sign", metavar="KEY", required=True, help="certifier keys (several after one flag, or repeated)")
     p.add_argument("--compat-mode", default="backward", choices=["forward", "backward", "both", "break"],
                    help="compatibility with the previous release (default: backward; break needs --notice)")
     p.add_argument("--notice", metavar="TEXT", help="release notice shown to users")
@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("retire", help="retire a release with a withdrawal notice (status retired)")
     r.add_argument("namespace", metavar="NS")
     r.add_argument("version", metavar="VERSION")
-    r.add_argument("--sign", action="append", required=True, metavar="KEY", help="certifier key (repeatable)")
+    add_list_flag(r, "--sign", metavar="KEY", required=True, help="certifier keys (several after one flag, or repeated)")
     r.add_argument("--notice", required=True, metavar="TEXT", help="why the release is withdrawn")
     add_json_flag(r)
     r.set_defaults(func=_retire)

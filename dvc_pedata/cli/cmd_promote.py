@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .output import add_json_flag, emit
+from .output import add_json_flag, add_list_flag, emit
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -12,8 +12,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("namespace", metavar="NS")
     p.add_argument("--from", dest="source", default="latest", help="source channel (default: latest)")
     p.add_argument("--to", dest="target", default="next", help="target channel (default: next)")
-    p.add_argument("--only", action="append", metavar="NAME", help="promote only these artifacts (repeatable)")
-    p.add_argument("--sign", action="append", required=True, metavar="KEY", help="promoter key name or path (repeatable)")
+    add_list_flag(p, "--only", metavar="NAME", help="promote only these artifacts (several after one flag, or repeated)")
+    add_list_flag(p, "--sign", metavar="KEY", required=True, help="promoter key names or paths (several after one flag, or repeated)")
     p.add_argument("--branch", help="branch to commit on (default: promote/<ns>-<channel>-v<version>)")
     p.add_argument("--expires", metavar="DURATION", help="channel expiry, e.g. 30d")
     p.add_argument("--no-commit", action="store_true", help="write and stage the channel, do not branch or commit")

@@ -8,7 +8,7 @@ from .output import add_json_flag, emit
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("releases", help="list releases with status, dates and artifacts")
+    p = sub.add_parser("releases", help="list releases with status, dates, artifacts and what changed since the previous release")
     p.add_argument("namespace", metavar="NS", nargs="?")
     add_json_flag(p)
     p.set_defaults(func=_list)

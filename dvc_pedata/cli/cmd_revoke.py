@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .output import add_json_flag, emit
+from .output import add_json_flag, add_list_flag, emit
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -13,8 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("ref", metavar="REF", help="pedata://ns/name@ref or a bare sha256")
     p.add_argument("--reason", required=True, help="why the bytes are taken back")
     p.add_argument("--authority", required=True, help="who withdrew them (e.g. the statistics office)")
-    p.add_argument("--sign", action="append", required=True, metavar="KEY",
-                   help="revoker key (repeatable); add certifier keys to re-sign releases that pin it")
+    add_list_flag(p, "--sign", metavar="KEY", required=True,
+                  help="revoker keys (several after one flag, or repeated); add certifier keys to re-sign releases that pin it")
     p.add_argument("--purge", action="store_true", help="delete the bytes from every remote, mirror and local cache")
     p.add_argument("--no-commit", action="store_true", help="write and stage, do not commit")
     add_json_flag(p)

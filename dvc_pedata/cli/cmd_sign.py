@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from .output import add_json_flag, emit
+from .output import add_json_flag, add_list_flag, emit
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sign", help="add signatures to a signed document (channel, release, tombstone, root)")
     p.add_argument("file", help="the document to sign")
-    p.add_argument("--sign", dest="sign", action="extend", nargs="+", required=True, metavar="KEY",
-                   help="private key name or path (repeatable)")
+    add_list_flag(p, "--sign", metavar="KEY", required=True,
+                  help="private key names or paths (several after one flag, or repeated)")
     add_json_flag(p)
     p.set_defaults(func=_run)
 

@@ -38,6 +38,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         c = tsub.add_parser(name, help=f"{helptext} in a new root version")
         c.add_argument("role", choices=ROLE_CHOICES)
         c.add_argument("key", help="key name, .pub path, or keyid in the current root")
+        if name == "remove-key":
+            c.add_argument("--compromised", action="store_true",
+                           help="also distrust the key: none of its signatures counts any more, not even on "
+                                "releases and tombstones committed while it was trusted (re-sign them)")
         _rotation_args(c)
         c.set_defaults(func=_rotate, change=name)
     s = tsub.add_parser("set-threshold", help="change how many signatures ROLE needs, in a new root version")
@@ -97,6 +101,7 @@ def _rotate(args: argparse.Namespace) -> int:
         key=getattr(args, "key", None),
         threshold=getattr(args, "n", None),
         expires=args.expires,
+        compromised=getattr(args, "compromised", False),
     )
     _report(args, res)
     return 0

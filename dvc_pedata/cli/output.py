@@ -12,6 +12,11 @@ def add_json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
+def add_list_flag(parser: argparse.ArgumentParser, flag: str, *, metavar: str, help: str, required: bool = False) -> None:
+    """A flag taking several values after one use, and repeatable: ``--sign A B --sign C`` -> [A, B, C]."""
+    parser.add_argument(flag, action="extend", nargs="+", metavar=metavar, required=required, help=help)
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
