@@ -174,6 +174,8 @@ def test_provisional_expiry_upgrade_and_unreproducible(reg):
     ["revoke", "pedata://us/x@latest", "--reason", "r", "--authority", "o", "--sign", "a", "b"],
     ["sign", "f.json", "--sign", "a", "b"],
     ["trust", "remove-key", "root", "k", "--sign", "a", "b"],
+    ["import-bundle", "m.json", "--namespace", "us", "--sign", "a", "b"],
+    ["adopt", "pedata://us/x@latest", "--sign", "a", "--sign", "b"],
 ])
 def test_sign_and_only_take_several_values_after_one_flag_or_repeated(argv):
     from dvc_pedata.cli import build_parser

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .output import add_json_flag, emit
+from .output import add_json_flag, add_list_flag, emit
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -12,9 +12,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("ref", metavar="REF", help="pedata://<namespace>/<name>@<ref> naming an external pin (default ref: latest)")
     p.add_argument("--remote", metavar="NAME", help="DVC remote to push to (default: pedata.json 'remote', else DVC's default)")
     p.add_argument("--no-push", action="store_true", help="dvc add only; push later with 'dvc push'")
-    p.add_argument("--sign", action="append", metavar="KEY",
-                   help="promoter key (repeatable): also give signed channels that pin these bytes (e.g. 'bundle') "
-                        "a new signed version with the DVC location")
+    add_list_flag(p, "--sign", metavar="KEY",
+                  help="promoter keys (several after one flag, or repeated): also give signed channels that pin these"
+                       " bytes (e.g. 'bundle') a new signed version with the DVC location")
     add_json_flag(p)
     p.set_defaults(func=_run)
 

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from .output import add_json_flag, emit, warn
+from .output import add_json_flag, add_list_flag, emit, warn
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--namespace", required=True, metavar="NS")
     b.add_argument("--country", help="which data_releases entry (default: NS, or the only one)")
     b.add_argument("--channel", default="bundle", help="channel that pins them (default: bundle)")
-    b.add_argument("--sign", action="append", metavar="KEY", help="promoter key to sign the channel (repeatable)")
+    add_list_flag(b, "--sign", metavar="KEY", help="promoter keys to sign the channel (several after one flag, or repeated)")
     add_json_flag(b)
     b.set_defaults(func=_import)
 
