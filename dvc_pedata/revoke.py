@@ -337,7 +337,7 @@ def revocations(registry: str | None = None, rev: str | None = None) -> list[dic
     """
     from .regsource import open_registry
 
-    view = open_registry(registry, rev)
+    view = open_registry(registry, rev, current=False)  # the list at ``rev``, as asked
     if view.rev is None:
         rels = [view.registry.rel(p) for p in view.registry.iter_tombstone_paths()]
     else:
