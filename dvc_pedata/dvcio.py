@@ -535,6 +535,19 @@ class StoreRepo(DvcRepo):
                 return "corrupt", f"DVC's folder listing {md5}: {problem}"
         return None
 
+    def remote_listing_md5s(self, md5: str, remote: str) -> set[str]:
+        """md5s of the files DVC's ``.dir`` listing ``md5`` in ``remote`` names (``gc`` keeps them)."""
+        import json
+
+        data = b"".join(self.iter_remote_object(md5, remote))
+        try:
+            return {str(e["md5"]) for e in json.loads(data)}
+        except (ValueError, TypeError, KeyError):
+            raise PedataError(
+                f"{self.object_url(md5, remote)} is not a readable DVC folder listing, so the files it names are"
+                " unknown; refusing to collect garbage"
+            ) from None
+
     def hash_remote_object(self, md5: str, remote: str) -> str:
         """sha256 of the object ``md5`` as ``remote`` serves it (``fsck --deep``)."""
         import hashlib

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import remotes
 import store_helpers
-from conftest import dvc_cmd, run
+from conftest import dvc_cmd, run, run_pedata
+from example_registry import certify, commit, make_example
 from store_helpers import Store
 
 store_template = store_helpers.store_template  # fixtures
@@ -117,3 +119,40 @@ def test_s3_mirror_fsck_gc_and_purge(store: Store, s3_remote):
     assert not store.object(store.root / ".dvc" / "cache", people).exists()
     r = store.pedata("get", f"{PEOPLE}@latest")
     assert r.returncode == 4 and "licence withdrawn" in r.stderr and "ONS" in r.stderr
+
+
+def _raw_input(repo: Path) -> None:
+    """A DVC-tracked raw input the example pipeline's stage depends on."""
+    (repo / "data/raw").mkdir(parents=True)
+    (repo / "data/raw/codebook.csv").write_text("variable,label\nage,Age in years\n")
+    run([*dvc_cmd(), "add", "-q", "data/raw/codebook.csv"], cwd=repo)
+    text = (repo / "dvc.yaml").read_text()
+    (repo / "dvc.yaml").write_text(text.replace("      - pipeline/generate.py\n", "      - pipeline/generate.py\n      - data/raw/codebook.csv\n"))
+
+
+def test_gc_keeps_the_raw_inputs_a_release_replays_from(tmp_path):
+    repo = make_example(tmp_path, before_repro=_raw_input)
+    lock = json.loads((repo / "locks/inputs.manifest.json").read_text())
+    old = next(i for i in lock["inputs"] if i["path"] == "data/raw/codebook.csv")
+    run([*dvc_cmd(), "push", "-q"], cwd=repo)
+    certify(repo)
+    # the input changes after the release: re-added, rebuilt, re-locked, committed, pushed
+    (repo / "data/raw/codebook.csv").write_text("variable,label\nage,Age in whole years\n")
+    run([*dvc_cmd(), "add", "-q", "data/raw/codebook.csv"], cwd=repo)
+    run([*dvc_cmd(), "repro", "-q"], cwd=repo)
+    assert run_pedata("lock", cwd=repo).ok
+    commit(repo, "new codebook")
+    run([*dvc_cmd(), "push", "-q"], cwd=repo)
+    storage = tmp_path / "storage"
+    old_obj = storage / "files" / "md5" / old["md5"][:2] / old["md5"][2:]
+    assert old_obj.is_file()
+    orphan = storage / "files" / "md5" / "ee" / ("4" * 30)
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(b"nobody names me")
+
+    res = run_pedata("gc", "--json", cwd=repo)
+    assert res.ok, res.stderr
+    assert [(o["md5"], o["status"]) for o in json.loads(res.stdout)["orphans"]] == [("ee" + "4" * 30, "deleted")]
+    assert old_obj.is_file() and not orphan.exists()
+    res = run_pedata("replay", "us@1.0.0", cwd=repo)
+    assert res.ok and "replay PASSED" in res.stdout, res.stdout + res.stderr
