@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import shlex
 import shutil
 from pathlib import Path
 
@@ -200,3 +202,41 @@ def test_revocation_wins_at_an_old_rev(store: Store, tmp_path, _isolated_home):
         assert_one_line_error(res, "revoked", "licence withdrawn", "US Census Bureau", date)
         assert res.returncode == 4
 
+
+def test_fsck_hint_resumes_the_purge_and_the_tombstone_is_immutable(store: Store):
+    people = store.pin("people")["sha256"]
+    tomb = store.root / "tombstones" / f"{people}.json"
+    res = store.pedata("revoke", people, "--reason", "licence withdrawn", "--authority", "US Census Bureau", "--sign", "alice")
+    assert res.ok, res.stderr  # tombstone only: the bytes stay in the remote
+    obj = store.object(store.storage, people)
+    assert obj.is_file()
+    fsck = store.pedata("fsck")
+    assert fsck.returncode == 1
+    [line] = [x for x in fsck.stdout.splitlines() if x.startswith("revoked-present:")]
+    command = re.search(r"run '([^']+)'", line).group(1)
+    assert command == f"pedata revoke sha256:{people} --purge --sign alice"  # alice: a local revoker key
+    argv = shlex.split(command)[1:]
+
+    # a tombstone is immutable: another reason or authority on resume is refused, nothing is touched
+    before = tomb.read_bytes()
+    for flag, value, old in (("--reason", "licence expired", "licence withdrawn"), ("--authority", "ONS", "US Census Bureau")):
+        res = store.pedata(*argv, flag, value)
+        assert_one_line_error(res, f"sha256 {people} is already revoked", "immutable", repr(old), repr(value))
+    assert_one_line_error(store.pedata("revoke", people, "--purge"), "resuming the purge", "--sign KEY")
+    assert tomb.read_bytes() == before and obj.is_file()
+
+    # the hint runs as printed: bytes gone, the tombstone's text kept, the record grown and committed
+    res = store.pedata(*argv, "--json")
+    assert res.ok, res.stderr
+    out = json.loads(res.stdout)
+    assert out["resumed"] and out["commit"] and (out["reason"], out["authority"]) == ("licence withdrawn", "US Census Bureau")
+    assert not obj.exists()
+    ts = store.doc(f"tombstones/{people}.json")["signed"]
+    assert (ts["reason"], ts["authority"]) == ("licence withdrawn", "US Census Bureau")
+    assert ("remote", "storage", "deleted") in {(p["kind"], p["store"], p["status"]) for p in ts["purged"]}
+    assert store.pedata("fsck").ok
+    violations = json.loads(store.pedata("verify", "--json").stdout)["violations"]
+    assert [v["file"] for v in violations] == ["channels/us/latest.json", "channels/us/next.json"]  # re-signed: valid
+    # the same text again (spacing aside) is no change: accepted
+    res = store.pedata(*argv, "--reason", " licence  withdrawn", "--authority", "US Census Bureau")
+    assert res.ok and res.stdout.startswith(f"resumed the purge of sha256:{people}"), res
