@@ -4,8 +4,9 @@ For each pinned, unrevoked artifact (channels and releases in the work tree) and
 DVC object must exist with the pinned size, or with ``--deep`` hash to the pinned sha256 (DVC's
 own ``verify`` is off for S3 and GCS, so a flipped byte would otherwise be pulled silently). For
 each tombstone, the object must be gone: bytes still present are reported with the ``pedata revoke
-… --purge --sign KEY`` command that finishes the purge (naming the local revoker keys). Every
-finding names the artifact's URI and the object's URL.
+… --purge --sign KEY`` command that finishes the purge (naming the local revoker keys). A corrupt
+object in a store other than the registry's remote is reported with ``pedata mirror --to STORE
+--deep``, which replaces it. Every finding names the artifact's URI and the object's URL.
 
 ``--deep`` also re-checks the resolver's local cache (:mod:`cachecheck`): every object must hash
 to its name and be read-only, every directory tree must match its listing. Cache findings have
@@ -82,8 +83,10 @@ def fsck(root: Path | str = ".", remote: str | None = None, *, deep: bool = Fals
         else:
             stores = [s for s in declared_stores(reg) if s in configured] or configured
         report = FsckReport(stores, deep)
+        source = reg.config.get("remote") or repo.default_remote()  # where `pedata mirror` copies from
         purge_flags, purge_note = _purge_flags(reg) if revoked else ("", "")
         for store in stores:
+            repair = "" if store == source else f"; repair: pedata mirror --to {store} --deep"
             for p in pins:
                 if p.revoked is not None:
                     continue
@@ -101,11 +104,11 @@ def fsck(root: Path | str = ".", remote: str | None = None, *, deep: bool = Fals
                 if size is None:
                     report.findings.append(Finding("missing", p.uri, store, url, f"object {p.md5} is not there ({', '.join(p.pinned_by)})"))
                 elif size != p.size:
-                    report.findings.append(Finding("corrupt", p.uri, store, url, f"size {size} bytes, the pin says {p.size}"))
+                    report.findings.append(Finding("corrupt", p.uri, store, url, f"size {size} bytes, the pin says {p.size}{repair}"))
                 elif deep:
                     actual = repo.hash_remote_object(p.md5, store)
                     if actual != p.sha256:
-                        report.findings.append(Finding("corrupt", p.uri, store, url, f"bytes hash to sha256 {actual}"))
+                        report.findings.append(Finding("corrupt", p.uri, store, url, f"bytes hash to sha256 {actual}{repair}"))
             for uri, md5, files in folders:
                 report.checked += 1
                 url = repo.object_url(md5, store)
@@ -116,7 +119,8 @@ def fsck(root: Path | str = ".", remote: str | None = None, *, deep: bool = Fals
                     report.findings.append(Finding("unreachable", uri, store, url, text))
                     continue
                 if found is not None:
-                    report.findings.append(Finding(found[0], uri, store, url, found[1]))
+                    hint = repair if found[0] == "corrupt" else ""
+                    report.findings.append(Finding(found[0], uri, store, url, found[1] + hint))
             for ts, m in revoked:
                 if not m.md5:
                     continue
