@@ -45,24 +45,15 @@ def select(view: RegistryView, uri: Any, manifest: Manifest) -> tuple[FileEntry,
     return find_entry(entries, uri.path, str(uri)), entries
 
 
-def _tombstone_names(view: RegistryView) -> set[str]:
-    """sha256 names of every tombstone, listed once (not one read per file of a large folder)."""
-    from . import gitio
-
-    if view.rev is None:
-        folder = view.root / "tombstones"
-        return {p.stem for p in folder.glob("*.json")} if folder.is_dir() else set()
-    return {Path(p).stem for p in gitio.ls_tree(view.root, view.rev, "tombstones") if p.endswith(".json")}
-
-
 def revoked_members(view: RegistryView, entries: list[FileEntry]) -> list[tuple[FileEntry, Tombstone]]:
-    names = _tombstone_names(view)
+    """Files of the folder with a tombstone at the view's state or the registry's current state."""
+    names = view.tombstone_names()  # listed once, not one read per file of a large folder
     out = []
     for e in entries:
         if e.sha256 in names:
-            ts = view.load_tombstone(e.sha256)
-            if ts is not None:
-                out.append((e, ts))
+            found = view.find_tombstone(e.sha256)
+            if found is not None:
+                out.append((e, found[0]))
     return out
 
 

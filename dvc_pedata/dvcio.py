@@ -328,7 +328,7 @@ def find_project(start: Path) -> Path:
 # -- store maintenance (revoke --purge, fsck, gc, mirror) ------------------------------------------
 @dataclass(frozen=True)
 class CopyOutcome:
-    """What :meth:`DvcRepo.copy_object` did: ``copied`` or ``present`` (already there, same size)."""
+    """What :meth:`StoreRepo.copy_object` did: ``copied``, ``repaired`` (a bad copy replaced) or ``present``."""
 
     status: str
     url: str
@@ -432,13 +432,15 @@ class StoreRepo(DvcRepo):
                 out.append((rel, o.hash_info.value))
         return out
 
-    def copy_object(self, md5: str, sha256: str, size: int, src: str, dst: str, staging: Path) -> CopyOutcome:
+    def copy_object(self, md5: str, sha256: str, size: int, src: str, dst: str, staging: Path, *, deep: bool = False) -> CopyOutcome:
         """Copy object ``md5`` from remote ``src`` to ``dst`` and prove it arrived intact.
 
         The bytes are staged locally while their sha256 is checked against the pin (a corrupt
         source is never propagated), uploaded, then read back from ``dst`` and hashed again, so a
         mirror holds exactly the pinned bytes. An object already in ``dst`` with the right size is
-        left alone, which makes a re-run cheap and a killed run resumable.
+        left alone (``present``), which makes a re-run cheap and a killed run resumable; with
+        ``deep`` it is hashed too. A copy in ``dst`` with the wrong size (or, with ``deep``, the
+        wrong sha256) is deleted once good bytes are staged, and replaced (``repaired``).
         """
         import hashlib
         import os
@@ -453,7 +455,7 @@ class StoreRepo(DvcRepo):
             have = int(dodb.fs.size(dpath)) if dodb.fs.exists(dpath) else None
         except FileNotFoundError:
             have = None
-        if have == size:
+        if have == size and (not deep or self.hash_remote_object(md5, dst) == sha256):
             return CopyOutcome("present", url, size)
         staging.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".pedata-tmp-mirror-", dir=staging)
@@ -465,6 +467,8 @@ class StoreRepo(DvcRepo):
                     h.update(chunk)
             if h.hexdigest() != sha256:
                 raise IntegrityError(f"remote {src!r} holds corrupt bytes for sha256 {sha256} (got {h.hexdigest()}); not copied")
+            if have is not None:
+                self.delete_remote_object(md5, dst)  # the wrong bytes go first: never overwritten in place
             try:
                 dodb.add(tmp, LocalFileSystem(), md5, check_exists=False)
             except Exception as exc:
@@ -480,7 +484,7 @@ class StoreRepo(DvcRepo):
         if back.hexdigest() != sha256:
             self.delete_remote_object(md5, dst)
             raise IntegrityError(f"{url}: bytes read back hash to {back.hexdigest()}, not {sha256}; removed")
-        return CopyOutcome("copied", url, size)
+        return CopyOutcome("copied" if have is None else "repaired", url, size)
 
     def copy_listing(self, md5: str, files: set[tuple[str, str]], src: str, dst: str, staging: Path) -> CopyOutcome:
         """Copy DVC's ``<md5>.dir`` listing of a folder from ``src`` to ``dst`` (so ``dvc pull`` works there).
@@ -506,7 +510,8 @@ class StoreRepo(DvcRepo):
                 return None
             return data if _listing_problem(data, md5, files) is None else None
 
-        present = read_checked(dst) if dodb.fs.exists(dpath) else None
+        existed = dodb.fs.exists(dpath)
+        present = read_checked(dst) if existed else None
         if present is not None:
             return CopyOutcome("present", url, len(present))
         data = b"".join(self.iter_remote_object(md5, src))
@@ -518,6 +523,8 @@ class StoreRepo(DvcRepo):
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
+            if existed:
+                self.delete_remote_object(md5, dst)  # a bad listing: replaced, not overwritten in place
             try:
                 dodb.add(tmp, LocalFileSystem(), md5, check_exists=False)
             except Exception as exc:
@@ -530,7 +537,7 @@ class StoreRepo(DvcRepo):
         if b"".join(self.iter_remote_object(md5, dst)) != data:
             self.delete_remote_object(md5, dst)
             raise IntegrityError(f"{url}: the folder listing read back differs from what was written; removed")
-        return CopyOutcome("copied", url, len(data))
+        return CopyOutcome("repaired" if existed else "copied", url, len(data))
 
     def listing_problem(self, md5: str, files: set[tuple[str, str]], remote: str, deep: bool) -> tuple[str, str] | None:
         """``(missing|corrupt, detail)`` if ``remote`` lacks a sound ``md5`` folder listing (``fsck``)."""
@@ -541,6 +548,19 @@ class StoreRepo(DvcRepo):
             if problem is not None:
                 return "corrupt", f"DVC's folder listing {md5}: {problem}"
         return None
+
+    def remote_listing_md5s(self, md5: str, remote: str) -> set[str]:
+        """md5s of the files DVC's ``.dir`` listing ``md5`` in ``remote`` names (``gc`` keeps them)."""
+        import json
+
+        data = b"".join(self.iter_remote_object(md5, remote))
+        try:
+            return {str(e["md5"]) for e in json.loads(data)}
+        except (ValueError, TypeError, KeyError):
+            raise PedataError(
+                f"{self.object_url(md5, remote)} is not a readable DVC folder listing, so the files it names are"
+                " unknown; refusing to collect garbage"
+            ) from None
 
     def hash_remote_object(self, md5: str, remote: str) -> str:
         """sha256 of the object ``md5`` as ``remote`` serves it (``fsck --deep``)."""

@@ -3,8 +3,10 @@
 For each pinned, unrevoked artifact (channels and releases in the work tree) and each store, the
 DVC object must exist with the pinned size, or with ``--deep`` hash to the pinned sha256 (DVC's
 own ``verify`` is off for S3 and GCS, so a flipped byte would otherwise be pulled silently). For
-each tombstone, the object must be gone: bytes still present are reported so a purge can finish.
-Every finding names the artifact's URI and the object's URL.
+each tombstone, the object must be gone: bytes still present are reported with the ``pedata revoke
+… --purge --sign KEY`` command that finishes the purge (naming the local revoker keys). A corrupt
+object in a store other than the registry's remote is reported with ``pedata mirror --to STORE
+--deep``, which replaces it. Every finding names the artifact's URI and the object's URL.
 
 ``--deep`` also re-checks the resolver's local cache (:mod:`cachecheck`): every object must hash
 to its name and be read-only, every directory tree must match its listing. Cache findings have
@@ -81,7 +83,10 @@ def fsck(root: Path | str = ".", remote: str | None = None, *, deep: bool = Fals
         else:
             stores = [s for s in declared_stores(reg) if s in configured] or configured
         report = FsckReport(stores, deep)
+        source = reg.config.get("remote") or repo.default_remote()  # where `pedata mirror` copies from
+        purge_flags, purge_note = _purge_flags(reg) if revoked else ("", "")
         for store in stores:
+            repair = "" if store == source else f"; repair: pedata mirror --to {store} --deep"
             for p in pins:
                 if p.revoked is not None:
                     continue
@@ -99,11 +104,11 @@ def fsck(root: Path | str = ".", remote: str | None = None, *, deep: bool = Fals
                 if size is None:
                     report.findings.append(Finding("missing", p.uri, store, url, f"object {p.md5} is not there ({', '.join(p.pinned_by)})"))
                 elif size != p.size:
-                    report.findings.append(Finding("corrupt", p.uri, store, url, f"size {size} bytes, the pin says {p.size}"))
+                    report.findings.append(Finding("corrupt", p.uri, store, url, f"size {size} bytes, the pin says {p.size}{repair}"))
                 elif deep:
                     actual = repo.hash_remote_object(p.md5, store)
                     if actual != p.sha256:
-                        report.findings.append(Finding("corrupt", p.uri, store, url, f"bytes hash to sha256 {actual}"))
+                        report.findings.append(Finding("corrupt", p.uri, store, url, f"bytes hash to sha256 {actual}{repair}"))
             for uri, md5, files in folders:
                 report.checked += 1
                 url = repo.object_url(md5, store)
@@ -114,7 +119,8 @@ def fsck(root: Path | str = ".", remote: str | None = None, *, deep: bool = Fals
                     report.findings.append(Finding("unreachable", uri, store, url, text))
                     continue
                 if found is not None:
-                    report.findings.append(Finding(found[0], uri, store, url, found[1]))
+                    hint = repair if found[0] == "corrupt" else ""
+                    report.findings.append(Finding(found[0], uri, store, url, found[1] + hint))
             for ts, m in revoked:
                 if not m.md5:
                     continue
@@ -127,11 +133,38 @@ def fsck(root: Path | str = ".", remote: str | None = None, *, deep: bool = Fals
                     uri = f"pedata://{m.namespace}/{m.name}@sha256:{m.sha256}"
                     report.findings.append(Finding(
                         "revoked-present", uri, store, repo.object_url(m.md5, store),
-                        f"revoked on {ts.date} by {ts.authority} ({ts.reason}) but still stored: run 'pedata revoke sha256:{m.sha256} --purge'",
+                        f"revoked on {ts.date} by {ts.authority} ({ts.reason}) but still stored:"
+                        f" run 'pedata revoke sha256:{ts.artifact_sha256} --purge {purge_flags}'{purge_note}",
                     ))
     if deep:
         _check_cache(report, pins)
     return report
+
+
+def _purge_flags(reg: Registry) -> tuple[str, str]:
+    """``--sign NAME`` for local keys that can re-sign a tombstone, and a note if some are lacking (``KEY``)."""
+    names, missing = _revoker_keys(reg)
+    flags = " ".join(f"--sign {n}" for n in [*names, *["KEY"] * missing])
+    if not missing:
+        return flags, ""
+    from .keys import keys_dir
+
+    return flags, f" (KEY: a revoker key; {'too few are' if names else 'none is'} in {keys_dir()})"
+
+
+def _revoker_keys(reg: Registry) -> tuple[list[str], int]:
+    """Names of local keys that can sign a tombstone (up to the revoker threshold), and how many are lacking."""
+    from .keys import list_keys
+    from .trust import load_root_chain
+
+    try:
+        role = load_root_chain(reg).roles["revoker"]
+    except (PedataError, KeyError):
+        return [], 1
+    need = max(1, int(role.get("threshold") or 1))
+    ids = set(role.get("keyids") or [])
+    names = [k.name for k in list_keys() if k.keyid in ids and k.private_path][:need]
+    return names, need - len(names)
 
 
 def _check_cache(report: FsckReport, pins: list[Any]) -> None:

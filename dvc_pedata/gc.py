@@ -1,23 +1,33 @@
 """``pedata gc``: delete objects in a remote that nothing in the registry's history references.
 
 Kept: the DVC object of every manifest ever committed on any branch or tag (manifests are the
-registry's memory of every artifact version, pinned or not), every output the work tree's DVC
-files record (so ``dvc pull`` at HEAD keeps working), and, checked separately as a last guard,
+registry's memory of every artifact version, pinned or not); every raw input any committed
+``locks/inputs.manifest.json`` names (a release's replay restores its inputs by these md5s);
+every object any committed ``.dvc`` or ``dvc.lock`` file names, and every output the work tree's
+DVC files record (so ``dvc pull`` at any commit keeps working); the files DVC's ``.dir`` listings
+of such folders name (read from the remote itself); and, checked separately as a last guard,
 every object any release in history pins. Everything else in the remote is an orphan. Unlike
 ``dvc gc -c``, which keeps only the revisions named on its command line, this never drops an
-object some old channel or release still names.
+object some old channel, release or replay still needs.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import gitio
 from .errors import IntegrityError, PedataError
+from .locks import INPUTS_LOCK
 from .registry import Registry
+
+# DVC files anywhere in the tree, at any depth (git's glob magic: "**/" also matches the top).
+_DVC_FILES = (":(glob)**/*.dvc", ":(glob)**/dvc.lock")
+_DVC_MD5_RE = re.compile(rb"\bmd5:[ \t]*['\"]?([0-9a-f]{32}(?:\.dir)?)\b")
 
 
 @dataclass
@@ -49,20 +59,27 @@ class GcReport:
                 "orphans": [asdict(o) for o in self.orphans], "bytes_reclaimed": self.bytes_reclaimed}
 
 
+def _committed(reg: Registry, pathspecs: Sequence[str], wanted: Callable[[str], bool]) -> list[tuple[str, bytes]]:
+    """(path, bytes) of every committed version of the matching files, on any branch or tag."""
+    out: list[tuple[str, bytes]] = []
+    if gitio.head(reg.root) is None:
+        return out
+    log = gitio.git(reg.root, "log", "--all", "--format=%x01%H", "--name-only", "--no-renames", "--diff-filter=AM", "--", *pathspecs)
+    specs, commit = [], ""
+    for line in log.splitlines():
+        if line.startswith("\x01"):
+            commit = line[1:]
+        elif line and wanted(line):
+            specs.append(f"{commit}:{line}")
+    for spec, data in gitio.batch_read(reg.root, specs):
+        if data is not None:
+            out.append((spec.split(":", 1)[1], data))
+    return out
+
+
 def _history_blobs(reg: Registry, top: str) -> list[tuple[str, bytes]]:
     """(path, bytes) of every version of every file under ``top`` on any ref, plus the work tree."""
-    out: list[tuple[str, bytes]] = []
-    if gitio.head(reg.root) is not None:
-        log = gitio.git(reg.root, "log", "--all", "--format=%x01%H", "--name-only", "--no-renames", "--diff-filter=AM", "--", top)
-        specs, commit = [], ""
-        for line in log.splitlines():
-            if line.startswith("\x01"):
-                commit = line[1:]
-            elif line.endswith(".json"):
-                specs.append(f"{commit}:{line}")
-        for spec, data in gitio.batch_read(reg.root, specs):
-            if data is not None:
-                out.append((spec.split(":", 1)[1], data))
+    out = _committed(reg, [top], lambda p: p.endswith(".json"))
     for p in sorted((reg.root / top).rglob("*.json")):
         out.append((reg.rel(p), p.read_bytes()))
     return out
@@ -76,8 +93,37 @@ def _loads(data: bytes) -> dict[str, Any]:
     return obj if isinstance(obj, dict) else {}
 
 
-def referenced(reg: Registry) -> tuple[set[str], set[str]]:
-    """(md5 of every manifest in history, md5 of every object a release in history pins)."""
+def _input_md5s(reg: Registry) -> set[str]:
+    """md5 of every raw input any version of the inputs lock names (the work tree's too)."""
+    blobs = _committed(reg, [INPUTS_LOCK], lambda p: p == INPUTS_LOCK)
+    if (reg.root / INPUTS_LOCK).is_file():
+        blobs.append((INPUTS_LOCK, (reg.root / INPUTS_LOCK).read_bytes()))
+    out: set[str] = set()
+    for _path, data in blobs:
+        for entry in _loads(data).get("inputs") or []:
+            if isinstance(entry, dict) and isinstance(entry.get("md5"), str):
+                out.add(entry["md5"])
+    return out
+
+
+def _dvc_file_md5s(reg: Registry) -> set[str]:
+    """Every ``md5:`` value in every committed ``.dvc`` and ``dvc.lock`` file (outs and deps)."""
+    blobs = _committed(reg, _DVC_FILES, lambda p: p.endswith(".dvc") or p.rsplit("/", 1)[-1] == "dvc.lock")
+    return {m.decode() for _path, data in blobs for m in _DVC_MD5_RE.findall(data)}
+
+
+@dataclass
+class Referenced:
+    """What gc must keep: ``keep`` (every md5 named anywhere), of which ``release_pinned``, and
+    ``listings``: ``.dir`` md5s whose files no manifest lists (gc reads them from the remote)."""
+
+    keep: set[str]
+    release_pinned: set[str]
+    listings: set[str]
+
+
+def referenced(reg: Registry) -> Referenced:
+    """Every DVC object the registry's history refers to (see the module docstring)."""
     sha_to_md5: dict[str, set[str]] = {}
     keep: set[str] = set()
     from .dirmanifest import listed_md5s
@@ -99,7 +145,9 @@ def referenced(reg: Registry) -> tuple[set[str], set[str]]:
                     " refusing to collect garbage (run 'pedata verify')"
                 )
             release_pinned |= sha_to_md5[sha]
-    return keep | release_pinned, release_pinned
+    dvc = _dvc_file_md5s(reg)
+    listings = {m for m in dvc if m.endswith(".dir")} - keep
+    return Referenced(keep | release_pinned | _input_md5s(reg) | dvc, release_pinned, listings)
 
 
 def gc(root: Path | str = ".", remote: str | None = None, *, dry_run: bool = False) -> GcReport:
@@ -107,14 +155,19 @@ def gc(root: Path | str = ".", remote: str | None = None, *, dry_run: bool = Fal
     from .dvcio import StoreRepo
 
     reg = Registry.find(root)
-    keep, release_pinned = referenced(reg)
+    ref = referenced(reg)
+    keep, release_pinned = ref.keep, ref.release_pinned
     with StoreRepo(reg.root) as repo:
         name = remote or reg.config.get("remote") or repo.default_remote()
         if name is None:
             raise PedataError("no remote: give --remote NAME")
         repo.remote_url(name)
-        keep |= {md5 for _p, md5 in repo.workspace_outs()}
+        work = {md5 for _p, md5 in repo.workspace_outs()}
+        keep |= work
         objects = repo.list_remote_objects(name)
+        present = set(objects)
+        for md5 in sorted(m for m in ref.listings | work if m.endswith(".dir") and m in present):
+            keep |= repo.remote_listing_md5s(md5, name)  # a folder's files are objects of their own
         report = GcReport(name, dry_run)
         for md5 in objects:
             if md5 in keep:

@@ -3,7 +3,9 @@
 Each object is staged locally, checked against the pinned sha256 (a corrupt source never spreads),
 uploaded, and read back from the destination and hashed again. Objects already in the
 destination with the pinned size are skipped, so re-running is cheap and a run killed half way
-resumes where it stopped; ``pedata fsck --remote REMOTE --deep`` proves the result.
+resumes where it stopped; ``pedata fsck --remote REMOTE --deep`` proves the result. A copy of the
+wrong size is replaced (``repaired``); ``deep=True`` (``--deep``) also re-hashes the copies already
+there and replaces those whose sha256 is wrong, e.g. a flipped byte, which size cannot show.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from .registry import Registry
 @dataclass
 class MirrorItem:
     uri: str
-    status: str  # copied | present | revoked | failed
+    status: str  # copied | repaired | present | revoked | failed
     url: str | None = None
     size: int = 0
     reason: str | None = None
@@ -41,16 +43,21 @@ class MirrorReport:
 
     @property
     def bytes_copied(self) -> int:
-        return sum(i.size for i in self.items if i.status == "copied")
+        return sum(i.size for i in self.items if i.status in ("copied", "repaired"))
 
     def to_json(self) -> dict[str, Any]:
         return {"ok": self.ok, "from": self.source, "to": self.target, "bytes_copied": self.bytes_copied,
-                **{s: self.count(s) for s in ("copied", "present", "revoked", "failed")},
+                **{s: self.count(s) for s in ("copied", "repaired", "present", "revoked", "failed")},
                 "items": [asdict(i) for i in self.items]}
 
 
-def mirror(to: str, root: Path | str = ".", *, namespace: str | None = None, source: str | None = None) -> MirrorReport:
-    """Copy what channels and releases pin (optionally one namespace) from ``source`` to ``to``."""
+def mirror(
+    to: str, root: Path | str = ".", *, namespace: str | None = None, source: str | None = None, deep: bool = False
+) -> MirrorReport:
+    """Copy what channels and releases pin (optionally one namespace) from ``source`` to ``to``.
+
+    ``deep``: hash the objects ``to`` already holds too, and replace those with the wrong sha256.
+    """
     from .dvcio import StoreRepo
 
     reg = Registry.find(root)
@@ -71,7 +78,7 @@ def mirror(to: str, root: Path | str = ".", *, namespace: str | None = None, sou
                 continue
             assert p.md5 is not None
             try:
-                got = repo.copy_object(p.md5, p.sha256, p.size, src, to, staging)
+                got = repo.copy_object(p.md5, p.sha256, p.size, src, to, staging, deep=deep)
             except PedataError as exc:
                 report.items.append(MirrorItem(p.uri, "failed", reason=exc.message))
                 continue

@@ -10,6 +10,11 @@ Fetch policy for URLs (decided here, documented in docs/resolver.md): a full com
 already in the clone is used as it is (a citation point does not move); a branch or the default
 HEAD is fetched on every online resolution; ``offline=True`` uses what the clone already holds
 and fails clearly if the revision was never fetched.
+
+Revocation wins whatever the revision: a view read at ``rev`` also knows the registry's *current*
+state (a checkout's work tree and HEAD; a URL's default HEAD, fetched on every online call), and
+:meth:`RegistryView.find_tombstone` looks there too, so a tombstone committed after ``rev`` still
+refuses the bytes.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from .registry import CONFIG_FILE, Registry
 
 _SCP_RE = re.compile(r"^[\w.-]+@[\w.-]+:")
 _SHA1_RE = re.compile(r"^[0-9a-f]{40}\Z")
+WORK_TREE = ""  # a state in RegistryView.current: the checkout's work tree (else a commit id)
 
 
 def is_git_url(text: str) -> bool:
@@ -50,6 +56,10 @@ class RegistryView:
     # When set (work tree only): relative path -> sha256 of the bytes read, None if absent. The
     # warm-cache memo (warm.py) re-checks exactly these bytes before answering without a resolve.
     reads: dict[str, str | None] | None = field(default=None, repr=False)
+    # The registry's current state, where tombstones are looked up too when reading at ``rev``:
+    # (state, label) with state WORK_TREE or a commit id. Empty when ``rev`` is the current state.
+    current: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # warnings about the current state (offline)
 
     @property
     def location(self) -> str:
@@ -118,26 +128,77 @@ class RegistryView:
         return self._load(Release, f"releases/{ns}/{version}.json")
 
     def load_tombstone(self, sha256: str) -> Tombstone | None:
+        """The tombstone at this view's state (work tree or ``rev``) only; see :meth:`find_tombstone`."""
         return self._load(Tombstone, f"tombstones/{sha256}.json")
 
+    def _read_state(self, state: str, rel: str) -> bytes | None:
+        if state != WORK_TREE:
+            return gitio.show(self.root, state, rel)
+        try:
+            return (self.root / rel).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
 
-def open_registry(registry: str | os.PathLike[str] | None = None, rev: str | None = None, *, offline: bool = False) -> RegistryView:
-    """Open ``registry`` (default: the one containing the current folder) at ``rev``."""
+    def find_tombstone(self, sha256: str) -> tuple[Tombstone, str | None] | None:
+        """The tombstone revoking ``sha256`` at this view's state or in the registry's current state.
+
+        Returns ``(tombstone, where)``; ``where`` is None when found at the view's own state, else
+        a label of the current state that holds it (e.g. "the registry's HEAD (0123456789ab)").
+        """
+        ts = self.load_tombstone(sha256)
+        if ts is not None:
+            return ts, None
+        rel = f"tombstones/{sha256}.json"
+        for state, label in self.current:
+            data = self._read_state(state, rel)
+            if data is not None:
+                from .cache import cache_dir
+
+                source = f"{rel} in {label}"
+                return Tombstone.from_bytes_memo(data, source, cache_dir() / "validated"), label
+        return None
+
+    def tombstone_names(self) -> set[str]:
+        """sha256 names of every tombstone at this view's state and in the current state, listed once."""
+        names: set[str] = set()
+        for state in (self.rev or WORK_TREE, *(s for s, _ in self.current)):
+            if state == WORK_TREE:
+                folder = self.root / "tombstones"
+                names |= {p.stem for p in folder.glob("*.json")} if folder.is_dir() else set()
+            else:
+                names |= {Path(p).stem for p in gitio.ls_tree(self.root, state, "tombstones") if p.endswith(".json")}
+        return names
+
+
+def open_registry(
+    registry: str | os.PathLike[str] | None = None, rev: str | None = None, *, offline: bool = False, current: bool = True
+) -> RegistryView:
+    """Open ``registry`` (default: the one containing the current folder) at ``rev``.
+
+    With ``rev`` and ``current`` (the default), the view also knows the registry's current state,
+    so a later revocation is seen (for a URL online, that costs a fetch of the default HEAD).
+    """
     if registry is None:
         registry = os.environ.get("PEDATA_REGISTRY") or "."
     text = os.fspath(registry)
     if is_git_url(text):
-        return _open_url(text, rev, offline=offline)
+        return _open_url(text, rev, offline=offline, current=current)
     path = Path(text).expanduser()
     if not path.exists():
         raise NotARegistryError(f"registry {text!r} does not exist (give a registry checkout or a git URL)")
     if (path / "HEAD").is_file() and (path / "objects").is_dir() and not (path / ".git").exists():
         # A bare repository on disk: treat like a URL so it is read at a commit.
-        return _open_url(str(path.resolve()), rev, offline=offline)
+        return _open_url(str(path.resolve()), rev, offline=offline, current=current)
     reg = Registry.find(path)
     if rev is None:
         return RegistryView(reg.root, None)
-    return RegistryView(reg.root, gitio.rev_parse(reg.root, rev))
+    view = RegistryView(reg.root, gitio.rev_parse(reg.root, rev))
+    if current:
+        view.current.append((WORK_TREE, "the registry's work tree"))
+        head = gitio.head(reg.root)
+        if head is not None and head != view.rev:
+            view.current.append((head, f"the registry's HEAD ({head[:12]})"))
+    return view
 
 
 # -- cached clones ----------------------------------------------------------------------------
@@ -211,7 +272,7 @@ def _fetch(clone: Path, url: str, rev: str | None) -> str:
     return commit
 
 
-def _open_url(url: str, rev: str | None, *, offline: bool) -> RegistryView:
+def _open_url(url: str, rev: str | None, *, offline: bool, current: bool = True) -> RegistryView:
     clone = clones_dir() / hashlib.sha256(url.encode()).hexdigest()
     with _clone_lock(clone):
         if offline:
@@ -221,16 +282,44 @@ def _open_url(url: str, rev: str | None, *, offline: bool) -> RegistryView:
                 raise OfflineError(
                     f"offline: registry {url} ({what}) has never been fetched into the cache; resolve once online first"
                 )
-            return RegistryView(clone, commit, url)
-        _init_clone(clone, url)
-        commit = None
-        if rev is not None and (_SHA1_RE.match(rev) or not rev.startswith("refs/")):
-            # Commit ids and tags are citation points: use them as already fetched.
-            probe = rev if _SHA1_RE.match(rev) else f"refs/tags/{rev}"
-            commit = gitio.git(clone, "rev-parse", "--verify", "-q", f"{probe}^{{commit}}", check=False) or None
-        if commit is None:
-            commit = _fetch(clone, url, rev)
-        return RegistryView(clone, commit, url)
+            view = RegistryView(clone, commit, url)
+        else:
+            _init_clone(clone, url)
+            commit = None
+            if rev is not None and (_SHA1_RE.match(rev) or not rev.startswith("refs/")):
+                # Commit ids and tags are citation points: use them as already fetched.
+                probe = rev if _SHA1_RE.match(rev) else f"refs/tags/{rev}"
+                commit = gitio.git(clone, "rev-parse", "--verify", "-q", f"{probe}^{{commit}}", check=False) or None
+            if commit is None:
+                commit = _fetch(clone, url, rev)
+            view = RegistryView(clone, commit, url)
+        if rev is not None and current:
+            _add_current_head(view, clone, url, rev, offline=offline)
+        return view
+
+
+def _add_current_head(view: RegistryView, clone: Path, url: str, rev: str, *, offline: bool) -> None:
+    """The URL's default HEAD, where revocations made after ``rev`` live (fetched now unless offline)."""
+    if offline:
+        head = _local_commit(clone, None)
+        if head is None:
+            view.notes.append(
+                f"offline: the default branch of registry {url} was never fetched, so a revocation made after"
+                f" revision {rev!r} cannot be seen; resolve once online to check"
+            )
+            return
+        label = f"the default branch of registry {url} as last fetched ({head[:12]})"
+    else:
+        try:
+            head = _fetch(clone, url, None)
+        except PedataError as exc:
+            raise PedataError(
+                f"{exc.message} (its default branch is read to check for revocations made after revision {rev!r};"
+                " --offline uses the last fetch)"
+            ) from None
+        label = f"the default branch of registry {url} ({head[:12]})"
+    if head != view.rev:
+        view.current.append((head, label))
 
 
 def ensure_history(view: RegistryView, offline: bool = False) -> str | None:

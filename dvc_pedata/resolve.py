@@ -7,7 +7,8 @@ Order of work, cheapest and safest first:
    than ``latest`` must meet the promoter threshold; a release the certifier threshold (under the
    root in force when it was committed, if the newest root refuses it: :mod:`trust_history`), and must
    not be ``unreproducible`` (refused) or ``retired`` (a warning); ``trusted_root`` pins root 1;
-3. refuse revoked bytes (a tombstone), even when they sit in the local cache;
+3. refuse revoked bytes (a tombstone), even when they sit in the local cache, and whatever the
+   revision read: a tombstone in the registry's current state wins (:meth:`RegistryView.find_tombstone`);
 4. return the cached object if present (no DVC import, no network), else fetch it through
    :mod:`remote_fetch` (registry remote, then mirrors), verifying sha256 while streaming;
 5. append an access-log line.
@@ -154,10 +155,13 @@ def _manifest(view: RegistryView, uri: PedataURI, pin: _Pin) -> Manifest:
 
 
 def _check_tombstone(view: RegistryView, uri: PedataURI, sha256: str) -> None:
-    ts = view.load_tombstone(sha256)
-    if ts is not None:
+    """Refuse revoked bytes: a tombstone at the view's state or, read at a revision, in the current state."""
+    found = view.find_tombstone(sha256)
+    if found is not None:
+        ts, where = found
+        later = f" (tombstone in {where}, not at revision {view.rev[:12]})" if where and view.rev else ""
         raise RevokedError(
-            f"{uri}: sha256 {sha256} was revoked on {ts.date} by {ts.authority}: {ts.reason}"
+            f"{uri}: sha256 {sha256} was revoked on {ts.date} by {ts.authority}: {ts.reason}{later}"
         )
 
 
@@ -180,6 +184,7 @@ def describe(
     if view.rev is None and view.url is None:
         view.reads = {}  # a work tree: remember what was read, for the warm-cache memo
     pin = _pin(view, parsed, trusted_root, offline)
+    pin.warnings.extend(view.notes)  # e.g. offline, and the URL's default branch never fetched
     manifest = _manifest(view, parsed, pin)
     try:
         _check_tombstone(view, parsed, pin.sha256)

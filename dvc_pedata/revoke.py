@@ -9,8 +9,9 @@ and the tombstone records each place: ``deleted``, ``absent`` or ``failed`` with
 Order, for crash safety: everything is checked (the sha256 is known, the signatures meet the
 revoker threshold, every release that must become ``unreproducible`` can be signed at the
 certifier threshold) before anything is written. The tombstone is written first, so a purge
-killed half way already leaves the artifact refused; re-running ``revoke --purge`` resumes and
-completes the record. Releases are then re-signed as ``unreproducible`` and all of it committed.
+killed half way already leaves the artifact refused; re-running ``revoke SHA --purge --sign KEY``
+resumes and completes the record (the tombstone's reason, authority and date never change).
+Releases are then re-signed as ``unreproducible`` and all of it committed.
 """
 
 from __future__ import annotations
@@ -170,17 +171,39 @@ def _mark_unreproducible(reg: Registry, rel: Release, names: list[str], ts: Tomb
     return mark_unreproducible(reg, rel.namespace, rel.version, reason, signers, commit=False)
 
 
+def _check_resume(existing: Tombstone, sha256: str, reason: str, authority: str, purge: bool) -> None:
+    """A second ``revoke`` of revoked bytes only resumes a purge, and never rewrites the tombstone's text."""
+    if not purge:
+        raise PedataError(
+            f"sha256 {sha256} is already revoked ({existing.reason}; {existing.authority}, {existing.date});"
+            " use --purge to delete remaining copies"
+        )
+    differ = [f"{what} {old!r} (given {new!r})" for what, old, new in
+              (("reason", existing.reason, reason), ("authority", existing.authority, authority)) if new and new != old]
+    if differ:
+        raise PedataError(
+            f"sha256 {sha256} is already revoked and its tombstone is immutable: it records {' and '.join(differ)};"
+            " leave out --reason and --authority to resume the purge"
+        )
+
+
 def revoke(
     ref: str,
     *,
-    reason: str,
-    authority: str,
-    sign: list[str],
+    reason: str | None = None,
+    authority: str | None = None,
+    sign: list[str] | None = None,
     purge: bool = False,
     commit: bool = True,
     root: Path | str = ".",
 ) -> RevokeResult:
-    """Write (and commit) a signed tombstone for ``ref``'s bytes; optionally purge them everywhere."""
+    """Write (and commit) a signed tombstone for ``ref``'s bytes; optionally purge them everywhere.
+
+    On bytes already revoked, ``purge=True`` resumes the purge: ``reason``/``authority`` may be left
+    out (if given they must equal the tombstone's), and ``sign`` needs revoker keys meeting the
+    threshold because the tombstone is re-signed with the grown ``purged`` record (certifier keys
+    only if a release pinning the bytes is not yet ``unreproducible``).
+    """
     from .keys import load_signer
     from .signing import check_threshold
     from .signing import sign as sign_doc
@@ -188,13 +211,21 @@ def revoke(
 
     reg = Registry.find(root)
     reason, authority = " ".join((reason or "").split()), " ".join((authority or "").split())
-    if not reason:
-        raise UsageError("give --reason TEXT (why the bytes are taken back)")
-    if not authority:
-        raise UsageError("give --authority TEXT (who withdrew them, e.g. the statistics office)")
-    if not sign:
-        raise SignatureError("revoke needs --sign KEY (a revoker key)")
     sha = target_sha256(reg, ref)
+    existing = reg.load_tombstone(sha)
+    if existing is None:
+        if not reason:
+            raise UsageError("give --reason TEXT (why the bytes are taken back)")
+        if not authority:
+            raise UsageError("give --authority TEXT (who withdrew them, e.g. the statistics office)")
+    else:
+        _check_resume(existing, sha, reason, authority, purge)
+    if not sign:
+        raise SignatureError(
+            "revoke needs --sign KEY (a revoker key)" if existing is None else
+            f"resuming the purge of sha256 {sha} re-signs its tombstone with the record of what was deleted where:"
+            " give --sign KEY (revoker keys meeting the threshold)"
+        )
     manifests = reg.find_manifests(sha)
     members = [] if manifests else _dir_members(reg, sha)  # a file inside directory artifacts
     if not manifests and not members:
@@ -203,12 +234,6 @@ def revoke(
     trust_root = load_root_chain(reg)
     revokers, certifiers = _split_signers(signers, trust_root)
 
-    existing = reg.load_tombstone(sha)
-    if existing is not None and not purge:
-        raise PedataError(
-            f"sha256 {sha} is already revoked ({existing.reason}; {existing.authority}, {existing.date});"
-            " use --purge to delete remaining copies"
-        )
     if existing is not None:
         body = dict(existing.body)
     else:
@@ -337,7 +362,7 @@ def revocations(registry: str | None = None, rev: str | None = None) -> list[dic
     """
     from .regsource import open_registry
 
-    view = open_registry(registry, rev)
+    view = open_registry(registry, rev, current=False)  # the list at ``rev``, as asked
     if view.rev is None:
         rels = [view.registry.rel(p) for p in view.registry.iter_tombstone_paths()]
     else:

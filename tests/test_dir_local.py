@@ -201,7 +201,7 @@ def test_mirror_copies_the_folder_listing_so_dvc_pull_works_from_the_mirror(smal
     assert fsck.returncode != 0 and [(f["problem"], f["uri"]) for f in finding] == [("corrupt", uri)], finding
     assert "folder listing" in finding[0]["detail"] and "hash to" in finding[0]["detail"]
     again = json.loads(run_pedata("mirror", "--to", "partner", "--json", cwd=clone).stdout)
-    assert (again["copied"], again["present"]) == (1, files), again
+    assert (again["copied"], again["repaired"], again["present"]) == (0, 1, files), again
     obj.unlink()
     fsck = run_pedata("fsck", "--remote", "partner", "--json", cwd=clone)
     assert [f["problem"] for f in json.loads(fsck.stdout)["findings"]] == ["missing"]

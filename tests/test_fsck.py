@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import remotes
 import store_helpers
-from conftest import dvc_cmd, run
+from conftest import dvc_cmd, run, run_pedata
+from example_registry import certify, commit, make_example
 from store_helpers import Store
 
 store_template = store_helpers.store_template  # fixtures
@@ -42,7 +44,7 @@ def test_mirror_fsck_gc_local(store: Store, tmp_path):
     _writable(store.object(partner, tax))
     store.object(partner, tax).write_bytes(b"half")
     out = _json(store.pedata("mirror", "--to", "partner", "--json"))
-    assert (out["copied"], out["present"]) == (2, 0)
+    assert (out["copied"], out["repaired"], out["present"]) == (1, 1, 0)  # the truncated copy was replaced
     assert _json(store.pedata("fsck", "--remote", "partner", "--deep", "--json"))["ok"]
 
     # gc: orphans go, everything referenced stays
@@ -117,3 +119,79 @@ def test_s3_mirror_fsck_gc_and_purge(store: Store, s3_remote):
     assert not store.object(store.root / ".dvc" / "cache", people).exists()
     r = store.pedata("get", f"{PEOPLE}@latest")
     assert r.returncode == 4 and "licence withdrawn" in r.stderr and "ONS" in r.stderr
+
+
+def test_mirror_deep_repairs_a_same_size_corrupt_copy(store: Store, tmp_path):
+    people, tax = store.pin("people")["sha256"], store.pin("tax")["sha256"]
+    partner = tmp_path / "partner"
+    run([*dvc_cmd(), "remote", "add", "partner", str(partner)], cwd=store.root)
+    assert _json(store.pedata("mirror", "--to", "partner", "--json"))["copied"] == 2
+    good = store.object(store.storage, people).read_bytes()
+    obj = store.object(partner, people)
+    _writable(obj)
+    data = bytearray(obj.read_bytes())
+    data[100] ^= 0xFF  # same size: only a hash can tell
+    obj.write_bytes(bytes(data))
+
+    res = store.pedata("fsck", "--remote", "partner", "--deep")
+    assert res.returncode == 1
+    [line] = res.stdout.splitlines()
+    assert line.startswith(f"corrupt: {PEOPLE}@sha256:{people} in remote partner") and line.endswith(
+        "; repair: pedata mirror --to partner --deep"), line
+    # the default stays cheap (size only): the bad copy counts as present and stays
+    out = _json(store.pedata("mirror", "--to", "partner", "--json"))
+    assert (out["copied"], out["repaired"], out["present"]) == (0, 0, 2)
+    assert obj.read_bytes() == bytes(data)
+    # --deep re-hashes what is there and replaces what is wrong
+    res = store.pedata("mirror", "--to", "partner", "--deep")
+    assert res.ok, res.stderr
+    assert f"repaired {PEOPLE}@sha256:{people} -> {obj}" in res.stdout
+    assert "0 copied, 1 repaired (5000 bytes), 1 already present (re-hashed)" in res.stdout, res.stdout
+    assert obj.read_bytes() == good
+    assert store.pedata("fsck", "--remote", "partner", "--deep").ok
+    out = _json(store.pedata("mirror", "--to", "partner", "--deep", "--json"))
+    assert (out["copied"], out["repaired"], out["present"]) == (0, 0, 2)
+    # in the registry's own remote there is nothing to mirror from: no such hint
+    src = store.object(store.storage, tax)
+    _writable(src)
+    src.write_bytes(src.read_bytes()[::-1])
+    finding = _json(store.pedata("fsck", "--remote", "storage", "--deep", "--json"))["findings"]
+    assert [(f["problem"], f["uri"]) for f in finding] == [("corrupt", f"{TAX}@sha256:{tax}")]
+    assert "pedata mirror" not in finding[0]["detail"]
+
+
+def _raw_input(repo: Path) -> None:
+    """A DVC-tracked raw input the example pipeline's stage depends on."""
+    (repo / "data/raw").mkdir(parents=True)
+    (repo / "data/raw/codebook.csv").write_text("variable,label\nage,Age in years\n")
+    run([*dvc_cmd(), "add", "-q", "data/raw/codebook.csv"], cwd=repo)
+    text = (repo / "dvc.yaml").read_text()
+    (repo / "dvc.yaml").write_text(text.replace("      - pipeline/generate.py\n", "      - pipeline/generate.py\n      - data/raw/codebook.csv\n"))
+
+
+def test_gc_keeps_the_raw_inputs_a_release_replays_from(tmp_path):
+    repo = make_example(tmp_path, before_repro=_raw_input)
+    lock = json.loads((repo / "locks/inputs.manifest.json").read_text())
+    old = next(i for i in lock["inputs"] if i["path"] == "data/raw/codebook.csv")
+    run([*dvc_cmd(), "push", "-q"], cwd=repo)
+    certify(repo)
+    # the input changes after the release: re-added, rebuilt, re-locked, committed, pushed
+    (repo / "data/raw/codebook.csv").write_text("variable,label\nage,Age in whole years\n")
+    run([*dvc_cmd(), "add", "-q", "data/raw/codebook.csv"], cwd=repo)
+    run([*dvc_cmd(), "repro", "-q"], cwd=repo)
+    assert run_pedata("lock", cwd=repo).ok
+    commit(repo, "new codebook")
+    run([*dvc_cmd(), "push", "-q"], cwd=repo)
+    storage = tmp_path / "storage"
+    old_obj = storage / "files" / "md5" / old["md5"][:2] / old["md5"][2:]
+    assert old_obj.is_file()
+    orphan = storage / "files" / "md5" / "ee" / ("4" * 30)
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(b"nobody names me")
+
+    res = run_pedata("gc", "--json", cwd=repo)
+    assert res.ok, res.stderr
+    assert [(o["md5"], o["status"]) for o in json.loads(res.stdout)["orphans"]] == [("ee" + "4" * 30, "deleted")]
+    assert old_obj.is_file() and not orphan.exists()
+    res = run_pedata("replay", "us@1.0.0", cwd=repo)
+    assert res.ok and "replay PASSED" in res.stdout, res.stdout + res.stderr

@@ -3,17 +3,22 @@ still answers, releases become unreproducible, verify until the channel moves, h
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
+import shlex
 import shutil
+from pathlib import Path
 
 import store_helpers
-from conftest import assert_one_line_error, dvc_cmd, run
+from conftest import assert_one_line_error, dvc_cmd, run, run_pedata
 from store_helpers import Store
 
 store_template = store_helpers.store_template  # fixtures
 store = store_helpers.store
 
 PEOPLE = "pedata://us/people"
+TAX = "pedata://us/tax"
 
 
 def test_revoke_purge_local(store: Store, _isolated_home):
@@ -127,3 +132,111 @@ def test_release_needs_certifier_to_become_unreproducible(store: Store):
     assert_one_line_error(r, "release us@1.0.0 pins this artifact", "certifier")
     assert not (store.root / "tombstones" / f"{people}.json").exists()
     assert store.object(store.storage, people).is_file()  # nothing purged either
+
+
+def test_revocation_wins_at_an_old_rev(store: Store, tmp_path, _isolated_home):
+    """Reading at the release tag (the rev `pedata import` records) still refuses revoked bytes:
+    tombstones are also read in the registry's current state (work tree, HEAD, a URL's default HEAD)."""
+    people = store.pin("people")["sha256"]
+    uri, tag = f"{PEOPLE}@v1.0.0", "us/v1.0.0"
+    url = f"file://{store.root}"
+    away = tmp_path / "away"
+    away.mkdir()
+    local, remote = ("--registry", str(store.root), "--rev", tag), ("--registry", url, "--rev", tag)
+    # before the revocation: served at the tag from the checkout and from the git URL, and from the
+    # work tree (which also writes the warm-cache memo)
+    got = store.pedata("get", uri, *local)
+    assert got.ok, got.stderr
+    cached = Path(got.stdout.strip())
+    assert run_pedata("get", uri, *remote, cwd=away).ok
+    assert store.pedata("get", uri).ok and store.pedata("get", uri).stdout.strip() == str(cached)
+    # a clone made by an older pedata never fetched the default branch
+    clone = _isolated_home / "cache" / "registries" / hashlib.sha256(url.encode()).hexdigest()
+    run(["git", "update-ref", "-d", "refs/pedata/head"], cwd=clone)
+
+    res = store.pedata("revoke", people, "--reason", "licence withdrawn", "--authority", "US Census Bureau",
+                       "--sign", "alice", "--json")
+    assert res.ok, res.stderr
+    date = json.loads(res.stdout)["date"]
+    assert cached.is_file()  # not purged: the bytes are still in the resolver cache
+
+    res = store.pedata("get", uri, *local)  # the checkout at the tag: its work tree and HEAD know
+    assert_one_line_error(res, uri, "revoked", "licence withdrawn", "US Census Bureau", date)
+    assert res.returncode == 4 and res.stdout == ""
+    # offline, the clone that never fetched its default branch cannot know, and says so
+    res = run_pedata("get", uri, *remote, "--offline", cwd=away)
+    assert res.ok and "default branch of registry" in res.stderr and "never fetched" in res.stderr, res
+    for args in (remote, remote + ("--offline",)):  # online fetches the default branch: offline then knows too
+        res = run_pedata("get", uri, *args, cwd=away)
+        assert_one_line_error(res, uri, "revoked", "licence withdrawn", "US Census Bureau", date)
+        assert res.returncode == 4 and res.stdout == ""
+    # the work tree: the memo no longer holds, the release reads unreproducible
+    res = store.pedata("get", uri)
+    assert_one_line_error(res, "unreproducible", "licence withdrawn")
+    assert res.returncode == 4
+
+    # pedata import at the release tag (or at the work tree) is refused; nothing is written
+    consumer = tmp_path / "consumer"
+    consumer.mkdir()
+    run(["git", "init", "-q", "-b", "main"], cwd=consumer)
+    run([*dvc_cmd(), "init", "-q"], cwd=consumer)
+    for args in (local, ("--registry", str(store.root))):
+        res = run_pedata("import", uri, "-o", "people.bin", *args, cwd=consumer)
+        assert_one_line_error(res, "licence withdrawn" if "--rev" in args else "unreproducible", "US Census Bureau")
+        assert res.returncode == 4
+    assert not (consumer / "people.bin").exists() and not (consumer / "people.bin.dvc").exists()
+
+    # a tombstone only in the work tree (staged, not committed) counts too
+    tax = store.pin("tax")["sha256"]
+    res = store.pedata("revoke", tax, "--reason", "consent withdrawn", "--authority", "IRS", "--sign", "alice", "--no-commit")
+    assert res.ok, res.stderr
+    assert_one_line_error(store.pedata("get", f"{TAX}@v1.0.0", *local), "consent withdrawn", "IRS", "work tree")
+
+    # after the purge the cache is empty: still "revoked", never a misleading "not found"
+    res = store.pedata("revoke", people, "--purge", "--sign", "alice", "--reason", "licence withdrawn",
+                       "--authority", "US Census Bureau")
+    assert res.ok, res.stderr
+    assert not cached.exists()
+    for args, cwd in ((local, store.root), (remote, away)):
+        res = run_pedata("get", uri, *args, cwd=cwd)
+        assert_one_line_error(res, "revoked", "licence withdrawn", "US Census Bureau", date)
+        assert res.returncode == 4
+
+
+def test_fsck_hint_resumes_the_purge_and_the_tombstone_is_immutable(store: Store):
+    people = store.pin("people")["sha256"]
+    tomb = store.root / "tombstones" / f"{people}.json"
+    res = store.pedata("revoke", people, "--reason", "licence withdrawn", "--authority", "US Census Bureau", "--sign", "alice")
+    assert res.ok, res.stderr  # tombstone only: the bytes stay in the remote
+    obj = store.object(store.storage, people)
+    assert obj.is_file()
+    fsck = store.pedata("fsck")
+    assert fsck.returncode == 1
+    [line] = [x for x in fsck.stdout.splitlines() if x.startswith("revoked-present:")]
+    command = re.search(r"run '([^']+)'", line).group(1)
+    assert command == f"pedata revoke sha256:{people} --purge --sign alice"  # alice: a local revoker key
+    argv = shlex.split(command)[1:]
+
+    # a tombstone is immutable: another reason or authority on resume is refused, nothing is touched
+    before = tomb.read_bytes()
+    for flag, value, old in (("--reason", "licence expired", "licence withdrawn"), ("--authority", "ONS", "US Census Bureau")):
+        res = store.pedata(*argv, flag, value)
+        assert_one_line_error(res, f"sha256 {people} is already revoked", "immutable", repr(old), repr(value))
+    assert_one_line_error(store.pedata("revoke", people, "--purge"), "resuming the purge", "--sign KEY")
+    assert tomb.read_bytes() == before and obj.is_file()
+
+    # the hint runs as printed: bytes gone, the tombstone's text kept, the record grown and committed
+    res = store.pedata(*argv, "--json")
+    assert res.ok, res.stderr
+    out = json.loads(res.stdout)
+    assert out["resumed"] and out["commit"] and (out["reason"], out["authority"]) == ("licence withdrawn", "US Census Bureau")
+    assert not obj.exists()
+    ts = store.doc(f"tombstones/{people}.json")["signed"]
+    assert (ts["reason"], ts["authority"]) == ("licence withdrawn", "US Census Bureau")
+    assert ("remote", "storage", "deleted") in {(p["kind"], p["store"], p["status"]) for p in ts["purged"]}
+    assert store.pedata("fsck").ok
+    violations = json.loads(store.pedata("verify", "--json").stdout)["violations"]
+    assert [v["file"] for v in violations] == ["channels/us/latest.json", "channels/us/next.json"]  # re-signed: valid
+    # the same text again (spacing aside) is no change: accepted
+    res = store.pedata(*argv, "--reason", " licence  withdrawn", "--authority", "US Census Bureau")
+    assert res.ok and res.stdout.startswith(f"resumed the purge of sha256:{people}"), res

@@ -11,10 +11,10 @@ from .output import add_json_flag, add_list_flag, emit
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("revoke", help="revoke an artifact's bytes with a signed tombstone (optionally purge them)")
     p.add_argument("ref", metavar="REF", help="pedata://ns/name@ref or a bare sha256")
-    p.add_argument("--reason", required=True, help="why the bytes are taken back")
-    p.add_argument("--authority", required=True, help="who withdrew them (e.g. the statistics office)")
-    add_list_flag(p, "--sign", metavar="KEY", required=True,
-                  help="revoker keys (several after one flag, or repeated); add certifier keys to re-sign releases that pin it")
+    p.add_argument("--reason", help="why the bytes are taken back (required unless resuming a purge)")
+    p.add_argument("--authority", help="who withdrew them, e.g. the statistics office (required unless resuming a purge)")
+    add_list_flag(p, "--sign", metavar="KEY",
+                  help="revoker keys (several after one flag, or repeated; required); add certifier keys to re-sign releases that pin it")
     p.add_argument("--purge", action="store_true", help="delete the bytes from every remote, mirror and local cache")
     p.add_argument("--no-commit", action="store_true", help="write and stage, do not commit")
     add_json_flag(p)
@@ -34,9 +34,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _revoke(args: argparse.Namespace) -> int:
     from ..revoke import revoke
 
-    res = revoke(args.ref, reason=args.reason, authority=args.authority, sign=args.sign, purge=args.purge,
+    res = revoke(args.ref, reason=args.reason, authority=args.authority, sign=args.sign or [], purge=args.purge,
                  commit=not args.no_commit)
-    lines = [f"revoked sha256:{res.sha256} ({res.reason}; {res.authority}, {res.date}) -> {res.tombstone}"]
+    what = "resumed the purge of" if res.resumed else "revoked"
+    lines = [f"{what} sha256:{res.sha256} ({res.reason}; {res.authority}, {res.date}) -> {res.tombstone}"]
     for e in res.purged:
         lines.append(f"  {e.status:8} {e.kind} {e.store}: {e.location}" + (f" ({e.reason})" if e.reason else ""))
     for r in res.releases:

@@ -13,6 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--to", required=True, metavar="REMOTE", help="destination DVC remote name")
     m.add_argument("--from", dest="source", metavar="REMOTE", help="source remote (default: pedata.json remote)")
     m.add_argument("--namespace", metavar="NS", help="only this namespace's pins")
+    m.add_argument("--deep", action="store_true",
+                   help="also hash the objects already in the destination and replace those with the wrong sha256")
     add_json_flag(m)
     m.set_defaults(func=_mirror)
 
@@ -33,11 +35,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _mirror(args: argparse.Namespace) -> int:
     from ..mirror import mirror
 
-    rep = mirror(args.to, namespace=args.namespace, source=args.source)
-    lines = [f"{i.status:8} {i.uri}" + (f" -> {i.url}" if i.url and i.status == "copied" else "")
+    rep = mirror(args.to, namespace=args.namespace, source=args.source, deep=args.deep)
+    lines = [f"{i.status:8} {i.uri}" + (f" -> {i.url}" if i.url and i.status in ("copied", "repaired") else "")
              + (f" ({i.reason})" if i.reason else "") for i in rep.items]
-    lines.append(f"mirror {rep.source} -> {rep.target}: {rep.count('copied')} copied ({rep.bytes_copied} bytes),"
-                 f" {rep.count('present')} already present, {rep.count('revoked')} revoked skipped, {rep.count('failed')} failed")
+    lines.append(f"mirror {rep.source} -> {rep.target}: {rep.count('copied')} copied, {rep.count('repaired')} repaired"
+                 f" ({rep.bytes_copied} bytes), {rep.count('present')} already present{' (re-hashed)' if args.deep else ''},"
+                 f" {rep.count('revoked')} revoked skipped, {rep.count('failed')} failed")
     emit(args, rep.to_json(), "\n".join(lines))
     return 0 if rep.ok else 1
 
