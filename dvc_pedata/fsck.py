@@ -87,6 +87,7 @@ def fsck(root: Path | str = ".", remote: str | None = None, *, deep: bool = Fals
         purge_flags, purge_note = _purge_flags(reg) if revoked else ("", "")
         for store in stores:
             repair = "" if store == source else f"; repair: pedata mirror --to {store} --deep"
+            refill = "" if store == source else f"; copy it: pedata mirror --to {store}"
             for p in pins:
                 if p.revoked is not None:
                     continue
@@ -102,7 +103,7 @@ def fsck(root: Path | str = ".", remote: str | None = None, *, deep: bool = Fals
                     report.findings.append(Finding("unreachable", p.uri, store, url, str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
                     continue
                 if size is None:
-                    report.findings.append(Finding("missing", p.uri, store, url, f"object {p.md5} is not there ({', '.join(p.pinned_by)})"))
+                    report.findings.append(Finding("missing", p.uri, store, url, f"object {p.md5} is not there ({', '.join(p.pinned_by)}){refill}"))
                 elif size != p.size:
                     report.findings.append(Finding("corrupt", p.uri, store, url, f"size {size} bytes, the pin says {p.size}{repair}"))
                 elif deep:
@@ -119,7 +120,7 @@ def fsck(root: Path | str = ".", remote: str | None = None, *, deep: bool = Fals
                     report.findings.append(Finding("unreachable", uri, store, url, text))
                     continue
                 if found is not None:
-                    hint = repair if found[0] == "corrupt" else ""
+                    hint = repair if found[0] == "corrupt" else refill
                     report.findings.append(Finding(found[0], uri, store, url, found[1] + hint))
             for ts, m in revoked:
                 if not m.md5:

@@ -204,7 +204,8 @@ def test_mirror_copies_the_folder_listing_so_dvc_pull_works_from_the_mirror(smal
     assert (again["copied"], again["repaired"], again["present"]) == (0, 1, files), again
     obj.unlink()
     fsck = run_pedata("fsck", "--remote", "partner", "--json", cwd=clone)
-    assert [f["problem"] for f in json.loads(fsck.stdout)["findings"]] == ["missing"]
+    assert [(f["problem"], f["detail"].rsplit("; ", 1)[-1]) for f in json.loads(fsck.stdout)["findings"]] == [
+        ("missing", "copy it: pedata mirror --to partner")]
 
 
 @pytest.mark.parametrize("path", ["../outside.h5", "/etc/passwd", "constituency/../../x.h5", "constituency//E14000001.h5", "./district/D000.h5"])
