@@ -446,7 +446,6 @@ class StoreRepo(DvcRepo):
         import os
         import tempfile
 
-        from dvc_objects.fs.local import LocalFileSystem
 
         dodb = self.remote_odb(dst)
         dpath = dodb.oid_to_path(md5)
@@ -467,14 +466,7 @@ class StoreRepo(DvcRepo):
                     h.update(chunk)
             if h.hexdigest() != sha256:
                 raise IntegrityError(f"remote {src!r} holds corrupt bytes for sha256 {sha256} (got {h.hexdigest()}); not copied")
-            if have is not None:
-                self.delete_remote_object(md5, dst)  # the wrong bytes go first: never overwritten in place
-            try:
-                dodb.add(tmp, LocalFileSystem(), md5, check_exists=False)
-            except Exception as exc:
-                raise PedataError(f"cannot write {url}: {exc}") from exc
-            finally:
-                _clear_remote_index(dodb)
+            self._put_staged(dodb, dst, md5, Path(tmp), url, replace=have is not None)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
@@ -485,6 +477,22 @@ class StoreRepo(DvcRepo):
             self.delete_remote_object(md5, dst)
             raise IntegrityError(f"{url}: bytes read back hash to {back.hexdigest()}, not {sha256}; removed")
         return CopyOutcome("copied" if have is None else "repaired", url, size)
+
+    def _put_staged(self, dodb: Any, dst: str, md5: str, tmp: Path, url: str, *, replace: bool) -> None:
+        """Upload a checked, staged file as object ``md5`` of ``dst`` (deleting a bad copy first).
+
+        A bad copy is deleted rather than overwritten in place, so a reader never sees a mix.
+        """
+        from dvc_objects.fs.local import LocalFileSystem
+
+        if replace:
+            self.delete_remote_object(md5, dst)
+        try:
+            dodb.add(str(tmp), LocalFileSystem(), md5, check_exists=False)
+        except Exception as exc:
+            raise PedataError(f"cannot write {url}: {exc}") from exc
+        finally:
+            _clear_remote_index(dodb)
 
     def copy_listing(self, md5: str, files: set[tuple[str, str]], src: str, dst: str, staging: Path) -> CopyOutcome:
         """Copy DVC's ``<md5>.dir`` listing of a folder from ``src`` to ``dst`` (so ``dvc pull`` works there).
@@ -497,7 +505,6 @@ class StoreRepo(DvcRepo):
         import os
         import tempfile
 
-        from dvc_objects.fs.local import LocalFileSystem
 
         dodb = self.remote_odb(dst)
         dpath = dodb.oid_to_path(md5)
@@ -523,14 +530,7 @@ class StoreRepo(DvcRepo):
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-            if existed:
-                self.delete_remote_object(md5, dst)  # a bad listing: replaced, not overwritten in place
-            try:
-                dodb.add(tmp, LocalFileSystem(), md5, check_exists=False)
-            except Exception as exc:
-                raise PedataError(f"cannot write {url}: {exc}") from exc
-            finally:
-                _clear_remote_index(dodb)
+            self._put_staged(dodb, dst, md5, Path(tmp), url, replace=existed)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
