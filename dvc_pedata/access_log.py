@@ -66,32 +66,62 @@ def append_remote(root: Path, rev: str | None, remote: str | None, entry: Access
 
 
 def _parse_since(since: str) -> str:
-    """Accept ``YYYY-MM-DD`` or a full UTC time; return a string comparable with log times."""
-    from datetime import datetime  # only `pedata audit` needs it
+    """Accept ``YYYY-MM-DD`` or an ISO time (UTC unless it names an offset); return it as UTC text
+    that compares with log times (``YYYY-MM-DDTHH:MM:SS[.ffffff]``, a prefix of their format)."""
+    from datetime import datetime, timezone  # only `pedata audit` needs it
 
     try:
         if len(since) == 10:
             datetime.strptime(since, "%Y-%m-%d")
             return since
-        datetime.fromisoformat(since.replace("Z", "+00:00"))
-        return since.rstrip("Z")
+        t = datetime.fromisoformat(since.replace("Z", "+00:00"))
     except ValueError:
-        raise UsageError(f"invalid --since {since!r}: use YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ") from None
+        raise UsageError(f"invalid --since {since!r}: use YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS[Z|+HH:MM]") from None
+    if t.tzinfo is not None:
+        t = t.astimezone(timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S") + (f".{t.microsecond:06d}" if t.microsecond else "")
 
 
-def read(since: str | None = None) -> list[dict[str, Any]]:
-    """Entries of the local log (oldest first), from ``since`` on; bad lines are skipped."""
+def _since_filter(entries: list[dict[str, Any]], since: str | None) -> list[dict[str, Any]]:
     cut = _parse_since(since) if since else None
+    return [e for e in entries if cut is None or str(e.get("time", "")) >= cut]
+
+
+def _parse_lines(data: bytes) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    try:
-        data = log_path().read_bytes()
-    except FileNotFoundError:
-        return out
     for raw in data.splitlines():
         try:
             entry = json.loads(raw)
         except ValueError:
             continue  # a line cut by a full disk: keep reading the rest
-        if isinstance(entry, dict) and (cut is None or str(entry.get("time", "")) >= cut):
+        if isinstance(entry, dict):
             out.append(entry)
     return out
+
+
+def read(since: str | None = None) -> list[dict[str, Any]]:
+    """Entries of the local log (oldest first), from ``since`` on; bad lines are skipped."""
+    if since:
+        _parse_since(since)  # a bad --since is refused even when there is no log yet
+    try:
+        data = log_path().read_bytes()
+    except FileNotFoundError:
+        return []
+    return _since_filter(_parse_lines(data), since)
+
+
+def read_remote(root: Path, since: str | None = None, remote: str | None = None) -> list[dict[str, Any]]:
+    """Entries of the registry's remote audit trail (one object each under ``audit/``), oldest first.
+
+    This is the record a data owner keeps: written by every consumer whose registry enables
+    ``audit.remote``, never overwritten, read here without trusting any consumer's local log.
+    """
+    from .dvcio import DvcRepo
+
+    if since:
+        _parse_since(since)
+    with DvcRepo(root) as repo:
+        blobs = repo.read_remote_prefix(remote, "audit")
+    entries = [e for data in blobs for e in _parse_lines(data)]
+    entries.sort(key=lambda e: str(e.get("time", "")))
+    return _since_filter(entries, since)

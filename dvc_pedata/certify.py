@@ -134,6 +134,12 @@ def _refuse_dirty(reg: Registry, rel: str) -> None:
         raise PedataError(f"{rel} has uncommitted changes; commit or discard them first")
 
 
+def _refuse_uncommitted(reg: Registry, rel: str) -> None:
+    if gitio.is_dirty(reg.root, [rel]) or not gitio.git(reg.root, "ls-files", "--", rel):
+        raise PedataError(f"{rel} is not committed as it is in the work tree; certify only what was "
+                          "committed and reviewed (commit it through its pull request first)")
+
+
 def _commit_file(reg: Registry, rel: str, message: str) -> str:
     """Commit exactly ``rel`` (other staged work stays staged, not swept into the release commit)."""
     gitio.add(reg.root, [rel])
@@ -196,6 +202,11 @@ def certify(
                 raise PedataError(f"git tag {t} already exists; a release tag is never moved or reused")
         ch = _check_source(reg, ns, source, trust_root)
         _refuse_dirty(reg, rel)
+        # What is certified must be what was reviewed: the channel as committed (the promote
+        # branch's pull request), and the manifests its pins name, so a clone of the tag has them.
+        for committed in (reg.rel(reg.channel_path(ns, source)),
+                          *(reg.rel(reg.manifest_path(ns, n, p["sha256"])) for n, p in sorted(ch.artifacts.items()))):
+            _refuse_uncommitted(reg, committed)
         now = utcnow()
         body = new_body(
             "release",

@@ -303,6 +303,22 @@ class DvcRepo:
         return fs.unstrip_protocol(path) if hasattr(fs, "unstrip_protocol") else str(path)
 
 
+    def read_remote_prefix(self, remote: str | None, prefix: str) -> list[bytes]:
+        """The bytes of every object under ``prefix/`` in the remote (empty when there is none)."""
+        try:
+            rem = self.repo.cloud.get_remote(remote, command="pedata")
+        except DvcException as exc:
+            raise DvcError(str(exc)) from exc
+        fs = rem.fs
+        try:
+            paths = sorted(fs.find(fs.join(rem.path, prefix)))
+            return [fs.cat_file(p) for p in paths]
+        except FileNotFoundError:
+            return []
+        except Exception as exc:
+            raise PedataError(f"cannot read {prefix}/ in remote {remote or 'default'!r}: {exc}") from exc
+
+
 def import_artifact(consumer: Path, url: str, path: str, out: Path, rev: str) -> Path:
     """``dvc import <url> <path> -o <out> --rev <rev>`` in the DVC project ``consumer``.
 

@@ -18,7 +18,8 @@ def bar(description: str, total: int | None) -> Iterator[Callable[[int], None] |
     if not enabled():
         yield None
         return
-    from rich.progress import (  # rich ships with DVC; imported only when drawing
+    from rich.console import Console  # rich ships with DVC; imported only when drawing
+    from rich.progress import (
         BarColumn,
         DownloadColumn,
         Progress,
@@ -31,7 +32,7 @@ def bar(description: str, total: int | None) -> Iterator[Callable[[int], None] |
         DownloadColumn(),
         TransferSpeedColumn(),
         transient=True,
-        console=None,
+        console=Console(stderr=True),  # stdout carries the answer (a path, JSON): keep it clean
     ) as prog:
         task = prog.add_task(description, total=total)
         yield lambda n: prog.advance(task, n)

@@ -75,10 +75,23 @@ def test_certify_writes_signed_release_commit_and_tags(reg):
     assert run_pedata("verify", cwd=repo).ok
 
 
-@pytest.mark.parametrize("case", ["unsigned", "under_threshold", "not_greater", "break_without_notice", "not_certifier", "bad_semver"])
+@pytest.mark.parametrize("case", ["unsigned", "under_threshold", "not_greater", "break_without_notice", "not_certifier", "bad_semver",
+                                  "uncommitted_next", "staged_next", "uncommitted_manifest"])
 def test_certify_refusals_write_nothing(reg, case):
     repo = reg.root
-    if case == "unsigned":
+    if case in ("uncommitted_next", "staged_next", "uncommitted_manifest"):
+        # A promoter-signed next that nobody reviewed: never committed (or only staged), or pinning
+        # a manifest that is not in git. Certifying it would be the silent promote.
+        pin = add_manifest(reg, "us", "cps", b"unreviewed")
+        write_channel(reg, "us", "next", {"cps": pin}, ["alice"])
+        if case == "staged_next":
+            run(["git", "add", "-A"], cwd=repo)
+        elif case == "uncommitted_manifest":
+            run(["git", "add", "channels"], cwd=repo)
+            commit_paths(repo, "promote without its manifest", "channels")
+        unreviewed = "manifests/us/cps/" if case == "uncommitted_manifest" else "channels/us/next.json"
+        args, frag = ("us", "1.0.0", "--sign", "bob"), f"{unreviewed}"
+    elif case == "unsigned":
         write_channel(reg, "us", "next", {"cps": add_manifest(reg, "us", "cps", b"x")})
         commit(repo, "unsigned next")
         args, frag = ("us", "1.0.0", "--sign", "bob"), "does not verify at the promoter threshold"
@@ -98,9 +111,46 @@ def test_certify_refusals_write_nothing(reg, case):
     before = state(repo)
     res = certify(repo, *args)
     assert_one_line_error(res, frag)
+    if case in ("uncommitted_next", "staged_next", "uncommitted_manifest"):
+        assert "is not committed as it is in the work tree" in res.stderr
     assert state(repo) == before
     if case != "not_greater":
         assert not (repo / "releases/us/1.0.0.json").exists()
+
+
+def commit_paths(repo: Path, message: str, *paths: str) -> str:
+    run(["git", "commit", "-q", "-m", message, "--", *paths], cwd=repo)
+    return run(["git", "rev-parse", "HEAD"], cwd=repo).stdout.strip()
+
+
+def test_verify_catches_a_release_cut_from_an_uncommitted_channel(reg):
+    """The same cheat done by hand (certify refuses it): the release names next version 2, which
+    was signed but never committed, so the release commit and its tag carry version 1."""
+    from dvc_pedata import signing
+    from dvc_pedata.documents import Release, new_body
+    from dvc_pedata.releases import tag_message
+
+    repo = reg.root
+    committed = reg.load_channel("us", "next")
+    ch = write_channel(reg, "us", "next", {"cps": add_manifest(reg, "us", "cps", b"unreviewed")}, ["alice"])
+    body = new_body("release", namespace="us", version="1.0.0", status="certified", compat_mode="both",
+                    notice={"type": "release", "summary": "x", "date": "2026-01-01"}, pins=dict(ch.artifacts),
+                    source_channel={"name": "next", "version": ch.version, "digest": ch.digest},
+                    certified_for=None, previous=None, expires=None)
+    doc = Release(body, [])
+    signing.sign(doc, keys.load_signer("bob"))
+    doc.save(repo / "releases/us/1.0.0.json")
+    run(["git", "add", "releases"], cwd=repo)
+    sha = commit_paths(repo, "release from an unreviewed channel", "releases")
+    run(["git", "tag", "-a", "us/v1.0.0", "-m", tag_message("us", "1.0.0", "releases/us/1.0.0.json", doc.digest), sha], cwd=repo)
+    expected = (f"releases/us/1.0.0.json: certified from channel us/next version 2 (digest {ch.digest[:12]}…), but the "
+                f"committed channel at its certification commit {sha[:10]} is version 1 (digest {committed.digest[:12]}…):"
+                " an uncommitted channel was certified")
+    assert expected in violations(repo)
+    # Committing the channel afterwards does not launder the release: its commit still lacks it.
+    run(["git", "add", "-A"], cwd=repo)
+    commit(repo, "the channel, too late")
+    assert expected in violations(repo)
 
 
 def test_retire_once_then_refused_and_status_never_goes_back(reg):

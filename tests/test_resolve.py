@@ -70,6 +70,60 @@ def test_latest_then_sha256_from_a_fresh_clone(published, clone, cache, tmp_path
     assert len(text) == 2 and "remote:storage" in text[0]
 
 
+def _audit_since(since: str, cwd: Path) -> list[str]:
+    res = run_pedata("audit", "--since", since, "--json", cwd=cwd)
+    assert res.ok, res
+    return [e["source"] for e in json.loads(res.stdout)]
+
+
+def test_audit_since_splits_the_log_at_a_time_in_any_offset(published, clone, cache):
+    from datetime import datetime, timedelta, timezone
+
+    assert run_pedata("get", f"{PEOPLE}@latest", cwd=clone).ok
+    assert run_pedata("get", f"{PEOPLE}@latest", cwd=clone).ok
+    first, second = (datetime.fromisoformat(x["time"].replace("Z", "+00:00")) for x in log_lines(cache))
+    assert first < second
+    plus2, minus5 = timezone(timedelta(hours=2)), timezone(timedelta(hours=-5))
+    assert _audit_since(second.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), clone) == ["cache"]
+    # The same instant written with an offset selects the same entries (it is not read as UTC).
+    assert _audit_since(second.astimezone(plus2).isoformat(), clone) == ["cache"]
+    assert _audit_since(first.astimezone(minus5).isoformat(), clone) == ["remote:storage", "cache"]
+    assert _audit_since((second + timedelta(seconds=1)).astimezone(plus2).isoformat(), clone) == []
+    assert _audit_since(first.strftime("%Y-%m-%d"), clone) == ["remote:storage", "cache"]
+    assert_one_line_error(run_pedata("audit", "--since", "yesterday", cwd=clone), "invalid --since 'yesterday'")
+    assert_one_line_error(run_pedata("audit", "--registry", str(clone), cwd=clone), "--registry goes with --remote")
+
+
+def test_progress_draws_on_a_terminal_and_never_on_stdout(published, clone, cache):
+    """`P=$(pedata get URI)` in an interactive shell: stderr is a terminal, stdout a pipe."""
+    import pty
+
+    env = {k: v for k, v in os.environ.items() if k not in ("PEDATA_NO_PROGRESS", "CI")}
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "dvc_pedata", "get", "pedata://us/big@latest"], cwd=clone,
+                            stdout=subprocess.PIPE, stderr=follower, env=env)
+    os.close(follower)
+    terminal = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        terminal += chunk
+    out = proc.stdout.read()
+    assert proc.wait(timeout=240) == 0, terminal
+    os.close(leader)
+    target = cache / "sha256" / published.big[:2] / published.big[2:]
+    assert out == f"{target}\n".encode()  # only the answer: the bar went to the terminal
+    assert b"get pedata://us/big@latest" in terminal
+    # Piped stderr: nothing drawn at all.
+    piped = subprocess.run([sys.executable, "-m", "dvc_pedata", "get", f"{PEOPLE}@latest"], cwd=clone,
+                           capture_output=True, env=env)
+    assert piped.returncode == 0 and piped.stderr == b"", piped.stderr
+
+
 def test_python_api_get_path_open_schema(published, clone):
     import dvc_pedata
 

@@ -86,6 +86,13 @@ def test_publish_then_get_from_a_fresh_clone(kind, request, tmp_path):
     entries = [json.loads(remote.read_object(k)) for k in audit]
     assert sorted(e["source"] for e in entries) == ["cache", "remote:storage"]
     assert {e["sha256"] for e in entries} == {sha}
+    # The data owner reads the trail back through pedata, oldest first, --since included.
+    trail = run_pedata("audit", "--remote", "--json", cwd=clone, env=env)
+    assert trail.ok, trail
+    assert [e["source"] for e in json.loads(trail.stdout)] == ["remote:storage", "cache"]
+    second = json.loads(trail.stdout)[1]["time"]
+    later = run_pedata("audit", "--remote", "--since", second, "--json", cwd=clone, env=env)
+    assert [e["source"] for e in json.loads(later.stdout)] == ["cache"]
 
     # The same through a git URL (bare clone in the resolver's cache).
     bare = tmp_path / "registry.git"

@@ -5,7 +5,10 @@
   the file (a tag re-pointed to a later commit is a moved tag, even if the digest still matches);
 * ``<ns>@v<version>`` (GTO), when present, must name the same commit;
 * every release in the tree has its citation tag, and no citation tag lacks its release;
-* a provisional release carries an expiry and is reported once it has passed.
+* a provisional release carries an expiry and is reported once it has passed;
+* the source channel a release names (name, version, digest) is the channel document committed at
+  the release's certification commit, and the release pins exactly what it pinned: a release cut
+  from a channel nobody committed (so nobody reviewed) is the silent promote certification stops.
 """
 
 from __future__ import annotations
@@ -25,6 +28,33 @@ def _first_commit(root: Any, path: str) -> str | None:
     return lines[0] if lines else None
 
 
+def _check_source_channel(ctx: Any, rel: str, r: Any, commit: str) -> None:
+    sc = r.source_channel
+    if not sc:
+        return  # written by hand, not by certify: its certifiers vouch for the pins alone
+    path = f"channels/{r.namespace}/{sc['name']}.json"
+    data = gitio.show(ctx.reg.root, commit, path)
+    where = f"at its certification commit {commit[:10]}"
+    if data is None:
+        ctx.violation(rel, f"certified from channel {r.namespace}/{sc['name']} version {sc['version']}, "
+                      f"but {path} is not committed {where}")
+        return
+    try:
+        doc = loads_strict(data, source=path)
+        committed = canonical_digest(doc["signed"])
+        pins = doc["signed"]["artifacts"]
+    except Exception as exc:  # noqa: BLE001 - report, keep checking
+        ctx.violation(rel, f"{path} {where}: {exc}")
+        return
+    if committed != sc["digest"]:
+        ctx.violation(rel, f"certified from channel {r.namespace}/{sc['name']} version {sc['version']} "
+                      f"(digest {str(sc['digest'])[:12]}…), but the committed channel {where} is version "
+                      f"{doc['signed'].get('version')} (digest {committed[:12]}…): an uncommitted channel was certified")
+    elif {n: p.get("sha256") for n, p in r.pins.items()} != {n: p.get("sha256") for n, p in pins.items()}:
+        ctx.violation(rel, f"pins differ from channel {r.namespace}/{sc['name']} version {sc['version']}, "
+                      "which the release names as its source")
+
+
 def run(ctx: Any) -> None:
     root = ctx.reg.root
     if gitio.head(root) is None:
@@ -34,6 +64,9 @@ def run(ctx: Any) -> None:
     for rel, r in sorted(ctx.releases.items()):
         ns, version = r.namespace, r.version
         known.add(tag_name(ns, version))
+        first = _first_commit(root, rel)
+        if first is not None:
+            _check_source_channel(ctx, rel, r, first)
         if r.status == "provisional":
             if r.expires is None:
                 ctx.violation(rel, "a provisional release must carry an expiry")
@@ -41,7 +74,7 @@ def run(ctx: Any) -> None:
                 ctx.violation(rel, f"provisional release expired at {r.expires}: certify it or retire it")
         tag = read_tag(root, tag_name(ns, version))
         if tag is None:
-            if _first_commit(root, rel) is not None:
+            if first is not None:
                 ctx.violation(rel, f"no release tag {tag_name(ns, version)}")
             continue
         ctx.counts["release tags"] += 1
@@ -62,7 +95,6 @@ def run(ctx: Any) -> None:
                 ctx.violation(rel, f"tag {tag.name}'s message does not name the release digest")
             elif at_tag is not None and at_tag != named:
                 ctx.violation(rel, f"tag {tag.name} names release digest {named[:12]}…, but the file at its commit has {at_tag[:12]}…")
-        first = _first_commit(root, rel)
         if first is not None and first != tag.commit:
             ctx.violation(rel, f"tag {tag.name} moved: it names commit {tag.commit[:10]}, but the release was certified in {first[:10]}")
         gto = read_tag(root, gto_tag_name(ns, version))

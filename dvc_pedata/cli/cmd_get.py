@@ -9,6 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..errors import UsageError
 from .output import add_json_flag, emit, print_json, warn
 
 
@@ -36,8 +37,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_json_flag(i)
     i.set_defaults(func=_import)
 
-    a = sub.add_parser("audit", help="show the local access log of resolutions")
-    a.add_argument("--since", metavar="DATE", help="only entries from DATE on (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)")
+    a = sub.add_parser("audit", help="show the access log of resolutions (local, or the registry's remote trail)")
+    a.add_argument("--since", metavar="TIME", help="only entries from TIME on (YYYY-MM-DD, or an ISO time: UTC unless it has an offset)")
+    a.add_argument("--remote", action="store_true",
+                   help="read the registry's append-only audit trail in its DVC remote (audit/), not this machine's log")
+    a.add_argument("--registry", help="with --remote: the registry checkout (default: the one containing the current folder)")
     add_json_flag(a)
     a.set_defaults(func=_audit)
 
@@ -84,9 +88,17 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from ..access_log import read
+    from .. import access_log
 
-    entries = read(args.since)
+    if args.remote:
+        from ..registry import Registry
+
+        reg = Registry.find(Path(args.registry) if args.registry else Path.cwd())
+        entries = access_log.read_remote(reg.root, args.since, reg.config.get("remote"))
+    else:
+        if args.registry:
+            raise UsageError("--registry goes with --remote (the local log is this machine's, for every registry)")
+        entries = access_log.read(args.since)
     if args.json:
         print_json(entries)
         return 0
