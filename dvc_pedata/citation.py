@@ -131,13 +131,23 @@ def _yaml(obj: Any, indent: int = 0) -> list[str]:
     return lines
 
 
+def fetch_command(c: Cited) -> str:
+    """The ``pedata get`` line a reader runs: the one artifact's URI (or ``<name>``), and the
+    registry's public git URL when it has one, so the line works as printed on a fresh machine."""
+    names = sorted(c.release.pins)
+    name = names[0] if len(names) == 1 else "<name>"
+    reg = f" --registry {c.swhids.origin}" if c.swhids.origin and c.swhids.origin.startswith(("https://", "http://")) else ""
+    which = "" if len(names) == 1 else f" (<name>: {', '.join(names)})"
+    return f"pedata get pedata://{c.ns}/{name}@v{c.version}{reg}{which}"
+
+
 def cff_data(c: Cited) -> dict[str, Any]:
     """The CITATION.cff 1.2.0 content as a dict (``type: dataset``, swh identifiers)."""
     r = c.release
     data: dict[str, Any] = {
         "cff-version": "1.2.0",
         "message": f"If you use this data, please cite release {c.ns}@{c.version} as below. "
-                   f"Fetch the same bytes with: pedata get pedata://{c.ns}/<name>@v{c.version}",
+                   f"Fetch the same bytes with: {fetch_command(c)}",
         "type": "dataset",
         "title": c.title,
         "version": c.version,
@@ -161,7 +171,9 @@ def cff_data(c: Cited) -> dict[str, Any]:
     if lic:
         data["license"] = lic
     data["commit"] = c.tag.commit
-    notice = r.body["notice"]["summary"]
+    notice = r.body["notice"]["summary"].strip()
+    if notice and notice[-1] not in ".!?":
+        notice += "."
     lead = (c.settings.get("abstract") or "").strip()
     data["abstract"] = ((lead + "\n\n") if lead else "") + (
         f"Release {c.ns}@{c.version} (release digest sha256:{r.digest}; status {r.status}). {notice} "

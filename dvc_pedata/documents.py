@@ -116,6 +116,15 @@ class Document:
     def validate(self, source: str | None = None) -> None:
         validate(self.kind, self.to_obj(), source or f"{self.kind} document")
 
+    def is_file_form(self, data: bytes) -> bool:
+        """Whether ``data`` is exactly the file pedata writes for this document.
+
+        Signatures cover canonical bytes, so whitespace or key order edited by hand leaves them
+        valid; ``verify`` still refuses such a file, so that no byte of a signed file can change
+        unnoticed (and a reviewer's diff always shows the document as pedata wrote it).
+        """
+        return data == pretty_bytes(self.to_obj())
+
     @classmethod
     def from_obj(cls: type[D], obj: Any, source: str = "document") -> D:
         validate(cls.kind, obj, source)

@@ -140,7 +140,7 @@ def pr_body(res: PromoteResult) -> str:
         "|---|---|---|",
     ]
     for m in res.moves:
-        lines.append(f"| `{m.name}` | {('`' + m.before[:16] + '…`') if m.before else '(new)'} | `{m.after[:16]}…` |")
+        lines.append(f"| `{m.name}` | {('`' + m.before + '`') if m.before else '(new)'} | `{m.after}` |")  # whole: reviewers compare them
     for m in res.moves:
         if m.diff is not None:
             lines += ["", render_markdown(m.diff)]

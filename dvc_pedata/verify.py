@@ -61,6 +61,7 @@ class Context:
     releases: dict[str, Release] = field(default_factory=dict)
     tombstones: dict[str, Tombstone] = field(default_factory=dict)
     roots: list[Root] = field(default_factory=list)
+    root_paths: list[str] = field(default_factory=list)  # where each of ``roots`` is stored
     root: Root | None = None
     history: list[HistoryEntry] = field(default_factory=list)
     states: dict[str, list[State]] | None = None  # first-parent states of releases and tombstones (trust_history)
@@ -123,12 +124,17 @@ def _parse(ctx: Context, rel: str, data: bytes, commit: str | None = None) -> Do
 
 def _load_tree(ctx: Context) -> None:
     root = ctx.reg.root
+    roots: list[tuple[Root, str]] = []
     for top in DOC_DIRS:
         for p in sorted((root / top).rglob("*.json")):
             rel = p.relative_to(root).as_posix()
-            doc = _parse(ctx, rel, p.read_bytes())
+            data = p.read_bytes()
+            doc = _parse(ctx, rel, data)
             if doc is None:
                 continue
+            if doc.signed_kind and not doc.is_file_form(data):
+                ctx.violation(rel, "not byte-for-byte the file pedata writes (whitespace or key order edited by hand); "
+                              "restore it from git, or load and save it again with pedata")
             ctx.counts[doc.kind] += 1
             if isinstance(doc, Manifest):
                 ctx.manifests[rel] = doc
@@ -139,8 +145,9 @@ def _load_tree(ctx: Context) -> None:
             elif isinstance(doc, Tombstone):
                 ctx.tombstones[rel] = doc
             elif isinstance(doc, Root):
-                ctx.roots.append(doc)
-    ctx.roots.sort(key=lambda r: r.version)
+                roots.append((doc, rel))
+    roots.sort(key=lambda x: x[0].version)
+    ctx.roots, ctx.root_paths = [d for d, _ in roots], [r for _, r in roots]
 
 
 def default_base(root: Path) -> str | None:
@@ -210,7 +217,7 @@ def _check_roots(ctx: Context) -> None:
         if not (ctx.reg.root / expected).is_file():
             ctx.violation("trust/root", f"a root document claims version {r.version} but is not stored as {expected}")
     if ctx.roots:
-        for problem in verify_root_chain(ctx.roots):
+        for problem in verify_root_chain(ctx.roots, ctx.root_paths):
             ctx.violation("trust/root", problem)
     if ctx.roots:
         ctx.root = ctx.roots[-1]

@@ -111,11 +111,12 @@ def test_any_single_byte_change_to_a_signed_file_is_caught(index, delta):
         return  # fails to parse or to validate
     if valid_keyids(doc, _KEYS) != set(_KEYS):
         return  # fails signature verification
-    # Still valid and fully signed: only insignificant whitespace may have changed, and the
-    # document must be exactly the one that was signed.
+    # Still valid and fully signed: only insignificant whitespace may have changed, the document
+    # is exactly the one that was signed, and verify's file-form check refuses the edited bytes.
     assert original in WHITESPACE and changed in WHITESPACE, (index, original, changed)
     assert doc.body == _DOC.body and doc.signatures == _DOC.signatures
     assert canonical_bytes(doc.body) == canonical_bytes(_DOC.body)
+    assert not doc.is_file_form(mutated) and _DOC.is_file_form(_FILE)
 
 
 _plain_json = st.recursive(

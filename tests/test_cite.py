@@ -43,6 +43,8 @@ def released(tmp_path_factory) -> Path:
         for name in ("alice", "bob"):
             keys.generate(name)
         trust.init_root(Registry(repo), ["alice"], {"promoter": ["alice"], "certifier": ["bob"], "revoker": ["alice"]})
+        res = run_pedata("lock", cwd=repo)  # the inputs and environment locks the TRO covers
+        assert res.ok, res.stderr
         run(["git", "add", "-A"], cwd=repo)
         run(["git", "commit", "-qm", "pipeline and trust"], cwd=repo)
         res = run_pedata("publish", cwd=repo)
@@ -115,6 +117,11 @@ def test_citation_cff_validates_and_names_the_release(released):
     assert f"swh:1:rel:{git(released, 'rev-parse', 'us/v1.0.0')}" in values
     assert f"swh:1:dir:{git(released, 'rev-parse', 'us/v1.0.0^{tree}')}" in values
     assert cff["repository"] == "https://example.org/lab/registry"
+    # The message is a command a reader can run as printed: the artifact and the registry's URL.
+    names = ", ".join(sorted(json.loads((released / "releases/us/1.0.0.json").read_text())["signed"]["pins"]))
+    assert cff["message"].endswith("Fetch the same bytes with: pedata get pedata://us/<name>@v1.0.0 "
+                                   f"--registry https://example.org/lab/registry (<name>: {names})"), cff["message"]
+    assert cff["abstract"].startswith("Release us@1.0.0 (release digest sha256:") and "status certified). Release us 1.0.0. Artifacts: " in cff["abstract"]
     bib = run_pedata("cite", "us@1.0.0", "--format", "bibtex", cwd=released)
     assert bib.ok and bib.stdout.startswith("@misc{us_1_0_0,") and "version = {1.0.0}" in bib.stdout
     (released / "CITATION.cff").unlink()
@@ -126,13 +133,35 @@ def test_tro_covers_release_artifacts_manifests_and_locks(released):
     res = run_pedata("cite", "us@1.0.0", "--format", "tro", cwd=released)
     assert res.ok, res.stderr
     tro = json.loads(res.stdout)["@graph"][0]
-    arts = tro["trov:hasComposition"]["trov:hasArtifact"]
-    hashes = sorted(a["trov:hash"]["trov:hashValue"] for a in arts)
+    arts = {a["@id"].rsplit("/artifact/", 1)[1]: a for a in tro["trov:hasComposition"]["trov:hasArtifact"]}
+    where = {loc["trov:artifact"]["@id"].rsplit("/artifact/", 1)[1]: loc["trov:path"]
+             for loc in tro["trov:hasArrangement"][0]["trov:hasArtifactLocation"]}
+    assert set(where) == set(arts)
     rel = json.loads((released / "releases/us/1.0.0.json").read_text())["signed"]
-    assert {p["sha256"] for p in rel["pins"].values()} <= set(hashes)
-    assert hashlib.sha256((released / "dvc.lock").read_bytes()).hexdigest() in hashes
+    # Every pinned artifact by its sha256 and pedata URI.
+    for name, pin in rel["pins"].items():
+        a = arts[f"data/{name}"]
+        assert a["trov:hash"] == {"trov:hashAlgorithm": "sha256", "trov:hashValue": pin["sha256"]}
+        assert where[f"data/{name}"] == f"pedata://us/{name}@sha256:{pin['sha256']}"
+    # The release document, each manifest and every lock file: the sha256 of the bytes at the tag.
+    files = {"release": "releases/us/1.0.0.json",
+             **{f"manifest/{n}": f"manifests/us/{n}/{p['sha256']}.json" for n, p in rel["pins"].items()}}
+    locks = {k: v for k, v in where.items() if k.startswith("lock/")}
+    assert sorted(locks.values()) == ["dvc.lock", "dvc.yaml", "locks/deps.lock.yaml", "locks/inputs.manifest.json"]
+    for key, path in {**files, **locks}.items():
+        at_tag = run(["git", "show", f"us/v1.0.0:{path}"], cwd=released).stdout.encode()
+        assert where[key] == path and arts[key]["trov:hash"]["trov:hashValue"] == hashlib.sha256(at_tag).hexdigest(), key
+    hashes = [a["trov:hash"]["trov:hashValue"] for a in arts.values()]
     fp = tro["trov:hasComposition"]["trov:hasFingerprint"]["trov:hash"]["trov:hashValue"]
-    assert fp == hashlib.sha256("".join(hashes).encode()).hexdigest()
+    assert fp == hashlib.sha256("".join(sorted(hashes)).encode()).hexdigest()
+    # The pipeline as the system, the certification as the performance.
+    commit = run(["git", "rev-parse", "us/v1.0.0^{commit}"], cwd=released).stdout.strip()
+    assert f"DVC pipeline (dvc.yaml / dvc.lock) at commit {commit}" in tro["trov:wasAssembledBy"]["rdfs:comment"]
+    perf = tro["trov:hasPerformance"][0]
+    assert perf["rdfs:comment"].startswith("Certification of channel next version 1 as release 1.0.0 (certified, compat ")
+    assert perf["trov:accessedArrangement"] == {"@id": "arrangement/1"} and perf["trov:wasConductedBy"] == {"@id": "trs"}
+    signed_by = json.loads((released / "releases/us/1.0.0.json").read_text())["signatures"][0]["keyid"]
+    assert f"signed by certifier keys {signed_by[:12]}" in perf["rdfs:comment"], perf
 
 
 def test_policyengine_export_and_tro_validate_against_policyengine_schema(released, tmp_path):

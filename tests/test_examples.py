@@ -60,9 +60,22 @@ def test_the_workflow_reviewer_step_prints_the_schema_diff_of_a_promotion(tmp_pa
     run(["dvc", "repro", "-q"], cwd=repo)
     assert run_pedata("publish", cwd=repo).ok
     commit(repo, "publish 150 households")
-    res = run_pedata("promote", "us", "--sign", "owner", "--json", cwd=repo)
+    res = run_pedata("promote", "us", "--sign", "owner", cwd=repo)
     assert res.ok, res
     assert run_pedata("verify", "--base", "main", cwd=repo).ok
+    # The printed pull-request body: what moves, from which whole sha256 to which, and the diff.
+    before = json.loads(run(["git", "show", "main:channels/us/next.json"], cwd=repo).stdout)["signed"]["artifacts"]
+    after = json.loads((repo / "channels/us/next.json").read_text())["signed"]["artifacts"]
+    body = res.stdout
+    assert body.startswith("## Promote `us`: `latest` → `next` (version 2)\n"), body
+    moved = sorted(n for n in after if after[n]["sha256"] != before[n]["sha256"])
+    assert "enhanced_cps_2024" in moved, moved
+    for name in moved:
+        assert f"| `{name}` | `{before[name]['sha256']}` | `{after[name]['sha256']}` |" in body, body
+    for name in set(after) - set(moved):
+        assert f"`{name}`" not in body.split("| artifact |", 1)[1].split("\n\n", 1)[0]
+    assert "| rows | person | 286 → 350 |" in body and "Signatures: promoter threshold met." in body, body
+    assert "CI runs `pedata verify` on this branch" in body
 
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     out = run([sys.executable, "-c", script, "main"], cwd=repo, env=env).stdout

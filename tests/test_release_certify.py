@@ -191,6 +191,42 @@ def test_moved_tag_is_reported(reg):
     assert any(r.startswith("GTO tag us@v1.0.0 names commit") for r in reasons), reasons
 
 
+def test_every_broken_release_tag_is_named_and_certify_never_reuses_a_tag(reg):
+    repo = reg.root
+    assert certify(repo, "us", "1.0.0", "--sign", "bob").ok
+    first = run(["git", "rev-parse", "HEAD"], cwd=repo).stdout.strip()
+    msg = run(["git", "tag", "-l", "--format=%(contents)", "us/v1.0.0"], cwd=repo).stdout
+    # Certifying the same version again, or over a tag someone already made, is refused.
+    before = state(repo)
+    assert_one_line_error(certify(repo, "us", "1.0.0", "--sign", "bob"), "release us@1.0.0 already exists")
+    run(["git", "tag", "us/v2.0.0"], cwd=repo)
+    assert_one_line_error(certify(repo, "us", "2.0.0", "--sign", "bob"), "git tag us/v2.0.0 already exists")
+    run(["git", "tag", "-d", "us/v2.0.0"], cwd=repo)
+    assert state(repo) == before
+
+    def reasons() -> list[str]:
+        res = run_pedata("verify", "--json", cwd=repo)
+        assert res.returncode == 1, res
+        return [f"{v['file']}: {v['reason']}" for v in json.loads(res.stdout)["violations"]]
+
+    rel = "releases/us/1.0.0.json"
+    # A tag whose message names another digest.
+    other = msg.replace("release-digest: sha256:", "release-digest: sha256:" + "0" * 64 + "#", 1).replace("#" + msg.split("sha256:")[1][:64], "")
+    run(["git", "tag", "-f", "-a", "us/v1.0.0", "-m", other, first], cwd=repo)
+    assert any(r.startswith(f"{rel}: tag us/v1.0.0 names release digest 000000000000…, but the file at its commit has ")
+               for r in reasons()), reasons()
+    # A lightweight tag.
+    run(["git", "tag", "-f", "us/v1.0.0", first], cwd=repo)
+    assert f"{rel}: tag us/v1.0.0 is lightweight: a release tag must be annotated and name the release digest" in reasons()
+    # No tag at all.
+    run(["git", "tag", "-d", "us/v1.0.0"], cwd=repo)
+    assert f"{rel}: no release tag us/v1.0.0" in reasons()
+    # A release tag with no release file.
+    run(["git", "tag", "-a", "us/v1.0.0", "-m", msg, first], cwd=repo)
+    run(["git", "tag", "-a", "us/v3.0.0", "-m", "a release that was never certified", first], cwd=repo)
+    assert reasons() == ["releases/us/3.0.0.json: tag us/v3.0.0 exists but the release file does not"]
+
+
 def test_provisional_expiry_upgrade_and_unreproducible(reg):
     repo = reg.root
     res = certify(repo, "us", "1.0.0", "--sign", "bob", "--status", "provisional", "--expires", "2d", "--no-gto-tag", "--json")

@@ -11,7 +11,7 @@ from conftest import run, run_pedata
 
 from dvc_pedata import keys, signing, trust
 from dvc_pedata.channels import advance, pin_of
-from dvc_pedata.documents import Channel, Manifest, Release, new_body
+from dvc_pedata.documents import Channel, Manifest, Release, Root, new_body
 from dvc_pedata.registry import Registry
 
 
@@ -103,6 +103,19 @@ def test_pin_sha256_edited_by_hand(reg):
     assert any(p.startswith("channels/us/next.json: signed by 0 of 1 required promoter keys") for p in problems), problems
 
 
+def test_a_whitespace_edit_to_a_signed_channel_is_reported(reg):
+    honest_history(reg)
+    path = reg.channel_path("us", "next")
+    assert verify(reg.root)[0] == 0
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b'  "signatures"', b'   "signatures"', 1))  # one added space
+    rc, problems = verify(reg.root)
+    assert rc == 1 and problems == ["channels/us/next.json: not byte-for-byte the file pedata writes (whitespace or key "
+                                    "order edited by hand); restore it from git, or load and save it again with pedata"], problems
+    path.write_bytes(data)
+    assert verify(reg.root)[0] == 0
+
+
 def test_signature_from_key_not_in_root(reg):
     a1 = add_manifest(reg, "us", "cps", b"one")
     write_channel(reg, "us", "next", {"cps": a1}, ["mallory"])
@@ -166,11 +179,22 @@ def test_expired_channel(reg):
 
 
 def test_root_version_skipping_a_number(reg):
-    trust.rotate(reg, "add-key", ["alice"], role="promoter", key="carol")
-    two = reg.root_path(2)
-    two.rename(reg.root_path(3))
+    # A properly signed version 3 (root 1's keys, its own keys) committed with no version 2.
+    body = json.loads(reg.root_path(1).read_text())["signed"]
+    body["version"] = 3
+    three = Root(body, [])
+    signing.sign(three, keys.load_signer("alice"))
+    three.save(reg.root_path(3))
+    commit(reg.root, "root 3 without root 2")
     rc, problems = verify(reg.root)
-    assert rc == 1 and any("stored as trust/root/2.json" in p or "skips" in p for p in problems), problems
+    assert rc == 1 and "trust/root: trust/root/3.json: version 3 skips 2" in problems, problems
+
+
+def test_root_stored_under_another_version_number(reg):
+    trust.rotate(reg, "add-key", ["alice"], role="promoter", key="carol")
+    reg.root_path(2).rename(reg.root_path(7))
+    rc, problems = verify(reg.root)
+    assert rc == 1 and "trust/root: a root document claims version 2 but is not stored as trust/root/2.json" in problems, problems
 
 
 def test_root_lacking_old_root_signatures(reg):
