@@ -178,6 +178,12 @@ def test_schema_without_payload(registry):
     manifest = next(a["manifest"] for a in out["artifacts"] if a["name"] == "persons")
     res = run_pedata("schema", manifest, cwd=registry)
     assert res.ok and "rows: 40" in res.stdout
+    # The Python API answers the same schema, without the payload either.
+    import dvc_pedata
+
+    expected = json.loads((registry / manifest).read_text())["schema"]
+    assert dvc_pedata.schema("pedata://us/persons@latest", registry=registry) == expected
+    assert [f["name"] for f in expected["fields"]][:1] and expected["rows"] == 40
 
 
 def test_diff_reports_rename_retype_and_rows(registry):
