@@ -109,16 +109,39 @@ def test_s3_mirror_fsck_gc_and_purge(store: Store, s3_remote):
     assert set(s3_remote.list_objects()) == {key(people), key(tax)}
 
     # revoke --purge: gone from the local remote, S3 and every cache
+    resolver_obj = Path(os.environ["PEDATA_CACHE_DIR"]) / "sha256" / people[:2] / people[2:]
+    assert store.pedata("get", f"{PEOPLE}@v1.0.0").ok and resolver_obj.is_file()
     res = store.pedata("revoke", people, "--reason", "licence withdrawn", "--authority", "ONS",
                        "--sign", "alice", "--purge", "--json", env=s3_remote.env)
     assert res.ok, res.stderr
-    purged = {(p["store"], p["status"]) for p in json.loads(res.stdout)["purged"]}
+    out = json.loads(res.stdout)
+    purged = {(p["store"], p["status"]) for p in out["purged"]}
     assert {("storage", "deleted"), ("s3", "deleted")} <= purged
-    assert key(people) not in s3_remote.list_objects()
+    assert ("resolver-cache", "deleted") in {(p["kind"], p["status"]) for p in out["purged"]}
+    assert key(people) not in s3_remote.list_objects() and key(tax) in s3_remote.list_objects()
     assert not store.object(store.storage, people).exists()
     assert not store.object(store.root / ".dvc" / "cache", people).exists()
+    assert not resolver_obj.exists()
     r = store.pedata("get", f"{PEOPLE}@latest")
     assert r.returncode == 4 and "licence withdrawn" in r.stderr and "ONS" in r.stderr
+    sch = store.pedata("schema", f"{PEOPLE}@latest", "--json")
+    assert sch.ok and json.loads(sch.stdout)["sha256"] == people
+    assert store.doc("releases/us/1.0.0.json")["signed"]["status"] == "unreproducible"
+    assert {c["channel"] for c in out["channels_still_pointing"]} == {"latest", "next"}
+    ver = store.pedata("verify")
+    assert ver.returncode == 1 and "channels/us/next.json: pin 'people' points at revoked artifact" in ver.stdout
+    # new bytes published and promoted: verify passes; S3 never got the revoked bytes back
+    store.rebuild("B")
+    assert store.pedata("promote", "us", "--sign", "alice", "--branch", "fix").ok
+    ver = store.pedata("verify")
+    assert ver.ok, ver.stdout + ver.stderr
+    # mirroring again copies the new bytes and never the revoked ones; the copy checks clean
+    # (--deep also repairs the tax copy corrupted above)
+    out = _json(store.pedata("mirror", "--to", "s3", "--deep", "--json"))
+    assert out["ok"] and (out["copied"], out["repaired"]) == (1, 1), out
+    assert store.pedata("fsck", "--remote", "s3", "--deep").ok
+    assert key(people) not in s3_remote.list_objects()
+    assert run(["git", "cat-file", "-e", f"HEAD:manifests/us/people/{people}.json"], cwd=store.root).returncode == 0
 
 
 def test_mirror_deep_repairs_a_same_size_corrupt_copy(store: Store, tmp_path):

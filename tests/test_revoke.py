@@ -91,6 +91,39 @@ def test_revoke_purge_local(store: Store, _isolated_home):
     assert run(["git", "cat-file", "-e", f"HEAD:manifests/us/people/{people}.json"], cwd=store.root).returncode == 0
 
 
+def test_a_consumer_that_imported_it_fails_to_pull_that_artifact_only_and_status_says_why(store: Store, tmp_path):
+    people = store.pin("people")["sha256"]
+    consumer = tmp_path / "analysis"
+    consumer.mkdir()
+    run(["git", "init", "-q", "-b", "main"], cwd=consumer)
+    run([*dvc_cmd(), "init", "-q"], cwd=consumer)
+    for name in ("people", "tax"):
+        res = run_pedata("import", f"pedata://us/{name}@v1.0.0", "-o", f"data/{name}.bin", "--registry", str(store.root),
+                         cwd=consumer, env=store.env)
+        assert res.ok, res.stderr
+    run(["git", "add", "-A"], cwd=consumer)
+    run(["git", "commit", "-qm", "import the certified release"], cwd=consumer)
+    assert run_pedata("status", "--json", cwd=consumer).stdout.strip() == "[]"
+
+    res = store.pedata("revoke", people, "--reason", "licence withdrawn", "--authority", "US Census Bureau",
+                       "--sign", "alice", "--purge")
+    assert res.ok, res.stderr
+    # A fresh checkout of the consumer: dvc pull gets tax, fails for people.
+    for name in ("people", "tax"):
+        (consumer / "data" / f"{name}.bin").unlink()
+    shutil.rmtree(consumer / ".dvc" / "cache")
+    pull = run([*dvc_cmd(), "pull"], cwd=consumer, check=False)
+    assert pull.returncode != 0
+    assert (consumer / "data/tax.bin").is_file() and not (consumer / "data/people.bin").exists()
+    st = run_pedata("status", "--json", cwd=consumer)
+    assert st.ok, st.stderr
+    [item] = json.loads(st.stdout)
+    assert (item["path"], item["sha256"], item["reason"], item["authority"]) == (
+        "data/people.bin", people, "licence withdrawn", "US Census Bureau")
+    text = run_pedata("status", cwd=consumer).stdout
+    assert "data/people.bin" in text and "licence withdrawn" in text and "US Census Bureau" in text, text
+
+
 def test_refusals_and_hand_edited_tombstone(store: Store, monkeypatch):
     people = store.pin("people")["sha256"]
     tomb = store.root / "tombstones" / f"{people}.json"
