@@ -389,19 +389,37 @@ class StoreRepo(DvcRepo):
 
     def delete_remote_object(self, md5: str, remote: str) -> bool:
         """Delete object ``md5`` from ``remote``; False if it was not there. Raises on failure."""
+        [(_md5, _url_, deleted, error)] = self.delete_remote_objects([md5], remote)
+        if error is not None:
+            raise PedataError(error)
+        return bool(deleted)
+
+    def delete_remote_objects(self, md5s: Iterable[str], remote: str) -> list[tuple[str, str, bool, str | None]]:
+        """Delete each object of ``md5s`` from ``remote`` (a folder's listing and files in one pass).
+
+        Returns ``(md5, url, deleted, error)`` per object: ``deleted`` False means it was not there;
+        ``error`` says why a deletion failed (one failure never stops the others). DVC's index of
+        the remote is cleared once at the end. Raises only if the remote cannot be opened.
+        """
         odb = self.remote_odb(remote)
-        path = odb.oid_to_path(md5)
+        out: list[tuple[str, str, bool, str | None]] = []
         try:
-            if not odb.fs.exists(path):
-                return False
-            odb.delete(md5)
-        except FileNotFoundError:
-            return False
-        except Exception as exc:  # permissions, network: DVC's filesystems raise many types
-            raise PedataError(f"cannot delete {_url(odb, path)}: {exc}") from exc
+            for md5 in md5s:
+                path = odb.oid_to_path(md5)
+                url = _url(odb, path)
+                try:
+                    if not odb.fs.exists(path):
+                        out.append((md5, url, False, None))
+                        continue
+                    odb.delete(md5)
+                    out.append((md5, url, True, None))
+                except FileNotFoundError:
+                    out.append((md5, url, False, None))
+                except Exception as exc:  # permissions, network: DVC's filesystems raise many types
+                    out.append((md5, url, False, f"cannot delete {url}: {exc}"))
         finally:
             _clear_remote_index(odb)
-        return True
+        return out
 
     def delete_cache_object(self, md5: str) -> tuple[bool, str]:
         """Delete object ``md5`` from the local DVC cache; returns (deleted, path)."""
@@ -640,6 +658,17 @@ def repo_imports(root: Path) -> list[tuple[str, str, str, str | None]]:
     except DvcException as exc:
         raise DvcError(f"cannot read the DVC project at {root}: {exc}") from exc
     return out
+
+def cached_listing(root: Path, md5: str) -> list[tuple[str, str]] | None:
+    """``(relpath, md5)`` of the folder whose DVC listing ``md5`` sits in the local cache of the
+    DVC project at ``root`` (e.g. a ``dvc import``-ed folder), or None if it is not there."""
+    _quiet_dvc()
+    try:
+        with DvcRepo(root) as dr:
+            return dr.dir_entries(md5)
+    except (PedataError, ValueError, KeyError, TypeError):
+        return None
+
 
 # -- the stage graph (lineage, locks, replay) -----------------------------------------------------
 @dataclass

@@ -3,8 +3,11 @@
 For each pinned, unrevoked artifact (channels and releases in the work tree) and each store, the
 DVC object must exist with the pinned size, or with ``--deep`` hash to the pinned sha256 (DVC's
 own ``verify`` is off for S3 and GCS, so a flipped byte would otherwise be pulled silently). For
-each tombstone, the object must be gone: bytes still present are reported with the ``pedata revoke
-… --purge --sign KEY`` command that finishes the purge (naming the local revoker keys). A corrupt
+each tombstone, the objects a purge deletes must be gone (:mod:`purgeplan`: for a directory
+artifact its ``.dir`` listing and every member object no unrevoked artifact shares; for one file
+of a folder its object): bytes still present are reported with the ``pedata revoke … --purge
+--sign KEY`` command that finishes the purge (naming the local revoker keys); with ``--deep`` also
+in the DVC cache and the resolver cache (objects, and cached trees holding them). A corrupt
 object in a store other than the registry's remote is reported with ``pedata mirror --to STORE
 --deep``, which replaces it. Every finding names the artifact's URI and the object's URL.
 
@@ -29,14 +32,16 @@ from .registry import Registry
 class Finding:
     problem: str  # missing | corrupt | revoked-present | unreachable; in the cache also writable | unreadable
     uri: str
-    remote: str  # "" for the cache
+    remote: str  # "" for the caches
     url: str  # the object's URL in the remote, or its path in the cache
     detail: str
-    where: str = "remote"  # remote | cache
+    where: str = "remote"  # remote | cache (the resolver's) | dvc-cache (revoked-present only)
 
     def __str__(self) -> str:
         if self.where == "cache":
             return f"{self.problem}: {self.uri} in the resolver cache ({self.url}): {self.detail}"
+        if self.where == "dvc-cache":
+            return f"{self.problem}: {self.uri} in the DVC cache ({self.url}): {self.detail}"
         return f"{self.problem}: {self.uri} in remote {self.remote} ({self.url}): {self.detail}"
 
 
@@ -59,18 +64,12 @@ class FsckReport:
 
 def fsck(root: Path | str = ".", remote: str | None = None, *, deep: bool = False, namespace: str | None = None) -> FsckReport:
     """Check the stores (``remote``, or pedata.json's remote and mirrors); every finding is reported."""
+    from .documents import Tombstone
     from .dvcio import StoreRepo
 
     reg = Registry.find(root)
     pins = pinned(reg, namespace)
-    revoked = []
-    for path in reg.iter_tombstone_paths():
-        from .documents import Tombstone
-
-        ts = Tombstone.load(path, reg.rel(path))
-        for m in reg.find_manifests(ts.artifact_sha256):
-            if namespace is None or m.namespace == namespace:
-                revoked.append((ts, m))
+    tombstones = [Tombstone.load(path, reg.rel(path)) for path in reg.iter_tombstone_paths()]
     folders = []  # (uri, .dir md5, files) of every pinned, unrevoked folder
     for ns, name, sha in pinned_folders(pins):
         if reg.load_tombstone(sha) is None:
@@ -84,7 +83,9 @@ def fsck(root: Path | str = ".", remote: str | None = None, *, deep: bool = Fals
             stores = [s for s in declared_stores(reg) if s in configured] or configured
         report = FsckReport(stores, deep)
         source = reg.config.get("remote") or repo.default_remote()  # where `pedata mirror` copies from
-        purge_flags, purge_note = _purge_flags(reg) if revoked else ("", "")
+        plans = _purge_plans(reg, repo, tombstones) if tombstones else []
+        revoked = [(ts, t) for ts, p in plans for t in p.targets if t.md5 and (namespace is None or t.namespace == namespace)]
+        purge_flags, purge_note = _purge_flags(reg) if any(p.targets for _ts, p in plans) else ("", "")
         for store in stores:
             repair = "" if store == source else f"; repair: pedata mirror --to {store} --deep"
             refill = "" if store == source else f"; copy it: pedata mirror --to {store}"
@@ -122,24 +123,63 @@ def fsck(root: Path | str = ".", remote: str | None = None, *, deep: bool = Fals
                 if found is not None:
                     hint = repair if found[0] == "corrupt" else refill
                     report.findings.append(Finding(found[0], uri, store, url, found[1] + hint))
-            for ts, m in revoked:
-                if not m.md5:
-                    continue
+            for ts, t in revoked:
                 report.checked += 1
                 try:
-                    size = repo.remote_object_size(m.md5, store)
+                    size = repo.remote_object_size(str(t.md5), store)
                 except Exception:
                     continue
                 if size is not None:
-                    uri = f"pedata://{m.namespace}/{m.name}@sha256:{m.sha256}"
                     report.findings.append(Finding(
-                        "revoked-present", uri, store, repo.object_url(m.md5, store),
-                        f"revoked on {ts.date} by {ts.authority} ({ts.reason}) but still stored:"
-                        f" run 'pedata revoke sha256:{ts.artifact_sha256} --purge {purge_flags}'{purge_note}",
-                    ))
+                        "revoked-present", t.uri, store, repo.object_url(str(t.md5), store), _still(ts, purge_flags, purge_note)))
+        if deep:  # the local copies a purge deletes: the DVC cache here, the resolver cache below
+            for ts, t in revoked:
+                path = repo.local_cache_path(str(t.md5))
+                if path.exists():
+                    report.findings.append(Finding("revoked-present", t.uri, "", str(path), _still(ts, purge_flags, purge_note),
+                                                   where="dvc-cache"))
     if deep:
+        _check_revoked_cache(report, plans, namespace, purge_flags, purge_note)
         _check_cache(report, pins)
     return report
+
+
+def _purge_plans(reg: Registry, repo: Any, tombstones: list[Any]) -> list[tuple[Any, Any]]:
+    """``(tombstone, PurgePlan)`` for each tombstone: what its purge deletes (purgeplan.py)."""
+    from .purgeplan import Manifests, plan, revoked_shas, work_outs
+
+    ms = Manifests(reg)
+    outs = work_outs(repo, reg, ms)
+    revoked = revoked_shas(reg)
+    return [(ts, plan(reg, ts.artifact_sha256, outs, manifests=ms, tombstoned=revoked)) for ts in tombstones]
+
+
+def _still(ts: Any, purge_flags: str, purge_note: str) -> str:
+    return (f"revoked on {ts.date} by {ts.authority} ({ts.reason}) but still stored:"
+            f" run 'pedata revoke sha256:{ts.artifact_sha256} --purge {purge_flags}'{purge_note}")
+
+
+def _check_revoked_cache(report: FsckReport, plans: list[tuple[Any, Any]], namespace: str | None,
+                         purge_flags: str, purge_note: str) -> None:
+    """Revoked bytes still in the resolver cache: an object, or a cached tree that holds them."""
+    from . import cache
+    from .purgeplan import trees_holding
+
+    root = cache.cache_dir()
+    for ts, p in plans:
+        targets = [t for t in p.targets if namespace is None or t.namespace == namespace]
+        if not targets:
+            continue
+        detail = _still(ts, purge_flags, purge_note)
+        for t in targets:
+            obj = cache.object_path(t.sha256, root) if t.sha256 else None
+            if obj is not None and obj.exists():
+                report.findings.append(Finding("revoked-present", t.uri, "", str(obj), detail, where="cache"))
+        for tree, held in trees_holding(root, {t.sha256 for t in targets if t.sha256}, p.directories):
+            # a member's bytes: named by that member; the revoked folder's own tree: by the folder
+            uri = next((t.uri for t in targets if (t.sha256 in held if held else t.sha256 is None)), targets[0].uri)
+            report.findings.append(Finding("revoked-present", uri, "", str(tree), f"a cached tree holds the bytes; {detail}",
+                                           where="cache"))
 
 
 def _purge_flags(reg: Registry) -> tuple[str, str]:

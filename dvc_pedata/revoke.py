@@ -2,9 +2,12 @@
 
 A revocation is a signed tombstone ``tombstones/<sha256>.json`` (revoker threshold). Its
 manifest stays, so ``pedata schema`` still answers and citations still resolve to a description;
-the resolver refuses the bytes by every ref. With ``--purge`` the DVC object is deleted from
+the resolver refuses the bytes by every ref. With ``--purge`` the DVC objects are deleted from
 every configured DVC remote and mirror, the local DVC cache, the work tree and the resolver cache,
-and the tombstone records each place: ``deleted``, ``absent`` or ``failed`` with why.
+and the tombstone records each place: ``deleted``, ``absent`` or ``failed`` with why. For a
+directory artifact that is DVC's folder listing and every member file's object (a member whose
+bytes an unrevoked artifact also holds is kept, and recorded in the tombstone's ``kept``), and the
+resolver's cached trees; :mod:`purgeplan` decides which objects, for ``revoke`` and ``fsck`` alike.
 
 Order, for crash safety: everything is checked (the sha256 is known, the signatures meet the
 revoker threshold, every release that must become ``unreproducible`` can be signed at the
@@ -18,9 +21,10 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import gitio
 from .documents import Release, Tombstone, new_body
@@ -30,6 +34,9 @@ from .locking import registry_lock
 from .registry import Registry
 from .timeutil import format_time, now
 from .uri import is_uri, parse
+
+if TYPE_CHECKING:
+    from .purgeplan import PurgePlan, WorkOut
 
 _SHA_RE = re.compile(r"^(?:sha256:)?([0-9a-f]{64})\Z")
 
@@ -60,6 +67,7 @@ class RevokeResult:
     date: str
     manifests: list[dict[str, Any]]
     purged: list[PurgeEntry] = field(default_factory=list)
+    kept: list[dict[str, str]] = field(default_factory=list)  # members of a folder another artifact still holds
     releases: list[dict[str, str]] = field(default_factory=list)
     channels: list[dict[str, Any]] = field(default_factory=list)
     commit: str | None = None
@@ -69,7 +77,7 @@ class RevokeResult:
         return {
             "sha256": self.sha256, "tombstone": self.tombstone, "reason": self.reason,
             "authority": self.authority, "date": self.date, "manifests": self.manifests,
-            "purged": [p.to_json() for p in self.purged], "releases": self.releases,
+            "purged": [p.to_json() for p in self.purged], "kept": self.kept, "releases": self.releases,
             "channels_still_pointing": self.channels, "commit": self.commit, "resumed": self.resumed,
         }
 
@@ -270,14 +278,19 @@ def revoke(
             if existing is not None and r.status == "unreproducible" and _resigned_for(r, sha)
             and gitio.is_dirty(reg.root, [reg.rel(p)])]
 
+    plan, outs = _purge_plan(reg, sha) if purge else (None, [])  # decided before anything is written
+
     ts_path = reg.tombstone_path(sha)
     result = RevokeResult(sha, reg.rel(ts_path), ts.reason, ts.authority, ts.date, body.get("manifests", []),
                           resumed=existing is not None)
     with registry_lock(reg.state_dir, wait=False):
         ts.save(ts_path)  # from here on the resolver refuses the bytes, whatever happens next
-        if purge:
-            result.purged = purge_everywhere(reg, sha, sorted({m.md5 for m in manifests if m.md5} | {x["md5"] for x in members if x["md5"]}))
+        if plan is not None:
+            result.purged = purge_everywhere(reg, plan, outs)
             ts.body["purged"] = [*(body.get("purged") or []), *(p.to_json() for p in result.purged)]
+            if plan.directories or plan.kept or "kept" in ts.body:  # what this purge left, and why
+                result.kept = [k.to_json() for k in plan.kept]
+                ts.body["kept"] = result.kept
             ts.signatures.clear()
             for s in revokers:
                 sign_doc(ts, s)
@@ -299,58 +312,106 @@ def revoke(
     return result
 
 
-def purge_everywhere(reg: Registry, sha256: str, md5s: list[str]) -> list[PurgeEntry]:
-    """Delete the object(s) from every DVC remote and mirror, the DVC cache, the work tree and the
-    resolver cache. Never raises for one place: each failure is recorded with its reason."""
+def _purge_plan(reg: Registry, sha256: str) -> tuple[PurgePlan, list[WorkOut]]:
+    """What purging ``sha256`` deletes (:mod:`purgeplan`), and the work tree's DVC outputs it reads."""
+    from .dvcio import StoreRepo
+    from .purgeplan import plan, work_outs
+
+    with StoreRepo(reg.root) as repo:
+        outs = work_outs(repo, reg)
+    return plan(reg, sha256, outs), outs
+
+
+def purge_everywhere(reg: Registry, plan: PurgePlan, outs: list[WorkOut]) -> list[PurgeEntry]:
+    """Delete the plan's objects from every DVC remote and mirror, the DVC cache, the work tree and
+    the resolver cache (objects and cached trees). Never raises for one place: each failure is
+    recorded with its reason."""
     from . import cache
     from .dvcio import StoreRepo
+    from .purgeplan import trees_holding
 
     entries: list[PurgeEntry] = []
+    md5s = plan.md5s
     mirrors = list(reg.config.get("mirrors") or [])
     primary = reg.config.get("remote")
     with StoreRepo(reg.root) as repo:
         names = repo.remote_names()
         for name in [*names, *(m for m in mirrors if m not in names)]:
             kind = "mirror" if name in mirrors and name != primary else "remote"
-            for md5 in md5s:
-                if name not in names:
-                    entries.append(PurgeEntry(kind, name, "?", "failed", f"mirror {name!r} is not a configured DVC remote"))
-                    continue
-                try:
-                    url = repo.object_url(md5, name)
-                except PedataError as exc:
-                    entries.append(PurgeEntry(kind, name, "?", "failed", exc.message))
-                    continue
-                try:
-                    deleted = repo.delete_remote_object(md5, name)
-                    entries.append(PurgeEntry(kind, name, url, "deleted" if deleted else "absent"))
-                except PedataError as exc:
-                    entries.append(PurgeEntry(kind, name, url, "failed", exc.message))
+            if name not in names:
+                entries += [PurgeEntry(kind, name, md5, "failed", f"mirror {name!r} is not a configured DVC remote") for md5 in md5s]
+                continue
+            try:
+                done = repo.delete_remote_objects(md5s, name)
+            except PedataError as exc:
+                entries += [PurgeEntry(kind, name, md5, "failed", exc.message) for md5 in md5s]
+                continue
+            for _md5, url, deleted, error in done:
+                status = "failed" if error is not None else "deleted" if deleted else "absent"
+                entries.append(PurgeEntry(kind, name, url, status, error))
         for md5 in md5s:
             try:
                 deleted, path = repo.delete_cache_object(md5)
                 entries.append(PurgeEntry("dvc-cache", "local", path, "deleted" if deleted else "absent"))
             except PedataError as exc:
                 entries.append(PurgeEntry("dvc-cache", "local", repo.local_cache_path(md5).as_posix(), "failed", exc.message))
-        for path, md5 in repo.workspace_outs():
-            if md5 not in md5s:
-                continue
-            target = reg.root / path
+        entries += _purge_workspace(reg, set(md5s), outs)
+    for t in plan.targets:
+        if t.sha256 is None:
+            continue  # DVC's folder listing: never in the resolver cache
+        obj = cache.object_path(t.sha256)
+        try:
+            obj.unlink()
+            entries.append(PurgeEntry("resolver-cache", "local", str(obj), "deleted"))
+        except FileNotFoundError:
+            entries.append(PurgeEntry("resolver-cache", "local", str(obj), "absent"))
+        except OSError as exc:
+            entries.append(PurgeEntry("resolver-cache", "local", str(obj), "failed", exc.strerror or str(exc)))
+    for tree, _held in trees_holding(cache.cache_dir(), plan.sha256s, plan.directories):
+        # A cached tree hard-links the objects: the bytes live on until the tree goes too. The
+        # listing goes first, so a tree half removed is never taken for a complete one.
+        try:
+            tree.with_suffix(".json").unlink(missing_ok=True)
+            if tree.is_dir():
+                shutil.rmtree(tree)
+            entries.append(PurgeEntry("resolver-cache", "local", str(tree), "deleted"))
+        except OSError as exc:
+            entries.append(PurgeEntry("resolver-cache", "local", str(tree), "failed", exc.strerror or str(exc)))
+    return entries
+
+
+def _purge_workspace(reg: Registry, md5s: set[str], outs: list[WorkOut]) -> list[PurgeEntry]:
+    """The work tree's copies: a revoked output whole (a folder recursively), and inside a tracked
+    folder each file whose bytes are revoked (checked first: an edited file holds other bytes)."""
+    from .dvcio import file_md5
+
+    entries: list[PurgeEntry] = []
+    for o in outs:
+        target = reg.root / o.path
+        if o.md5 in md5s:
             if not (target.exists() or target.is_symlink()):
                 continue
             try:
-                target.unlink()
-                entries.append(PurgeEntry("workspace", "work tree", path, "deleted"))
+                if target.is_dir() and not target.is_symlink():
+                    shutil.rmtree(target)
+                else:
+                    target.unlink()
+                entries.append(PurgeEntry("workspace", "work tree", o.path, "deleted"))
             except OSError as exc:
-                entries.append(PurgeEntry("workspace", "work tree", path, "failed", exc.strerror or str(exc)))
-    obj = cache.object_path(sha256)
-    try:
-        obj.unlink()
-        entries.append(PurgeEntry("resolver-cache", "local", str(obj), "deleted"))
-    except FileNotFoundError:
-        entries.append(PurgeEntry("resolver-cache", "local", str(obj), "absent"))
-    except OSError as exc:
-        entries.append(PurgeEntry("resolver-cache", "local", str(obj), "failed", exc.strerror or str(exc)))
+                entries.append(PurgeEntry("workspace", "work tree", o.path, "failed", exc.strerror or str(exc)))
+            continue
+        for rel, md5 in o.files or ():
+            path = target / rel
+            if md5 not in md5s or not path.is_file():
+                continue
+            where = f"{o.path}/{rel}"
+            try:
+                if file_md5(path) != md5:
+                    continue  # edited in the work tree: not the revoked bytes
+                path.unlink()
+                entries.append(PurgeEntry("workspace", "work tree", where, "deleted"))
+            except OSError as exc:
+                entries.append(PurgeEntry("workspace", "work tree", where, "failed", exc.strerror or str(exc)))
     return entries
 
 
@@ -386,7 +447,7 @@ def status(root: Path | str = ".") -> list[dict[str, Any]]:
 
     ``dvc pull`` fails for exactly these (the objects are purged); this says why.
     """
-    from .dvcio import StoreRepo, find_project, repo_imports
+    from .dvcio import StoreRepo, cached_listing, find_project, repo_imports
     from .regsource import is_git_url
 
     start = Path(root).resolve()
@@ -395,11 +456,16 @@ def status(root: Path | str = ".") -> list[dict[str, Any]]:
     with contextlib.suppress(PedataError):
         reg = Registry.find(start)
     if reg is not None:
+        from .purgeplan import work_outs
+
         by_md5 = {m: r for r in revocations(str(reg.root)) for m in r["md5"]}
+        if not by_md5:
+            return out
         with StoreRepo(reg.root) as repo:
-            for path, md5 in repo.workspace_outs():
-                if md5 in by_md5:
-                    out.append({"path": path, "md5": md5, **_public(by_md5[md5]), "source": "registry"})
+            outs = work_outs(repo, reg)
+        for o in outs:
+            for path, md5 in _revoked_in(o.path, o.md5, o.files, by_md5):
+                out.append({"path": path, "md5": md5, **_public(by_md5[md5]), "source": "registry"})
         return out
     project = find_project(start)
     lists: dict[str, dict[str, dict[str, Any]]] = {}
@@ -410,9 +476,19 @@ def status(root: Path | str = ".") -> list[dict[str, Any]]:
                 lists[url] = {m: r for r in revocations(src) for m in r["md5"]}
             except PedataError:
                 lists[url] = {}
-        if md5 in lists[url]:
-            out.append({"path": path, "md5": md5, **_public(lists[url][md5]), "source": url})
+        if not lists[url]:
+            continue
+        files = cached_listing(project, md5) if md5.endswith(".dir") and md5 not in lists[url] else None
+        for p, m in _revoked_in(path, md5, files, lists[url]):
+            out.append({"path": p, "md5": m, **_public(lists[url][m]), "source": url})
     return out
+
+
+def _revoked_in(path: str, md5: str, files: Any, revoked: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(path, md5)`` of a revoked DVC output, or of each revoked file inside a tracked folder."""
+    if md5 in revoked:
+        return [(path, md5)]
+    return [(f"{path}/{rel}", m) for rel, m in files or () if m in revoked]
 
 
 def _public(r: dict[str, Any]) -> dict[str, Any]:

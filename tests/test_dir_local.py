@@ -433,3 +433,176 @@ def test_revoked_file_inside_a_released_directory(tmp_path):
     _load_tree(ctx)
     check_dirs(ctx)
     assert any("whose file constituency/E14000002.h5 is revoked" in v.reason for v in ctx.violations)
+
+
+# -- revoke --purge of directory artifacts ---------------------------------------------------------
+def _stores(reg) -> tuple[Path, Path, Path]:
+    """The local DVC remote folder, the DVC cache and the resolver cache (``$PEDATA_CACHE_DIR``)."""
+    return storage_dir(reg), reg.origin / ".dvc" / "cache", Path(reg.env["PEDATA_CACHE_DIR"])
+
+
+def _resolver_object(cache: Path, sha256: str) -> Path:
+    return cache / "sha256" / sha256[:2] / sha256[2:]
+
+
+def _holding(folders: list[Path], contents: list[bytes]) -> list[Path]:
+    """Every file under ``folders`` whose bytes are one of ``contents`` (objects, trees, work-tree copies)."""
+    sizes = {len(c) for c in contents}
+    return [p for f in folders for p in f.rglob("*")
+            if p.is_file() and not p.is_symlink() and p.stat().st_size in sizes and p.read_bytes() in contents]
+
+
+def _fsck(reg, *args: str) -> dict:
+    res = run_pedata("fsck", "--json", *args, cwd=reg.origin, env=reg.env)
+    return {"ok": res.ok, **json.loads(res.stdout)}
+
+
+def test_purge_of_a_whole_directory_deletes_every_member_object(tmp_path):
+    """`revoke DIR --purge`: DVC's listing and every member object leave the remote, the DVC cache
+    and the resolver cache (objects and trees/), and the work tree's folder goes; a member whose bytes
+    another, unrevoked artifact still holds is kept and recorded so. A member put back by hand is
+    reported by fsck, and the fsck hint finishes the purge."""
+    reg = make_registry(tmp_path, constituencies=3, districts=1)
+    old = reg.publish()["artifacts"][0]  # v1: released as uk 2.0.0, never revoked
+    trust_init(reg)
+    run(["git", "add", "-A"], cwd=reg.origin)
+    run(["git", "commit", "-q", "-m", "trust root"], cwd=reg.origin)
+    certify(reg)
+    reg.build(constituencies=3, districts=1, bump=[0, 1, 2])  # every constituency changes, the districts do not
+    new = reg.publish()["artifacts"][0]
+    storage, dvc_cache, cache = _stores(reg)
+    old_entries, new_entries = _entries(reg, old["sha256"]), _entries(reg, new["sha256"])
+    shared = {e["md5"] for e in new_entries} & {e["md5"] for e in old_entries}
+    gone = [e for e in new_entries if e["md5"] not in shared]
+    assert len(gone) == 3 and {e["path"] for e in new_entries if e["md5"] in shared} == {"district/D000.h5", "district/D000_copy.h5"}
+    new_dir = new["md5"]
+    assert new_dir.endswith(".dir")
+    for uri in ("pedata://uk/local_areas@latest", URI):  # the resolver cache: objects and both trees
+        res = run_pedata("get", uri, cwd=reg.origin, env=reg.env)
+        assert res.ok, res
+    assert (cache / "trees" / new["sha256"]).is_dir() and (cache / "trees" / old["sha256"]).is_dir()
+    for e in new_entries:
+        assert object_path(storage, e["md5"]).is_file() and object_path(dvc_cache, e["md5"]).is_file()
+        assert _resolver_object(cache, e["sha256"]).is_file()
+    kept_bytes = {e["path"]: (reg.origin / "local_areas" / e["path"]).read_bytes() for e in gone}
+
+    res = run_pedata("revoke", "pedata://uk/local_areas@latest", "--reason", "licence withdrawn", "--authority", "ONS",
+                     "--sign", "alice", "--purge", "--json", cwd=reg.origin, env=reg.env)
+    assert res.ok, res
+    assert json.loads(res.stdout)["sha256"] == new["sha256"]
+    # the listing and every member object that only this folder holds: gone everywhere
+    for md5 in [new_dir, *(e["md5"] for e in gone)]:
+        assert not object_path(storage, md5).exists(), md5
+        assert not object_path(dvc_cache, md5).exists(), md5
+    for e in gone:
+        assert not _resolver_object(cache, e["sha256"]).exists(), e
+    assert not (cache / "trees" / new["sha256"]).exists() and not (cache / "trees" / f"{new['sha256']}.json").exists()
+    assert not (reg.origin / "local_areas").exists()  # the work tree's folder, recursively
+    assert _holding([storage, reg.origin, cache], list(kept_bytes.values())) == []  # no copy left anywhere
+    # the shared district file is kept (uk 2.0.0 still pins it), and so is everything of the old folder
+    for e in old_entries:
+        assert object_path(storage, e["md5"]).is_file() and object_path(dvc_cache, e["md5"]).is_file()
+    assert object_path(storage, old["md5"]).is_file() and (cache / "trees" / old["sha256"]).is_dir()
+    ts = json.loads((reg.origin / f"tombstones/{new['sha256']}.json").read_text())["signed"]
+    rec = {(p["kind"], p["location"].rsplit("/files/md5/", 1)[-1].replace("/", ""), p["status"]) for p in ts["purged"]}
+    for md5 in [new_dir, *(e["md5"] for e in gone)]:
+        assert ("remote", md5, "deleted") in rec and ("dvc-cache", md5, "deleted") in rec, md5
+    where = {(p["kind"], p["location"], p["status"]) for p in ts["purged"]}
+    assert ("workspace", "local_areas", "deleted") in where
+    assert ("resolver-cache", str(cache / "trees" / new["sha256"]), "deleted") in where
+    for e in gone:
+        assert ("resolver-cache", str(_resolver_object(cache, e["sha256"])), "deleted") in where
+    assert not [p for p in ts["purged"] if p["status"] == "failed"]
+    [kept] = ts["kept"]
+    assert kept["md5"] in shared and f"pedata://uk/local_areas@sha256:{old['sha256']}" in kept["reason"]
+    assert run_pedata("get", f"{URI};path=district/D000.h5", cwd=reg.origin, env=reg.env).ok  # the old release still serves it
+
+    assert _fsck(reg)["ok"] and _fsck(reg, "--deep")["ok"]
+    # a member put back into the remote by hand (or a purge that failed there) is revoked-present
+    back = gone[0]
+    object_path(storage, back["md5"]).parent.mkdir(parents=True, exist_ok=True)
+    object_path(storage, back["md5"]).write_bytes(kept_bytes[back["path"]])
+    rep = _fsck(reg)
+    assert not rep["ok"]
+    [f] = rep["findings"]
+    assert f["problem"] == "revoked-present"
+    assert f["uri"] == f"pedata://uk/local_areas@sha256:{new['sha256']};path={back['path']}"
+    assert f["url"].endswith(f"{back['md5'][:2]}/{back['md5'][2:]}")
+    hint = f["detail"].split("run '", 1)[1].split("'", 1)[0]
+    assert hint == f"pedata revoke sha256:{new['sha256']} --purge --sign alice"
+    res = run_pedata(*hint.split()[1:], cwd=reg.origin, env=reg.env)
+    assert res.ok, res
+    assert not object_path(storage, back["md5"]).exists()
+    assert _fsck(reg)["ok"]
+
+
+def test_purge_of_one_file_inside_a_directory(tmp_path):
+    """`revoke 'URI;path=FILE' --purge`: that file's bytes leave the remote, the DVC cache, the
+    resolver cache and every cached tree holding them, and the registry's work-tree folder (both
+    paths that hold them); the other files stay. status names the file; fsck finds it put back."""
+    reg = make_registry(tmp_path, constituencies=3, districts=1)
+    art = reg.publish()["artifacts"][0]
+    trust_init(reg)
+    run(["git", "add", "-A"], cwd=reg.origin)
+    run(["git", "commit", "-q", "-m", "trust root"], cwd=reg.origin)
+    certify(reg)
+    storage, dvc_cache, cache = _stores(reg)
+    entries = _entries(reg, art["sha256"])
+    revoked = next(e for e in entries if e["path"] == "district/D000.h5")  # district/D000_copy.h5 holds the same bytes
+    others = [e for e in entries if e["md5"] != revoked["md5"]]
+    assert len(others) == 3
+    res = run_pedata("get", URI, cwd=reg.origin, env=reg.env)
+    assert res.ok, res
+    tree = cache / "trees" / art["sha256"]
+    assert (tree / "district/D000.h5").is_file() and _resolver_object(cache, revoked["sha256"]).is_file()
+    data = (reg.origin / "local_areas/district/D000.h5").read_bytes()
+    shutil.copytree(cache / "trees", tmp_path / "trees-before")
+    consumer = tmp_path / "consumer"  # a DVC project that imported the folder before the revocation
+    consumer.mkdir()
+    run(["git", "init", "-q"], cwd=consumer)
+    run([*dvc_cmd(), "init", "-q"], cwd=consumer)
+    run([*dvc_cmd(), "import", "-q", str(reg.origin), "local_areas", "-o", "local_areas"], cwd=consumer)
+
+    res = run_pedata("revoke", f"{URI};path=district/D000.h5", "--reason", "licence withdrawn", "--authority", "ONS",
+                     "--sign", "alice", "--purge", "--json", cwd=reg.origin, env=reg.env)
+    assert res.ok, res
+    assert not object_path(storage, revoked["md5"]).exists() and not object_path(dvc_cache, revoked["md5"]).exists()
+    assert not _resolver_object(cache, revoked["sha256"]).exists()
+    assert not tree.exists() and not tree.with_suffix(".json").exists()  # its hard link kept the bytes alive
+    assert _holding([storage, reg.origin, cache], [data]) == []  # no copy left anywhere
+    assert not (reg.origin / "local_areas/district/D000.h5").exists()
+    assert not (reg.origin / "local_areas/district/D000_copy.h5").exists()
+    for e in others:  # the rest of the folder stays, everywhere
+        assert object_path(storage, e["md5"]).is_file() and object_path(dvc_cache, e["md5"]).is_file()
+        assert _resolver_object(cache, e["sha256"]).is_file() and (reg.origin / "local_areas" / e["path"]).is_file()
+    assert object_path(storage, art["md5"]).is_file()  # DVC's listing of the folder is not the revoked bytes
+    ts = json.loads((reg.origin / f"tombstones/{revoked['sha256']}.json").read_text())["signed"]
+    where = {(p["kind"], p["location"], p["status"]) for p in ts["purged"]}
+    assert {("workspace", "local_areas/district/D000.h5", "deleted"), ("workspace", "local_areas/district/D000_copy.h5", "deleted"),
+            ("resolver-cache", str(_resolver_object(cache, revoked["sha256"])), "deleted"),
+            ("resolver-cache", str(tree), "deleted")} <= where, where
+    assert {(p["kind"], p["status"]) for p in ts["purged"] if p["location"].endswith(revoked["md5"][2:])} == {
+        ("remote", "deleted"), ("dvc-cache", "deleted")}
+    assert not [p for p in ts["purged"] if p["status"] == "failed"]
+    st = run_pedata("status", "--json", cwd=reg.origin, env=reg.env)
+    assert st.ok, st
+    assert sorted(i["path"] for i in json.loads(st.stdout)) == ["local_areas/district/D000.h5", "local_areas/district/D000_copy.h5"]
+    st = run_pedata("status", "--json", cwd=consumer)  # the consumer's imported folder: the same two files
+    assert st.ok, st
+    assert sorted((i["path"], i["source"]) for i in json.loads(st.stdout)) == [
+        ("local_areas/district/D000.h5", str(reg.origin)), ("local_areas/district/D000_copy.h5", str(reg.origin))]
+    ok = run_pedata("get", f"{URI};path=constituency/E14000001.h5", cwd=reg.origin, env=reg.env)
+    assert ok.ok, ok
+
+    assert _fsck(reg)["ok"] and _fsck(reg, "--deep")["ok"]
+    object_path(storage, revoked["md5"]).write_bytes(data)  # put back by hand
+    rep = _fsck(reg)
+    assert [(f["problem"], f["uri"]) for f in rep["findings"]] == [
+        ("revoked-present", f"pedata://uk/local_areas@sha256:{art['sha256']};path=district/D000.h5")]
+    _resolver_object(cache, revoked["sha256"]).write_bytes(data)  # and into the resolver cache, with its tree
+    shutil.copytree(tmp_path / "trees-before", cache / "trees", dirs_exist_ok=True)
+    rep = _fsck(reg, "--deep")
+    found = {(f["problem"], f["where"], f["url"], f["uri"]) for f in rep["findings"]}
+    member = f"pedata://uk/local_areas@sha256:{art['sha256']};path=district/D000.h5"
+    assert {("revoked-present", "cache", str(_resolver_object(cache, revoked["sha256"])), member),
+            ("revoked-present", "cache", str(tree), member)} <= found, found

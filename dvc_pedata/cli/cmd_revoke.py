@@ -40,6 +40,8 @@ def _revoke(args: argparse.Namespace) -> int:
     lines = [f"{what} sha256:{res.sha256} ({res.reason}; {res.authority}, {res.date}) -> {res.tombstone}"]
     for e in res.purged:
         lines.append(f"  {e.status:8} {e.kind} {e.store}: {e.location}" + (f" ({e.reason})" if e.reason else ""))
+    for k in res.kept:
+        lines.append(f"  kept     {k['path']} (md5 {k['md5']}): {k['reason']}")
     for r in res.releases:
         lines.append(f"  release {r['namespace']}@{r['version']} is now {r['status']}")
     for c in res.channels:
