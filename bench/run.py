@@ -289,9 +289,11 @@ def row_schema(rep: Report, work: Path, registry: Path, data: Path, reps: int) -
 
 
 # -- verify on a synthetic registry -----------------------------------------------------------
-def synthetic_registry(path: Path, manifests: int, versions: int, releases: int, pinned: int = 50) -> Path:
-    """A registry with ``manifests`` manifests, ``versions`` commits of channel ``latest``, a signed
-    ``next`` and ``releases`` signed releases; history written with ``git fast-import``."""
+def synthetic_registry(path: Path, manifests: int, versions: int, releases: int, pinned: int = 50,
+                       channel: str = "latest") -> Path:
+    """A registry with ``manifests`` manifests, ``versions`` commits of ``channel`` (signed by the
+    promoter unless it is ``latest``), a signed ``next`` and ``releases`` signed releases; history
+    written with ``git fast-import``."""
     import hashlib
 
     from dvc_pedata.canonical import loads_strict
@@ -341,15 +343,18 @@ def synthetic_registry(path: Path, manifests: int, versions: int, releases: int,
         if len(current) >= pinned and name not in current:
             current.pop(next(iter(current)))
         current[name] = pin
-        ch = Channel(new_body("channel", namespace="us", channel="latest", version=v, prev=prev, expires=None,
+        ch = Channel(new_body("channel", namespace="us", channel=channel, version=v, prev=prev, expires=None,
                               artifacts=dict(sorted(current.items()))), [])
-        blob("channels/us/latest.json", ch.to_bytes())
+        if channel != "latest":
+            sign(ch, alice)
+        blob(f"channels/us/{channel}.json", ch.to_bytes())
         prev = ch.digest
-        commit(f"latest v{v}", v)
-    nxt = Channel(new_body("channel", namespace="us", channel="next", version=1, prev=None, expires=None,
-                           artifacts=dict(sorted(current.items()))), [])
-    sign(nxt, alice)
-    blob("channels/us/next.json", nxt.to_bytes())
+        commit(f"{channel} v{v}", v)
+    if channel != "next":
+        nxt = Channel(new_body("channel", namespace="us", channel="next", version=1, prev=None, expires=None,
+                               artifacts=dict(sorted(current.items()))), [])
+        sign(nxt, alice)
+        blob("channels/us/next.json", nxt.to_bytes())
     release_digests: list[str] = []
     for r in range(releases):
         rel = Release(new_body("release", namespace="us", version=f"1.{r}.0", status="certified", compat_mode="both",
@@ -402,6 +407,28 @@ def row_verify(rep: Report, work: Path, max_manifests: int, reps: int) -> None:
                     f"per manifest {timings[hi] / hi * 1e3:.3f} ms vs {timings[lo] / lo * 1e3:.3f} ms"))
 
 
+def row_history(rep: Report, work: Path, reps: int) -> None:
+    """Issue 3's figure: verify over 1,000 promoter-signed channel versions and 10,000 manifests,
+    next to the plain git walk of the same history (``git log --name-status``) that it starts from."""
+    t0 = time.perf_counter()
+    reg = synthetic_registry(work / "history", 10_000, 1_000, 10, channel="next")
+    build = time.perf_counter() - t0
+    ours, git_walk = [], []
+    for _ in range(reps):
+        t = time.perf_counter()
+        result = json.loads(pedata("verify", "--json", cwd=reg))
+        ours.append(time.perf_counter() - t)
+        assert result["ok"] and result["checked"]["channel versions"] >= 1_000, result
+        t = time.perf_counter()
+        sh(["git", "log", "--name-status", "--format=%H %ct", "HEAD"], reg)
+        git_walk.append(time.perf_counter() - t)
+    rep.extra.append(f"- verify history: 10,000 manifests, 1,000 signed versions of channel next, 10 releases:"
+                     f" {statistics.median(ours):.2f} s (median of {reps}; building the registry took {build:.0f} s)")
+    rep.add(Row("verify: 1,000 signed channel versions + 10,000 manifests", "pedata verify", "git log --name-status",
+                ours, git_walk, "a few seconds (< 5 s)", lambda a, b: a < 5.0))
+    shutil.rmtree(reg)
+
+
 def s3_registry(work: Path, data: Path) -> tuple[Path, dict[str, str], object]:
     import remotes
 
@@ -429,12 +456,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", default="1G", help="artifact size (default 1G; e.g. 128M for a quick run)")
     ap.add_argument("--reps", type=int, default=3, help="repetitions per side (median reported)")
     ap.add_argument("--manifests", type=int, default=100_000, help="largest synthetic registry for the verify row")
-    ap.add_argument("--only", default="", help="comma list of rows: hash,publish,resolve,s3,warm,schema,verify")
+    ap.add_argument("--only", default="", help="comma list of rows: hash,publish,resolve,s3,warm,schema,verify,history")
     ap.add_argument("--workdir", help="scratch folder (default: a temporary folder, removed afterwards)")
     ap.add_argument("--markdown", help="also write the table to this file")
     args = ap.parse_args(argv)
     size = parse_size(args.size)
-    only = set(filter(None, args.only.split(","))) or {"hash", "publish", "resolve", "s3", "warm", "schema", "verify"}
+    only = set(filter(None, args.only.split(","))) or {"hash", "publish", "resolve", "s3", "warm", "schema", "verify", "history"}
     work = Path(args.workdir or tempfile.mkdtemp(prefix="pedata-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     env_home = {"PEDATA_CACHE_DIR": str(work / "cache"), "PEDATA_KEYS_DIR": str(work / "keys"),
@@ -448,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     server = None
     try:
         data = work / "big.parquet"
-        if only - {"verify"}:
+        if only - {"verify", "history"}:
             make_parquet(data, size)
             rep.extra.append(f"- artifact: {human(data.stat().st_size)} parquet, {args.reps} reps per side")
         if "hash" in only:
@@ -467,6 +494,8 @@ def main(argv: list[str] | None = None) -> int:
             row_schema(rep, work, registry, data, args.reps)
         if "verify" in only:
             row_verify(rep, work, args.manifests, args.reps)
+        if "history" in only:
+            row_history(rep, work, args.reps)
     finally:
         if server is not None:
             server.stop()

@@ -8,35 +8,56 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 import rfc8785
 
 from .errors import DocumentError
 
+_SCALARS = (str, bool, type(None))
+_MAX_DEPTH = 64
+_EXACT = 2**53 - 1
 
-def _plain(obj: Any, depth: int = 0) -> bool:
+
+def _plain(obj: Any) -> bool:
     """True if ``json.dumps(sort_keys=True)`` already produces RFC 8785 bytes for ``obj``.
 
     That holds without floats (JCS formats numbers the ECMAScript way) and with keys below
     U+D800 (JCS sorts keys by UTF-16 code units, Python by code points; they only disagree
     beyond the BMP). String escaping is identical: JCS and ``json`` both escape only ``"``, ``\\``
-    and control characters, with lowercase ``\\u00xx``.
+    and control characters, with lowercase ``\\u00xx``. Iterative and by exact type: ``verify``
+    canonicalises every channel version, and a recursive call per scalar was most of its time.
     """
-    if depth > 64:
-        return False
-    if obj is None or isinstance(obj, (bool, str)):
-        return True
-    if isinstance(obj, int):
-        return abs(obj) <= 2**53 - 1
-    if isinstance(obj, dict):
-        for key, value in obj.items():
-            if not isinstance(key, str) or (key and max(key) >= "\ud800") or not _plain(value, depth + 1):
+    stack = [(obj, 0)]
+    while stack:
+        node, depth = stack.pop()
+        t = type(node)
+        if t is dict or t is list:
+            if depth > _MAX_DEPTH:
                 return False
-        return True
-    if isinstance(obj, list):
-        return all(_plain(v, depth + 1) for v in obj)
-    return False
+            if t is dict:
+                for key in node:
+                    if type(key) is not str or (key and max(key) >= "\ud800"):
+                        return False
+                values = node.values()
+            else:
+                values = node
+            for value in values:
+                tv = type(value)
+                if tv in _SCALARS:
+                    continue
+                if tv is int:
+                    if -_EXACT <= value <= _EXACT:
+                        continue
+                    return False
+                stack.append((value, depth + 1))
+        elif t is int:
+            if not -_EXACT <= node <= _EXACT:
+                return False
+        elif t not in _SCALARS:
+            return False  # floats, int subclasses: anything json.dumps would spell its own way
+    return True
 
 
 def canonical_bytes(obj: Any) -> bytes:
@@ -73,11 +94,13 @@ def pretty_bytes(obj: Any) -> bytes:
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise DocumentError(f"duplicate key {key!r}")
-        out[key] = value
+    out = dict(pairs)  # C speed; only a short dict needs the slow look for which key repeats
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DocumentError(f"duplicate key {key!r}")
+            seen.add(key)
     return out
 
 
@@ -106,24 +129,52 @@ def loads_strict(data: bytes | str, *, source: str = "document") -> Any:
         raise DocumentError(f"{source}: JSON nested too deeply") from exc
     except json.JSONDecodeError as exc:
         raise DocumentError(f"{source}: invalid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from exc
-    _check_numbers(obj, source)
+    if _BIG_NUMBER.search(text):  # rare: only then walk every value for the exact ranges
+        _check_numbers(obj, source)
+    if not _shallow(obj):
+        raise DocumentError(f"{source}: JSON nested too deeply (more than {_MAX_DEPTH} levels)")
     return obj
 
 
-def _check_numbers(obj: Any, source: str, depth: int = 0) -> None:
-    if depth > 64:
-        raise DocumentError(f"{source}: JSON nested too deeply (more than 64 levels)")
-    if isinstance(obj, bool):
-        return
-    if isinstance(obj, int):
-        if abs(obj) > 2**53 - 1:
-            raise DocumentError(f"{source}: integer {obj} is outside the exact JSON range")
-    elif isinstance(obj, float):
-        if obj != obj or obj in (float("inf"), float("-inf")):
-            raise DocumentError(f"{source}: non-finite number")
-    elif isinstance(obj, dict):
-        for value in obj.values():
-            _check_numbers(value, source, depth + 1)
-    elif isinstance(obj, list):
-        for value in obj:
-            _check_numbers(value, source, depth + 1)
+# A number token that could leave I-JSON's exact range or overflow a float: 16+ digits, or an
+# exponent of 3+ digits. Cheap to search (C speed); a document without one needs no number walk.
+_BIG_NUMBER = re.compile(r"[:\[,]\s*-?(?:\d{16}|\d*(?:\.\d+)?[eE][+-]?\d{3})")
+
+
+def _check_numbers(obj: Any, source: str) -> None:
+    stack = [obj]
+    while stack:
+        node = stack.pop()
+        t = type(node)
+        if t is int:
+            if not -_EXACT <= node <= _EXACT:
+                raise DocumentError(f"{source}: integer {node} is outside the exact JSON range")
+        elif t is float:
+            if node != node or node in (float("inf"), float("-inf")):
+                raise DocumentError(f"{source}: non-finite number")
+        elif t is dict:
+            stack.extend(node.values())
+        elif t is list:
+            stack.extend(node)
+
+
+_CONTAINERS = frozenset((dict, list))
+
+
+def _shallow(obj: Any) -> bool:
+    """At most ``_MAX_DEPTH`` levels (containers are walked; a container of scalars costs one
+    C-level ``set(map(type, ...))``)."""
+    stack = [(obj, 0)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if type(node) is dict else node if type(node) is list else ()
+        if not children:
+            continue
+        if depth >= _MAX_DEPTH:
+            return False  # its members would sit at level _MAX_DEPTH + 1
+        if _CONTAINERS.isdisjoint(set(map(type, children))):
+            continue
+        for value in children:
+            if type(value) in _CONTAINERS:
+                stack.append((value, depth + 1))
+    return True

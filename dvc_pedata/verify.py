@@ -331,6 +331,7 @@ def _check_history(ctx: Context) -> None:
         versions: dict[int, tuple[str, str]] = {}
         known: dict[str, int] = {}
         last: Channel | None = None
+        last_digest: str | None = None
         # Each version (signed body) is judged once: met in some commit under the root then in force.
         unmet: dict[str, tuple[int, str, list[str]]] = {}
         met: set[str] = set()
@@ -339,11 +340,12 @@ def _check_history(ctx: Context) -> None:
             if not isinstance(doc, Channel):
                 continue
             ctx.counts["channel versions"] += 1
+            dg = doc.digest  # canonicalising is most of this loop's cost: once per version
             prior = versions.get(doc.version)
-            if prior and prior[0] != doc.digest:
+            if prior and prior[0] != dg:
                 ctx.violation(path, f"two different documents claim version {doc.version} (commits {prior[1][:10]} and {e.commit[:10]}): a fork or a re-used version", e.commit)
-            versions.setdefault(doc.version, (doc.digest, e.commit))
-            if last is not None and doc.digest != last.digest:
+            versions.setdefault(doc.version, (dg, e.commit))
+            if last is not None and dg != last_digest:
                 if doc.version < last.version:
                     ctx.violation(path, f"rollback: version {doc.version} replaces version {last.version}", e.commit)
                 elif doc.version == last.version:
@@ -357,19 +359,19 @@ def _check_history(ctx: Context) -> None:
             if doc.channel not in UNSIGNED_CHANNELS and e.status != "B" and e.commit in roots:
                 problems = check_threshold(doc, roots[e.commit], "promoter", doc.namespace)
                 if not problems:
-                    met.add(doc.digest)
+                    met.add(dg)
                 else:
-                    unmet[doc.digest] = (doc.version, e.commit, problems)
-            known[doc.digest] = doc.version
-            last = doc
+                    unmet[dg] = (doc.version, e.commit, problems)
+            known[dg] = doc.version
+            last, last_digest = doc, dg
         head_doc = ctx.channels.get(path)
         _report_unmet(ctx, path, unmet, met, head_doc.digest if head_doc is not None else None)
-        if head_doc is not None and last is not None and head_doc.digest != last.digest:
+        if head_doc is not None and last is not None and head_doc.digest != last_digest:
             if head_doc.version < last.version:
                 ctx.violation(path, f"rollback: the work tree has version {head_doc.version}, history reached version {last.version}")
             elif head_doc.version == last.version:
                 ctx.violation(path, f"version {head_doc.version} re-used with different content in the work tree")
-            elif head_doc.prev != last.digest and head_doc.prev not in known:
+            elif head_doc.prev != last_digest and head_doc.prev not in known:
                 ctx.violation(path, f"version {head_doc.version}: prev does not chain to version {last.version}")
     for path, entries in sorted(by_path.items()):
         if not path.startswith("releases/"):
