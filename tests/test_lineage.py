@@ -98,6 +98,21 @@ def test_lint_fails_on_an_unconnected_stage(example):
     assert "violation(s)" in res.stderr
 
 
+def test_lint_fails_on_a_dangling_stage_and_names_it(example):
+    """A stage with neither deps nor outs (it only reads params): no edge reaches it."""
+    text = (example / "dvc.yaml").read_text().replace(
+        "artifacts:", "  announce:\n    cmd: echo built\n    params:\n      - generate.year\n\nartifacts:", 1)
+    (example / "dvc.yaml").write_text(text)
+    graph = json.loads(lineage(example))
+    node = next(n for n in graph["nodes"] if n["id"] == "stage:dvc.yaml:announce")
+    assert node["cmd"] == "echo built" and not any("stage:dvc.yaml:announce" in (e["from"], e["to"]) for e in graph["edges"])
+    res = run_pedata("lineage", "--lint", cwd=example)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    # the rest of the graph is still one connected part: the dangling stage is the only finding
+    assert res.stdout == "dangling node stage:dvc.yaml:announce: nothing connects it to the pipeline\n"
+    assert res.stderr.strip() == f"pedata lineage --lint: 1 violation(s) in {len(graph['nodes'])} node(s)"
+
+
 def test_lint_requires_inputs_lock_and_semver(example):
     (example / "locks/inputs.manifest.json").unlink()
     (example / "releases/us/1.0.json").write_text("{}")
