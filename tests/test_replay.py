@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error, run, run_pedata
+from conftest import assert_one_line_error, run, run_pedata, wait_for_next_second
 from example_registry import certify, commit, make_example, pins, set_params
 
 
@@ -56,6 +56,8 @@ def test_certified_release_replays_strict_and_ignores_later_params(tmp_path):
 def test_timestamped_hdf5_passes_lenient_fails_strict(tmp_path):
     repo = make_example(tmp_path, deterministic_h5=False)
     certify(repo)
+    # the rebuild's HDF5 object timestamps must fall in a later second than the build's
+    wait_for_next_second((repo / "data/us_microdata.h5").stat().st_mtime)
     rc, report, out = replay(repo, "us@1.0.0", "--policy", "strict")
     assert rc == 1 and not report["ok"]
     verdicts = {a["name"]: a for a in report["artifacts"]}
