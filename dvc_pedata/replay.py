@@ -429,8 +429,12 @@ def summary(report: ReplayReport) -> str:
                      + (f"; outputs restored, md5-checked against dvc.lock: {', '.join(ok)}" if ok else ""))
     if report.environment:
         changes = [e for e in report.environment if e["what"] != "package" or e.get("change") != "hash"]
-        lines.append(f"  environment: {len(report.environment)} difference(s) from {DEPS_LOCK}"
-                     + (": " + ", ".join(_env_text(e) for e in changes[:5]) if changes else ""))
+        rehashed = len(report.environment) - len(changes)
+        shown = [_env_text(e) for e in changes[:5]] + ([f"and {len(changes) - 5} more"] if len(changes) > 5 else [])
+        text = ", ".join(shown)
+        if rehashed:
+            text += ("; " if text else "") + f"{rehashed} package(s) re-hashed (same version, other contents)"
+        lines.append(f"  environment: {len(report.environment)} difference(s) from {DEPS_LOCK}: {text}")
     t = report.timings
     lines.append("  timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in t.items()))
     if report.error:
@@ -440,8 +444,12 @@ def summary(report: ReplayReport) -> str:
 
 
 def _env_text(e: dict[str, Any]) -> str:
-    if e["what"] == "python":
-        return f"python {e['locked']} -> {e['current']}"
+    if e["what"] in ("python", "implementation", "platform"):
+        return f"{e['what']} {e['locked']} -> {e['current']}"
     if e["what"] == "package":
-        return f"{e['name']} {e.get('locked', '-')} -> {e.get('current', '-')}"
+        if e.get("change") == "added":
+            return f"{e['name']} {e['current']} (not in the lock)"
+        if e.get("change") == "removed":
+            return f"{e['name']} {e['locked']} (locked, not installed)"
+        return f"{e['name']} {e.get('locked')} -> {e.get('current')}"
     return str(e.get("change"))

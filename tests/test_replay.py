@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -324,3 +325,46 @@ def test_flags_that_would_be_ignored_are_refused_before_any_work(chained):
         assert res.returncode == 2 and res.stdout == ""
     assert not report.exists()
     assert run(["git", "worktree", "list"], cwd=chained).stdout.count("\n") == 1
+
+
+def test_environment_differences_from_the_release_lock_are_reported(chained, tmp_path, monkeypatch):
+    """A release certified with a deps lock that is not this environment: interpreter and packages."""
+    import platform
+    from importlib import metadata
+
+    from dvc_pedata.locks import dump_yaml, load_deps_lock
+
+    repo = tmp_path / "clone"  # a clone, so the module's registry keeps its history
+    run(["git", "clone", "-q", str(chained), str(repo)], cwd=tmp_path)
+    monkeypatch.setenv("PEDATA_KEYS_DIR", str(chained.parent / "keys"))
+    lock = load_deps_lock((repo / "locks/deps.lock.yaml").read_bytes())
+    packages = {p["name"]: p for p in lock["packages"]}
+    assert {"h5py", "numpy", "pyarrow"} <= set(packages) and "left-pad" not in packages
+    here = lock["python"]["platform"]
+    numpy_hash = packages["numpy"]["hash"]
+    assert numpy_hash and here == f"{sys.platform}-{platform.machine()}"
+    lock["python"].update(version="3.10.0", platform="darwin-arm64")
+    packages["pyarrow"]["version"] = "1.0.0"  # re-versioned
+    packages["numpy"]["hash"] = "sha256:" + "0" * 64  # same version, other contents
+    del packages["h5py"]  # installed, not locked
+    packages["left-pad"] = {"name": "left-pad", "version": "1.3.0", "hash": None, "hash_origin": None}  # locked, not installed
+    lock["packages"] = [packages[k] for k in sorted(packages)]
+    (repo / "locks/deps.lock.yaml").write_bytes(dump_yaml(lock))
+    commit(repo, "deps lock from another machine")
+    certify(repo, "1.2.0")
+
+    rc, report, out = replay(repo, "pedata://us/jitter_parquet@v1.2.0")
+    assert rc == 0 and report["ok"], out  # the environment is reported; it does not fail a replay
+    python, h5py, pyarrow = platform.python_version(), metadata.version("h5py"), metadata.version("pyarrow")
+    assert report["environment"] == [
+        {"what": "python", "locked": "3.10.0", "current": python},
+        {"what": "platform", "locked": "darwin-arm64", "current": here},
+        {"what": "package", "name": "h5py", "change": "added", "current": h5py},
+        {"what": "package", "name": "left-pad", "change": "removed", "locked": "1.3.0"},
+        {"what": "package", "name": "numpy", "change": "hash", "locked": "sha256:" + "0" * 64, "current": numpy_hash},
+        {"what": "package", "name": "pyarrow", "change": "version", "locked": "1.0.0", "current": pyarrow},
+    ]
+    assert (f"  environment: 6 difference(s) from locks/deps.lock.yaml: python 3.10.0 -> {python}, platform darwin-arm64 -> {here},"
+            f" h5py {h5py} (not in the lock), left-pad 1.3.0 (locked, not installed), pyarrow 1.0.0 -> {pyarrow};"
+            " 1 package(s) re-hashed (same version, other contents)\n") in out
+    assert "replay PASSED" in out
