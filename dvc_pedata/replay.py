@@ -227,13 +227,15 @@ def _run(reg: Registry, scope: Scope, wt: Path, lock: dict[str, Any], plan: _Pla
     producer = plan.producer
     targets = sorted({st.target for st in producer.values() if st is not None and not _never_runs(st)})
     with clock.phase("repro"):
+        ran: set[str] = set()
         if targets:
             try:
-                dvcio.reproduce(wt, targets)
+                ran = set(dvcio.reproduce(wt, targets))
             except PedataError as exc:
                 report.error = exc.message
                 return
-        report.stages_run = [s.target for s in plan.stages if not s.frozen and not s.data_source]
+        # what DVC reports as reproduced, less the stages that have no command to run
+        report.stages_run = [s.target for s in plan.stages if not s.frozen and not s.data_source and s.target in ran]
     scratch = wt.parent / "pinned"
     scratch.mkdir(exist_ok=True)
     for name, p in sorted(pins.items()):

@@ -133,13 +133,18 @@ Path("data/jitter.csv").write_text("id,label,w\\n" + "".join(f"{i},{k},{c}\\n" f
 """
 CHAIN_PY = """\
 # Test stages: `a` writes x.bin and folder xdir; `b` reads them, writes p.bin (and touches
-# $PEDATA_TEST_MARKER if set).
+# $PEDATA_TEST_MARKER if set); `codes` writes codes.txt, kept in git (and touches
+# $PEDATA_TEST_CODES_MARKER if set).
 import hashlib
 import os
 import sys
 from pathlib import Path
 
-if sys.argv[1] == "a":
+if sys.argv[1] == "codes":
+    if os.environ.get("PEDATA_TEST_CODES_MARKER"):
+        Path(os.environ["PEDATA_TEST_CODES_MARKER"]).touch()
+    Path("data/codes.txt").write_text("label,meaning\\na,first\\nb,second\\nc,third\\n")
+elif sys.argv[1] == "a":
     Path("data/x.bin").write_bytes(bytes(range(256)) * 4)
     Path("data/xdir").mkdir(exist_ok=True)
     Path("data/xdir/one.txt").write_text("one\\n")
@@ -151,10 +156,18 @@ else:
     Path("data/p.bin").write_bytes(hashlib.sha256(data).digest() * 2)
 """
 STAGES = """\
+  codes:
+    cmd: python pipeline/chain.py codes
+    deps:
+      - pipeline/chain.py
+    outs:
+      - data/codes.txt:
+          cache: false
   jitter:
     cmd: python pipeline/jitter.py
     deps:
       - pipeline/jitter.py
+      - data/codes.txt
     outs:
       - data/jitter.parquet
       - data/jitter.csv
@@ -196,6 +209,8 @@ def chained(tmp_path_factory) -> Path:
     """us@1.0.0: nothing frozen. us@1.1.0: the same pins, with stages `a` and `generate` frozen.
 
     x.bin and xdir/ (a's outputs, not pinned) are pushed, so a replay can restore them.
+    codes.txt (upstream of jitter, not pinned) is ``cache: false``: committed to git, so a
+    scratch worktree has it and only a forced repro runs its stage.
     """
     base = tmp_path_factory.mktemp("chained")
     saved = os.environ.get("PEDATA_KEYS_DIR")
@@ -272,7 +287,7 @@ def test_frozen_stage_upstream_of_a_pin_is_not_a_pass(chained):
         assert arts[name]["verdict"] == "not-replayable"
         assert arts[name]["reason"] == "stage dvc.yaml:generate is frozen: it never runs, so its output proves nothing"
     assert arts["jitter_csv"]["verdict"] == arts["jitter_parquet"]["verdict"] == "identical"
-    assert report["stages_run"] == ["dvc.yaml:b", "dvc.yaml:jitter"]
+    assert report["stages_run"] == ["dvc.yaml:b", "dvc.yaml:codes", "dvc.yaml:jitter"]
     # the frozen outputs were restored and checked against the md5 in dvc.lock at the tag
     md5 = hashlib.md5((chained / "data/x.bin").read_bytes()).hexdigest()
     restored = {r["path"]: r for r in report["restored"]}
@@ -310,6 +325,20 @@ def test_tampered_or_missing_frozen_output_stops_before_any_stage_runs(chained, 
     assert [(r["path"], r["verdict"], r["md5"]) for r in report["restored"] if r["verdict"] != "ok"] == [("data/x.bin", "tampered", bad)]
     assert_one_line_error(missing, f"output data/x.bin of frozen stage dvc.yaml:a is missing: object {md5} is not in remote 'storage'; no stage was run")
     assert missing.returncode == 3 and not marker.exists()
+
+
+def test_replay_reruns_stages_dvc_would_skip(chained, tmp_path):
+    """Stage `codes` keeps its output in git (cache: false): the scratch worktree has it, unchanged,
+    so a plain `dvc repro` would skip the stage. A replay forces it: the command really runs."""
+    tag = "us/v1.0.0"
+    assert run(["git", "ls-tree", "--name-only", tag, "data/codes.txt"], cwd=chained).stdout == "data/codes.txt\n"
+    assert "data/codes.txt" in run(["git", "show", f"{tag}:dvc.lock"], cwd=chained).stdout
+    marker = tmp_path / "codes-ran"
+    rc, report, out = replay(chained, "pedata://us/jitter_parquet@v1.0.0", env={"PEDATA_TEST_CODES_MARKER": str(marker)})
+    assert rc == 0 and report["ok"], out
+    assert marker.exists(), "the upstream stage was not re-run: its committed output was taken as is"
+    assert report["stages_run"] == ["dvc.yaml:codes", "dvc.yaml:jitter"]  # as DVC reports them, not as planned
+    assert [(a["name"], a["verdict"]) for a in report["artifacts"]] == [("jitter_parquet", "identical")]
 
 
 def test_flags_that_would_be_ignored_are_refused_before_any_work(chained):
