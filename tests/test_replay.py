@@ -134,7 +134,7 @@ Path("data/jitter.csv").write_text("id,label,w\\n" + "".join(f"{i},{k},{c}\\n" f
 CHAIN_PY = """\
 # Test stages: `a` writes x.bin and folder xdir; `b` reads them, writes p.bin (and touches
 # $PEDATA_TEST_MARKER if set); `codes` writes codes.txt, kept in git (and touches
-# $PEDATA_TEST_CODES_MARKER if set).
+# $PEDATA_TEST_CODES_MARKER if set); `notes` writes notes.txt, which no pin is built from.
 import hashlib
 import os
 import sys
@@ -144,6 +144,8 @@ if sys.argv[1] == "codes":
     if os.environ.get("PEDATA_TEST_CODES_MARKER"):
         Path(os.environ["PEDATA_TEST_CODES_MARKER"]).touch()
     Path("data/codes.txt").write_text("label,meaning\\na,first\\nb,second\\nc,third\\n")
+elif sys.argv[1] == "notes":
+    Path("data/notes.txt").write_text("built for people, not for a release\\n")
 elif sys.argv[1] == "a":
     Path("data/x.bin").write_bytes(bytes(range(256)) * 4)
     Path("data/xdir").mkdir(exist_ok=True)
@@ -186,6 +188,12 @@ STAGES = """\
       - data/xdir
     outs:
       - data/p.bin
+  notes:
+    cmd: python pipeline/chain.py notes
+    deps:
+      - pipeline/chain.py
+    outs:
+      - data/notes.txt
 
 artifacts:
 """
@@ -210,7 +218,8 @@ def chained(tmp_path_factory) -> Path:
 
     x.bin and xdir/ (a's outputs, not pinned) are pushed, so a replay can restore them.
     codes.txt (upstream of jitter, not pinned) is ``cache: false``: committed to git, so a
-    scratch worktree has it and only a forced repro runs its stage.
+    scratch worktree has it and only a forced repro runs its stage. Stage `notes` reads
+    chain.py like `a` and `b`, but no pin is built from it.
     """
     base = tmp_path_factory.mktemp("chained")
     saved = os.environ.get("PEDATA_KEYS_DIR")
@@ -339,6 +348,50 @@ def test_replay_reruns_stages_dvc_would_skip(chained, tmp_path):
     assert marker.exists(), "the upstream stage was not re-run: its committed output was taken as is"
     assert report["stages_run"] == ["dvc.yaml:codes", "dvc.yaml:jitter"]  # as DVC reports them, not as planned
     assert [(a["name"], a["verdict"]) for a in report["artifacts"]] == [("jitter_parquet", "identical")]
+
+
+def _lineage(repo: Path, *args: str) -> tuple[dict, dict]:
+    res = run_pedata("lineage", *args, cwd=repo)
+    assert res.ok, res.stderr
+    graph = json.loads(res.stdout)
+    return graph, {n["id"]: n for n in graph["nodes"]}
+
+
+def test_lineage_of_a_release_is_the_subgraph_behind_its_pins(chained):
+    """Lineage scoping needs several stages, so it is tested here, on the multi-stage registry."""
+    whole, nodes = _lineage(chained)
+    assert {"stage:dvc.yaml:notes", "artifact:data/notes.txt"} <= set(nodes)
+    assert whole["scope"] == {"ref": None} and nodes["stage:dvc.yaml:a"]["frozen"] is True  # HEAD: frozen since 1.1.0
+
+    graph, nodes = _lineage(chained, "us@1.0.0")
+    tag = run(["git", "rev-parse", "us/v1.0.0^{commit}"], cwd=chained).stdout.strip()
+    assert graph["commit"] == tag and graph["scope"] == {"ref": "us@1.0.0", "release": "1.0.0", "namespace": "us"}
+    assert {n["name"] for n in nodes.values() if n["type"] == "stage"} == {"a", "b", "codes", "generate", "jitter"}
+    assert {n["path"] for n in nodes.values() if n["type"] == "artifact"} == {
+        "pipeline/chain.py", "pipeline/generate.py", "pipeline/jitter.py",  # raw inputs
+        "data/x.bin", "data/xdir", "data/codes.txt",  # built, not pinned, but pins are built from them
+        "data/p.bin", "data/jitter.parquet", "data/jitter.csv", "data/households.csv", "data/persons.parquet",
+        "data/us_microdata.h5",  # the pins
+    }  # not stage notes nor data/notes.txt: nothing pinned is built from them
+    assert nodes["stage:dvc.yaml:a"]["frozen"] is False  # the graph as it was at the tag
+    pinned = {n["path"]: n for n in nodes.values() if n.get("pins")}
+    assert {p["sha256"] for p in pinned.values()} == {p["sha256"] for p in pins(chained).values()}
+
+    graph, nodes = _lineage(chained, "pedata://us/chain_p@v1.0.0")  # one pin: only what p.bin is built from
+    assert graph["scope"]["ref"] == "pedata://us/chain_p@v1.0.0" and graph["commit"] == tag
+    assert sorted(nodes) == ["artifact:data/p.bin", "artifact:data/x.bin", "artifact:data/xdir", "artifact:pipeline/chain.py",
+                             "stage:dvc.yaml:a", "stage:dvc.yaml:b"]
+    assert sorted((e["from"], e["type"], e["to"]) for e in graph["edges"]) == [
+        ("artifact:data/x.bin", "used", "stage:dvc.yaml:b"),
+        ("artifact:data/xdir", "used", "stage:dvc.yaml:b"),
+        ("artifact:pipeline/chain.py", "used", "stage:dvc.yaml:a"),
+        ("artifact:pipeline/chain.py", "used", "stage:dvc.yaml:b"),  # chain.py also feeds codes and notes: not followed
+        ("stage:dvc.yaml:a", "generated", "artifact:data/x.bin"),
+        ("stage:dvc.yaml:a", "generated", "artifact:data/xdir"),
+        ("stage:dvc.yaml:b", "generated", "artifact:data/p.bin"),
+    ]
+    p = nodes["artifact:data/p.bin"]
+    assert p["pins"] == ["chain_p"] and p["sha256"] == pins(chained)["chain_p"]["sha256"]
 
 
 def test_flags_that_would_be_ignored_are_refused_before_any_work(chained):
