@@ -118,7 +118,8 @@ def test_tampered_input_is_refused_before_any_stage_runs(tmp_path):
 
 # -- one registry for parquet/CSV lenient, frozen stages and flags ---------------------------------
 JITTER_PY = """\
-# Test stage: a parquet and a CSV table; PEDATA_TEST_JITTER nudges the middle value of column w.
+# Test stage: a parquet and a CSV table; PEDATA_TEST_JITTER nudges the middle value of column w,
+# PEDATA_TEST_ROWS (default 3) sets the row count.
 import os
 from pathlib import Path
 
@@ -126,10 +127,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 j = float(os.environ.get("PEDATA_TEST_JITTER", "0"))
-w = [1.0, 2.0 + j, 3.0]
-pq.write_table(pa.table({"id": [1, 2, 3], "label": ["a", "b", "c"], "w": w}), "data/jitter.parquet")
+n = int(os.environ.get("PEDATA_TEST_ROWS", "3"))
+ids, labels = list(range(1, n + 1)), "abcdefghij"[:n]
+w = [1.0, 2.0 + j, 3.0] + [float(i) for i in range(4, n + 1)]
+pq.write_table(pa.table({"id": ids, "label": list(labels), "w": w}), "data/jitter.parquet")
 cells = [str(int(v)) if v == int(v) else repr(v) for v in w]  # 1,2,3 (integers) or 1,2.0000001,3
-Path("data/jitter.csv").write_text("id,label,w\\n" + "".join(f"{i},{k},{c}\\n" for i, k, c in zip((1, 2, 3), "abc", cells)))
+Path("data/jitter.csv").write_text("id,label,w\\n" + "".join(f"{i},{k},{c}\\n" for i, k, c in zip(ids, labels, cells)))
 """
 CHAIN_PY = """\
 # Test stages: `a` writes x.bin and folder xdir; `b` reads them, writes p.bin (and touches
@@ -281,6 +284,16 @@ def test_parquet_and_csv_lenient_within_and_beyond_tolerance_strict_on_any_byte(
     assert {n: v for n, v in verdicts.items() if n in tables} == dict.fromkeys(tables, ("differs", "sha256 differs from the pin (strict needs identical bytes)"))
     assert {v for n, v in verdicts.items() if n not in tables} == {("identical", None)}
     assert "jitter_csv               DIFFERS" in out and "replay FAILED" in out
+
+
+def test_lenient_replay_fails_on_a_different_row_count(chained):
+    rc, report, out = replay(chained, "pedata://us/jitter_parquet@v1.0.0", "--policy", "lenient", "--tolerance", "1e-6",
+                             env={"PEDATA_TEST_ROWS": "4"})  # the rebuild has one more row than the pin
+    assert rc == 1 and not report["ok"], out
+    (a,) = report["artifacts"]
+    assert (a["name"], a["verdict"], a["reason"], a["max_drift"]) == ("jitter_parquet", "differs", "row count 3 became 4", {})
+    assert "  jitter_parquet           DIFFERS         data/jitter.parquet  (row count 3 became 4)\n" in out
+    assert "replay FAILED" in out
 
 
 def test_frozen_stage_upstream_of_a_pin_is_not_a_pass(chained):
