@@ -10,8 +10,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import run_pedata
-from example_registry import certify, commit, make_example
+from conftest import run, run_pedata
+from example_registry import certify, commit, make_example, set_params
 
 PROV_SCHEMA = json.loads((Path(__file__).parent / "data/prov-json.schema.json").read_text())
 
@@ -146,6 +146,28 @@ def test_lock_is_stable_and_describes_the_environment(example):
     assert [m.parent.name for m in manifests] == ["cps_households_2024", "enhanced_cps_2024", "us_microdata_2024"]
     for manifest in manifests:
         assert json.loads(manifest.read_text())["inputs"]["locks"] == digests, manifest
+
+
+def test_a_stale_inputs_lock_lends_no_sha256_to_an_edited_input(example):
+    """A manifest names a dep's sha256 only when the inputs lock hashed the bytes dvc.lock records."""
+    import hashlib
+
+    gen = example / "pipeline/generate.py"
+    locked = next(i for i in json.loads((example / "locks/inputs.manifest.json").read_text())["inputs"] if i["path"] == "pipeline/generate.py")
+    old = json.loads(next((example / "manifests/us/enhanced_cps_2024").glob("*.json")).read_text())
+    assert old["inputs"]["deps"] == [{"path": "pipeline/generate.py", "md5": locked["md5"], "size": locked["size"], "sha256": locked["sha256"]}]
+    gen.write_text(gen.read_text() + "# edited after 'pedata lock'\n")
+    set_params(example, households=20)  # new bytes, so new manifests
+    run(["dvc", "repro", "-q"], cwd=example)
+    res = run_pedata("publish", "--no-push", "--json", cwd=example)
+    assert res.ok, res.stderr
+    created = [a for a in json.loads(res.stdout)["artifacts"] if a["manifest_created"]]
+    assert len(created) == 3
+    edited = gen.read_bytes()
+    for a in created:
+        deps = json.loads((example / a["manifest"]).read_text())["inputs"]["deps"]
+        # the edited script's md5 and size, and no sha256 (the lock's belongs to the old bytes)
+        assert deps == [{"path": "pipeline/generate.py", "md5": hashlib.md5(edited).hexdigest(), "size": len(edited)}], a["name"]
 
 
 def test_lineage_errors_are_one_line(example):
