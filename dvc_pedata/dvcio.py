@@ -703,10 +703,16 @@ def _entry(repo: Any, item: Any) -> dict[str, Any]:
     }
 
 
-def _stage_info(repo: Any, stage: Any) -> StageInfo:
+def _stage_target(stage: Any) -> tuple[str, str, str]:
+    """(dvcfile, name, target) of a DVC stage: ``dvc.yaml:generate``, or the ``.dvc`` file."""
     dvcfile = Path(stage.path_in_repo).as_posix()
     pipeline = bool(getattr(stage, "name", None)) and dvcfile.endswith((".yaml", ".yml"))
     name = stage.name if pipeline else dvcfile
+    return dvcfile, name, f"{dvcfile}:{name}" if pipeline else dvcfile
+
+
+def _stage_info(repo: Any, stage: Any) -> StageInfo:
+    dvcfile, name, target = _stage_target(stage)
     deps, params = [], {}
     for dep in stage.deps:
         if dep.__class__.__name__ == "ParamsDependency":
@@ -724,7 +730,7 @@ def _stage_info(repo: Any, stage: Any) -> StageInfo:
         import_url = f"{repo_info.get('url')}@{repo_info.get('rev_lock') or repo_info.get('rev') or 'HEAD'}:{dep.def_path}" if repo_info else str(dep.def_path)
     return StageInfo(
         name=name,
-        target=f"{dvcfile}:{name}" if pipeline else dvcfile,
+        target=target,
         dvcfile=dvcfile,
         cmd=stage.cmd or None,
         frozen=bool(stage.frozen),
@@ -760,11 +766,13 @@ def pipeline_stages(root: Path | str, rev: str | None = None) -> list[StageInfo]
 
 
 def reproduce(root: Path | str, targets: list[str]) -> list[str]:
-    """``dvc repro --force`` of ``targets`` and their upstream stages; returns the stages run.
+    """``dvc repro --force`` of ``targets`` and their upstream stages.
 
-    Force is required: without it DVC restores unchanged outputs from its run cache without
+    Force is required: without it DVC skips an unchanged stage whose outputs are present (e.g.
+    committed to git with ``cache: false``) and restores missing ones from its run cache without
     running the command, which would prove nothing. Run this only in a scratch worktree: it
-    rewrites ``dvc.lock``.
+    rewrites ``dvc.lock``. Returns the targets (``dvc.yaml:name``) DVC reports as reproduced;
+    with force that includes frozen and ``dvc add`` stages, whose commands did not run.
     """
     import os
     import sys
@@ -789,7 +797,7 @@ def reproduce(root: Path | str, targets: list[str]) -> list[str]:
             sys.stdout.flush()
             os.dup2(saved, 1)
             os.close(saved)
-        return [getattr(s, "addressing", str(s)) for s in ran or []]
+        return [_stage_target(s)[2] for s in ran or []]
 
 
 def configure_scratch(root: Path | str, remotes: dict[str, dict[str, Any]], default: str | None) -> None:

@@ -214,11 +214,21 @@ def load_deps_lock(data: bytes, source: str = DEPS_LOCK) -> dict[str, Any]:
 
 
 def environment_diff(locked: dict[str, Any], current: dict[str, Any]) -> list[dict[str, Any]]:
-    """What differs between a locked environment and ``current``: python, then each package."""
+    """What differs between a locked environment and ``current``: python, then each package.
+
+    The interpreter: its version (``what: python``), and its implementation and platform when
+    the lock records them (``what: implementation`` / ``platform``: wheels differ across both).
+    A package is ``added`` (installed, not in the lock), ``removed`` (locked, not installed),
+    re-versioned (``version``) or re-hashed (``hash``: same version, other contents, compared
+    only when both hashes have the same origin).
+    """
     out: list[dict[str, Any]] = []
     lp, cp = locked.get("python") or {}, current.get("python") or {}
     if lp.get("version") != cp.get("version"):
         out.append({"what": "python", "locked": lp.get("version"), "current": cp.get("version")})
+    for key in ("implementation", "platform"):
+        if lp.get(key) is not None and lp.get(key) != cp.get(key):
+            out.append({"what": key, "locked": lp.get(key), "current": cp.get(key)})
     lk = {p["name"]: p for p in locked.get("packages") or [] if isinstance(p, dict) and "name" in p}
     ck = {p["name"]: p for p in current.get("packages") or []}
     for name in sorted(set(lk) | set(ck)):

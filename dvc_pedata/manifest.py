@@ -43,22 +43,25 @@ def lock_digests(root: Path) -> dict[str, str | None]:
     return out
 
 
-def raw_input_digests(root: Path) -> dict[str, str]:
-    """path -> sha256 from ``locks/inputs.manifest.json``, when the inputs lock exists."""
+def raw_input_digests(root: Path) -> dict[tuple[str, str | None], str]:
+    """(path, md5) -> sha256 from ``locks/inputs.manifest.json``, when the inputs lock exists."""
     p = root / "locks/inputs.manifest.json"
     if not p.is_file():
         return {}
     doc = loads_strict(p.read_bytes(), source="locks/inputs.manifest.json")
-    return {i["path"]: i["sha256"] for i in doc.get("inputs", []) if isinstance(i, dict) and "path" in i and "sha256" in i}
+    return {(i["path"], i.get("md5")): i["sha256"] for i in doc.get("inputs", []) if isinstance(i, dict) and "path" in i and "sha256" in i}
 
 
 def build_inputs(root: Path, out: OutLike) -> dict[str, Any]:
+    """Deps (with the inputs lock's sha256 where its md5 is the one ``dvc.lock`` recorded: a
+    stale lock must not lend an edited input its old sha256), params and the locks' digests."""
     raw = raw_input_digests(root)
     deps = []
     for dep in out.deps:
         entry = {"path": dep["path"], "md5": dep.get("md5"), "size": dep.get("size")}
-        if dep["path"] in raw:
-            entry["sha256"] = raw[dep["path"]]
+        sha256 = raw.get((dep["path"], dep.get("md5"))) if dep.get("md5") else None
+        if sha256:
+            entry["sha256"] = sha256
         deps.append(entry)
     locks = lock_digests(root)
     params = {f: dict(sorted(v.items())) for f, v in sorted(out.params.items())}

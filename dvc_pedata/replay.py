@@ -227,13 +227,15 @@ def _run(reg: Registry, scope: Scope, wt: Path, lock: dict[str, Any], plan: _Pla
     producer = plan.producer
     targets = sorted({st.target for st in producer.values() if st is not None and not _never_runs(st)})
     with clock.phase("repro"):
+        ran: set[str] = set()
         if targets:
             try:
-                dvcio.reproduce(wt, targets)
+                ran = set(dvcio.reproduce(wt, targets))
             except PedataError as exc:
                 report.error = exc.message
                 return
-        report.stages_run = [s.target for s in plan.stages if not s.frozen and not s.data_source]
+        # what DVC reports as reproduced, less the stages that have no command to run
+        report.stages_run = [s.target for s in plan.stages if not s.frozen and not s.data_source and s.target in ran]
     scratch = wt.parent / "pinned"
     scratch.mkdir(exist_ok=True)
     for name, p in sorted(pins.items()):
@@ -429,8 +431,12 @@ def summary(report: ReplayReport) -> str:
                      + (f"; outputs restored, md5-checked against dvc.lock: {', '.join(ok)}" if ok else ""))
     if report.environment:
         changes = [e for e in report.environment if e["what"] != "package" or e.get("change") != "hash"]
-        lines.append(f"  environment: {len(report.environment)} difference(s) from {DEPS_LOCK}"
-                     + (": " + ", ".join(_env_text(e) for e in changes[:5]) if changes else ""))
+        rehashed = len(report.environment) - len(changes)
+        shown = [_env_text(e) for e in changes[:5]] + ([f"and {len(changes) - 5} more"] if len(changes) > 5 else [])
+        text = ", ".join(shown)
+        if rehashed:
+            text += ("; " if text else "") + f"{rehashed} package(s) re-hashed (same version, other contents)"
+        lines.append(f"  environment: {len(report.environment)} difference(s) from {DEPS_LOCK}: {text}")
     t = report.timings
     lines.append("  timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in t.items()))
     if report.error:
@@ -440,8 +446,12 @@ def summary(report: ReplayReport) -> str:
 
 
 def _env_text(e: dict[str, Any]) -> str:
-    if e["what"] == "python":
-        return f"python {e['locked']} -> {e['current']}"
+    if e["what"] in ("python", "implementation", "platform"):
+        return f"{e['what']} {e['locked']} -> {e['current']}"
     if e["what"] == "package":
-        return f"{e['name']} {e.get('locked', '-')} -> {e.get('current', '-')}"
+        if e.get("change") == "added":
+            return f"{e['name']} {e['current']} (not in the lock)"
+        if e.get("change") == "removed":
+            return f"{e['name']} {e['locked']} (locked, not installed)"
+        return f"{e['name']} {e.get('locked')} -> {e.get('current')}"
     return str(e.get("change"))

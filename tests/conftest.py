@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +62,18 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None, check: boo
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def wait_for_next_second(since: float) -> None:
+    """Sleep until the wall clock is in a later whole second than ``since`` (an epoch time).
+
+    HDF5 object timestamps have 1 s resolution: a rebuild in the same second as the build can
+    give identical bytes. Waiting for the second to change (not a fixed 1 s) costs nothing when
+    the test already took that long.
+    """
+    deadline = int(since) + 1
+    while (now := time.time()) < deadline:
+        time.sleep(deadline - now + 0.005)
 
 
 def dvc_cmd() -> list[str]:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import run_pedata
-from example_registry import certify, commit, make_example
+from conftest import run, run_pedata
+from example_registry import certify, commit, make_example, set_params
 
 PROV_SCHEMA = json.loads((Path(__file__).parent / "data/prov-json.schema.json").read_text())
 
@@ -98,6 +98,21 @@ def test_lint_fails_on_an_unconnected_stage(example):
     assert "violation(s)" in res.stderr
 
 
+def test_lint_fails_on_a_dangling_stage_and_names_it(example):
+    """A stage with neither deps nor outs (it only reads params): no edge reaches it."""
+    text = (example / "dvc.yaml").read_text().replace(
+        "artifacts:", "  announce:\n    cmd: echo built\n    params:\n      - generate.year\n\nartifacts:", 1)
+    (example / "dvc.yaml").write_text(text)
+    graph = json.loads(lineage(example))
+    node = next(n for n in graph["nodes"] if n["id"] == "stage:dvc.yaml:announce")
+    assert node["cmd"] == "echo built" and not any("stage:dvc.yaml:announce" in (e["from"], e["to"]) for e in graph["edges"])
+    res = run_pedata("lineage", "--lint", cwd=example)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    # the rest of the graph is still one connected part: the dangling stage is the only finding
+    assert res.stdout == "dangling node stage:dvc.yaml:announce: nothing connects it to the pipeline\n"
+    assert res.stderr.strip() == f"pedata lineage --lint: 1 violation(s) in {len(graph['nodes'])} node(s)"
+
+
 def test_lint_requires_inputs_lock_and_semver(example):
     (example / "locks/inputs.manifest.json").unlink()
     (example / "releases/us/1.0.json").write_text("{}")
@@ -123,11 +138,36 @@ def test_lock_is_stable_and_describes_the_environment(example):
     pkgs = {p["name"]: p for p in env["packages"]}
     assert pkgs["dvc"]["version"].startswith("3.67") and pkgs["dvc"]["hash"].startswith("sha256:")
     assert pkgs["pyarrow"]["hash_origin"] in ("archive", "record")
-    manifest = next((example / "manifests/us/enhanced_cps_2024").glob("*.json"))
-    locks = json.loads(manifest.read_text())["inputs"]["locks"]
+    # publish ran after the locks were written: every manifest records both lock digests
     import hashlib
 
-    assert locks["locks/deps.lock.yaml"] == hashlib.sha256(before["locks/deps.lock.yaml"]).hexdigest()
+    digests = {p: hashlib.sha256(data).hexdigest() for p, data in before.items()}
+    manifests = sorted((example / "manifests/us").glob("*/*.json"))
+    assert [m.parent.name for m in manifests] == ["cps_households_2024", "enhanced_cps_2024", "us_microdata_2024"]
+    for manifest in manifests:
+        assert json.loads(manifest.read_text())["inputs"]["locks"] == digests, manifest
+
+
+def test_a_stale_inputs_lock_lends_no_sha256_to_an_edited_input(example):
+    """A manifest names a dep's sha256 only when the inputs lock hashed the bytes dvc.lock records."""
+    import hashlib
+
+    gen = example / "pipeline/generate.py"
+    locked = next(i for i in json.loads((example / "locks/inputs.manifest.json").read_text())["inputs"] if i["path"] == "pipeline/generate.py")
+    old = json.loads(next((example / "manifests/us/enhanced_cps_2024").glob("*.json")).read_text())
+    assert old["inputs"]["deps"] == [{"path": "pipeline/generate.py", "md5": locked["md5"], "size": locked["size"], "sha256": locked["sha256"]}]
+    gen.write_text(gen.read_text() + "# edited after 'pedata lock'\n")
+    set_params(example, households=20)  # new bytes, so new manifests
+    run(["dvc", "repro", "-q"], cwd=example)
+    res = run_pedata("publish", "--no-push", "--json", cwd=example)
+    assert res.ok, res.stderr
+    created = [a for a in json.loads(res.stdout)["artifacts"] if a["manifest_created"]]
+    assert len(created) == 3
+    edited = gen.read_bytes()
+    for a in created:
+        deps = json.loads((example / a["manifest"]).read_text())["inputs"]["deps"]
+        # the edited script's md5 and size, and no sha256 (the lock's belongs to the old bytes)
+        assert deps == [{"path": "pipeline/generate.py", "md5": hashlib.md5(edited).hexdigest(), "size": len(edited)}], a["name"]
 
 
 def test_lineage_errors_are_one_line(example):

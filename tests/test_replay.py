@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error, run, run_pedata
+from conftest import assert_one_line_error, run, run_pedata, wait_for_next_second
 from example_registry import certify, commit, make_example, pins, set_params
 
 
@@ -56,6 +57,8 @@ def test_certified_release_replays_strict_and_ignores_later_params(tmp_path):
 def test_timestamped_hdf5_passes_lenient_fails_strict(tmp_path):
     repo = make_example(tmp_path, deterministic_h5=False)
     certify(repo)
+    # the rebuild's HDF5 object timestamps must fall in a later second than the build's
+    wait_for_next_second((repo / "data/us_microdata.h5").stat().st_mtime)
     rc, report, out = replay(repo, "us@1.0.0", "--policy", "strict")
     assert rc == 1 and not report["ok"]
     verdicts = {a["name"]: a for a in report["artifacts"]}
@@ -115,7 +118,8 @@ def test_tampered_input_is_refused_before_any_stage_runs(tmp_path):
 
 # -- one registry for parquet/CSV lenient, frozen stages and flags ---------------------------------
 JITTER_PY = """\
-# Test stage: a parquet and a CSV table; PEDATA_TEST_JITTER nudges the middle value of column w.
+# Test stage: a parquet and a CSV table; PEDATA_TEST_JITTER nudges the middle value of column w,
+# PEDATA_TEST_ROWS (default 3) sets the row count.
 import os
 from pathlib import Path
 
@@ -123,20 +127,29 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 j = float(os.environ.get("PEDATA_TEST_JITTER", "0"))
-w = [1.0, 2.0 + j, 3.0]
-pq.write_table(pa.table({"id": [1, 2, 3], "label": ["a", "b", "c"], "w": w}), "data/jitter.parquet")
+n = int(os.environ.get("PEDATA_TEST_ROWS", "3"))
+ids, labels = list(range(1, n + 1)), "abcdefghij"[:n]
+w = [1.0, 2.0 + j, 3.0] + [float(i) for i in range(4, n + 1)]
+pq.write_table(pa.table({"id": ids, "label": list(labels), "w": w}), "data/jitter.parquet")
 cells = [str(int(v)) if v == int(v) else repr(v) for v in w]  # 1,2,3 (integers) or 1,2.0000001,3
-Path("data/jitter.csv").write_text("id,label,w\\n" + "".join(f"{i},{k},{c}\\n" for i, k, c in zip((1, 2, 3), "abc", cells)))
+Path("data/jitter.csv").write_text("id,label,w\\n" + "".join(f"{i},{k},{c}\\n" for i, k, c in zip(ids, labels, cells)))
 """
 CHAIN_PY = """\
 # Test stages: `a` writes x.bin and folder xdir; `b` reads them, writes p.bin (and touches
-# $PEDATA_TEST_MARKER if set).
+# $PEDATA_TEST_MARKER if set); `codes` writes codes.txt, kept in git (and touches
+# $PEDATA_TEST_CODES_MARKER if set); `notes` writes notes.txt, which no pin is built from.
 import hashlib
 import os
 import sys
 from pathlib import Path
 
-if sys.argv[1] == "a":
+if sys.argv[1] == "codes":
+    if os.environ.get("PEDATA_TEST_CODES_MARKER"):
+        Path(os.environ["PEDATA_TEST_CODES_MARKER"]).touch()
+    Path("data/codes.txt").write_text("label,meaning\\na,first\\nb,second\\nc,third\\n")
+elif sys.argv[1] == "notes":
+    Path("data/notes.txt").write_text("built for people, not for a release\\n")
+elif sys.argv[1] == "a":
     Path("data/x.bin").write_bytes(bytes(range(256)) * 4)
     Path("data/xdir").mkdir(exist_ok=True)
     Path("data/xdir/one.txt").write_text("one\\n")
@@ -148,10 +161,18 @@ else:
     Path("data/p.bin").write_bytes(hashlib.sha256(data).digest() * 2)
 """
 STAGES = """\
+  codes:
+    cmd: python pipeline/chain.py codes
+    deps:
+      - pipeline/chain.py
+    outs:
+      - data/codes.txt:
+          cache: false
   jitter:
     cmd: python pipeline/jitter.py
     deps:
       - pipeline/jitter.py
+      - data/codes.txt
     outs:
       - data/jitter.parquet
       - data/jitter.csv
@@ -170,6 +191,12 @@ STAGES = """\
       - data/xdir
     outs:
       - data/p.bin
+  notes:
+    cmd: python pipeline/chain.py notes
+    deps:
+      - pipeline/chain.py
+    outs:
+      - data/notes.txt
 
 artifacts:
 """
@@ -193,6 +220,9 @@ def chained(tmp_path_factory) -> Path:
     """us@1.0.0: nothing frozen. us@1.1.0: the same pins, with stages `a` and `generate` frozen.
 
     x.bin and xdir/ (a's outputs, not pinned) are pushed, so a replay can restore them.
+    codes.txt (upstream of jitter, not pinned) is ``cache: false``: committed to git, so a
+    scratch worktree has it and only a forced repro runs its stage. Stage `notes` reads
+    chain.py like `a` and `b`, but no pin is built from it.
     """
     base = tmp_path_factory.mktemp("chained")
     saved = os.environ.get("PEDATA_KEYS_DIR")
@@ -256,6 +286,16 @@ def test_parquet_and_csv_lenient_within_and_beyond_tolerance_strict_on_any_byte(
     assert "jitter_csv               DIFFERS" in out and "replay FAILED" in out
 
 
+def test_lenient_replay_fails_on_a_different_row_count(chained):
+    rc, report, out = replay(chained, "pedata://us/jitter_parquet@v1.0.0", "--policy", "lenient", "--tolerance", "1e-6",
+                             env={"PEDATA_TEST_ROWS": "4"})  # the rebuild has one more row than the pin
+    assert rc == 1 and not report["ok"], out
+    (a,) = report["artifacts"]
+    assert (a["name"], a["verdict"], a["reason"], a["max_drift"]) == ("jitter_parquet", "differs", "row count 3 became 4", {})
+    assert "  jitter_parquet           DIFFERS         data/jitter.parquet  (row count 3 became 4)\n" in out
+    assert "replay FAILED" in out
+
+
 def test_frozen_stage_upstream_of_a_pin_is_not_a_pass(chained):
     rc, report, out = replay(chained, "us@1.1.0")
     assert rc == 1 and not report["ok"], out
@@ -269,7 +309,7 @@ def test_frozen_stage_upstream_of_a_pin_is_not_a_pass(chained):
         assert arts[name]["verdict"] == "not-replayable"
         assert arts[name]["reason"] == "stage dvc.yaml:generate is frozen: it never runs, so its output proves nothing"
     assert arts["jitter_csv"]["verdict"] == arts["jitter_parquet"]["verdict"] == "identical"
-    assert report["stages_run"] == ["dvc.yaml:b", "dvc.yaml:jitter"]
+    assert report["stages_run"] == ["dvc.yaml:b", "dvc.yaml:codes", "dvc.yaml:jitter"]
     # the frozen outputs were restored and checked against the md5 in dvc.lock at the tag
     md5 = hashlib.md5((chained / "data/x.bin").read_bytes()).hexdigest()
     restored = {r["path"]: r for r in report["restored"]}
@@ -309,6 +349,64 @@ def test_tampered_or_missing_frozen_output_stops_before_any_stage_runs(chained, 
     assert missing.returncode == 3 and not marker.exists()
 
 
+def test_replay_reruns_stages_dvc_would_skip(chained, tmp_path):
+    """Stage `codes` keeps its output in git (cache: false): the scratch worktree has it, unchanged,
+    so a plain `dvc repro` would skip the stage. A replay forces it: the command really runs."""
+    tag = "us/v1.0.0"
+    assert run(["git", "ls-tree", "--name-only", tag, "data/codes.txt"], cwd=chained).stdout == "data/codes.txt\n"
+    assert "data/codes.txt" in run(["git", "show", f"{tag}:dvc.lock"], cwd=chained).stdout
+    marker = tmp_path / "codes-ran"
+    rc, report, out = replay(chained, "pedata://us/jitter_parquet@v1.0.0", env={"PEDATA_TEST_CODES_MARKER": str(marker)})
+    assert rc == 0 and report["ok"], out
+    assert marker.exists(), "the upstream stage was not re-run: its committed output was taken as is"
+    assert report["stages_run"] == ["dvc.yaml:codes", "dvc.yaml:jitter"]  # as DVC reports them, not as planned
+    assert [(a["name"], a["verdict"]) for a in report["artifacts"]] == [("jitter_parquet", "identical")]
+
+
+def _lineage(repo: Path, *args: str) -> tuple[dict, dict]:
+    res = run_pedata("lineage", *args, cwd=repo)
+    assert res.ok, res.stderr
+    graph = json.loads(res.stdout)
+    return graph, {n["id"]: n for n in graph["nodes"]}
+
+
+def test_lineage_of_a_release_is_the_subgraph_behind_its_pins(chained):
+    """Lineage scoping needs several stages, so it is tested here, on the multi-stage registry."""
+    whole, nodes = _lineage(chained)
+    assert {"stage:dvc.yaml:notes", "artifact:data/notes.txt"} <= set(nodes)
+    assert whole["scope"] == {"ref": None} and nodes["stage:dvc.yaml:a"]["frozen"] is True  # HEAD: frozen since 1.1.0
+
+    graph, nodes = _lineage(chained, "us@1.0.0")
+    tag = run(["git", "rev-parse", "us/v1.0.0^{commit}"], cwd=chained).stdout.strip()
+    assert graph["commit"] == tag and graph["scope"] == {"ref": "us@1.0.0", "release": "1.0.0", "namespace": "us"}
+    assert {n["name"] for n in nodes.values() if n["type"] == "stage"} == {"a", "b", "codes", "generate", "jitter"}
+    assert {n["path"] for n in nodes.values() if n["type"] == "artifact"} == {
+        "pipeline/chain.py", "pipeline/generate.py", "pipeline/jitter.py",  # raw inputs
+        "data/x.bin", "data/xdir", "data/codes.txt",  # built, not pinned, but pins are built from them
+        "data/p.bin", "data/jitter.parquet", "data/jitter.csv", "data/households.csv", "data/persons.parquet",
+        "data/us_microdata.h5",  # the pins
+    }  # not stage notes nor data/notes.txt: nothing pinned is built from them
+    assert nodes["stage:dvc.yaml:a"]["frozen"] is False  # the graph as it was at the tag
+    pinned = {n["path"]: n for n in nodes.values() if n.get("pins")}
+    assert {p["sha256"] for p in pinned.values()} == {p["sha256"] for p in pins(chained).values()}
+
+    graph, nodes = _lineage(chained, "pedata://us/chain_p@v1.0.0")  # one pin: only what p.bin is built from
+    assert graph["scope"]["ref"] == "pedata://us/chain_p@v1.0.0" and graph["commit"] == tag
+    assert sorted(nodes) == ["artifact:data/p.bin", "artifact:data/x.bin", "artifact:data/xdir", "artifact:pipeline/chain.py",
+                             "stage:dvc.yaml:a", "stage:dvc.yaml:b"]
+    assert sorted((e["from"], e["type"], e["to"]) for e in graph["edges"]) == [
+        ("artifact:data/x.bin", "used", "stage:dvc.yaml:b"),
+        ("artifact:data/xdir", "used", "stage:dvc.yaml:b"),
+        ("artifact:pipeline/chain.py", "used", "stage:dvc.yaml:a"),
+        ("artifact:pipeline/chain.py", "used", "stage:dvc.yaml:b"),  # chain.py also feeds codes and notes: not followed
+        ("stage:dvc.yaml:a", "generated", "artifact:data/x.bin"),
+        ("stage:dvc.yaml:a", "generated", "artifact:data/xdir"),
+        ("stage:dvc.yaml:b", "generated", "artifact:data/p.bin"),
+    ]
+    p = nodes["artifact:data/p.bin"]
+    assert p["pins"] == ["chain_p"] and p["sha256"] == pins(chained)["chain_p"]["sha256"]
+
+
 def test_flags_that_would_be_ignored_are_refused_before_any_work(chained):
     report = chained / "reports/replay.result.json"
     report.unlink(missing_ok=True)
@@ -322,3 +420,46 @@ def test_flags_that_would_be_ignored_are_refused_before_any_work(chained):
         assert res.returncode == 2 and res.stdout == ""
     assert not report.exists()
     assert run(["git", "worktree", "list"], cwd=chained).stdout.count("\n") == 1
+
+
+def test_environment_differences_from_the_release_lock_are_reported(chained, tmp_path, monkeypatch):
+    """A release certified with a deps lock that is not this environment: interpreter and packages."""
+    import platform
+    from importlib import metadata
+
+    from dvc_pedata.locks import dump_yaml, load_deps_lock
+
+    repo = tmp_path / "clone"  # a clone, so the module's registry keeps its history
+    run(["git", "clone", "-q", str(chained), str(repo)], cwd=tmp_path)
+    monkeypatch.setenv("PEDATA_KEYS_DIR", str(chained.parent / "keys"))
+    lock = load_deps_lock((repo / "locks/deps.lock.yaml").read_bytes())
+    packages = {p["name"]: p for p in lock["packages"]}
+    assert {"h5py", "numpy", "pyarrow"} <= set(packages) and "left-pad" not in packages
+    here = lock["python"]["platform"]
+    numpy_hash = packages["numpy"]["hash"]
+    assert numpy_hash and here == f"{sys.platform}-{platform.machine()}"
+    lock["python"].update(version="3.10.0", platform="darwin-arm64")
+    packages["pyarrow"]["version"] = "1.0.0"  # re-versioned
+    packages["numpy"]["hash"] = "sha256:" + "0" * 64  # same version, other contents
+    del packages["h5py"]  # installed, not locked
+    packages["left-pad"] = {"name": "left-pad", "version": "1.3.0", "hash": None, "hash_origin": None}  # locked, not installed
+    lock["packages"] = [packages[k] for k in sorted(packages)]
+    (repo / "locks/deps.lock.yaml").write_bytes(dump_yaml(lock))
+    commit(repo, "deps lock from another machine")
+    certify(repo, "1.2.0")
+
+    rc, report, out = replay(repo, "pedata://us/jitter_parquet@v1.2.0")
+    assert rc == 0 and report["ok"], out  # the environment is reported; it does not fail a replay
+    python, h5py, pyarrow = platform.python_version(), metadata.version("h5py"), metadata.version("pyarrow")
+    assert report["environment"] == [
+        {"what": "python", "locked": "3.10.0", "current": python},
+        {"what": "platform", "locked": "darwin-arm64", "current": here},
+        {"what": "package", "name": "h5py", "change": "added", "current": h5py},
+        {"what": "package", "name": "left-pad", "change": "removed", "locked": "1.3.0"},
+        {"what": "package", "name": "numpy", "change": "hash", "locked": "sha256:" + "0" * 64, "current": numpy_hash},
+        {"what": "package", "name": "pyarrow", "change": "version", "locked": "1.0.0", "current": pyarrow},
+    ]
+    assert (f"  environment: 6 difference(s) from locks/deps.lock.yaml: python 3.10.0 -> {python}, platform darwin-arm64 -> {here},"
+            f" h5py {h5py} (not in the lock), left-pad 1.3.0 (locked, not installed), pyarrow 1.0.0 -> {pyarrow};"
+            " 1 package(s) re-hashed (same version, other contents)\n") in out
+    assert "replay PASSED" in out
