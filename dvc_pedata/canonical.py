@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from typing import Any
 
 import rfc8785
@@ -122,40 +121,35 @@ def loads_strict(data: bytes | str, *, source: str = "document") -> Any:
     else:
         text = data
     try:
-        obj = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        obj = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant,
+                         parse_int=_exact_int, parse_float=_finite_float)
     except DocumentError as exc:
         raise DocumentError(f"{source}: {exc}") from exc
     except RecursionError as exc:
         raise DocumentError(f"{source}: JSON nested too deeply") from exc
     except json.JSONDecodeError as exc:
         raise DocumentError(f"{source}: invalid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from exc
-    if _BIG_NUMBER.search(text):  # rare: only then walk every value for the exact ranges
-        _check_numbers(obj, source)
     if not _shallow(obj):
         raise DocumentError(f"{source}: JSON nested too deeply (more than {_MAX_DEPTH} levels)")
     return obj
 
 
-# A number token that could leave I-JSON's exact range or overflow a float: 16+ digits, or an
-# exponent of 3+ digits. Cheap to search (C speed); a document without one needs no number walk.
-_BIG_NUMBER = re.compile(r"[:\[,]\s*-?(?:\d{16}|\d*(?:\.\d+)?[eE][+-]?\d{3})")
+def _exact_int(text: str) -> int:
+    """Numbers are checked as the parser meets them: no second walk over every value."""
+    value = int(text)
+    if not -_EXACT <= value <= _EXACT:
+        raise DocumentError(f"integer {value} is outside the exact JSON range")
+    return value
 
 
-def _check_numbers(obj: Any, source: str) -> None:
-    stack = [obj]
-    while stack:
-        node = stack.pop()
-        t = type(node)
-        if t is int:
-            if not -_EXACT <= node <= _EXACT:
-                raise DocumentError(f"{source}: integer {node} is outside the exact JSON range")
-        elif t is float:
-            if node != node or node in (float("inf"), float("-inf")):
-                raise DocumentError(f"{source}: non-finite number")
-        elif t is dict:
-            stack.extend(node.values())
-        elif t is list:
-            stack.extend(node)
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (_INF, -_INF):
+        raise DocumentError("non-finite number")
+    return value
+
+
+_INF = float("inf")
 
 
 _CONTAINERS = frozenset((dict, list))
