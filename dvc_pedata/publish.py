@@ -128,7 +128,7 @@ def publish(
                 )
                 plans.append([t, ns, info, fd, cached, manifest, extra])
                 continue
-            described = describe_file(reg.root / t.path, t.meta)  # a corrupt file fails here, before any write
+            described = describe_file(reg.root / t.path, t.meta, limit=None)  # a corrupt file fails here, before any write
             hit = state.lookup(reg.root / t.path)
             plans.append([t, ns, info, hit, hit is not None, None, extra])
             to_hash.append((len(plans) - 1, t, info, licence, described))
@@ -148,19 +148,22 @@ def publish(
             plans[i][3] = fd
             state.record_if_stable(reg.root / plans[i][0].path, fd, before, after)
         for i, t, info, licence, described in to_hash:
-            plans[i][5] = build_manifest(
+            plans[i][5], plans[i][6] = build_manifest(
                 root=reg.root, namespace=plans[i][1], name=t.name, out=info, file_digest=plans[i][3],
                 meta=t.meta, git_commit=head, licence=licence, described=described,
             )
-        # 3. Manifests (immutable: an existing manifest for these bytes is kept as it is).
+        # 3. Manifests (immutable: an existing manifest for these bytes is kept as it is, with the
+        #    companion files it names; a new one's companions are written before it).
         pins: dict[str, dict[str, dict[str, Any]]] = {}
         written: list[str] = []
         for t, ns, info, fd, cached, manifest, extra in plans:
-            for rel, data in sorted(extra.items()):  # a directory's file list, before the manifest naming it
-                atomic.create_exclusive(reg.root / rel, data)
-                written.append(rel)
             mpath = reg.manifest_path(ns, t.name, fd.sha256)
-            created = atomic.create_exclusive(mpath, manifest.to_bytes())
+            created = False
+            if not mpath.exists():
+                for rel, data in sorted(extra.items()):  # a directory's file list, a wide table's field list
+                    atomic.create_exclusive(reg.root / rel, data)
+                    written.append(rel)
+                created = atomic.create_exclusive(mpath, manifest.to_bytes())
             if not created:
                 from .documents import Manifest
 
