@@ -130,11 +130,66 @@ def test_publish_three_formats(registry):
     assert out["channels"] == {"us": 1}
 
 
+class FileWatch:
+    """Linux inotify on some files: which of them any process opened or read (``IN_OPEN``,
+    ``IN_ACCESS``) between two calls of :meth:`seen`. The kernel reports every open and read
+    whoever does it (a subprocess, DVC, pyarrow's C++ reader), and a stat is neither."""
+
+    IN_ACCESS, IN_OPEN = 0x1, 0x20
+
+    def __init__(self, paths: list[Path]) -> None:
+        import ctypes
+        import os
+
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = self.libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        assert self.fd >= 0, f"inotify_init1: errno {ctypes.get_errno()}"
+        self.names = {}
+        for p in paths:
+            wd = self.libc.inotify_add_watch(self.fd, str(p).encode(), self.IN_ACCESS | self.IN_OPEN)
+            assert wd >= 0, f"inotify_add_watch {p}: errno {ctypes.get_errno()}"
+            self.names[wd] = p.name
+
+    def seen(self) -> dict[str, set[str]]:
+        import os
+        import struct
+
+        out: dict[str, set[str]] = {}
+        while True:
+            try:
+                data = os.read(self.fd, 1 << 16)
+            except BlockingIOError:
+                return out
+            pos = 0
+            while pos < len(data):
+                wd, mask, _cookie, size = struct.unpack_from("iIII", data, pos)
+                pos += 16 + size
+                kinds = out.setdefault(self.names[wd], set())
+                kinds |= {k for k, bit in (("open", self.IN_OPEN), ("read", self.IN_ACCESS)) if mask & bit}
+
+    def close(self) -> None:
+        import os
+
+        os.close(self.fd)
+
+
 def test_publish_is_idempotent_and_does_not_rehash(registry):
-    publish_json(registry)
-    run(["git", "commit", "-qam", "publish"], cwd=registry)
-    before = {p: p.read_bytes() for p in (registry / "channels").rglob("*.json")}
-    out = publish_json(registry)
+    """A second publish of unchanged outputs writes nothing and does not even open the payloads:
+    the sha256 comes from the memo (path, inode, mtime, size) and the manifest, which exists for
+    those bytes and is immutable, is kept without reading the file again (no CSV parse)."""
+    payloads = [registry / "persons.parquet", registry / "households.csv", registry / "micro.h5"]
+    watch = FileWatch(payloads)
+    try:
+        publish_json(registry)
+        first = watch.seen()  # the watch works: the first publish reads every payload
+        assert {n: "read" in k for n, k in first.items()} == {p.name: True for p in payloads}, first
+        run(["git", "commit", "-qam", "publish"], cwd=registry)
+        before = {p: p.read_bytes() for p in (registry / "channels").rglob("*.json")}
+        watch.seen()
+        out = publish_json(registry)
+        assert watch.seen() == {}  # not opened, not read: no hash, no sidecar
+    finally:
+        watch.close()
     assert out["channels"] == {}
     assert all(not a["rehashed"] and not a["manifest_created"] for a in out["artifacts"])
     assert {p: p.read_bytes() for p in (registry / "channels").rglob("*.json")} == before
