@@ -104,20 +104,51 @@ def test_init_outside_git_is_one_line_error(tmp_path):
 
 
 def test_publish_three_formats(registry):
+    import yaml  # PyYAML comes with DVC
+
+    # Stage params from params.yaml, and both locks (raw inputs with sha256, the environment),
+    # committed: the manifests must record exactly what dvc.lock and the locks say.
+    (registry / "params.yaml").write_text("build:\n  scale: 2\n  label: three formats\n")
+    (registry / "dvc.yaml").write_text(DVC_YAML.replace("    deps: [build.py, params.json]\n",
+                                                        "    deps: [build.py, params.json]\n    params: [build]\n"))
+    run(["dvc", "repro", "-q"], cwd=registry)
+    res = run_pedata("lock", cwd=registry)
+    assert res.ok, res.stderr
+    run(["git", "add", "-A"], cwd=registry)
+    run(["git", "commit", "-qm", "params and locks"], cwd=registry)
+    head = run(["git", "rev-parse", "HEAD"], cwd=registry).stdout.strip()
     out = publish_json(registry)
     by_name = {a["name"]: a for a in out["artifacts"]}
     assert set(by_name) == {"persons", "households", "micro"}
-    lock = (registry / "dvc.lock").read_text()
+    lock = yaml.safe_load((registry / "dvc.lock").read_text())
+    raw = {i["path"]: i for i in json.loads((registry / "locks/inputs.manifest.json").read_text())["inputs"]}
+    assert set(raw) == {"build.py", "params.json"}  # raw inputs: deps no stage produces
+    for path, entry in raw.items():
+        assert entry["sha256"] == sha256sum(registry / path)
+    locks = {rel: sha256sum(registry / rel) for rel in ("locks/inputs.manifest.json", "locks/deps.lock.yaml")}
     for name, fname, fmt in [("persons", "persons.parquet", "parquet"), ("households", "households.csv", "csv"), ("micro", "micro.h5", "hdf5")]:
         a = by_name[name]
         assert a["sha256"] == sha256sum(registry / fname)
-        assert f"md5: {a['md5']}" in lock
+        # The dvc.lock stage that records this output (by its path), and that output's md5.
+        stages = [(s, st) for s, st in lock["stages"].items() if any(o["path"] == fname for o in st["outs"])]
+        assert len(stages) == 1, stages
+        stage, st = stages[0]
+        assert a["md5"] == next(o["md5"] for o in st["outs"] if o["path"] == fname)
         m = json.loads((registry / a["manifest"]).read_text())
         assert m["digest"] == {"sha256": a["sha256"], "md5": a["md5"]}
         assert m["format"] == fmt and m["size"] == (registry / fname).stat().st_size
-        assert m["producer"]["stage"] == "build" and m["producer"]["cmd"] == "python build.py"
-        assert {d["path"] for d in m["inputs"]["deps"]} == {"build.py", "params.json"}
-        assert len((registry / a["manifest"]).read_bytes()) < 16_000
+        # inputs: each dep as dvc.lock records it, plus its sha256 from the inputs lock.
+        deps = [{"path": d["path"], "md5": d["md5"], "size": d["size"]} | ({"sha256": raw[d["path"]]["sha256"]} if d["path"] in raw else {})
+                for d in st["deps"]]
+        assert m["inputs"]["deps"] == deps and [d["path"] for d in deps] == ["build.py", "params.json"]
+        assert m["inputs"]["params"] == st["params"] == {"params.yaml": {"build": {"scale": 2, "label": "three formats"}}}
+        assert m["inputs"]["locks"] == locks
+        # composite_digest = digest of {deps, params, locks} (docs/registry.md), recomputed here.
+        assert m["inputs"]["composite_digest"] == canonical_sha256({"deps": deps, "params": st["params"], "locks": locks})
+        assert m["producer"] == {"stage": stage, "dvcfile": "dvc.yaml", "cmd": st["cmd"], "git_commit": head,
+                                 "cmd_digest": hashlib.sha256(st["cmd"].encode()).hexdigest()}
+        assert st["cmd"] == "python build.py"
+        assert len((registry / a["manifest"]).read_bytes()) < 8_192
     persons = json.loads((registry / by_name["persons"]["manifest"]).read_text())
     assert persons["licence"] == "CC-BY-4.0"
     assert persons["schema"]["rows"] == 40
