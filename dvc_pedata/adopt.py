@@ -235,9 +235,9 @@ def adopt(ref: str, root: Path | str = ".", *, remote: str | None = None, push: 
             info = repo.out_info(data_rel)
             assert info.md5 is not None
             pushed = repo.push([data_rel], remote=remote) if push else 0
-            manifest = build_manifest(
+            manifest, _ = build_manifest(  # embedded in the adoption record, never stored as a manifest
                 root=reg.root, namespace=ns, name=name, out=info, file_digest=FileDigest(sha256, size),
-                meta=meta, git_commit=gitio.head(reg.root), licence=res.manifest.licence,
+                meta=meta, git_commit=gitio.head(reg.root), licence=res.manifest.licence, companions=False,
             )
         record = Adoption(new_body(
             "adoption", namespace=ns, name=name, sha256=sha256, size=size, md5=info.md5, path=data_rel,

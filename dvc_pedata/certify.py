@@ -140,6 +140,21 @@ def _refuse_uncommitted(reg: Registry, rel: str) -> None:
                           "committed and reviewed (commit it through its pull request first)")
 
 
+def _companions(reg: Registry, ns: str, pins: dict[str, Any]) -> list[str]:
+    """The field lists (of wide tables) that the pinned manifests name by digest."""
+    from .documents import Manifest
+    from .fieldsfile import companion_of
+
+    out = []
+    for n, p in sorted(pins.items()):
+        path = reg.manifest_path(ns, n, p["sha256"])
+        if path.is_file():  # a missing manifest is refused just before
+            rel = companion_of(Manifest.load(path, reg.rel(path)))
+            if rel:
+                out.append(rel)
+    return out
+
+
 def _commit_file(reg: Registry, rel: str, message: str) -> str:
     """Commit exactly ``rel`` (other staged work stays staged, not swept into the release commit)."""
     gitio.add(reg.root, [rel])
@@ -205,7 +220,8 @@ def certify(
         # What is certified must be what was reviewed: the channel as committed (the promote
         # branch's pull request), and the manifests its pins name, so a clone of the tag has them.
         for committed in (reg.rel(reg.channel_path(ns, source)),
-                          *(reg.rel(reg.manifest_path(ns, n, p["sha256"])) for n, p in sorted(ch.artifacts.items()))):
+                          *(reg.rel(reg.manifest_path(ns, n, p["sha256"])) for n, p in sorted(ch.artifacts.items())),
+                          *_companions(reg, ns, ch.artifacts)):
             _refuse_uncommitted(reg, committed)
         now = utcnow()
         body = new_body(

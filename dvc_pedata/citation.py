@@ -39,6 +39,12 @@ class Cited:
     def ns(self) -> str:
         return self.release.namespace
 
+    def schema(self, name: str) -> dict[str, Any]:
+        """The complete schema of pinned artifact ``name`` (a wide table's field list read and checked)."""
+        from .fieldsfile import complete_schema, registry_reader
+
+        return complete_schema(self.manifests[name], registry_reader(self.reg.root))
+
     @property
     def version(self) -> str:
         return self.release.version

@@ -51,9 +51,9 @@ def _slug(text: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text)
 
 
-def _fields_by_entity(m: Manifest) -> dict[str | None, list[dict[str, Any]]]:
+def _fields_by_entity(m: Manifest, s: dict[str, Any]) -> dict[str | None, list[dict[str, Any]]]:
     out: dict[str | None, list[dict[str, Any]]] = {}
-    for f in m.schema.get("fields", []):
+    for f in s.get("fields", []):
         out.setdefault(f.get("entity") if m.format == "hdf5" else None, []).append(f)
     return out
 
@@ -64,6 +64,7 @@ def croissant(c: Cited) -> dict[str, Any]:
     distribution, record_sets = [], []
     for name, pin in sorted(r.pins.items()):
         m = c.manifests[name]
+        s = c.schema(name)  # every column, also of a wide table
         fo_id = f"file/{_slug(name)}"
         fo: dict[str, Any] = {
             "@type": "cr:FileObject", "@id": fo_id, "name": fo_id,
@@ -74,8 +75,9 @@ def croissant(c: Cited) -> dict[str, Any]:
         if pin.get("size") is not None:
             fo["contentSize"] = f"{pin['size']} B"
         distribution.append(fo)
-        entities = m.schema.get("entities", {})
-        for entity, fields in _fields_by_entity(m).items():
+        entities = s.get("entities", {})
+        by_entity = _fields_by_entity(m, s)
+        for entity, fields in by_entity.items():
             rs_id = _slug(name if entity is None else f"{name}/{entity}")
             ent = entity or (next(iter(entities)) if len(entities) == 1 else None)
             key = (entities.get(ent) or {}).get("key") if ent else None
@@ -92,7 +94,7 @@ def croissant(c: Cited) -> dict[str, Any]:
                 ref = f.get("references")
                 if ref and "." in ref:
                     target_entity, target_col = ref.split(".", 1)
-                    for rs2_name, rs2_fields in _fields_by_entity(m).items():
+                    for rs2_name, rs2_fields in by_entity.items():
                         if rs2_name == target_entity and any(x["name"] == target_col for x in rs2_fields):
                             field["references"] = {"field": {"@id": f"{_slug(f'{name}/{target_entity}')}/{_slug(target_col)}"}}
                 rs["field"].append(field)
@@ -154,14 +156,15 @@ def datapackage(c: Cited) -> dict[str, Any]:
             res["bytes"] = pin["size"]
         if m.licence:
             res["licenses"] = [{"name": m.licence, "path": f"https://spdx.org/licenses/{m.licence}.html"}]
-        fields = m.schema.get("fields", [])
+        s = c.schema(name)  # every column, also of a wide table
+        fields = s.get("fields", [])
         if fields and m.format in ("parquet", "csv"):
             schema: dict[str, Any] = {"fields": [
                 {"name": f["name"], "type": frictionless_type(f["type"]), "pedata:arrowType": f["type"]}
                 | ({"description": f"role: {f['role']}"} if f.get("role") else {})
                 for f in fields
             ]}
-            ents = m.schema.get("entities", {})
+            ents = s.get("entities", {})
             keys = [e.get("key") for e in ents.values() if e.get("key")]
             if len(keys) == 1 and any(f["name"] == keys[0] for f in fields):
                 schema["primaryKey"] = [keys[0]]

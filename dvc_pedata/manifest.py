@@ -1,7 +1,9 @@
 """Building manifests (schema sidecars) from what DVC, the file footers and the locks say.
 
 A manifest holds no wall-clock time (git holds the time), so rebuilding the same bytes from the
-same recipe reproduces the manifest byte for byte.
+same recipe reproduces the manifest byte for byte. A table wider than
+``fieldsfile.INLINE_FIELDS`` keeps a summary inline and its complete field list in a
+content-addressed companion file (:mod:`dvc_pedata.fieldsfile`), written before the manifest.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from .canonical import digest, loads_strict
 from .documents import Manifest, new_body
 from .dvcio_types import OutLike
 from .hashing import FileDigest
+from .sidecar.common import FIELD_LIMIT, cap_schema
 
 TABULAR_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".h5": "hdf5", ".hdf5": "hdf5", ".csv": "csv"}
 LOCK_FILES = ("locks/inputs.manifest.json", "locks/deps.lock.yaml")
@@ -23,14 +26,17 @@ def detect_format(path: Path) -> str:
     return TABULAR_SUFFIXES.get(Path(path).suffix.lower(), "binary")
 
 
-def describe_file(path: Path, meta: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
-    """(format, media type, schema) of a single file, read from its metadata only."""
+def describe_file(path: Path, meta: dict[str, Any], limit: int | None = FIELD_LIMIT) -> tuple[str, str, dict[str, Any]]:
+    """(format, media type, schema) of a single file, read from its metadata only.
+
+    Per-column lists are capped at ``limit`` entries (``None``: complete, what publishing needs).
+    """
     fmt = meta.get("format") or detect_format(path)
     if fmt == "binary":
         return "binary", meta.get("media_type", "application/octet-stream"), {}
     from .sidecar import describe
 
-    side = describe(Path(path), fmt, meta)
+    side = describe(Path(path), fmt, meta, limit=limit)
     return side.format, side.media_type, side.schema
 
 
@@ -95,12 +101,25 @@ def build_manifest(
     git_commit: str | None,
     licence: str | None,
     described: tuple[str, str, dict[str, Any]] | None = None,
-) -> Manifest:
+    companions: bool = True,
+) -> tuple[Manifest, dict[str, bytes]]:
     """Assemble and validate the manifest for one artifact version.
 
-    ``described`` is the file's (format, media type, schema) when the caller already read it.
+    Returns the manifest and the companion files to write before it (``{registry path: bytes}``:
+    a wide table's complete field list, see :mod:`dvc_pedata.fieldsfile`). ``described`` is the
+    file's complete (format, media type, schema) when the caller already read it
+    (``describe_file(..., limit=None)``). ``companions=False`` (a record that is not stored as a
+    manifest, e.g. an adoption) caps the lists at ``FIELD_LIMIT`` inline instead.
     """
-    fmt, media_type, schema = described or describe_file(root / out.path, meta)
+    fmt, media_type, schema = described or describe_file(root / out.path, meta, limit=None)
+    extra: dict[str, bytes] = {}
+    if schema:
+        if companions:
+            from .fieldsfile import split
+
+            schema, extra = split(namespace, name, schema)
+        else:
+            schema = cap_schema(schema, FIELD_LIMIT)
     producer = producer_of(out, git_commit)
     body = new_body(
         "manifest",
@@ -118,4 +137,4 @@ def build_manifest(
     )
     manifest = Manifest(body)
     manifest.validate(f"manifest for {namespace}/{name}")
-    return manifest
+    return manifest, extra

@@ -103,7 +103,10 @@ def promote(
                 continue
             d = None
             if before is not None:
-                d = diff_manifests(manifest_for_pin(reg, ns, n, before), manifest_for_pin(reg, ns, n, after))
+                from .fieldsfile import registry_reader
+
+                d = diff_manifests(manifest_for_pin(reg, ns, n, before), manifest_for_pin(reg, ns, n, after),
+                                   registry_reader(reg.root))
             else:
                 manifest_for_pin(reg, ns, n, after)  # the pin must name a real manifest
             moves.append(Move(n, before["sha256"] if before else None, after["sha256"], d))

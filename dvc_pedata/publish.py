@@ -128,8 +128,13 @@ def publish(
                 )
                 plans.append([t, ns, info, fd, cached, manifest, extra])
                 continue
-            described = describe_file(reg.root / t.path, t.meta)  # a corrupt file fails here, before any write
             hit = state.lookup(reg.root / t.path)
+            if hit is not None and reg.manifest_path(ns, t.name, hit.sha256).is_file():
+                # Unchanged since hashed, and its manifest exists and is immutable: nothing to read
+                # (a CSV's sidecar would be a full parse).
+                described = None
+            else:
+                described = describe_file(reg.root / t.path, t.meta, limit=None)  # a corrupt file fails here, before any write
             plans.append([t, ns, info, hit, hit is not None, None, extra])
             to_hash.append((len(plans) - 1, t, info, licence, described))
         # 2. Bytes to the remote first (a pin must never name bytes the remote lacks), while a
@@ -148,19 +153,24 @@ def publish(
             plans[i][3] = fd
             state.record_if_stable(reg.root / plans[i][0].path, fd, before, after)
         for i, t, info, licence, described in to_hash:
-            plans[i][5] = build_manifest(
+            if described is None and reg.manifest_path(plans[i][1], t.name, plans[i][3].sha256).is_file():
+                continue  # kept as it is in step 3
+            plans[i][5], plans[i][6] = build_manifest(
                 root=reg.root, namespace=plans[i][1], name=t.name, out=info, file_digest=plans[i][3],
                 meta=t.meta, git_commit=head, licence=licence, described=described,
             )
-        # 3. Manifests (immutable: an existing manifest for these bytes is kept as it is).
+        # 3. Manifests (immutable: an existing manifest for these bytes is kept as it is, with the
+        #    companion files it names; a new one's companions are written before it).
         pins: dict[str, dict[str, dict[str, Any]]] = {}
         written: list[str] = []
         for t, ns, info, fd, cached, manifest, extra in plans:
-            for rel, data in sorted(extra.items()):  # a directory's file list, before the manifest naming it
-                atomic.create_exclusive(reg.root / rel, data)
-                written.append(rel)
             mpath = reg.manifest_path(ns, t.name, fd.sha256)
-            created = atomic.create_exclusive(mpath, manifest.to_bytes())
+            created = False
+            if not mpath.exists():
+                for rel, data in sorted(extra.items()):  # a directory's file list, a wide table's field list
+                    atomic.create_exclusive(reg.root / rel, data)
+                    written.append(rel)
+                created = atomic.create_exclusive(mpath, manifest.to_bytes())
             if not created:
                 from .documents import Manifest
 

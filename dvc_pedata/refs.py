@@ -65,6 +65,16 @@ def load_manifest_ref(ref: str, root: Path | str = ".") -> Manifest:
     raise PedataError(f"{ref!r} is neither a pedata:// URI nor a manifest file")
 
 
+def reader_for_ref(ref: str, root: Path | str = ".") -> Any:
+    """Where companion files (a wide table's field list) of ``ref``'s manifest are read from:
+    the registry for a URI, the manifest's own folder for a manifest file path."""
+    from .fieldsfile import beside, registry_reader
+
+    if is_uri(ref):
+        return registry_reader(Registry.find(root).root)
+    return beside(Path(ref))
+
+
 def _one_file(reg: Registry, uri: PedataURI, manifest: Manifest) -> Manifest:
     """The file ``;path=`` names inside a directory artifact, from its verified file list."""
     from .dirmanifest import file_view, find_entry, load_listing, registry_reader

@@ -4,6 +4,9 @@ Layout (all git-tracked)::
 
     pedata.json                             registry settings (namespaces, remotes, mirrors)
     manifests/<ns>/<name>/<sha256>.json     schema sidecars, immutable
+    manifests/<ns>/<name>/<digest>.files.json / .fields.json
+                                            companions a manifest names by digest (a folder's
+                                            file list, a wide table's field list), immutable
     channels/<ns>/<channel>.json            pointer documents
     releases/<ns>/<semver>.json             signed releases
     tombstones/<sha256>.json                signed revocations
@@ -142,7 +145,9 @@ class Registry:
         return Tombstone.load(path, self.rel(path)) if path.is_file() else None
 
     def iter_manifest_paths(self) -> Iterator[Path]:
-        yield from sorted(p for p in (self.root / "manifests").glob("*/*/*.json") if not p.name.endswith(".files.json"))
+        from .fieldsfile import is_companion
+
+        yield from sorted(p for p in (self.root / "manifests").glob("*/*/*.json") if not is_companion(p.name))
 
     def iter_channel_paths(self) -> Iterator[Path]:
         yield from sorted((self.root / "channels").glob("*/*.json"))

@@ -158,6 +158,7 @@ def list_releases(reg: Registry, ns: str | None = None) -> list[ReleaseInfo]:
 
 def changes_since_previous(reg: Registry, rel: Release) -> dict[str, Any]:
     """Artifacts added, removed and changed since ``previous``, with the schema diff of each change."""
+    from .fieldsfile import registry_reader
     from .refs import manifest_for_pin
     from .schema_diff import diff_manifests
 
@@ -174,7 +175,7 @@ def changes_since_previous(reg: Registry, rel: Release) -> dict[str, Any]:
             continue
         try:
             changed[name] = diff_manifests(manifest_for_pin(reg, rel.namespace, name, a[name]),
-                                           manifest_for_pin(reg, rel.namespace, name, b[name]))
+                                           manifest_for_pin(reg, rel.namespace, name, b[name]), registry_reader(reg.root))
         except Exception as exc:  # noqa: BLE001 - show the release even if one manifest is broken
             changed[name] = {"error": str(exc)}
     return {

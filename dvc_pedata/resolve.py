@@ -370,8 +370,11 @@ def schema(
     """The artifact's schema from its (checked) manifest; never downloads bytes.
 
     A revoked artifact still answers (with a warning on stderr): revocation withdraws bytes, not
-    the record of what they were.
+    the record of what they were. A wide table's complete field list (the companion file its
+    manifest names by digest) is read from the same registry state and checked.
     """
+    from .fieldsfile import complete_schema
+
     res = describe(uri, registry, rev, offline=offline, trusted_root=trusted_root, revoked_ok=True)
     _warn(res)
-    return dict(res.manifest.schema)
+    return complete_schema(res.manifest, res.view.read if res.view is not None else None)

@@ -35,6 +35,7 @@ from urllib.parse import quote
 from . import citation, dirmanifest, gitio, lineage
 from .documents import Channel, Manifest, Release, Tombstone
 from .errors import PedataError, UsageError
+from .fieldsfile import complete_schema, registry_reader
 from .registry import Registry
 from .releases import TagInfo, read_tag, tag_name
 from .schema_diff import diff_manifests, is_empty
@@ -440,6 +441,10 @@ def render_index(data: SiteData) -> str:
 
 
 def _diff_html(d: dict[str, Any]) -> str:
+    if not d["columns"].get("complete", True):
+        from .schema_diff import INCOMPLETE
+
+        return f'<p class="muted">{e(INCOMPLETE)}.</p>' + _diff_html({**d, "columns": {**d["columns"], "complete": True}})
     if is_empty(d):
         return '<p class="diff-same">No schema, row-count or input changes' + (" (same bytes)." if d["same_bytes"] else ".") + "</p>"
     rows: list[tuple[str, str, str]] = []
@@ -536,7 +541,12 @@ def render_artifact(data: SiteData, a: ArtifactView) -> str:
     parts.append('<h2 id="schema">Schema</h2>')
     if m is not None:
         parts.append(f'<p class="muted">From the manifest of <code>@{e(ref)}</code>; read from file metadata, not the payload.</p>')
-        parts.append(schema_html(m))
+        try:
+            schema = complete_schema(m, registry_reader(data.reg.root))  # a wide table's every column
+        except PedataError as exc:
+            schema = None
+            parts.append(f'<p class="warning">{e(exc.message)}; only the columns listed in the manifest are shown.</p>')
+        parts.append(schema_html(m, schema))
     else:
         parts.append(f'<p class="warning">No manifest for sha256 {short(sha)} in this registry.</p>')
     # schema changes between consecutive releases
@@ -550,7 +560,10 @@ def render_artifact(data: SiteData, a: ArtifactView) -> str:
         if m1 is None or m2 is None:
             parts.append('<p class="warning">A manifest is missing; no diff.</p>')
         else:
-            parts.append(_diff_html(diff_manifests(m1, m2)))
+            try:
+                parts.append(_diff_html(diff_manifests(m1, m2, registry_reader(data.reg.root))))
+            except PedataError as exc:
+                parts.append(f'<p class="warning">No diff: {e(exc.message)}</p>')
     # lineage
     parts.append('<h2 id="lineage">Lineage</h2>')
     path = str(m.body.get("path")) if m is not None else ""

@@ -86,8 +86,8 @@ def _columns(s: dict[str, Any], heading: str) -> str:
                    f'<td>{e(f.get("references") or "")}</td><td>{"yes" if f.get("nullable") else "no"}</td></tr>')
     out.append("</tbody></table>")
     if s.get("fields_truncated"):
-        out.append(f'<p class="muted">{e(s.get("field_count", 0) - len(fields))} more columns are summarised by the '
-                   'fingerprint only.</p>')
+        more = "their complete list is named by the manifest" if s.get("fields_sidecar") else "the manifest summarises them by the fingerprint only"
+        out.append(f'<p class="muted">{e(s.get("field_count", 0) - len(fields))} more columns: {more}.</p>')
     return "\n".join(out)
 
 
@@ -107,9 +107,13 @@ def _layout(i: int, g: dict[str, Any]) -> str:
     return "\n".join(p for p in parts if p)
 
 
-def schema_html(m: Manifest) -> str:
-    """The facts and tables of a manifest's schema (per layout for a directory artifact)."""
-    s = m.schema
+def schema_html(m: Manifest, schema: dict[str, Any] | None = None) -> str:
+    """The facts and tables of a manifest's schema (per layout for a directory artifact).
+
+    ``schema`` is the complete schema when the caller read a wide table's field list
+    (:func:`dvc_pedata.fieldsfile.complete_schema`); default: the schema as the manifest stores it.
+    """
+    s = m.schema if schema is None or m.format == "directory" else schema
     facts: list[Fact] = [("sha256", f"<code>{e(m.sha256)}</code>", ""), ("format", _format(m.format, m.body.get("media_type")), ""),
                          ("size", f"{e(m.size)} bytes", ""), ("licence", e(m.licence or "unspecified"), "")]
     if m.format != "directory":

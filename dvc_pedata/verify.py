@@ -96,7 +96,7 @@ class VerifyReport:
 
 # -- loading ---------------------------------------------------------------------------------------
 def _kind_for(path: str) -> type[Document] | None:
-    if path.endswith(".files.json"):  # a directory's file list, checked by checks/directories.py
+    if path.endswith((".files.json", ".fields.json")):  # companions: checks/directories.py, checks/fields.py
         return None
     if path.startswith("manifests/"):
         return Manifest

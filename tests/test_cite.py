@@ -247,6 +247,43 @@ def test_croissant_validates_with_mlcroissant(released, tmp_path):
     assert refs and set(refs) <= field_ids, refs
 
 
+def test_exports_carry_every_column_of_a_wide_table(tmp_path, monkeypatch):
+    """The example's parquet (22 columns) and HDF5 (31 variables) are wider than their manifests
+    list inline; Data Package and Croissant still describe every column (from the field lists)."""
+    import h5py
+    import pyarrow.parquet as pq
+    from example_registry import certify, make_example
+
+    monkeypatch.setenv("PEDATA_KEYS_DIR", str(tmp_path / "keys"))
+    repo = make_example(tmp_path, households=50)
+    certify(repo)
+    columns = [(f.name, str(f.type)) for f in pq.read_schema(repo / "data/persons.parquet")]
+    with h5py.File(repo / "data/us_microdata.h5") as fh:
+        variables = set(fh)
+    for name in ("enhanced_cps_2024", "us_microdata_2024"):
+        manifest = json.loads(next((repo / "manifests/us" / name).glob("*[0-9a-f].json")).read_text())
+        assert manifest["schema"]["fields_truncated"] and manifest["schema"]["fields_sidecar"]
+
+    res = run_pedata("export", "us@1.0.0", "--format", "datapackage", "-o", tmp_path / "dp", cwd=repo)
+    assert res.ok, res.stderr
+    dp = json.loads((tmp_path / "dp" / "datapackage.json").read_text())
+    schema_validator(DATA / "schemas/datapackage.schema.json").validate(dp)
+    persons = next(r for r in dp["resources"] if r["name"] == "enhanced_cps_2024")
+    assert [(f["name"], f["pedata:arrowType"]) for f in persons["schema"]["fields"]] == columns
+    assert persons["schema"]["primaryKey"] == ["person_id"]
+
+    res = run_pedata("export", "us@1.0.0", "--format", "croissant", "-o", tmp_path / "cr", cwd=repo)
+    assert res.ok, res.stderr
+    doc = json.loads((tmp_path / "cr" / "croissant.json").read_text())
+    sets = {r["@id"]: r for r in doc["recordSet"]}
+    assert [f["name"] for f in sets["enhanced_cps_2024"]["field"]] == [n for n, _ in columns]
+    micro = {f["name"] for rid, r in sets.items() if rid.startswith("us_microdata_2024") for f in r["field"]}
+    assert micro == variables
+    field_ids = {f["@id"] for r in doc["recordSet"] for f in r["field"]}
+    refs = [f["references"]["field"]["@id"] for r in doc["recordSet"] for f in r["field"] if "references" in f]
+    assert refs and set(refs) <= field_ids
+
+
 def test_swhids_leave_out_a_local_origin(released, tmp_path):
     clone = tmp_path / "clone"
     run(["git", "clone", "-q", str(released), str(clone)], cwd=tmp_path)  # origin = a local path

@@ -104,20 +104,51 @@ def test_init_outside_git_is_one_line_error(tmp_path):
 
 
 def test_publish_three_formats(registry):
+    import yaml  # PyYAML comes with DVC
+
+    # Stage params from params.yaml, and both locks (raw inputs with sha256, the environment),
+    # committed: the manifests must record exactly what dvc.lock and the locks say.
+    (registry / "params.yaml").write_text("build:\n  scale: 2\n  label: three formats\n")
+    (registry / "dvc.yaml").write_text(DVC_YAML.replace("    deps: [build.py, params.json]\n",
+                                                        "    deps: [build.py, params.json]\n    params: [build]\n"))
+    run(["dvc", "repro", "-q"], cwd=registry)
+    res = run_pedata("lock", cwd=registry)
+    assert res.ok, res.stderr
+    run(["git", "add", "-A"], cwd=registry)
+    run(["git", "commit", "-qm", "params and locks"], cwd=registry)
+    head = run(["git", "rev-parse", "HEAD"], cwd=registry).stdout.strip()
     out = publish_json(registry)
     by_name = {a["name"]: a for a in out["artifacts"]}
     assert set(by_name) == {"persons", "households", "micro"}
-    lock = (registry / "dvc.lock").read_text()
+    lock = yaml.safe_load((registry / "dvc.lock").read_text())
+    raw = {i["path"]: i for i in json.loads((registry / "locks/inputs.manifest.json").read_text())["inputs"]}
+    assert set(raw) == {"build.py", "params.json"}  # raw inputs: deps no stage produces
+    for path, entry in raw.items():
+        assert entry["sha256"] == sha256sum(registry / path)
+    locks = {rel: sha256sum(registry / rel) for rel in ("locks/inputs.manifest.json", "locks/deps.lock.yaml")}
     for name, fname, fmt in [("persons", "persons.parquet", "parquet"), ("households", "households.csv", "csv"), ("micro", "micro.h5", "hdf5")]:
         a = by_name[name]
         assert a["sha256"] == sha256sum(registry / fname)
-        assert f"md5: {a['md5']}" in lock
+        # The dvc.lock stage that records this output (by its path), and that output's md5.
+        stages = [(s, st) for s, st in lock["stages"].items() if any(o["path"] == fname for o in st["outs"])]
+        assert len(stages) == 1, stages
+        stage, st = stages[0]
+        assert a["md5"] == next(o["md5"] for o in st["outs"] if o["path"] == fname)
         m = json.loads((registry / a["manifest"]).read_text())
         assert m["digest"] == {"sha256": a["sha256"], "md5": a["md5"]}
         assert m["format"] == fmt and m["size"] == (registry / fname).stat().st_size
-        assert m["producer"]["stage"] == "build" and m["producer"]["cmd"] == "python build.py"
-        assert {d["path"] for d in m["inputs"]["deps"]} == {"build.py", "params.json"}
-        assert len((registry / a["manifest"]).read_bytes()) < 16_000
+        # inputs: each dep as dvc.lock records it, plus its sha256 from the inputs lock.
+        deps = [{"path": d["path"], "md5": d["md5"], "size": d["size"]} | ({"sha256": raw[d["path"]]["sha256"]} if d["path"] in raw else {})
+                for d in st["deps"]]
+        assert m["inputs"]["deps"] == deps and [d["path"] for d in deps] == ["build.py", "params.json"]
+        assert m["inputs"]["params"] == st["params"] == {"params.yaml": {"build": {"scale": 2, "label": "three formats"}}}
+        assert m["inputs"]["locks"] == locks
+        # composite_digest = digest of {deps, params, locks} (docs/registry.md), recomputed here.
+        assert m["inputs"]["composite_digest"] == canonical_sha256({"deps": deps, "params": st["params"], "locks": locks})
+        assert m["producer"] == {"stage": stage, "dvcfile": "dvc.yaml", "cmd": st["cmd"], "git_commit": head,
+                                 "cmd_digest": hashlib.sha256(st["cmd"].encode()).hexdigest()}
+        assert st["cmd"] == "python build.py"
+        assert len((registry / a["manifest"]).read_bytes()) < 8_192
     persons = json.loads((registry / by_name["persons"]["manifest"]).read_text())
     assert persons["licence"] == "CC-BY-4.0"
     assert persons["schema"]["rows"] == 40
@@ -130,11 +161,66 @@ def test_publish_three_formats(registry):
     assert out["channels"] == {"us": 1}
 
 
+class FileWatch:
+    """Linux inotify on some files: which of them any process opened or read (``IN_OPEN``,
+    ``IN_ACCESS``) between two calls of :meth:`seen`. The kernel reports every open and read
+    whoever does it (a subprocess, DVC, pyarrow's C++ reader), and a stat is neither."""
+
+    IN_ACCESS, IN_OPEN = 0x1, 0x20
+
+    def __init__(self, paths: list[Path]) -> None:
+        import ctypes
+        import os
+
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = self.libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        assert self.fd >= 0, f"inotify_init1: errno {ctypes.get_errno()}"
+        self.names = {}
+        for p in paths:
+            wd = self.libc.inotify_add_watch(self.fd, str(p).encode(), self.IN_ACCESS | self.IN_OPEN)
+            assert wd >= 0, f"inotify_add_watch {p}: errno {ctypes.get_errno()}"
+            self.names[wd] = p.name
+
+    def seen(self) -> dict[str, set[str]]:
+        import os
+        import struct
+
+        out: dict[str, set[str]] = {}
+        while True:
+            try:
+                data = os.read(self.fd, 1 << 16)
+            except BlockingIOError:
+                return out
+            pos = 0
+            while pos < len(data):
+                wd, mask, _cookie, size = struct.unpack_from("iIII", data, pos)
+                pos += 16 + size
+                kinds = out.setdefault(self.names[wd], set())
+                kinds |= {k for k, bit in (("open", self.IN_OPEN), ("read", self.IN_ACCESS)) if mask & bit}
+
+    def close(self) -> None:
+        import os
+
+        os.close(self.fd)
+
+
 def test_publish_is_idempotent_and_does_not_rehash(registry):
-    publish_json(registry)
-    run(["git", "commit", "-qam", "publish"], cwd=registry)
-    before = {p: p.read_bytes() for p in (registry / "channels").rglob("*.json")}
-    out = publish_json(registry)
+    """A second publish of unchanged outputs writes nothing and does not even open the payloads:
+    the sha256 comes from the memo (path, inode, mtime, size) and the manifest, which exists for
+    those bytes and is immutable, is kept without reading the file again (no CSV parse)."""
+    payloads = [registry / "persons.parquet", registry / "households.csv", registry / "micro.h5"]
+    watch = FileWatch(payloads)
+    try:
+        publish_json(registry)
+        first = watch.seen()  # the watch works: the first publish reads every payload
+        assert {n: "read" in k for n, k in first.items()} == {p.name: True for p in payloads}, first
+        run(["git", "commit", "-qam", "publish"], cwd=registry)
+        before = {p: p.read_bytes() for p in (registry / "channels").rglob("*.json")}
+        watch.seen()
+        out = publish_json(registry)
+        assert watch.seen() == {}  # not opened, not read: no hash, no sidecar
+    finally:
+        watch.close()
     assert out["channels"] == {}
     assert all(not a["rehashed"] and not a["manifest_created"] for a in out["artifacts"])
     assert {p: p.read_bytes() for p in (registry / "channels").rglob("*.json")} == before
@@ -312,3 +398,194 @@ def test_publishing_twice_before_a_commit_makes_one_new_version(registry):
     run(["git", "commit", "-qm", "publish again"], cwd=registry)
     res = run_pedata("verify", cwd=registry)
     assert res.ok, res.stdout + res.stderr
+
+
+# -- wide tables: small manifests, complete field lists ----------------------------------------------
+WIDE_SCRIPT = r'''
+"""A 5,000-column parquet and a PolicyEngine HDF5 with 600 variables, from params.json."""
+import json
+import h5py, numpy as np, pyarrow as pa, pyarrow.parquet as pq
+p = json.load(open("params.json"))
+n = 20
+cols = {f"variable_{i:04d}": pa.array(np.arange(n, dtype="int64") + i) for i in range(p["columns"])}
+if p.get("retype"):
+    cols[p["retype"]] = pa.array(np.arange(n) + 0.5)                 # int64 -> double
+if p.get("drop"):
+    del cols[p["drop"]]
+if p.get("add"):
+    cols[p["add"]] = pa.array(np.arange(n, dtype="int64") * 1000)    # other values: not a rename
+pq.write_table(pa.table(cols), "wide.parquet")
+rows = {"person": 12, "household": 5}
+with h5py.File("wide.h5", "w") as h:
+    for e, k in rows.items():
+        h.create_dataset(f"{e}_id/2024", data=np.arange(k), track_times=False)
+        h.create_dataset(f"{e}_weight/2024", data=np.ones(k), track_times=False)
+    h.create_dataset("person_household_id/2024", data=np.arange(12) % 5, track_times=False)
+    for i in range(p["variables"]):
+        dtype = "int32" if i == p.get("retype_variable") else "float32"
+        for year in ("2023", "2024"):
+            h.create_dataset(f"pe_variable_{i:04d}/{year}", data=np.zeros(rows["person"] if i % 2 else rows["household"], dtype), track_times=False)
+'''
+
+WIDE_DVC_YAML = """
+stages:
+  build:
+    cmd: python build.py
+    deps: [build.py, params.json]
+    outs: [wide.parquet, wide.h5]
+artifacts:
+  wide:
+    path: wide.parquet
+    meta: {pedata: {namespace: us}}
+  widepe:
+    path: wide.h5
+    meta: {pedata: {namespace: us, layout: policyengine}}
+"""
+
+MANIFEST_BUDGET = 8 * 1024  # "a manifest stays a few KB"
+
+
+def canonical_sha256(obj) -> str:
+    """RFC 8785 digest, standard library only (exact for strings, integers, booleans and null)."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
+
+
+def wide_registry(repo: Path, columns: int = 5000, variables: int = 600) -> Path:
+    assert run_pedata("init", "-n", "us", cwd=repo).ok
+    (repo / "build.py").write_text(WIDE_SCRIPT)
+    (repo / "dvc.yaml").write_text(WIDE_DVC_YAML)
+    (repo / "params.json").write_text(json.dumps({"columns": columns, "variables": variables}))
+    run(["dvc", "repro", "-q"], cwd=repo)
+    run(["git", "add", "-A"], cwd=repo)
+    run(["git", "commit", "-qm", "wide pipeline"], cwd=repo)
+    return repo
+
+
+def test_wide_tables_keep_small_manifests_and_every_column(git_repo, tmp_path, monkeypatch):
+    import h5py
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    import dvc_pedata
+
+    monkeypatch.setenv("PEDATA_STORAGE_DIR", str(tmp_path / "storage"))
+    repo = wide_registry(git_repo)
+    first = {a["name"]: a for a in publish_json(repo)["artifacts"]}
+    arrow = pq.read_schema(repo / "wide.parquet")
+    with h5py.File(repo / "wide.h5") as fh:
+        variables = set(fh)
+    for name, n_fields in (("wide", 5000), ("widepe", 600 + 5)):
+        mpath = repo / first[name]["manifest"]
+        assert mpath.stat().st_size <= MANIFEST_BUDGET, (name, mpath.stat().st_size)
+        schema = json.loads(mpath.read_text())["schema"]
+        assert schema["field_count"] == n_fields and schema["fields_truncated"] is True
+        # The complete list is a content-addressed file beside the manifest, named by its digest.
+        companion = mpath.parent / schema["fields_sidecar"]
+        assert schema["fields_sidecar"] == f"{schema['fields_sidecar_sha256']}.fields.json"
+        listed = json.loads(companion.read_text())
+        assert canonical_sha256(listed) == schema["fields_sidecar_sha256"]
+        assert len(listed["fields"]) == n_fields and listed["fields"][: len(schema["fields"])] == schema["fields"]
+        assert run(["git", "ls-files", "--", companion.relative_to(repo).as_posix()], cwd=repo).stdout.strip()  # staged
+
+    # `pedata schema` and dvc_pedata.schema() give every column (names and types as pyarrow reads them).
+    res = run_pedata("schema", "pedata://us/wide@latest", "--json", cwd=repo)
+    assert res.ok, res.stderr
+    full = json.loads(res.stdout)["schema"]
+    assert [(f["name"], f["type"]) for f in full["fields"]] == [(f.name, str(f.type)) for f in arrow]
+    assert full["fields_truncated"] is False and len(full["stats"]) == 5000
+    last = pq.read_table(repo / "wide.parquet", columns=["variable_4999"])["variable_4999"]
+    assert full["stats"]["variable_4999"] == {"min": pc.min(last).as_py(), "max": pc.max(last).as_py(), "null_count": 0}
+    text = run_pedata("schema", "pedata://us/wide@latest", cwd=repo).stdout
+    assert "variable_4999  int64" in text and "more columns" not in text
+    pe = dvc_pedata.schema("pedata://us/widepe@latest", registry=str(repo))
+    assert {f["name"] for f in pe["fields"]} == variables and len(pe["format_details"]["variables"]) == len(variables)
+    assert pe["format_details"]["variables"]["pe_variable_0599"]["shape"] == [12]
+    assert pe["entities"]["person"] == {"rows": 12, "key": "person_id", "weight": "person_weight"}
+    assert run_pedata("verify", cwd=repo).ok
+    run(["git", "commit", "-qm", "publish wide"], cwd=repo)
+
+    # Columns retyped, removed and added far past the inline ones: diff reports each exactly.
+    (repo / "params.json").write_text(json.dumps({"columns": 5000, "variables": 600, "retype": "variable_4321",
+                                                  "drop": "variable_4998", "add": "zz_added", "retype_variable": 555}))
+    run(["dvc", "repro", "-q"], cwd=repo)
+    second = {a["name"]: a for a in publish_json(repo)["artifacts"]}
+    res = run_pedata("diff", f"pedata://us/wide@sha256:{first['wide']['sha256']}", "pedata://us/wide@latest", "--format", "json", cwd=repo)
+    assert res.ok, res.stderr
+    cols = json.loads(res.stdout)["columns"]
+    assert cols == {"added": ["zz_added"], "removed": ["variable_4998"], "renamed": [], "complete": True,
+                    "retyped": [{"name": "variable_4321", "from": "int64", "to": "double"}]}
+    md = run_pedata("diff", f"pedata://us/wide@sha256:{first['wide']['sha256']}", "pedata://us/wide@latest", "--format", "markdown", cwd=repo).stdout
+    assert "| column retyped | `variable_4321` | `int64` → `double` |" in md and "| column added | `zz_added` |  |" in md
+    res = run_pedata("diff", first["widepe"]["manifest"], second["widepe"]["manifest"], "--format", "json", cwd=repo)
+    assert res.ok, res.stderr
+    assert json.loads(res.stdout)["columns"]["retyped"] == [{"name": "pe_variable_0555", "from": "float", "to": "int32"}]
+    run(["git", "add", "-A"], cwd=repo)
+    run(["git", "commit", "-qm", "publish wide v2"], cwd=repo)
+    gc = run_pedata("gc", "--dry-run", "--json", cwd=repo)
+    assert gc.ok and json.loads(gc.stdout)["orphans"] == [], gc.stdout + gc.stderr
+
+    # verify: the field list must be there, unmodified, and every field list must be named.
+    mpath = repo / second["wide"]["manifest"]
+    companion = mpath.parent / json.loads(mpath.read_text())["schema"]["fields_sidecar"]
+    companion.write_text(companion.read_text().replace('"double"', '"float"', 1))
+    res = run_pedata("verify", cwd=repo)
+    assert res.returncode == 1 and f"field list {companion.relative_to(repo).as_posix()} was modified" in res.stdout, res.stdout
+    assert_one_line_error(run_pedata("schema", "pedata://us/wide@latest", cwd=repo), "was modified")
+    companion.unlink()
+    res = run_pedata("verify", cwd=repo)
+    assert res.returncode == 1 and "is missing from the registry" in res.stdout, res.stdout
+    run(["git", "checkout", "--", "manifests"], cwd=repo)
+    stray = companion.with_name("0" * 64 + ".fields.json")
+    stray.write_bytes(companion.read_bytes())
+    res = run_pedata("verify", cwd=repo)
+    assert res.returncode == 1 and "a field list that no manifest names" in res.stdout, res.stdout
+    stray.unlink()
+    assert run_pedata("verify", cwd=repo).ok
+
+
+def test_manifests_from_before_field_lists_still_load_and_verify(git_repo, tmp_path, monkeypatch):
+    """A manifest written before companion field lists (256 fields inline, the rest only in the
+    fingerprint) is immutable: it keeps loading, verifying and answering schema and diff."""
+    from dvc_pedata.dvcio import DvcRepo
+    from dvc_pedata.hashing import FileDigest
+    from dvc_pedata.manifest import build_manifest
+
+    monkeypatch.setenv("PEDATA_STORAGE_DIR", str(tmp_path / "storage"))
+    repo = wide_registry(git_repo, columns=300, variables=3)
+    sha = sha256sum(repo / "wide.parquet")
+    with DvcRepo(repo) as dvc:
+        out = dvc.out_info("wide.parquet")
+    head = run(["git", "rev-parse", "HEAD"], cwd=repo).stdout.strip()
+    # What pedata wrote before field lists: the lists capped at 256 inline, nothing beside them.
+    legacy, extra = build_manifest(root=repo, namespace="us", name="wide", out=out, meta={"namespace": "us"},
+                                   file_digest=FileDigest(sha, (repo / "wide.parquet").stat().st_size, out.md5),
+                                   git_commit=head, licence=None, companions=False)
+    assert extra == {} and len(legacy.schema["fields"]) == 256 and "fields_sidecar" not in legacy.schema
+    mpath = repo / "manifests/us/wide" / f"{sha}.json"
+    mpath.parent.mkdir(parents=True)
+    mpath.write_bytes(legacy.to_bytes())
+    run(["git", "add", "-A"], cwd=repo)
+    run(["git", "commit", "-qm", "a manifest from an older pedata"], cwd=repo)
+    before = mpath.read_bytes()
+
+    out = {a["name"]: a for a in publish_json(repo, "wide.parquet")["artifacts"]}
+    assert not out["wide"]["manifest_created"] and mpath.read_bytes() == before  # kept as it is
+    assert not list(mpath.parent.glob("*.fields.json"))  # and no field list it does not name
+    run(["git", "add", "-A"], cwd=repo)
+    run(["git", "commit", "-qm", "publish"], cwd=repo)
+    res = run_pedata("verify", cwd=repo)
+    assert res.ok, res.stdout + res.stderr
+    text = run_pedata("schema", "pedata://us/wide@latest", cwd=repo).stdout
+    assert "variable_0255" in text and "variable_0256" not in text and "... 44 more columns" in text
+
+    # Against it, diff reports what the listed columns show and says what it cannot compare.
+    (repo / "params.json").write_text(json.dumps({"columns": 300, "variables": 3, "retype": "variable_0100",
+                                                  "drop": "variable_0290", "add": "zz_added"}))
+    run(["dvc", "repro", "-q"], cwd=repo)
+    publish_json(repo, "wide.parquet")
+    res = run_pedata("diff", f"pedata://us/wide@sha256:{sha}", "pedata://us/wide@latest", "--format", "json", cwd=repo)
+    cols = json.loads(res.stdout)["columns"]
+    assert cols["retyped"] == [{"name": "variable_0100", "from": "int64", "to": "double"}]
+    assert cols["added"] == [] and cols["removed"] == [] and cols["complete"] is False
+    text = run_pedata("diff", f"pedata://us/wide@sha256:{sha}", "pedata://us/wide@latest", cwd=repo).stdout
+    assert "! a manifest lists only its first columns" in text

@@ -190,6 +190,17 @@ def test_five_thousand_columns_stay_small_and_fingerprint_covers_all(tmp_path):
     assert changed["fields"] == schema["fields"]
     assert changed["fingerprint"] != schema["fingerprint"]
 
+    # limit=None: every field and every column's footer statistics (what a manifest stores,
+    # inline or in its field list), and the capped form is exactly its first FIELD_LIMIT entries.
+    full = describe(path, limit=None).schema
+    assert [(f["name"], f["type"]) for f in full["fields"]] == [(f.name, str(f.type)) for f in pq.read_schema(path)]
+    assert full["field_count"] == n_cols and full["fields_truncated"] is False
+    assert full["stats"]["variable_4999"] == {"min": 4999, "max": 5000, "null_count": 0}
+    assert len(full["stats"]) == n_cols and full["fingerprint"] == schema["fingerprint"]
+    assert full["fields"][:FIELD_LIMIT] == schema["fields"]
+    assert {k: full["stats"][k] for k in schema["stats"]} == schema["stats"]
+    assert describe(other, limit=None).schema["fields"][-1]["type"] == "double"
+
 
 def test_declared_weight_must_exist(tmp_path):
     path = tmp_path / "t.parquet"
@@ -280,6 +291,30 @@ def test_hdf5_shared_row_counts_need_declared_entities_and_data_is_never_read(tm
 
     declared = describe(path, meta={"entities": {"rent": "household"}}).schema
     assert {f["name"]: f["entity"] for f in declared["fields"]}["rent"] == "household"
+
+
+def test_wide_policyengine_hdf5_lists_every_variable_when_asked(tmp_path):
+    path = tmp_path / "wide.h5"
+    n_vars = FIELD_LIMIT + 44
+    with h5py.File(path, "w") as fh:
+        fh.create_dataset("person_id/2024", data=np.arange(6))
+        fh.create_dataset("household_id/2024", data=np.arange(2))
+        for i in range(n_vars):
+            for year in ("2023", "2024"):
+                fh.create_dataset(f"var_{i:03d}/{year}", data=np.zeros(6 if i % 2 else 2, np.float32 if i % 3 else np.int32))
+    capped = describe(path).schema
+    full = describe(path, limit=None).schema
+    assert capped["field_count"] == full["field_count"] == n_vars + 2
+    assert len(capped["format_details"]["variables"]) == len(capped["fields"]) == FIELD_LIMIT
+    assert full["fields_truncated"] is False and len(full["format_details"]["variables"]) == n_vars + 2
+    with h5py.File(path) as fh:  # every variable, as h5py sees it
+        assert {f["name"] for f in full["fields"]} == set(fh)
+        last = f"var_{n_vars - 1:03d}"
+        assert full["format_details"]["variables"][last] == {
+            "periods": ["2023", "2024"], "dtype": str(fh[f"{last}/2024"].dtype),
+            "shape": list(fh[f"{last}/2024"].shape), "entity": "person",
+        }
+    assert full["fingerprint"] == capped["fingerprint"] and full["fields"][:FIELD_LIMIT] == capped["fields"]
 
 
 def test_generic_hdf5_lists_its_datasets(tmp_path):

@@ -189,6 +189,34 @@ def test_example_registry_builds_without_payload_cache_or_remote(tmp_path):
     assert 'data-node="generate"' in html and 'data-node="data/persons.parquet"' in html
 
 
+def test_wide_artifact_page_lists_every_column_from_its_field_list(tmp_path, monkeypatch):
+    """The example pipeline's HDF5 (31 variables) and parquet (22 columns) are wider than a
+    manifest lists inline: their pages still show every column, read from the field list file."""
+    import re
+
+    import h5py
+    import pyarrow.parquet as pq
+    from example_registry import make_example
+
+    monkeypatch.setenv("PEDATA_KEYS_DIR", str(tmp_path / "keys"))
+    repo = make_example(tmp_path, households=50)
+    out = tmp_path / "site"
+    res = run_pedata("site", "-o", str(out), cwd=repo)
+    assert res.ok, res.stderr
+    with h5py.File(repo / "data/us_microdata.h5") as fh:
+        variables = sorted(fh)
+    expected = {"us/us_microdata_2024": variables,
+                "us/enhanced_cps_2024": [f.name for f in pq.read_schema(repo / "data/persons.parquet")]}
+    for page, names in expected.items():
+        manifest = json.loads(next((repo / "manifests" / page).glob("*[0-9a-f].json")).read_text())
+        assert len(manifest["schema"]["fields"]) < len(names) and manifest["schema"]["fields_sidecar"]
+        html = (out / f"{page}.html").read_text()
+        table = html.split('<table class="schema">', 1)[1].split("</table>", 1)[0]
+        shown = re.findall(r'<td class="num">\d+</td><td><code>([^<]+)</code>', table)
+        assert sorted(shown) == sorted(names), page
+        assert "more columns" not in html
+
+
 def test_untrusted_text_is_escaped(site):
     art = (site / "us" / "enhanced_cps_2024.html").read_text()
     assert "<script>alert" not in art and 'onerror=alert' not in art

@@ -19,12 +19,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.set_defaults(func=_diff)
 
 
-def format_schema(m) -> str:  # noqa: ANN001 - a Manifest
+def format_schema(m, schema=None) -> str:  # noqa: ANN001 - a Manifest, its complete schema
     if m.format == "directory":  # layouts, not columns: dirmanifest.py
         from ..dirmanifest import format_text
 
         return format_text(m)
-    s = m.schema
+    s = m.schema if schema is None else schema
     lines = [
         f"{m.namespace}/{m.name}  sha256:{m.sha256}",
         f"format: {m.format} ({m.body['media_type']})  size: {m.size} bytes  licence: {m.licence or 'unspecified'}",
@@ -51,16 +51,18 @@ def format_schema(m) -> str:  # noqa: ANN001 - a Manifest
 
 
 def _schema(args: argparse.Namespace) -> int:
-    from ..refs import load_manifest_ref
+    from ..fieldsfile import complete_schema
+    from ..refs import load_manifest_ref, reader_for_ref
 
     m = load_manifest_ref(args.ref)
+    s = complete_schema(m, reader_for_ref(args.ref))  # a wide table's every field, checked
     emit(args, {"namespace": m.namespace, "name": m.name, "sha256": m.sha256, "format": m.format,
-                "size": m.size, "licence": m.licence, "schema": m.schema}, format_schema(m))
+                "size": m.size, "licence": m.licence, "schema": s}, format_schema(m, s))
     return 0
 
 
 def _diff(args: argparse.Namespace) -> int:
-    from ..refs import load_manifest_ref
+    from ..refs import load_manifest_ref, reader_for_ref
     from ..schema_diff import diff_manifests, render_markdown, render_text
     from .output import print_json
 
@@ -69,7 +71,7 @@ def _diff(args: argparse.Namespace) -> int:
         from ..dirdiff import run_diff
 
         return run_diff(args, a, b)
-    d = diff_manifests(a, b)
+    d = diff_manifests(a, b, reader_for_ref(args.a), reader_for_ref(args.b))
     if args.format == "json":
         print_json(d)
     else:

@@ -3,15 +3,20 @@
 ``describe(path)`` returns a :class:`Sidecar` whose ``schema`` dict follows one contract for every
 format (manifests, ``pedata schema`` and ``pedata diff`` rely on it)::
 
-    fields            [{name, type, nullable, entity, role, references}]  (capped at FIELD_LIMIT)
+    fields            [{name, type, nullable, entity, role, references}]  (capped at ``limit``)
     field_count       int, the true total
-    fields_truncated  bool
+    fields_truncated  bool (whether ``fields`` lists fewer than ``field_count``)
     fingerprint       sha256 of canonical [{name, type}] over ALL fields, in file order
     rows              int | None (HDF5: the person count when known)
     entities          {entity: {rows, key, weight}}
     weight_column     str | None
     stats             parquet: {column: {min, max, null_count}} from the footer; {} otherwise
-    format_details    per-format extras (row groups, HDF5 layout/periods/variables, CSV dialect)
+                      (per leaf column, capped at ``limit``)
+    format_details    per-format extras (row groups, HDF5 layout/periods/variables, CSV dialect;
+                      HDF5 ``variables`` capped at ``limit``)
+
+``limit`` defaults to ``FIELD_LIMIT``; ``limit=None`` returns every list complete (what a file
+manifest stores, inline or in its companion field list: see ``docs/sidecar.md``).
 
 ``meta`` is the artifact's ``meta.pedata`` block from ``dvc.yaml`` (``entity``, ``weight``,
 ``layout``, ``entities``); passing the whole ``meta`` (with a ``pedata`` key) works too.
@@ -24,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FormatError
-from .common import FIELD_LIMIT, PE_ENTITIES, fingerprint
+from .common import FIELD_LIMIT, PE_ENTITIES, cap_schema, fingerprint
 
 __all__ = [
     "FIELD_LIMIT",
@@ -67,8 +72,13 @@ def detect_format(path: Path) -> str:
     return fmt
 
 
-def describe(path: Path, fmt: str | None = None, meta: dict | None = None) -> Sidecar:
-    """Read ``path``'s schema sidecar; corrupt or unreadable files raise :class:`FormatError`."""
+def describe(
+    path: Path, fmt: str | None = None, meta: dict | None = None, limit: int | None = FIELD_LIMIT
+) -> Sidecar:
+    """Read ``path``'s schema sidecar; corrupt or unreadable files raise :class:`FormatError`.
+
+    Per-column lists are capped at ``limit`` entries (``None``: complete).
+    """
     path = Path(path)
     fmt = fmt or detect_format(path)
     if fmt not in MEDIA_TYPES:
@@ -87,4 +97,5 @@ def describe(path: Path, fmt: str | None = None, meta: dict | None = None) -> Si
         from .hdf5 import describe_hdf5 as reader
     else:
         from .csv import describe_csv as reader
-    return Sidecar(fmt, MEDIA_TYPES[fmt], reader(path, meta))
+    schema = reader(path, meta)
+    return Sidecar(fmt, MEDIA_TYPES[fmt], schema if limit is None else cap_schema(schema, limit))

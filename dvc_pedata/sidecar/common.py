@@ -16,7 +16,9 @@ from typing import Any
 from ..canonical import digest
 from ..errors import FormatError
 
-# Lists in a schema are capped so that a manifest stays a few KB even for 5,000-column files.
+# ``describe`` caps its per-column lists at this many entries by default (a directory manifest's
+# layout keeps one capped example schema). File manifests keep fewer inline and put the complete
+# lists in a companion file (``dvc_pedata.fieldsfile``), so they stay a few KB however wide.
 FIELD_LIMIT = 256
 
 # PolicyEngine entities (US), plus the UK's benefit unit so a UK file is recognised too.
@@ -183,11 +185,11 @@ def build_schema(
     stats: dict[str, Any],
     details: dict[str, Any],
 ) -> dict[str, Any]:
-    """The schema dict of the contract: capped lists, and a fingerprint over the full field list."""
+    """The complete schema dict of the contract (no list capped; see :func:`cap_schema`)."""
     return {
-        "fields": fields[:FIELD_LIMIT],
+        "fields": fields,
         "field_count": len(fields),
-        "fields_truncated": len(fields) > FIELD_LIMIT,
+        "fields_truncated": False,
         "fingerprint": fingerprint(fields),
         "rows": rows,
         "entities": entities,
@@ -195,6 +197,24 @@ def build_schema(
         "stats": stats,
         "format_details": details,
     }
+
+
+def cap_schema(schema: dict[str, Any], limit: int) -> dict[str, Any]:
+    """``schema`` with its per-column lists cut to their first ``limit`` entries.
+
+    The lists are ``fields``, ``stats`` (per parquet leaf column, in file order) and HDF5's
+    ``format_details.variables``; ``field_count`` and ``fingerprint`` still describe every field.
+    """
+    out = dict(schema)
+    fields = schema.get("fields") or []
+    out["fields"] = fields[:limit]
+    out["fields_truncated"] = bool(schema.get("fields_truncated")) or len(fields) > limit
+    stats = schema.get("stats") or {}
+    out["stats"] = dict(list(stats.items())[:limit]) if len(stats) > limit else stats
+    details = schema.get("format_details")
+    if isinstance(details, dict) and isinstance(details.get("variables"), dict) and len(details["variables"]) > limit:
+        out["format_details"] = {**details, "variables": dict(list(details["variables"].items())[:limit])}
+    return out
 
 
 def fingerprint(fields: Iterable[Mapping[str, Any]]) -> str:

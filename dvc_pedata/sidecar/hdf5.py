@@ -15,7 +15,6 @@ from typing import Any
 
 from ..errors import FormatError
 from .common import (
-    FIELD_LIMIT,
     PE_ENTITIES,
     build_schema,
     classify,
@@ -77,13 +76,12 @@ def describe_hdf5(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
         )
         role, refs = _role(var.name, entity, known, meta)
         fields.append(make_field(var.name, arrow_type(dtype), False, entity, role, refs))
-        if len(details_vars) < FIELD_LIMIT:
-            details_vars[var.name] = {
-                "periods": sorted(var.periods) if period else [],
-                "dtype": str(dtype),
-                "shape": list(shape),
-                "entity": entity,
-            }
+        details_vars[var.name] = {
+            "periods": sorted(var.periods) if period else [],
+            "dtype": str(dtype),
+            "shape": list(shape),
+            "entity": entity,
+        }
 
     names = [v.name for v in variables]
     present = set(names)

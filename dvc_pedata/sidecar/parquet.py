@@ -8,7 +8,6 @@ from typing import Any
 
 from ..errors import FormatError
 from .common import (
-    FIELD_LIMIT,
     build_schema,
     json_scalar,
     reason,
@@ -52,8 +51,8 @@ _UNKNOWN = object()  # a row group without usable min/max makes the file-wide bo
 
 
 def _footer_stats(md: Any) -> dict[str, Any]:
-    """Per leaf column (first FIELD_LIMIT), min/max/null_count aggregated over row groups."""
-    ncols = min(md.num_columns, FIELD_LIMIT)
+    """Per leaf column, min/max/null_count aggregated over row groups."""
+    ncols = md.num_columns
     lows: list[Any] = [None] * ncols
     highs: list[Any] = [None] * ncols
     nulls: list[int | None] = [0] * ncols

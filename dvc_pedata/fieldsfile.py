@@ -1,0 +1,169 @@
+"""The complete field list of a wide table, in a content-addressed file beside its manifest.
+
+A file manifest lists at most ``INLINE_FIELDS`` fields inline. For a wider table the manifest's
+``schema`` keeps a summary — the first ``INLINE_FIELDS`` fields (with their parquet statistics
+and HDF5 variable details), ``field_count``, ``fields_truncated: true``, the ``fingerprint`` over
+all fields, rows, entities and weights — and names the rest by digest::
+
+    "fields_sidecar": "<sha256>.fields.json",
+    "fields_sidecar_sha256": "<sha256>"
+
+``manifests/<ns>/<name>/<sha256>.fields.json`` holds ``{"fields": [...every field...],
+"stats": {...every leaf column...}, "format_details": {"variables": {...every variable...}}}``
+(``stats`` and ``format_details`` only when the format has them); its name is the sha256 of its
+RFC 8785 canonical JSON, like a directory's ``.files.json`` listing. The manifest pins it, and
+the manifest is pinned by digest, so the complete list is as immutable as the manifest.
+
+Whoever needs the complete schema (``pedata schema``, ``diff``, ``dvc_pedata.schema``, the site,
+exports) calls :func:`complete_schema`, which checks the file against the manifest before using
+it: name and digest, field count, fingerprint, and that the inline summary is its prefix.
+Manifests written before this rule (up to 256 fields inline, the rest only fingerprinted) have no
+companion and are returned as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .canonical import digest, loads_strict, pretty_bytes
+from .errors import DocumentError, IntegrityError
+
+INLINE_FIELDS = 8  # more fields than this: the complete lists go to the companion file
+SUFFIX = ".fields.json"
+POINTER = "fields_sidecar"
+POINTER_SHA = "fields_sidecar_sha256"
+
+Reader = Callable[[str], "bytes | None"]
+
+
+def companion_rel(namespace: str, name: str, sha256: str) -> str:
+    return f"manifests/{namespace}/{name}/{sha256}{SUFFIX}"
+
+
+def is_companion(rel: str) -> bool:
+    """Whether a path under ``manifests/`` is a companion file, not a manifest."""
+    return rel.endswith((SUFFIX, ".files.json"))
+
+
+def _variables(schema: dict[str, Any]) -> dict[str, Any] | None:
+    details = schema.get("format_details")
+    if isinstance(details, dict) and isinstance(details.get("variables"), dict):
+        return details["variables"]
+    return None
+
+
+def split(namespace: str, name: str, schema: dict[str, Any], limit: int = INLINE_FIELDS) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """(the schema a manifest stores, {registry path: bytes} of its companion file, if any).
+
+    ``schema`` must be complete (``describe(..., limit=None)``). Up to ``limit`` entries in every
+    per-column list, it is stored inline as it is.
+    """
+    from .sidecar.common import cap_schema
+
+    fields = list(schema.get("fields") or [])
+    stats = schema.get("stats") or {}
+    variables = _variables(schema)
+    if schema.get("fields_truncated"):
+        raise ValueError("split() needs the complete schema (describe with limit=None)")
+    if max(len(fields), len(stats), len(variables or {})) <= limit:
+        return schema, {}
+    complete: dict[str, Any] = {"fields": fields}
+    if stats:
+        complete["stats"] = stats
+    if variables is not None:
+        complete["format_details"] = {"variables": variables}
+    sha = digest(complete)
+    summary = cap_schema(schema, limit)
+    summary[POINTER] = f"{sha}{SUFFIX}"
+    summary[POINTER_SHA] = sha
+    return summary, {companion_rel(namespace, name, sha): pretty_bytes(complete)}
+
+
+def has_companion(schema: Any) -> bool:
+    return isinstance(schema, dict) and (POINTER in schema or POINTER_SHA in schema)
+
+
+def companion_of(manifest: Any) -> str | None:
+    """The registry path of ``manifest``'s companion field list, or None."""
+    s = manifest.schema
+    if not has_companion(s):
+        return None
+    return companion_rel(manifest.namespace, manifest.name, str(s.get(POINTER_SHA, "")))
+
+
+def complete_schema(manifest: Any, read: Reader | None) -> dict[str, Any]:
+    """``manifest``'s schema with every field, checked against the manifest.
+
+    ``read(rel)`` returns a registry file's bytes (work tree or commit) or None; with
+    ``read=None`` a summarised schema is returned as stored. Raises :class:`IntegrityError` when
+    the companion is missing, modified or does not belong to the manifest.
+    """
+    s = manifest.schema
+    if not has_companion(s) or read is None:
+        return dict(s)
+    where = f"{manifest.namespace}/{manifest.name} sha256:{manifest.sha256[:12]}"
+    sha = str(s.get(POINTER_SHA, ""))
+    if s.get(POINTER) != f"{sha}{SUFFIX}":
+        raise IntegrityError(f"{where}: field list {s.get(POINTER)!r} is not named by its digest {sha!r}")
+    rel = companion_rel(manifest.namespace, manifest.name, sha)
+    data = read(rel)
+    if data is None:
+        raise IntegrityError(f"{where}: its field list {rel} is missing from the registry")
+    obj = loads_strict(data, source=rel)
+    actual = digest(obj)
+    if actual != sha:
+        raise IntegrityError(f"{where}: field list {rel} was modified (its digest is {actual})")
+    fields = obj.get("fields") if isinstance(obj, dict) else None
+    if not isinstance(fields, list) or not all(isinstance(f, dict) and isinstance(f.get("name"), str) and isinstance(f.get("type"), str) for f in fields):
+        raise DocumentError(f"{rel}: not a field list (needs fields: [{{name, type, ...}}])")
+    if len(fields) != s.get("field_count"):
+        raise IntegrityError(f"{where}: field list {rel} has {len(fields)} fields, the manifest says {s.get('field_count')}")
+    from .sidecar.common import fingerprint
+
+    if fingerprint(fields) != s.get("fingerprint"):
+        raise IntegrityError(f"{where}: field list {rel} does not match the manifest's fingerprint {str(s.get('fingerprint'))[:12]}…")
+    inline = s.get("fields") or []
+    if fields[: len(inline)] != inline:
+        raise IntegrityError(f"{where}: the manifest's inline fields are not the first {len(inline)} of {rel}")
+    stats = obj.get("stats", {})
+    details = obj.get("format_details", {})
+    variables = details.get("variables", {}) if isinstance(details, dict) else None
+    if not isinstance(stats, dict) or not isinstance(variables, dict):
+        raise DocumentError(f"{rel}: stats and format_details.variables must be objects")
+    for label, part, full in (("statistics", s.get("stats") or {}, stats), ("variables", _variables(s) or {}, variables)):
+        if any(full.get(k) != v for k, v in part.items()):
+            raise IntegrityError(f"{where}: the manifest's inline {label} disagree with {rel}")
+    out = dict(s)
+    out["fields"] = fields
+    out["fields_truncated"] = False
+    out["stats"] = stats
+    if variables:
+        out["format_details"] = {**(s.get("format_details") or {}), "variables": variables}
+    return out
+
+
+def registry_reader(root: Path) -> Reader:
+    """Read registry files from a work tree."""
+
+    def read(rel: str) -> bytes | None:
+        try:
+            return (Path(root) / rel).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+
+    return read
+
+
+def beside(manifest_path: Path) -> Reader:
+    """A reader for a manifest opened by its file path: its companion lives in the same folder."""
+    folder = Path(manifest_path).parent
+
+    def read(rel: str) -> bytes | None:
+        try:
+            return (folder / rel.rsplit("/", 1)[-1]).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+
+    return read
