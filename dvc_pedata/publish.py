@@ -19,7 +19,7 @@ from .channels import advance, pin_of
 from .errors import NotFoundError, PedataError
 from .hashing import HashState, hash_file
 from .locking import registry_lock
-from .manifest import build_manifest, describe_file
+from .manifest import build_manifest, describe_file, raw_input_digests
 from .names import check_name
 from .progress import bar
 from .registry import Registry
@@ -103,6 +103,7 @@ def publish(
     with DvcRepo(reg.root) as repo, registry_lock(reg.state_dir), HashState(reg.state_dir / "hashes.db") as state:
         targets = _targets(repo, reg, list(paths or []))
         head = gitio.head(reg.root)
+        raw_input_digests(reg.root)  # a broken inputs lock is refused here, before anything is pushed
         plans = []
         to_hash: list[tuple[int, _Target, Any, str, Any]] = []
         # 1. Check everything (metadata only: DVC's records, file footers) before writing anything.
