@@ -174,10 +174,11 @@ def publish(
         # 4. Channel latest, one new version per namespace at most.
         for ns, arts in sorted(pins.items()):
             doc = advance(reg, ns, LATEST, arts)
+            path = reg.channel_path(ns, LATEST)
             if doc is not None:
-                path = reg.channel_path(ns, LATEST)
                 doc.save(path)
-                written.append(reg.rel(path))
                 result.channels[ns] = doc.version
+            # Staged even when unchanged: a run killed after writing it may not have staged it.
+            written.append(reg.rel(path))
         gitio.add(reg.root, written)
     return result
