@@ -2,6 +2,11 @@
 
 Every write goes to a temporary name in the destination folder, is fsynced, renamed over the
 target, and the folder is fsynced so the rename itself survives a power cut.
+
+A writer killed mid-write leaves its temporary file behind. Its name carries the writer's process
+id (``.pedata-tmp-p<pid>-…``), so the next write into that folder removes the temporary files of
+writers that no longer run (never a live writer's), and ``pedata verify`` reports any left in the
+registry's document folders.
 """
 
 from __future__ import annotations
@@ -13,6 +18,43 @@ from pathlib import Path
 from typing import IO
 
 TMP_PREFIX = ".pedata-tmp-"
+
+
+def _own_prefix() -> str:
+    return f"{TMP_PREFIX}p{os.getpid()}-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    except (OverflowError, ValueError):  # a number no process can have
+        return False
+    return True
+
+
+def writer_pid(name: str) -> int | None:
+    """The process id in a temporary file name made by this module, else None."""
+    if not name.startswith(f"{TMP_PREFIX}p"):
+        return None
+    digits = name[len(TMP_PREFIX) + 1 :].split("-", 1)[0]
+    return int(digits) if digits.isdigit() and len(digits) < 10 else None
+
+
+def clean_dead_temps(folder: Path) -> int:
+    """Remove temporary files in ``folder`` whose writer no longer runs; returns how many."""
+    removed = 0
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            pid = writer_pid(entry.name)
+            if pid is not None and pid != os.getpid() and not _alive(pid):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    removed += 1
+    return removed
 
 
 def fsync_dir(path: Path) -> None:
@@ -39,7 +81,8 @@ def staged_file(target: Path, mode: int = 0o644) -> Iterator[tuple[IO[bytes], Pa
     target.parent.mkdir(parents=True, exist_ok=True)
     import tempfile  # lazy: keeps the resolver's cache-hit path light
 
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=target.parent)
+    clean_dead_temps(target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_own_prefix(), dir=target.parent)
     tmp_path = Path(tmp)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -69,6 +112,7 @@ def write_if_changed(target: Path, data: bytes, mode: int = 0o644) -> bool:
     target = Path(target)
     try:
         if target.read_bytes() == data:
+            clean_dead_temps(target.parent)  # what a killed writer of these same bytes left
             return False
     except FileNotFoundError:
         pass
@@ -86,7 +130,8 @@ def create_exclusive(target: Path, data: bytes, mode: int = 0o644) -> bool:
     target.parent.mkdir(parents=True, exist_ok=True)
     import tempfile  # lazy: keeps the resolver's cache-hit path light
 
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=target.parent)
+    clean_dead_temps(target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_own_prefix(), dir=target.parent)
     tmp_path = Path(tmp)
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -1,6 +1,6 @@
 """Ed25519 signing keys: where they live, how they are made, how they are loaded.
 
-Private keys live in one folder outside any work tree (``$PEDATA_KEYS_DIR``, else
+Private keys live in one folder outside any git work tree (``$PEDATA_KEYS_DIR``, else
 ``$XDG_CONFIG_HOME/pedata/keys``, else ``~/.config/pedata/keys``), one ``<name>.key`` (PKCS#8
 PEM, mode 0600) and ``<name>.pub`` (SubjectPublicKeyInfo PEM) per key. A keyid is the sha256 hex
 of the raw 32-byte public key, so anyone can recompute it from the ``public`` field of a root.
@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from . import atomic
-from .errors import NotARegistryError, NotFoundError, PedataError
+from .errors import NotFoundError, PedataError
 from .names import check_name
 
 if TYPE_CHECKING:
@@ -136,23 +136,46 @@ class KeyInfo:
         }
 
 
-# -- generating ---------------------------------------------------------------------------------
-def _refuse_inside_work_tree(folder: Path, cwd: Path) -> None:
-    """Private keys must never be one ``git add .`` away from being published."""
-    from .gitio import toplevel
+# -- keeping keys out of repositories ------------------------------------------------------------
+_DUBIOUS = "detected dubious ownership in repository at '"
 
+
+def _work_tree_holding(folder: Path) -> Path | None:
+    """The git work tree that ``folder`` (resolved; if it does not exist yet, its nearest existing
+    parent) lies inside, or None. Asks git itself (``rev-parse --show-toplevel``), so a keys
+    folder in *any* repository is found, not only in the one the command runs from."""
+    import subprocess
+
+    probe = folder.expanduser().resolve()
+    while not probe.is_dir():
+        if probe.parent == probe:
+            return None
+        probe = probe.parent
+    env = {k: v for k, v in os.environ.items() if k not in ("GIT_DIR", "GIT_WORK_TREE", "GIT_CEILING_DIRECTORIES")}
+    env.update(GIT_DISCOVERY_ACROSS_FILESYSTEM="1", LC_ALL="C", GIT_TERMINAL_PROMPT="0")
     try:
-        top = toplevel(cwd).resolve()
-    except NotARegistryError:
-        return
-    resolved = folder.expanduser().resolve()
-    if resolved == top or top in resolved.parents:
+        proc = subprocess.run(["git", "-C", str(probe), "rev-parse", "--show-toplevel"], capture_output=True, env=env)
+    except OSError:  # no git at all: nothing can be committed either
+        return None
+    if proc.returncode == 0 and proc.stdout.strip():
+        return Path(os.fsdecode(proc.stdout.strip())).resolve()
+    err = proc.stderr.decode("utf-8", "replace")
+    if _DUBIOUS in err:  # a repository owned by someone else is still a repository
+        return Path(err.split(_DUBIOUS, 1)[1].split("'", 1)[0])
+    return None  # not a repository, or inside a .git folder / bare repository (nothing to commit)
+
+
+def _refuse_inside_work_tree(folder: Path, what: str = "keys folder") -> None:
+    """Private keys must never be one ``git add .`` away from being published."""
+    top = _work_tree_holding(folder)
+    if top is not None:
         raise KeyFileError(
-            f"keys folder {resolved} is inside the git work tree {top}; private keys must never be "
-            "committed (set PEDATA_KEYS_DIR to a folder outside it)"
+            f"{what} {folder.expanduser().resolve()} is inside the git work tree {top}; private keys must never be "
+            "committed (keep them in a folder outside any repository, e.g. set PEDATA_KEYS_DIR)"
         )
 
 
+# -- generating ---------------------------------------------------------------------------------
 def _ensure_keys_dir(folder: Path) -> None:
     if not folder.exists():
         folder.mkdir(parents=True, mode=0o700)
@@ -161,15 +184,17 @@ def _ensure_keys_dir(folder: Path) -> None:
         raise KeyFileError(f"keys folder {folder} is not a folder")
 
 
-def generate(name: str, folder: Path | None = None, cwd: Path | str = ".") -> KeyInfo:
+def generate(name: str, folder: Path | None = None, cwd: Path | str | None = None) -> KeyInfo:
     """Make a new Ed25519 pair ``<name>.key`` (0600) / ``<name>.pub`` and return its info.
 
     Files appear whole or not at all (written to a temporary name, then hard-linked, which
     refuses an existing name atomically), and an existing key of that name is never replaced.
+    A keys folder inside any git work tree is refused before anything is written (``cwd`` is
+    accepted for compatibility and no longer matters: the folder itself is checked).
     """
     check_name(name, "key name")
     folder = Path(folder) if folder is not None else keys_dir()
-    _refuse_inside_work_tree(folder, Path(cwd))
+    _refuse_inside_work_tree(folder)
     _ensure_keys_dir(folder)
     key_path, pub_path = folder / f"{name}.key", folder / f"{name}.pub"
     for p in (key_path, pub_path):
@@ -244,10 +269,15 @@ def _name_of(path: Path) -> str | None:
 
 
 def find_signer(ref: str) -> Signer | None:
-    """The private key ``ref`` if one exists locally, else None (bad permissions still raise)."""
+    """The private key ``ref`` if one exists locally, else None.
+
+    Refused (before its bytes are read): a key readable by others, and a key whose folder lies
+    inside a git work tree (one ``git add`` from being published).
+    """
     path = _private_path(ref)
     if not path.exists():
         return None
+    _refuse_inside_work_tree(path.parent, "private key folder")
     _check_private_mode(path)
     return Signer(_read_private(path), _name_of(path), path)
 

@@ -12,7 +12,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from .canonical import digest, loads_strict
+from .canonical import digest
 from .documents import Manifest, new_body
 from .dvcio_types import OutLike
 from .hashing import FileDigest
@@ -54,8 +54,10 @@ def raw_input_digests(root: Path) -> dict[tuple[str, str | None], str]:
     p = root / "locks/inputs.manifest.json"
     if not p.is_file():
         return {}
-    doc = loads_strict(p.read_bytes(), source="locks/inputs.manifest.json")
-    return {(i["path"], i.get("md5")): i["sha256"] for i in doc.get("inputs", []) if isinstance(i, dict) and "path" in i and "sha256" in i}
+    from .locks import load_inputs_lock  # checked like every reader of the lock does
+
+    doc = load_inputs_lock(p.read_bytes(), source="locks/inputs.manifest.json")
+    return {(i["path"], i.get("md5")): i["sha256"] for i in doc["inputs"]}
 
 
 def build_inputs(root: Path, out: OutLike) -> dict[str, Any]:

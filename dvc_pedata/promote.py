@@ -89,8 +89,14 @@ def promote(
         if missing:
             raise NotFoundError(f"channel {ns}/{source} has no artifact {missing[0]!r}")
         pins = {n: src.artifacts[n] for n in names}
+        path = reg.channel_path(ns, target)
+        rel = reg.rel(path)
         old = reg.load_channel(ns, target)
-        doc = advance(reg, ns, target, pins, replace=not only, expires=expires_in(expires))
+        pending = _interrupted(reg, ns, target, rel, old, pins, replace=not only, branch=branch) if commit else None
+        if pending is not None:  # finish what a killed run of this promotion left uncommitted
+            old, doc = pending
+        else:
+            doc = advance(reg, ns, target, pins, replace=not only, expires=expires_in(expires))
         if doc is None:
             raise PedataError(f"channel {ns}/{target} already pins exactly these artifacts; nothing to promote")
         for s in signers:
@@ -110,17 +116,18 @@ def promote(
             else:
                 manifest_for_pin(reg, ns, n, after)  # the pin must name a real manifest
             moves.append(Move(n, before["sha256"] if before else None, after["sha256"], d))
-        path = reg.channel_path(ns, target)
-        rel = reg.rel(path)
-        if gitio.is_dirty(reg.root, [rel]):
+        if pending is None and gitio.is_dirty(reg.root, [rel]):
             raise PedataError(f"{rel} has uncommitted changes; commit or discard them before promoting")
         br = None
         sha = None
         if commit:
             br = branch or f"promote/{ns}-{target}-v{doc.version}"
-            if gitio.git(reg.root, "rev-parse", "--verify", "-q", f"refs/heads/{br}", check=False):
+            if gitio.current_branch(reg.root) == br:
+                pass  # made by a run of this promotion that was killed before it committed: go on there
+            elif gitio.git(reg.root, "rev-parse", "--verify", "-q", f"refs/heads/{br}", check=False):
                 raise PedataError(f"branch {br!r} already exists: another promotion to version {doc.version} is under way")
-            gitio.git(reg.root, "checkout", "-q", "-b", br)
+            else:
+                gitio.git(reg.root, "checkout", "-q", "-b", br)
         doc.save(path)
         if commit:
             sha = gitio.commit(reg.root, f"Promote {ns}: {source} -> {target} (version {doc.version})", [rel])
@@ -128,6 +135,32 @@ def promote(
             gitio.add(reg.root, [rel])
         problems = check_threshold(doc, trust_root, "promoter", ns)
     return PromoteResult(ns, source, target, doc.version, doc.digest, br, sha, moves, problems, rel)
+
+
+def _interrupted(reg: Registry, ns: str, target: str, rel: str, current: Any, pins: dict[str, Any], *,
+                 replace: bool, branch: str | None) -> tuple[Any, Any] | None:
+    """``(committed channel, document to commit)`` when a run of this same promotion was killed
+    after writing the channel but before committing it, else None.
+
+    That state is exact: the promotion's own branch is checked out, the work-tree channel is
+    uncommitted, it is the next version after the committed one (``prev`` chained to it) and it
+    pins exactly what this promotion pins. Its signatures are made again by the given keys.
+    """
+    from .channels import _next_position
+    from .documents import Channel
+
+    if current is None or not gitio.is_dirty(reg.root, [rel]):
+        return None
+    if gitio.current_branch(reg.root) != (branch or f"promote/{ns}-{target}-v{current.version}"):
+        return None
+    data = gitio.show(reg.root, "HEAD", rel)
+    committed = Channel.from_bytes(data, f"HEAD:{rel}") if data is not None else None
+    if (current.version, current.prev) != _next_position(reg, ns, target, committed):
+        return None
+    want = dict(pins) if replace or committed is None else {**committed.artifacts, **pins}
+    if current.artifacts != dict(sorted(want.items())):
+        return None
+    return committed, Channel(dict(current.body), [])
 
 
 def pr_body(res: PromoteResult) -> str:

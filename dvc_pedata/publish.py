@@ -19,7 +19,7 @@ from .channels import advance, pin_of
 from .errors import NotFoundError, PedataError
 from .hashing import HashState, hash_file
 from .locking import registry_lock
-from .manifest import build_manifest, describe_file
+from .manifest import build_manifest, describe_file, raw_input_digests
 from .names import check_name
 from .progress import bar
 from .registry import Registry
@@ -103,6 +103,7 @@ def publish(
     with DvcRepo(reg.root) as repo, registry_lock(reg.state_dir), HashState(reg.state_dir / "hashes.db") as state:
         targets = _targets(repo, reg, list(paths or []))
         head = gitio.head(reg.root)
+        raw_input_digests(reg.root)  # a broken inputs lock is refused here, before anything is pushed
         plans = []
         to_hash: list[tuple[int, _Target, Any, str, Any]] = []
         # 1. Check everything (metadata only: DVC's records, file footers) before writing anything.
@@ -183,10 +184,11 @@ def publish(
         # 4. Channel latest, one new version per namespace at most.
         for ns, arts in sorted(pins.items()):
             doc = advance(reg, ns, LATEST, arts)
+            path = reg.channel_path(ns, LATEST)
             if doc is not None:
-                path = reg.channel_path(ns, LATEST)
                 doc.save(path)
-                written.append(reg.rel(path))
                 result.channels[ns] = doc.version
+            # Staged even when unchanged: a run killed after writing it may not have staged it.
+            written.append(reg.rel(path))
         gitio.add(reg.root, written)
     return result

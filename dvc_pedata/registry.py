@@ -18,6 +18,8 @@ Local, untracked state lives in ``.dvc/tmp/pedata/`` (DVC already git-ignores ``
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,71 @@ from .names import check_name, check_namespace, check_sha256
 
 CONFIG_FILE = "pedata.json"
 FOLDERS = ("manifests", "channels", "releases", "tombstones", "trust/root", "locks")
+
+
+_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]*\Z")
+_REMOTE_RE = re.compile(r"[^\x00-\x1f\x7f]{1,256}\Z")
+
+
+def _is_name(v: Any) -> bool:
+    return isinstance(v, str) and len(v) <= 128 and bool(_NAME_RE.match(v))
+
+
+def _is_remote(v: Any) -> bool:
+    return isinstance(v, str) and bool(_REMOTE_RE.match(v))
+
+
+def _opt_str(v: Any) -> bool:
+    return v is None or isinstance(v, str)
+
+
+def _is_int(v: Any, lo: int, hi: int) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+
+
+def _is_author(v: Any) -> bool:
+    return isinstance(v, str) or (isinstance(v, dict) and all(isinstance(x, str) for x in v.values()))
+
+
+# setting -> (check, what it must be). Unknown settings are kept (a newer pedata may add some).
+_SETTINGS: dict[str, tuple[Any, str]] = {
+    "namespaces": (lambda v: isinstance(v, list) and all(_is_name(n) for n in v), "a list of lowercase names"),
+    "default_namespace": (lambda v: v is None or _is_name(v), "a lowercase name or null"),
+    "remote": (lambda v: v is None or _is_remote(v), "a DVC remote name or null"),
+    "mirrors": (lambda v: isinstance(v, list) and all(_is_remote(m) for m in v), "a list of DVC remote names"),
+    "audit": (lambda v: isinstance(v, dict) and isinstance(v.get("remote", False), bool), 'an object like {"remote": false}'),
+    "licence": (_opt_str, "a string or null"),
+    "title": (_opt_str, "a string or null"),
+    "directory_inline_files": (lambda v: _is_int(v, 0, 10_000_000), "a whole number from 0 to 10000000"),
+    "replay": (lambda v: isinstance(v, dict) and isinstance(v.get("enabled", True), bool), 'an object like {"enabled": true}'),
+    "citation": (
+        lambda v: isinstance(v, dict)
+        and all(_opt_str(v.get(k)) for k in ("title", "abstract", "url", "publisher", "package"))
+        and (v.get("authors") is None or (isinstance(v["authors"], list) and all(map(_is_author, v["authors"])))),
+        "an object of strings (title, abstract, url, publisher, package) and authors (a list)",
+    ),
+}
+
+
+def load_config(data: bytes, source: str = CONFIG_FILE) -> dict[str, Any]:
+    """Parse and check registry settings: strict JSON, ``kind: registry``, ``schema_version: 1``
+    and every known setting of the right type, so a bad value is one clear error at load time
+    instead of a failure deep inside a command. Plain Python: this runs on the resolver's path."""
+    cfg = loads_strict(data, source=source)
+    if not isinstance(cfg, dict) or cfg.get("kind") != "registry":
+        raise DocumentError(f"{source}: not a pedata registry settings file")
+    version = cfg.get("schema_version")
+    if not _is_int(version, 1, 1):
+        raise DocumentError(f"{source}: unsupported schema_version {str(version)[:40]!r} (this pedata reads version 1)")
+    for key, (ok, want) in _SETTINGS.items():
+        if key in cfg and not ok(cfg[key]):
+            raise DocumentError(f"{source}: setting {key!r} must be {want}, not {_show(cfg[key])}")
+    return cfg
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=True, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class Registry:
@@ -61,12 +128,12 @@ class Registry:
     def config(self) -> dict[str, Any]:
         if self._config is None:
             try:
-                cfg = loads_strict(self.config_path.read_bytes(), source=CONFIG_FILE)
+                data = self.config_path.read_bytes()
             except FileNotFoundError:
                 raise NotARegistryError(f"{self.root} has no {CONFIG_FILE}") from None
-            if not isinstance(cfg, dict) or cfg.get("kind") != "registry":
-                raise DocumentError(f"{CONFIG_FILE}: not a pedata registry settings file")
-            self._config = cfg
+            except IsADirectoryError:
+                raise DocumentError(f"{CONFIG_FILE}: is a folder, not a settings file") from None
+            self._config = load_config(data)
         return self._config
 
     def save_config(self, cfg: dict[str, Any]) -> None:

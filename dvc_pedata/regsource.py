@@ -30,10 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from . import gitio
-from .canonical import loads_strict
 from .documents import Channel, Document, Manifest, Release, Tombstone
-from .errors import DocumentError, NotARegistryError, NotFoundError, OfflineError, PedataError
-from .registry import CONFIG_FILE, Registry
+from .errors import NotARegistryError, NotFoundError, OfflineError, PedataError
+from .registry import CONFIG_FILE, Registry, load_config
 
 _SCP_RE = re.compile(r"^[\w.-]+@[\w.-]+:")
 _SHA1_RE = re.compile(r"^[0-9a-f]{40}\Z")
@@ -95,10 +94,7 @@ class RegistryView:
             data = self.read(CONFIG_FILE)
             if data is None:
                 raise NotARegistryError(f"{self.location} has no {CONFIG_FILE}{' at ' + self.rev[:12] if self.rev else ''}: not a pedata registry")
-            cfg = loads_strict(data, source=self.where(CONFIG_FILE))
-            if not isinstance(cfg, dict) or cfg.get("kind") != "registry":
-                raise DocumentError(f"{CONFIG_FILE}: not a pedata registry settings file")
-            self._config = cfg
+            self._config = load_config(data, self.where(CONFIG_FILE))
         return self._config
 
     def namespace(self, ns: str) -> str:

@@ -189,11 +189,15 @@ def replay(ref: str, policy: str = "strict", tolerance: float | None = None, roo
     if lock_bytes is None:
         raise PedataError(f"{scope.label} cannot be replayed: its commit has no {INPUTS_LOCK} (run 'pedata lock' before certifying)")
     lock = load_inputs_lock(lock_bytes, f"{INPUTS_LOCK} at {scope.label}")
+    # The environment lock is compared only at the end, but a broken one is refused now, before
+    # a scratch worktree or any stage exists (and before a report is written).
+    env_bytes = gitio.show(reg.root, scope.commit, DEPS_LOCK)
+    env_lock = None if env_bytes is None else load_deps_lock(env_bytes, f"{DEPS_LOCK} at {scope.label}")
     plan = _plan(reg, scope, pins)
     try:
         with scratch_worktree(reg, scope.commit, clock) as wt:
             dvcio.configure_scratch(wt, remotes, default_remote)
-            _run(reg, scope, wt, lock, plan, pins, report, clock, remote)
+            _run(reg, scope, wt, lock, plan, pins, report, clock, remote, env_lock)
     finally:
         clock.done()
         if report.commit:
@@ -204,7 +208,8 @@ def replay(ref: str, policy: str = "strict", tolerance: float | None = None, roo
 
 
 def _run(reg: Registry, scope: Scope, wt: Path, lock: dict[str, Any], plan: _Plan,
-         pins: dict[str, dict[str, Any]], report: ReplayReport, clock: _Clock, remote: str | None) -> None:
+         pins: dict[str, dict[str, Any]], report: ReplayReport, clock: _Clock, remote: str | None,
+         env_lock: dict[str, Any] | None = None) -> None:
     from . import dvcio
 
     dvc_outs = {o["path"]: o["md5"] for s in plan.stages if s.data_source for o in s.outs}
@@ -277,11 +282,10 @@ def _run(reg: Registry, scope: Scope, wt: Path, lock: dict[str, Any], plan: _Pla
             row.update(verdict="differs", reason="; ".join(cmp.problems[:5]))
     for row in report.artifacts:
         _downgrade_frozen_upstream(row)
-    env_bytes = gitio.show(reg.root, scope.commit, DEPS_LOCK)
-    if env_bytes is None:
+    if env_lock is None:
         report.environment = [{"what": "lock", "change": f"no {DEPS_LOCK} at the release commit"}]
     else:
-        report.environment = environment_diff(load_deps_lock(env_bytes), environment())
+        report.environment = environment_diff(env_lock, environment())
     report.ok = bool(report.artifacts) and all(a["verdict"] in ("identical", "equivalent") for a in report.artifacts)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import gitio
+from .atomic import TMP_PREFIX
 from .documents import Channel, Document, Manifest, Release, Root, Tombstone
 from .errors import PedataError
 from .registry import Registry
@@ -126,8 +127,14 @@ def _load_tree(ctx: Context) -> None:
     root = ctx.reg.root
     roots: list[tuple[Root, str]] = []
     for top in DOC_DIRS:
-        for p in sorted((root / top).rglob("*.json")):
+        for p in sorted((root / top).rglob("*")):
             rel = p.relative_to(root).as_posix()
+            if p.name.startswith(TMP_PREFIX):
+                ctx.violation(rel, "a temporary file left by an interrupted pedata write (the command's next run"
+                                   " removes it; or delete it): never commit it")
+                continue
+            if p.suffix != ".json":
+                continue
             data = p.read_bytes()
             doc = _parse(ctx, rel, data)
             if doc is None:

@@ -8,6 +8,8 @@ Fixtures:
   listening socket *and* cuts every open connection (a client mid-transfer sees a reset, a new
   client gets "connection refused"); ``start()`` binds the same port again. Buckets and objects
   live in moto's in-process backend, so they survive a restart; ``reset()`` wipes them.
+  ``stall_downloads(key, after)`` makes a GET of an object whose key contains ``key`` send its
+  first ``after`` body bytes and then hang (a stalled network), so ``stop()`` lands mid-transfer.
 - ``s3_remote`` (function): a fresh bucket on that server, as a ``Remote``.
 - ``gcs_server`` (session): ``gcp-storage-emulator`` in memory (``GCSServer``), same interface.
 - ``gs_remote`` (function): a fresh bucket on that server, as a ``Remote``.
@@ -165,6 +167,38 @@ class Remote:
 # S3 (moto)
 
 
+class Stall:
+    """What a stalled download saw: ``requests`` (paths of the GETs it held), ``sent`` (body bytes
+    written to the socket before the stall), and ``stalled`` (set once a GET hangs mid-body)."""
+
+    def __init__(self, key: str, after: int) -> None:
+        self.key = key
+        self.after = after
+        self.requests: list[str] = []
+        self.sent = 0
+        self.stalled = threading.Event()
+        self.release = threading.Event()
+
+    def body(self, path: str, body: Any) -> Iterator[bytes]:
+        """The response body, cut into 64 KB pieces; after ``after`` bytes it hangs until released."""
+        self.requests.append(path)
+        sent = 0
+        try:
+            for chunk in body:
+                for i in range(0, len(chunk), 1 << 16):
+                    if sent >= self.after:
+                        self.sent = max(self.sent, sent)
+                        self.stalled.set()
+                        self.release.wait(timeout=120)
+                        return  # the connection is cut by now: the rest is never sent
+                    piece = chunk[i : i + (1 << 16)]
+                    yield piece  # returns once werkzeug has written it to the socket
+                    sent += len(piece)
+        finally:
+            if hasattr(body, "close"):
+                body.close()
+
+
 class S3Server:
     """moto's S3 server on 127.0.0.1 that can stop (dropping live connections) and restart
     on the same port. Backend state is process-global in moto, so it survives a restart."""
@@ -176,6 +210,29 @@ class S3Server:
         self._conns: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._client: Any = None
+        self._stall: Stall | None = None
+
+    def _wsgi(self, app: Any) -> Any:
+        """moto's WSGI app, with GETs of the stalled key routed through :class:`Stall`."""
+
+        def wrapped(environ: dict[str, Any], start_response: Any) -> Any:
+            stall, path = self._stall, environ.get("PATH_INFO", "")
+            if stall is None or environ.get("REQUEST_METHOD") != "GET" or stall.key not in path:
+                return app(environ, start_response)
+            return stall.body(path, app(environ, start_response))
+
+        return wrapped
+
+    @contextlib.contextmanager
+    def stall_downloads(self, key: str, after: int) -> Iterator[Stall]:
+        """While inside, a GET of an object whose key contains ``key`` sends ``after`` body bytes
+        and then hangs until ``stop()`` cuts its connection (or the block ends)."""
+        stall = self._stall = Stall(key, after)
+        try:
+            yield stall
+        finally:
+            self._stall = None
+            stall.release.set()
 
     @property
     def endpoint_url(self) -> str:
@@ -196,7 +253,7 @@ class S3Server:
         from werkzeug.serving import make_server
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one INFO line per request
-        app = DomainDispatcherApplication(create_backend_app)
+        app = self._wsgi(DomainDispatcherApplication(create_backend_app))
         server = make_server(HOST, self.port, app, threaded=True, request_handler=MotoRequestHandler)
         # Track open connections so stop() can cut them like a dying server would.
         process, finish = server.process_request, server.shutdown_request
@@ -233,6 +290,8 @@ class S3Server:
                 conn.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+        if self._stall is not None:  # a stalled response ends now, its connection already cut
+            self._stall.release.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
         _wait_for_port(self.port, up=False)

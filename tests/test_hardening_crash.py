@@ -1,17 +1,28 @@
-"""Crash safety: SIGKILL ``pedata publish``, ``promote``, ``get`` and ``revoke --purge`` at random
-moments (many seeds).
+"""Crash safety: SIGKILL ``pedata publish``, ``promote``, ``get`` and ``revoke --purge`` mid-work,
+at seeded random moments (``PEDATA_CRASH_KILLS=N`` runs N kills per command instead of the default).
 
-After every kill: no JSON document is truncated, no object sits under a name its bytes do not hash
-to (registry manifests, DVC remote, resolver cache), ``pedata verify`` and ``pedata fsck`` agree
-with the state, and re-running the command completes the work. Data is small (a few MB) so each seed costs a couple
-of seconds; the kill delay is drawn from the span a normal run takes, so seeds land before,
-inside and after the interesting steps (hashing, push, manifests, channel, git).
+Kills are aimed, not left to chance. Each command has *milestones*: observable steps of its work
+(the DVC push has begun, the manifest exists, the promote branch exists, the remote object is
+gone, ...). One uncrashed run of the same command, watched, says when each milestone appears and
+how long until the next one (:class:`Timeline`). Seed ``i`` then picks milestone ``i`` (round
+robin), waits in the killed run until that milestone is observed, and SIGKILLs after a random
+delay drawn from the measured window up to the next milestone. Process start-up (imports) is
+never the target, and each test asserts that most kills landed while the command was still working.
+
+After every kill: no JSON document is truncated (every ``*.json`` under ``channels/ releases/
+tombstones/ manifests/ trust/`` parses; manifests sit under their own sha256), no object sits under
+a wrong name (DVC remote, resolver cache), ``pedata verify`` and ``pedata fsck`` describe the state
+as it is (run side by side: both only read; verify names each temporary file a killed writer left
+in a document folder, and nothing else unless the command's half-done state is itself a finding),
+and re-running the command completes the work, ending where an uncrashed run ends (byte-identical
+documents where they are deterministic, the same files staged, no temporary file left).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import random
 import shutil
@@ -19,6 +30,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -30,13 +43,19 @@ from store_helpers import Store
 from dvc_pedata.atomic import TMP_PREFIX
 from dvc_pedata.canonical import loads_strict
 
-SEEDS = [int(s) for s in os.environ.get("PEDATA_CRASH_SEEDS", "1,2,3,4").split(",")]
 DOC_DIRS = ("manifests", "channels", "releases", "tombstones", "trust")
+POLL = 0.002  # seconds between milestone checks
+MIN_LANDED = 0.6  # at least this share of kills must hit a running command
+
+
+def kills(default: int) -> range:
+    return range(int(os.environ.get("PEDATA_CRASH_KILLS") or default))
 
 
 store_template = store_helpers.store_template  # fixture (a published, promoted, certified registry)
 
 
+# -- killing ------------------------------------------------------------------------------------------
 def spawn(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
     """The CLI in its own process group, so what it started can be waited for after the kill."""
     return subprocess.Popen([sys.executable, "-m", "dvc_pedata", *args], cwd=cwd, env={**os.environ, **(env or {})},
@@ -70,30 +89,141 @@ def kill_after(proc: subprocess.Popen, delay: float) -> bool:
         deadline = time.monotonic() + 30
         while _group_alive(proc.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        return True
+        return proc.returncode == -signal.SIGKILL
 
 
+@dataclass(frozen=True)
+class Milestone:
+    """An observable step of a command's work; ``reached`` stays true once it is."""
+
+    name: str
+    reached: Callable[[], bool]
+
+
+@dataclass
+class Timeline:
+    """When each milestone appeared in an uncrashed run (seconds after spawn), and its end."""
+
+    names: list[str]
+    at: list[float]
+    end: float
+
+    def window(self, i: int) -> float:
+        """How long milestone ``i`` lasts: until the next one (or the end of the run)."""
+        nxt = self.at[i + 1] if i + 1 < len(self.at) else self.end
+        return max(nxt - self.at[i], 0.002)
+
+
+def measure(args: list[str], cwd: Path, env: dict[str, str], milestones: list[Milestone]) -> Timeline:
+    """Run the command to its end, watching; every milestone must be observed."""
+    proc = spawn(args, cwd, env)
+    t0 = time.monotonic()
+    seen: dict[str, float] = {}
+    while True:
+        done = proc.poll() is not None
+        for m in milestones:
+            if m.name not in seen and m.reached():
+                seen[m.name] = time.monotonic() - t0
+        if done:
+            break
+        time.sleep(POLL)
+    end = time.monotonic() - t0
+    assert proc.returncode == 0, (args, proc.returncode)
+    assert [m.name for m in milestones if m.name not in seen] == []
+    return Timeline([m.name for m in milestones], [seen[m.name] for m in milestones], end)
+
+
+@dataclass
+class Kill:
+    seed: int
+    milestone: str
+    delay: float
+    landed: bool  # the command was still running when SIGKILL came (after its milestone)
+
+    def __str__(self) -> str:
+        return f"seed {self.seed}: {'killed' if self.landed else 'finished before the kill'} {self.delay * 1000:.0f} ms after '{self.milestone}'"
+
+
+def kill_at(seed: int, args: list[str], cwd: Path, env: dict[str, str], milestones: list[Milestone], timeline: Timeline) -> Kill:
+    """Seed ``seed`` picks a milestone (round robin) and a delay within its measured window; the
+    command is killed that long after the milestone is observed."""
+    i = seed % len(milestones)
+    delay = random.Random(seed).uniform(0, timeline.window(i))
+    proc = spawn(args, cwd, env)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and not milestones[i].reached():
+        assert time.monotonic() < deadline, f"'{milestones[i].name}' never reached"
+        time.sleep(POLL)
+    landed = milestones[i].reached() and kill_after(proc, delay)
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    return Kill(seed, milestones[i].name, delay, landed)
+
+
+def assert_enough_landed(done: list[Kill], *must: str) -> None:
+    """Most kills hit a running command; and each milestone in ``must`` got at least one."""
+    landed = [k for k in done if k.landed]
+    report = "\n".join(map(str, done))
+    print(report)  # shown with -s / -rP: where every kill landed
+    assert len(landed) >= max(1, math.ceil(MIN_LANDED * len(done))), report
+    for name in must:
+        assert any(k.milestone == name for k in landed), (name, report)
+
+
+# -- what must hold after a kill -------------------------------------------------------------------
 def assert_documents_whole(repo: Path) -> None:
     """Every registry JSON document parses; every manifest is stored under its own sha256."""
     for top in DOC_DIRS:
         for p in (repo / top).rglob("*.json"):
             doc = loads_strict(p.read_bytes(), source=str(p))  # raises on a truncated file
-            if top == "manifests":
+            if top == "manifests" and not p.name.endswith(".files.json"):
                 assert p.stem == doc["digest"]["sha256"], p
 
 
 def assert_remote_objects_right(storage: Path) -> None:
-    """Every object in the local DVC remote hashes to its name (temp files are not objects)."""
+    """Every object in a local DVC remote or cache hashes to its name (temp files are not objects)."""
     for p in (storage / "files" / "md5").rglob("*"):
         if p.is_file() and len(p.parent.name) == 2 and len(p.name) == 30:
             assert hashlib.md5(p.read_bytes()).hexdigest() == p.parent.name + p.name, p
 
 
 def assert_cache_objects_right(cache: Path) -> None:
+    """Every object in the resolver cache hashes to its sha256 name (temp files are not objects)."""
     root = cache / "sha256"
     for p in root.rglob("*") if root.exists() else []:
         if p.is_file() and not p.name.startswith(TMP_PREFIX):
             assert sha256_of(p) == p.parent.name + p.name, p
+
+
+def temps_left(repo: Path) -> set[str]:
+    """Temporary files a killed writer left in the document folders (not documents: never parsed)."""
+    return {p.relative_to(repo).as_posix() for top in DOC_DIRS for p in (repo / top).rglob(f"{TMP_PREFIX}*")}
+
+
+def assert_verify_truthful(repo: Path, verify: dict, expected: set[str] = frozenset()) -> None:
+    """``verify`` reports exactly the leftover temporary files and the ``expected`` files, nothing else."""
+    temps = temps_left(repo)
+    reported = {v["file"] for v in verify["violations"] if "temporary file left by an interrupted pedata write" in v["reason"]}
+    assert reported == temps, (reported, temps)
+    others = {v["file"] for v in verify["violations"]} - temps
+    assert others == set(expected), verify["violations"]
+    assert verify["ok"] == (not temps and not expected)
+
+
+def _report(name: str, proc: subprocess.Popen) -> dict:
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode in (0, 1) and out, (name, proc.returncode, err)
+    data = json.loads(out)
+    assert (proc.returncode == 0) == data["ok"], (name, out)
+    return data
+
+
+def verify_and_fsck(repo: Path, env: dict[str, str] | None = None) -> tuple[dict, dict]:
+    """``pedata verify --json`` and ``pedata fsck --json``, side by side (both only read)."""
+    procs = [subprocess.Popen([sys.executable, "-m", "dvc_pedata", cmd, "--json"], cwd=repo, env={**os.environ, **(env or {})},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for cmd in ("verify", "fsck")]
+    return _report("verify", procs[0]), _report("fsck", procs[1])
 
 
 def verify_ok(repo: Path) -> dict:
@@ -111,7 +241,19 @@ def fsck_json(repo: Path, env: dict[str, str] | None = None) -> dict:
     return data
 
 
-# -- publish ---------------------------------------------------------------------------------
+def _exists(path: Path) -> Callable[[], bool]:
+    return path.exists
+
+
+def _gone(path: Path) -> Callable[[], bool]:
+    return lambda: not path.exists()
+
+
+def _any_file(folder: Path, pattern: str = "*") -> Callable[[], bool]:
+    return lambda: folder.is_dir() and any(p.is_file() for p in folder.rglob(pattern))
+
+
+# -- publish ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def unpublished(tmp_path_factory) -> Path:
     """A registry whose pipeline has run (4 MB output) but nothing is published: a template."""
@@ -147,32 +289,56 @@ def _copy_registry(template: Path, dest: Path) -> tuple[Path, Path]:
     return dest / "repo", storage
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_publish_killed_at_random_then_rerun(unpublished, tmp_path, seed):
-    repo, storage = _copy_registry(unpublished, tmp_path)
-    rnd = random.Random(seed)
-    delay = rnd.uniform(0.3, 3.5)
-    killed = kill_after(spawn(["publish"], repo), delay)
-    assert_documents_whole(repo)
-    assert_remote_objects_right(storage)
-    verify_ok(repo)  # whatever was written so far is consistent: pins only name existing manifests
-    latest = repo / "channels/us/latest.json"
-    if latest.exists():  # the channel moved: the bytes must already be in the remote
-        pin = loads_strict(latest.read_bytes())["signed"]["artifacts"]["people"]
+def _publish_milestones(repo: Path, storage: Path) -> list[Milestone]:
+    md5 = hashlib.md5((repo / "people.bin").read_bytes()).hexdigest()
+    return [
+        Milestone("push began", _exists(storage / "files")),
+        Milestone("object pushed", _exists(storage / "files" / "md5" / md5[:2] / md5[2:])),
+        Milestone("manifest written", _any_file(repo / "manifests" / "us" / "people", "*.json")),
+        Milestone("latest written", _exists(repo / "channels/us/latest.json")),
+    ]
+
+
+@pytest.fixture(scope="module")
+def publish_run(unpublished, tmp_path_factory) -> tuple[Timeline, bytes, str]:
+    """An uncrashed publish, watched: its timeline, the channel it wrote and what it staged."""
+    repo, storage = _copy_registry(unpublished, tmp_path_factory.mktemp("publish-measured"))
+    timeline = measure(["publish"], repo, {}, _publish_milestones(repo, storage))
+    staged = run(["git", "diff", "--cached", "--name-only"], cwd=repo).stdout
+    return timeline, (repo / "channels/us/latest.json").read_bytes(), staged
+
+
+def test_publish_killed_mid_work_then_rerun_completes(unpublished, publish_run, tmp_path):
+    timeline, reference, staged = publish_run
+    done = []
+    for seed in kills(4):
+        repo, storage = _copy_registry(unpublished, tmp_path / f"seed-{seed}")
+        milestones = _publish_milestones(repo, storage)
+        k = kill_at(seed, ["publish"], repo, {}, milestones, timeline)
+        done.append(k)
+
+        assert_documents_whole(repo)
+        assert_remote_objects_right(storage)
+        assert_cache_objects_right(Path(os.environ["PEDATA_CACHE_DIR"]))
+        latest = repo / "channels/us/latest.json"
+        if latest.exists():  # the channel moved: its bytes are already in the remote, its manifest exists
+            assert milestones[1].reached() and milestones[2].reached(), k
+        vf, fs = verify_and_fsck(repo)
+        assert_verify_truthful(repo, vf)  # what was written so far is consistent: pins only name existing manifests
+        assert fs["ok"] and fs["checked"] == (1 if latest.exists() else 0) and not fs["findings"], (str(k), fs)
+
+        res = run_pedata("publish", "--json", cwd=repo)
+        assert res.ok, (str(k), res.stderr)
+        assert temps_left(repo) == set(), str(k)  # the re-run's writes removed what the killed one left
+        assert latest.read_bytes() == reference, str(k)  # version 1, the same pin: as if never killed
+        assert loads_strict(reference)["signed"]["artifacts"]["people"]["sha256"] == sha256_of(repo / "people.bin")
+        assert run(["git", "diff", "--cached", "--name-only"], cwd=repo).stdout == staged, str(k)
         md5 = hashlib.md5((repo / "people.bin").read_bytes()).hexdigest()
-        assert (storage / "files/md5" / md5[:2] / md5[2:]).is_file()
-        assert pin["sha256"] == sha256_of(repo / "people.bin")
-    fs = fsck_json(repo)  # the store holds what the pins (if any yet) promise, and fsck says so
-    assert fs["ok"] and fs["checked"] == (1 if latest.exists() else 0), (killed, delay, fs)
-    res = run_pedata("publish", "--json", cwd=repo)
-    assert res.ok, (killed, delay, res.stderr)
-    verify_ok(repo)
-    pin = loads_strict(latest.read_bytes())["signed"]["artifacts"]["people"]
-    assert pin["sha256"] == sha256_of(repo / "people.bin")
-    assert loads_strict(latest.read_bytes())["signed"]["version"] == 1  # one version, never a duplicate
-    assert_remote_objects_right(storage)
-    fs = fsck_json(repo)
-    assert fs["ok"] and fs["checked"] == 1, fs
+        assert (storage / "files" / "md5" / md5[:2] / md5[2:]).is_file(), str(k)  # what fsck would check
+        assert_remote_objects_right(storage)
+        verify_ok(repo)
+        shutil.rmtree(tmp_path / f"seed-{seed}")  # 12 MB a seed (work tree, DVC cache, remote)
+    assert_enough_landed(done, "push began", "object pushed", "manifest written")
 
 
 # -- get ---------------------------------------------------------------------------------------
@@ -181,23 +347,47 @@ def published(tmp_path_factory):
     return build_registry(tmp_path_factory.mktemp("crash-get"), big_size=16 << 20)
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_get_killed_at_random_then_rerun(published, tmp_path, seed):
+def _get_milestones(published, cache: Path) -> list[Milestone]:
+    folder = cache / "sha256" / published.big[:2]
+    return [
+        Milestone("download began", _any_file(folder, f"{TMP_PREFIX}*")),
+        Milestone("object placed", _exists(folder / published.big[2:])),
+    ]
+
+
+@pytest.fixture(scope="module")
+def get_run(published, tmp_path_factory) -> Timeline:
+    base = tmp_path_factory.mktemp("get-measured")
+    clone = published.clone(base / "clone")
+    cache = base / "cache"
+    return measure(["get", "pedata://us/big@latest"], clone, {"PEDATA_CACHE_DIR": str(cache)}, _get_milestones(published, cache))
+
+
+def test_get_killed_mid_download_then_rerun_completes(published, get_run, tmp_path):
     clone = published.clone(tmp_path / "clone")
-    cache = tmp_path / "cache"
-    env = {"PEDATA_CACHE_DIR": str(cache)}
-    delay = random.Random(seed).uniform(0.2, 3.0)
-    killed = kill_after(spawn(["get", "pedata://us/big@latest"], clone, env), delay)
-    assert_cache_objects_right(cache)  # a partial download never sits under a sha256 name
-    fs = fsck_json(clone, env)  # a killed reader leaves the stores as they were, and fsck says so
-    assert fs["ok"] and fs["checked"] == 2 and not fs["findings"], (killed, delay, fs)
-    res = run_pedata("get", "pedata://us/big@latest", "--json", cwd=clone, env=env)
-    assert res.ok, (killed, delay, res.stderr)
-    path = Path(json.loads(res.stdout)["path"])
-    assert sha256_of(path) == published.big
-    assert_cache_objects_right(cache)
-    leftovers = [p for p in (cache / "sha256").rglob("*") if p.is_file() and p.name.startswith(TMP_PREFIX)]
-    assert leftovers == []  # the next resolver of that object cleans what the killed one left
+    done = []
+    for seed in kills(6):  # cheap: no DVC import before the download
+        cache = tmp_path / f"cache-{seed}"
+        env = {"PEDATA_CACHE_DIR": str(cache)}
+        milestones = _get_milestones(published, cache)
+        k = kill_at(seed, ["get", "pedata://us/big@latest"], clone, env, milestones, get_run)
+        done.append(k)
+
+        assert_cache_objects_right(cache)  # a partial download never sits under a sha256 name
+        vf, fs = verify_and_fsck(clone, env)  # a killed reader leaves the registry and its stores as they were
+        assert_verify_truthful(clone, vf)
+        assert fs["ok"] and fs["checked"] == 2 and not fs["findings"], (str(k), vf, fs)
+
+        res = run_pedata("get", "pedata://us/big@latest", "--json", cwd=clone, env=env)
+        assert res.ok, (str(k), res.stderr)
+        path = Path(json.loads(res.stdout)["path"])
+        assert path == cache / "sha256" / published.big[:2] / published.big[2:] and sha256_of(path) == published.big
+        assert_cache_objects_right(cache)
+        leftovers = [p for p in (cache / "sha256").rglob("*") if p.is_file() and p.name.startswith(TMP_PREFIX)]
+        assert leftovers == [], str(k)  # the next resolver of that object cleans what the killed one left
+        shutil.rmtree(cache)
+    assert run(["git", "status", "--porcelain"], cwd=clone).stdout == ""
+    assert_enough_landed(done, "download began")
 
 
 # -- promote -------------------------------------------------------------------------------------
@@ -215,27 +405,66 @@ def promotable(tmp_path_factory, published):
     return repo, keys
 
 
-@pytest.mark.parametrize("seed", SEEDS[:3])
-def test_promote_killed_at_random_then_rerun(promotable, tmp_path, seed):
+PROMOTE = ["promote", "us", "--sign", "alice"]
+BRANCH = "promote/us-next-v1"
+
+
+def _promote_milestones(repo: Path) -> list[Milestone]:
+    ref = repo / ".git" / "refs" / "heads" / BRANCH
+    base = run(["git", "rev-parse", "HEAD"], cwd=repo).stdout.strip()
+    return [
+        Milestone("branch made", ref.exists),
+        Milestone("channel written", _exists(repo / "channels/us/next.json")),
+        Milestone("committed", lambda: ref.exists() and ref.read_text().strip() not in ("", base)),
+    ]
+
+
+@pytest.fixture(scope="module")
+def promote_run(promotable, tmp_path_factory) -> tuple[Timeline, bytes]:
     template, keys = promotable
-    repo = tmp_path / "repo"
+    repo = tmp_path_factory.mktemp("promote-measured") / "repo"
     shutil.copytree(template, repo, symlinks=True)
+    timeline = measure(PROMOTE, repo, {"PEDATA_KEYS_DIR": str(keys)}, _promote_milestones(repo))
+    return timeline, (repo / "channels/us/next.json").read_bytes()
+
+
+def test_promote_killed_mid_work_then_rerun_completes(promotable, promote_run, tmp_path):
+    template, keys = promotable
+    timeline, reference = promote_run
     env = {"PEDATA_KEYS_DIR": str(keys)}
-    delay = random.Random(seed).uniform(0.1, 1.5)
-    killed = kill_after(spawn(["promote", "us", "--sign", "alice"], repo, env), delay)
-    assert_documents_whole(repo)
-    verify_ok(repo)
-    # Re-running completes the work: same branch name, one version 1 of `next`, signed.
-    res = run_pedata("promote", "us", "--sign", "alice", "--json", cwd=repo, env=env)
-    if not res.ok:
-        assert "nothing to promote" in res.stderr, (killed, delay, res.stderr)
-    nxt = loads_strict((repo / "channels/us/next.json").read_bytes())
-    assert nxt["signed"]["version"] == 1 and nxt["signatures"]
-    verify_ok(repo)
-    branches = run(["git", "branch", "--list", "promote/*"], cwd=repo).stdout.split()
-    assert [b for b in branches if b != "*"] == ["promote/us-next-v1"]
-    log = run(["git", "log", "--format=%s", "promote/us-next-v1"], cwd=repo).stdout
-    assert log.count("Promote us") == 1
+    done = []
+    for seed in kills(6):  # cheap: a promotion is git and a signature
+        repo = tmp_path / f"repo-{seed}"
+        shutil.copytree(template, repo, symlinks=True)
+        milestones = _promote_milestones(repo)
+        k = kill_at(seed, PROMOTE, repo, env, milestones, timeline)
+        done.append(k)
+
+        assert_documents_whole(repo)
+        nxt = repo / "channels/us/next.json"
+        if nxt.exists():  # written whole and signed, or not at all
+            assert nxt.read_bytes() == reference, str(k)
+        vf, fs = verify_and_fsck(repo)  # the stores are untouched by a promotion: fsck finds them whole
+        assert_verify_truthful(repo, vf)
+        assert fs["ok"] and fs["checked"] == 2 and not fs["findings"], (str(k), fs)
+        committed = milestones[2].reached()
+
+        # Re-running completes the work: one branch, one commit, one signed version 1 of `next`.
+        res = run_pedata(*PROMOTE, "--json", cwd=repo, env=env)
+        if committed:  # the killed run had finished its commit: nothing is left to do, and it says so
+            assert not res.ok and "nothing to promote" in res.stderr, (str(k), res.stderr)
+        else:
+            assert res.ok, (str(k), res.stderr)
+        assert nxt.read_bytes() == reference, str(k)
+        assert temps_left(repo) == set(), str(k)
+        assert run(["git", "status", "--porcelain", "channels"], cwd=repo).stdout == "", str(k)
+        branches = run(["git", "branch", "--list", "promote/*", "--format=%(refname:short)"], cwd=repo).stdout.split()
+        assert branches == [BRANCH], (str(k), branches)
+        log = run(["git", "log", "--format=%s", BRANCH], cwd=repo).stdout
+        assert log.count("Promote us") == 1, (str(k), log)
+        verify_ok(repo)
+        shutil.rmtree(repo)
+    assert_enough_landed(done, "branch made", "channel written")
 
 
 # -- revoke --purge ------------------------------------------------------------------------------
@@ -244,12 +473,9 @@ REVOKE = ["revoke", f"{PEOPLE}@latest", "--reason", "licence withdrawn", "--auth
           "--sign", "alice", "--purge"]
 
 
-def _violations(repo: Path) -> dict[str, list[str]]:
-    res = run_pedata("verify", "--json", cwd=repo)
-    data = json.loads(res.stdout)
-    assert res.ok == data["ok"], (res.returncode, res.stdout, res.stderr)
+def _violations(verify: dict) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
-    for v in data["violations"]:
+    for v in verify["violations"]:
         out.setdefault(v["file"], []).append(v["reason"])
     return out
 
@@ -264,8 +490,10 @@ def _refuses(store: Store, probe_cache: Path, tombstone: dict) -> None:
 def _assert_revoke_state_truthful(store: Store, people: str, places: dict[str, Path], probe_cache: Path) -> None:
     """verify and fsck describe a possibly half-done revocation as it is; resolving refuses once it began."""
     tomb = store.root / "tombstones" / f"{people}.json"
-    violations = _violations(store.root)
-    fs = fsck_json(store.root, store.env)
+    verify, fs = verify_and_fsck(store.root, store.env)
+    temps = temps_left(store.root)
+    violations = {f: r for f, r in _violations(verify).items() if f not in temps}
+    assert_verify_truthful(store.root, verify, set(violations))  # leftover temporary files are named, each
     present_in_remote = places["remote"].is_file()
     if not tomb.exists():  # killed before the first write: nothing is touched, everything passes
         assert all(p.is_file() for p in places.values()), {k: p.exists() for k, p in places.items()}
@@ -289,9 +517,9 @@ def _assert_revoke_state_truthful(store: Store, people: str, places: dict[str, P
     _refuses(store, probe_cache, ts)
 
 
-def _revoke_store(store_template, tmp_path: Path) -> tuple[Store, str, dict[str, Path]]:
+def _revoke_store(store_template, dest: Path) -> tuple[Store, str, dict[str, Path]]:
     """A private copy of the store whose ``people`` bytes sit in all four places a purge empties."""
-    store = store_helpers.copy_store(*store_template, tmp_path / "copy")
+    store = store_helpers.copy_store(*store_template, dest)
     root = store.root
     people = store.pin("people")["sha256"]
     cache = Path(os.environ["PEDATA_CACHE_DIR"])
@@ -308,7 +536,29 @@ def _revoke_store(store_template, tmp_path: Path) -> tuple[Store, str, dict[str,
     return store, people, places
 
 
-def _assert_revoke_complete(store: Store, people: str, places: dict[str, Path], probe_cache: Path, killed: bool) -> None:
+def _purge_recorded(tomb: Path) -> Callable[[], bool]:
+    def reached() -> bool:
+        try:
+            return bool(loads_strict(tomb.read_bytes())["signed"]["purged"])
+        except Exception:  # not there yet
+            return False
+    return reached
+
+
+def _revoke_milestones(store: Store, people: str, places: dict[str, Path]) -> list[Milestone]:
+    release = store.root / "releases/us/1.0.0.json"
+    tomb = store.root / "tombstones" / f"{people}.json"
+    return [
+        Milestone("tombstone written", tomb.exists),
+        Milestone("remote purged", _gone(places["remote"])),  # then the DVC cache and the work tree
+        Milestone("resolver cache purged", _gone(places["resolver-cache"])),
+        Milestone("purge recorded", _purge_recorded(tomb)),
+        Milestone("release re-signed", lambda: b'"unreproducible"' in release.read_bytes()),
+    ]
+
+
+def _assert_revoke_complete(store: Store, people: str, places: dict[str, Path], probe_cache: Path, killed: bool,
+                            full: bool = True) -> None:
     """After a re-run: bytes gone everywhere, one tombstone with a full purge record, the release
     re-signed once and committed with it, verify and fsck saying exactly that."""
     root = store.root
@@ -318,6 +568,7 @@ def _assert_revoke_complete(store: Store, people: str, places: dict[str, Path], 
     assert store.object(store.storage, tax).is_file() and (root / "tax.bin").is_file()
     left = sorted(p.name for p in (root / "tombstones").iterdir() if p.name != ".gitkeep")
     assert left == [f"{people}.json"]  # exactly one tombstone, no temp file left beside it
+    assert temps_left(root) == set()
     ts = loads_strict((root / "tombstones" / f"{people}.json").read_bytes())["signed"]
     assert all(p["status"] in ("deleted", "absent") for p in ts["purged"]), ts["purged"]
     assert {"remote", "dvc-cache", "resolver-cache"} <= {p["kind"] for p in ts["purged"]}, ts["purged"]
@@ -326,49 +577,63 @@ def _assert_revoke_complete(store: Store, people: str, places: dict[str, Path], 
     assert rel["status"] == "unreproducible" and "licence withdrawn" in rel["notice"]["summary"]
     assert [h["status"] for h in rel["status_history"]].count("unreproducible") == 1  # re-signed once
     assert run(["git", "status", "--porcelain", "tombstones", "releases"], cwd=root).stdout == ""
-    assert set(_violations(root)) == {"channels/us/latest.json", "channels/us/next.json"}
-    fs = fsck_json(root, store.env)
-    assert fs["ok"] and fs["findings"] == [], fs
+    res = run_pedata("verify", "--json", cwd=root)
+    assert set(_violations(json.loads(res.stdout))) == {"channels/us/latest.json", "channels/us/next.json"}
+    if full:  # fsck: nothing revoked is left in any store (after a kill, the places above say so)
+        fs = fsck_json(root, store.env)
+        assert fs["ok"] and fs["findings"] == [], fs
     assert_remote_objects_right(store.storage)
     _refuses(store, probe_cache, ts)
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_revoke_purge_killed_at_random_then_rerun(store_template, tmp_path, seed):
-    store, people, places = _revoke_store(store_template, tmp_path)
-    root = store.root
-    delay = random.Random(seed).uniform(0.05, 0.9)  # a whole run takes about 1 s
-    killed = kill_after(spawn(REVOKE, root, store.env), delay)
-
-    assert_documents_whole(root)
-    assert_remote_objects_right(store.storage)
-    assert_remote_objects_right(root / ".dvc" / "cache")
-    assert_cache_objects_right(places["resolver-cache"].parents[2])
-    _assert_revoke_state_truthful(store, people, places, tmp_path / "probe")
-
-    # Re-running the same command completes the purge and its record.
-    res = run_pedata(*REVOKE, "--json", cwd=root, env=store.env)
-    assert res.ok, (killed, delay, res.stderr)
-    _assert_revoke_complete(store, people, places, tmp_path / "probe", killed)
+@pytest.fixture(scope="module")
+def revoke_run(store_template, tmp_path_factory) -> Timeline:
+    dest = tmp_path_factory.mktemp("revoke-measured")
+    with pytest.MonkeyPatch.context() as mp:  # module scope: the per-test key and cache folders are not set yet
+        mp.setenv("PEDATA_KEYS_DIR", str(dest / "keys"))
+        mp.setenv("PEDATA_CACHE_DIR", str(dest / "cache"))
+        store, people, places = _revoke_store(store_template, dest / "copy")
+        return measure(REVOKE, store.root, store.env, _revoke_milestones(store, people, places))
 
 
-# The random delays rarely land in the few milliseconds between two steps near the end, so a
-# `git` shim first on PATH SIGKILLs revoke (its parent) exactly when it runs one git step:
-# the release just re-signed but not yet staged, or everything staged but not committed.
+def test_revoke_purge_killed_mid_work_then_rerun_completes(store_template, revoke_run, tmp_path):
+    done = []
+    for seed in kills(5):
+        store, people, places = _revoke_store(store_template, tmp_path / f"copy-{seed}")
+        k = kill_at(seed, REVOKE, store.root, store.env, _revoke_milestones(store, people, places), revoke_run)
+        done.append(k)
+
+        assert_documents_whole(store.root)
+        assert_remote_objects_right(store.storage)
+        assert_remote_objects_right(store.root / ".dvc" / "cache")
+        assert_cache_objects_right(places["resolver-cache"].parents[2])
+        _assert_revoke_state_truthful(store, people, places, tmp_path / f"probe-{seed}")
+
+        # Re-running the same command completes the purge and its record.
+        res = run_pedata(*REVOKE, "--json", cwd=store.root, env=store.env)
+        assert res.ok, (str(k), res.stderr)
+        _assert_revoke_complete(store, people, places, tmp_path / f"probe-{seed}", k.landed, full=False)
+        shutil.rmtree(tmp_path / f"copy-{seed}")
+    assert_enough_landed(done, "remote purged", "resolver cache purged", "purge recorded")
+
+
+# Between two steps near the end (a few milliseconds apart) a `git` shim first on PATH SIGKILLs
+# revoke (its parent) exactly when it runs one git step: the release just re-signed but not yet
+# staged, or everything staged but not committed.
 GIT_SHIM = """#!/bin/sh
 case " $* " in *" $PEDATA_KILL_AT "*) kill -9 $PPID; exit 1;; esac
 exec {git} "$@"
 """
 
 
-@pytest.mark.parametrize("kill_at", ["add -- releases/us/1.0.0.json", "commit -q -m"])
-def test_revoke_purge_killed_between_steps_then_rerun(store_template, tmp_path, kill_at):
-    store, people, places = _revoke_store(store_template, tmp_path)
+@pytest.mark.parametrize("kill_at_step", ["add -- releases/us/1.0.0.json", "commit -q -m"])
+def test_revoke_purge_killed_between_steps_then_rerun(store_template, tmp_path, kill_at_step):
+    store, people, places = _revoke_store(store_template, tmp_path / "copy")
     shim = tmp_path / "shim"
     shim.mkdir()
     (shim / "git").write_text(GIT_SHIM.format(git=shutil.which("git")))
     (shim / "git").chmod(0o755)
-    env = {**store.env, "PATH": f"{shim}{os.pathsep}{os.environ['PATH']}", "PEDATA_KILL_AT": kill_at}
+    env = {**store.env, "PATH": f"{shim}{os.pathsep}{os.environ['PATH']}", "PEDATA_KILL_AT": kill_at_step}
     proc = spawn(REVOKE, store.root, env)
     assert proc.wait(timeout=120) == -signal.SIGKILL
     assert_documents_whole(store.root)

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import assert_one_line_error, run, run_pedata
@@ -123,6 +124,64 @@ def test_private_keys_stay_outside_the_repo_unprinted_and_private(published, tmp
     os.chmod(keys / "eve.key", 0o600)
     res = run_pedata("promote", "us", "--to", "stable", "--sign", "eve", "--no-commit", cwd=repo, env=env)
     assert res.returncode != 0 and "SECRET-MATERIAL-123" not in res.stdout + res.stderr
+
+
+def test_keys_folder_inside_any_work_tree_is_refused_at_generate_and_at_signing(signed, tmp_path):
+    """Whatever the current folder: git is asked about the keys folder itself (symlinks resolved),
+    at ``key generate`` and whenever a private key is loaded to sign, by name or by path."""
+    template, keys = signed
+    repo = tmp_path / "repo"
+    shutil.copytree(template, repo, symlinks=True)
+    other = tmp_path / "other"  # an unrelated repository
+    other.mkdir()
+    run(["git", "init", "-q"], cwd=other)
+    outside = tmp_path / "outside"  # not in any repository
+    outside.mkdir()
+    (tmp_path / "link").symlink_to(repo / "manifests")
+
+    def status(where: Path = repo) -> str:
+        return run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=where).stdout
+
+    clean, other_clean = status(), status(other)
+    # generate: from outside any repository (the reproduced case), from the registry into another
+    # repository, into a folder not made yet, into the work tree's top, and through a symlink.
+    for folder, cwd in ((repo / "keys", outside), (other / "keys", repo), (repo / "deep" / "er" / "keys", outside),
+                        (repo, outside), (tmp_path / "link" / "keys", outside)):
+        res = run_pedata("key", "generate", "mallory", cwd=cwd, env={"PEDATA_KEYS_DIR": str(folder)})
+        assert_one_line_error(res, f"keys folder {folder.resolve()} is inside the git work tree", "never be committed")
+        assert status() == clean and status(other) == other_clean, (folder, status())
+    assert not any(p.name.startswith("mallory") for p in repo.rglob("*")) and not (repo / "deep").exists()
+
+    # signing: a key someone copied into a work tree afterwards is refused before it is read, and
+    # nothing is written (no channel, no branch, no commit).
+    inside = repo / "secrets"
+    inside.mkdir(mode=0o700)
+    shutil.copy2(keys / "alice.key", inside / "alice.key")
+    os.chmod(inside / "alice.key", 0o600)
+    clean = status()
+    head = run(["git", "rev-parse", "HEAD"], cwd=repo).stdout
+    latest = (repo / "channels/us/latest.json").read_bytes()
+    body = b"".join((keys / "alice.key").read_bytes().splitlines()[1:-1]).decode()
+    for args, env in ((["promote", "us", "--sign", str(inside / "alice.key")], {"PEDATA_KEYS_DIR": str(keys)}),
+                      (["promote", "us", "--sign", "alice"], {"PEDATA_KEYS_DIR": str(inside)}),
+                      (["sign", "channels/us/latest.json", "--sign", "alice"], {"PEDATA_KEYS_DIR": str(inside)})):
+        res = run_pedata(*args, cwd=repo, env=env)
+        assert_one_line_error(res, f"private key folder {inside.resolve()} is inside the git work tree {repo.resolve()}")
+        assert body not in res.stdout + res.stderr
+        assert status() == clean and run(["git", "rev-parse", "HEAD"], cwd=repo).stdout == head
+        assert (repo / "channels/us/latest.json").read_bytes() == latest and not (repo / "channels/us/next.json").exists()
+    # Group- or world-readable is refused as well (by path too), never echoing the key.
+    for mode in (0o640, 0o604):
+        shutil.copy2(keys / "alice.key", outside / "alice.key")
+        os.chmod(outside / "alice.key", mode)
+        res = run_pedata("promote", "us", "--sign", str(outside / "alice.key"), "--no-commit", cwd=repo)
+        assert_one_line_error(res, f"mode {mode:04o}", "readable by others")
+        assert body not in res.stdout + res.stderr and status() == clean
+    # The same key, from a private folder outside every work tree, signs.
+    os.chmod(outside / "alice.key", 0o600)
+    res = run_pedata("promote", "us", "--sign", str(outside / "alice.key"), "--no-commit", cwd=repo)
+    assert res.ok, res
+    assert body not in res.stdout + res.stderr
 
 
 # -- read-only registry --------------------------------------------------------------------------

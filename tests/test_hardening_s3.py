@@ -1,16 +1,18 @@
 """Faults against a real S3 API (moto on 127.0.0.1): the server stopping mid-transfer, and a
-consumer without credentials or with wrong ones (moto checking keys against its IAM users). A clear one-line error, nothing cached, and a retry that
-succeeds once the server is back."""
+consumer without credentials or with wrong ones (moto checking keys against its IAM users). A clear
+one-line error, nothing cached, and a retry that succeeds once the server is back.
+
+"Mid-transfer" is made certain, not left to timing: the server sends part of the object's body and
+then hangs (``S3Server.stall_downloads``), and is stopped while it hangs, so the client has an
+open, half-answered GET when its connection is cut."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import pytest
 import remotes  # the tests/remotes.py plugin (always present)
 from conftest import assert_one_line_error, run, run_pedata
 from test_hardening_crash import assert_cache_objects_right
@@ -26,32 +28,54 @@ def _cached(cache: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file() and not p.name.startswith(TMP_PREFIX)] if root.exists() else []
 
 
+def _temps(cache: Path) -> list[Path]:
+    root = cache / "sha256"
+    return [p for p in root.rglob(f"{TMP_PREFIX}*") if p.is_file()] if root.exists() else []
+
+
+SIZE = 1 << 20
+STALL_AFTER = 384 << 10  # body bytes the server sends before it hangs: well inside the object
+
+
 def test_s3_server_stops_mid_transfer_then_retry_succeeds(s3_server, s3_remote, tmp_path):
-    origin, sha, _ = _publish_to(s3_remote, tmp_path)
+    origin, sha, md5 = _publish_to(s3_remote, tmp_path, size=SIZE)
     clone = tmp_path / "clone"
     run(["git", "clone", "-q", str(origin), str(clone)], cwd=tmp_path)
     cache = tmp_path / "cache"
     env = {**os.environ, **_consumer_env("s3"), **remotes.S3_FAIL_FAST_ENV, "PEDATA_CACHE_DIR": str(cache)}
-    # Stop the server while a get is under way (or before it connects: both must fail cleanly).
-    proc = subprocess.Popen([sys.executable, "-m", "dvc_pedata", "get", URI], cwd=clone, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(0.4)
-    s3_server.stop()
     try:
-        _, err = proc.communicate(timeout=120)
-        if proc.returncode == 0:
-            pytest.skip("the download finished before the server stopped")
+        # The server answers the object's GET with part of its body, then hangs (a stalled
+        # network); the server is stopped exactly then, cutting that connection mid-body.
+        with s3_server.stall_downloads(md5[2:], after=STALL_AFTER) as stall:
+            proc = subprocess.Popen([sys.executable, "-m", "dvc_pedata", "get", URI], cwd=clone, env=env,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            started = stall.stalled.wait(timeout=90)
+            staged = _temps(cache)  # the resolver's staged write for this object is open
+            s3_server.stop()
+            _, err = proc.communicate(timeout=120)
+        # The transfer really had started: the GET for this object arrived and part of its body
+        # (not all of it) was on the wire, while the resolver held its temporary file.
+        assert started, ("the get never reached the object's download", err)
+        assert any(md5[2:] in path for path in stall.requests), stall.requests
+        assert 0 < stall.sent < SIZE, stall.sent
+        assert [p.name.startswith(f"{TMP_PREFIX}{sha[2:14]}") for p in staged] == [True], staged
+        # A clear one-line error naming the URI; nothing partial under a sha256 name, no temp left.
+        assert proc.returncode != 0, err
         lines = [ln for ln in err.splitlines() if ln.strip()]
         assert len(lines) == 1 and lines[0].startswith("pedata: error: ") and "Traceback" not in err, err
-        assert URI in lines[0]
-        assert _cached(cache) == []
+        assert URI in lines[0] and "could not be fetched" in lines[0], lines[0]
+        assert _cached(cache) == [] and _temps(cache) == []
+        # While the server is down a new attempt fails the same clean way.
         res = run_pedata("get", URI, cwd=clone, env={**env})
         assert_one_line_error(res, URI)
+        assert _cached(cache) == []
     finally:
         s3_server.start()
+    # Back up: the retry downloads the whole object and caches it under its sha256.
     res = run_pedata("get", URI, "--json", cwd=clone, env=env)
     assert res.ok, res
     assert [p.parent.name + p.name for p in _cached(cache)] == [sha]
+    assert _temps(cache) == []
     assert_cache_objects_right(cache)
 
 

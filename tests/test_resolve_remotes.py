@@ -17,8 +17,9 @@ remotes = pytest.importorskip("remotes", reason="needs the S3/GCS fixtures of te
 URI = "pedata://us/people@latest"
 
 
-def _publish_to(remote, base: Path) -> tuple[Path, str, str]:
-    """A registry whose default DVC remote is ``remote``; returns (origin, sha256, md5)."""
+def _publish_to(remote, base: Path, size: int = 300000) -> tuple[Path, str, str]:
+    """A registry whose default DVC remote is ``remote`` (one ``size``-byte artifact); returns
+    (origin, sha256, md5)."""
     origin = base / "origin"
     origin.mkdir()
     env = {"PEDATA_STORAGE_DIR": str(base / "unused-storage")}
@@ -30,7 +31,7 @@ def _publish_to(remote, base: Path) -> tuple[Path, str, str]:
     (origin / "seed.txt").write_text("remote\n")
     (origin / "dvc.yaml").write_text(
         "stages:\n  people:\n"
-        f"    cmd: {sys.executable} gen.py people.bin seed.txt 300000\n"
+        f"    cmd: {sys.executable} gen.py people.bin seed.txt {size}\n"
         "    deps: [gen.py, seed.txt]\n    outs: [people.bin]\n"
         "artifacts:\n  people:\n    path: people.bin\n"
     )
