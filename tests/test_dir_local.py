@@ -69,12 +69,7 @@ class OpenWatch:
 def big(tmp_path_factory):
     """500 files: 480 constituencies, 19 districts, one byte-identical copy; released as uk 2.0.0."""
     base = tmp_path_factory.mktemp("dir-500")
-    reg = make_registry(base, constituencies=480, districts=19)
-    art = reg.publish()["artifacts"][0]
-    keys = trust_init(reg)
-    run(["git", "add", "-A"], cwd=reg.origin)
-    run(["git", "commit", "-q", "-m", "trust root"], cwd=reg.origin)
-    certify(reg)
+    reg, art, keys = certified_registry(base, constituencies=480, districts=19)
     return reg, art, keys
 
 
@@ -82,12 +77,7 @@ def big(tmp_path_factory):
 def small(tmp_path_factory):
     """8 constituencies, 2 districts + a copy (11 files), file list in its own sidecar (inline limit 4); uk 2.0.0."""
     base = tmp_path_factory.mktemp("dir-small")
-    reg = make_registry(base, config={"directory_inline_files": 4})
-    art = reg.publish()["artifacts"][0]
-    keys = trust_init(reg)
-    run(["git", "add", "-A"], cwd=reg.origin)
-    run(["git", "commit", "-q", "-m", "trust root"], cwd=reg.origin)
-    certify(reg)
+    reg, art, keys = certified_registry(base, config={"directory_inline_files": 4})
     return reg, art, keys
 
 
@@ -396,15 +386,21 @@ def test_diff_of_two_directory_artifacts(tmp_path):
     assert_one_line_error(missing, "no file 'constituency/nope.h5'")
 
 
-def test_revoked_file_inside_a_released_directory(tmp_path):
-    """`pedata revoke URI;path=FILE`: the file's bytes are tombstoned, the release that pins the
-    directory becomes unreproducible, and every other file of it stays fetchable by path."""
-    reg = make_registry(tmp_path, constituencies=4, districts=1)
+def certified_registry(base, **kwargs):
+    """A published folder artifact, a trust root committed, release uk 2.0.0 certified."""
+    reg = make_registry(base, **kwargs)
     art = reg.publish()["artifacts"][0]
-    trust_init(reg)
+    keys = trust_init(reg)
     run(["git", "add", "-A"], cwd=reg.origin)
     run(["git", "commit", "-q", "-m", "trust root"], cwd=reg.origin)
     certify(reg)
+    return reg, art, keys
+
+
+def test_revoked_file_inside_a_released_directory(tmp_path):
+    """`pedata revoke URI;path=FILE`: the file's bytes are tombstoned, the release that pins the
+    directory becomes unreproducible, and every other file of it stays fetchable by path."""
+    reg, art, _ = certified_registry(tmp_path, constituencies=4, districts=1)
     revoked = next(e for e in _entries(reg, art["sha256"]) if e["path"] == "constituency/E14000002.h5")
     res = run_pedata("revoke", f"{URI};path={revoked['path']}", "--reason", "licence withdrawn", "--authority", "ONS",
                      "--sign", "alice", "--json", cwd=reg.origin, env=reg.env)
@@ -462,12 +458,7 @@ def test_purge_of_a_whole_directory_deletes_every_member_object(tmp_path):
     and the resolver cache (objects and trees/), and the work tree's folder goes; a member whose bytes
     another, unrevoked artifact still holds is kept and recorded so. A member put back by hand is
     reported by fsck, and the fsck hint finishes the purge."""
-    reg = make_registry(tmp_path, constituencies=3, districts=1)
-    old = reg.publish()["artifacts"][0]  # v1: released as uk 2.0.0, never revoked
-    trust_init(reg)
-    run(["git", "add", "-A"], cwd=reg.origin)
-    run(["git", "commit", "-q", "-m", "trust root"], cwd=reg.origin)
-    certify(reg)
+    reg, old, _ = certified_registry(tmp_path, constituencies=3, districts=1)  # v1: released as uk 2.0.0, never revoked
     reg.build(constituencies=3, districts=1, bump=[0, 1, 2])  # every constituency changes, the districts do not
     new = reg.publish()["artifacts"][0]
     storage, dvc_cache, cache = _stores(reg)
@@ -540,12 +531,7 @@ def test_purge_of_one_file_inside_a_directory(tmp_path):
     """`revoke 'URI;path=FILE' --purge`: that file's bytes leave the remote, the DVC cache, the
     resolver cache and every cached tree holding them, and the registry's work-tree folder (both
     paths that hold them); the other files stay. status names the file; fsck finds it put back."""
-    reg = make_registry(tmp_path, constituencies=3, districts=1)
-    art = reg.publish()["artifacts"][0]
-    trust_init(reg)
-    run(["git", "add", "-A"], cwd=reg.origin)
-    run(["git", "commit", "-q", "-m", "trust root"], cwd=reg.origin)
-    certify(reg)
+    reg, art, _ = certified_registry(tmp_path, constituencies=3, districts=1)
     storage, dvc_cache, cache = _stores(reg)
     entries = _entries(reg, art["sha256"])
     revoked = next(e for e in entries if e["path"] == "district/D000.h5")  # district/D000_copy.h5 holds the same bytes
