@@ -136,6 +136,8 @@ def loads_strict(data: bytes | str, *, source: str = "document") -> Any:
 
 def _exact_int(text: str) -> int:
     """Numbers are checked as the parser meets them: no second walk over every value."""
+    if len(text) > 17:  # beyond 2**53 whatever it says (and int() refuses past 4,300 digits)
+        raise DocumentError(f"integer {text[:20]}{'…' if len(text) > 20 else ''} is outside the exact JSON range")
     value = int(text)
     if not -_EXACT <= value <= _EXACT:
         raise DocumentError(f"integer {value} is outside the exact JSON range")

@@ -141,7 +141,9 @@ def _refuse_uncommitted(reg: Registry, rel: str) -> None:
 
 
 def _companions(reg: Registry, ns: str, pins: dict[str, Any]) -> list[str]:
-    """The field lists (of wide tables) that the pinned manifests name by digest."""
+    """The companion files the pinned manifests name by digest: field lists of wide tables and
+    file lists of large folders (a clone of the release tag must hold them too)."""
+    from .dirmanifest import sidecar_rel
     from .documents import Manifest
     from .fieldsfile import companion_of
 
@@ -149,9 +151,13 @@ def _companions(reg: Registry, ns: str, pins: dict[str, Any]) -> list[str]:
     for n, p in sorted(pins.items()):
         path = reg.manifest_path(ns, n, p["sha256"])
         if path.is_file():  # a missing manifest is refused just before
-            rel = companion_of(Manifest.load(path, reg.rel(path)))
+            m = Manifest.load(path, reg.rel(path))
+            rel = companion_of(m)
             if rel:
                 out.append(rel)
+            files = m.body.get("files")
+            if isinstance(files, dict) and files.get("sidecar_sha256"):  # a folder's long file list
+                out.append(sidecar_rel(ns, n, files["sidecar_sha256"]))
     return out
 
 

@@ -29,18 +29,18 @@ from .canonical import loads_strict, pretty_bytes
 from .documents import Channel, Manifest, Release, Root, Tombstone
 from .errors import DocumentError, NotARegistryError, NotFoundError
 from .gitio import toplevel
-from .names import check_name, check_namespace, check_sha256
+from .names import MAX_NAME_LEN, NAME_PATTERN, check_name, check_namespace, check_sha256
 
 CONFIG_FILE = "pedata.json"
 FOLDERS = ("manifests", "channels", "releases", "tombstones", "trust/root", "locks")
 
 
-_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]*\Z")
+_NAME_RE = re.compile(rf"{NAME_PATTERN}\Z")
 _REMOTE_RE = re.compile(r"[^\x00-\x1f\x7f]{1,256}\Z")
 
 
 def _is_name(v: Any) -> bool:
-    return isinstance(v, str) and len(v) <= 128 and bool(_NAME_RE.match(v))
+    return isinstance(v, str) and len(v) <= MAX_NAME_LEN and ".." not in v and bool(_NAME_RE.match(v))  # as check_name
 
 
 def _is_remote(v: Any) -> bool:

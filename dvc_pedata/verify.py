@@ -421,6 +421,11 @@ def verify(root: Path | str = ".", base: str | None = None, *, at: datetime | No
     reg = Registry.find(root)
     base = gitio.rev_parse(reg.root, base) if base is not None else default_base(reg.root)
     ctx = Context(reg=reg, now=at or now(), base=base)
+    try:
+        reg.config  # noqa: B018 - every other check reads the settings; a broken file stops here
+    except PedataError as exc:
+        ctx.violation("pedata.json", str(exc).removeprefix("pedata.json: "))
+        return VerifyReport(ctx.violations, dict(ctx.counts), base)
     ctx.options = options  # type: ignore[attr-defined]
     _load_tree(ctx)
     _check_roots(ctx)

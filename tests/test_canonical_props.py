@@ -139,3 +139,10 @@ def test_fast_canonical_path_equals_rfc8785(obj):
     except Exception:
         return  # e.g. lone surrogates: both paths refuse (checked elsewhere)
     assert canonical_bytes(obj) == expected
+
+
+@pytest.mark.parametrize("text", ["[" + "9" * 5000 + "]", '{"n": -' + "1" * 18 + "}", "[9007199254740992]"])
+def test_an_integer_beyond_the_exact_range_is_a_document_error_however_long(text):
+    with pytest.raises(DocumentError, match="outside the exact JSON range"):
+        loads_strict(text)
+

@@ -592,3 +592,28 @@ def test_purge_of_one_file_inside_a_directory(tmp_path):
     member = f"pedata://uk/local_areas@sha256:{art['sha256']};path=district/D000.h5"
     assert {("revoked-present", "cache", str(_resolver_object(cache, revoked["sha256"])), member),
             ("revoked-present", "cache", str(tree), member)} <= found, found
+
+
+def test_certify_refuses_a_folder_whose_file_list_is_not_committed(tmp_path):
+    """A large folder's file list lives in its own companion file: a release whose tag lacks it
+    could not be read from a clone, so certify refuses until it is committed."""
+    reg = make_registry(tmp_path, config={"directory_inline_files": 2}, constituencies=3, districts=1)
+    res = run_pedata("publish", "--json", cwd=reg.origin, env=reg.env)
+    assert res.ok, res
+    listing = next((reg.origin / "manifests/uk/local_areas").glob("*.files.json")).relative_to(reg.origin).as_posix()
+    run(["git", "add", "-A"], cwd=reg.origin)
+    run(["git", "reset", "-q", "--", listing], cwd=reg.origin)
+    run(["git", "commit", "-q", "-m", "publish, without the file list"], cwd=reg.origin)
+    trust_init(reg)
+    run(["git", "add", "trust"], cwd=reg.origin)
+    run(["git", "commit", "-q", "-m", "trust root", "--", "trust"], cwd=reg.origin)
+    res = run_pedata("promote", "uk", "--sign", "alice", "--no-commit", cwd=reg.origin, env=reg.env)
+    assert res.ok, res
+    run(["git", "commit", "-q", "-m", "promote uk next", "--", "channels"], cwd=reg.origin)
+    res = run_pedata("certify", "uk", "2.0.0", "--sign", "alice", cwd=reg.origin, env=reg.env)
+    assert_one_line_error(res, listing, "is not committed as it is in the work tree")
+    assert not (reg.origin / "releases/uk/2.0.0.json").exists()
+    run(["git", "add", listing], cwd=reg.origin)
+    run(["git", "commit", "-q", "-m", "the file list"], cwd=reg.origin)
+    assert run_pedata("certify", "uk", "2.0.0", "--sign", "alice", cwd=reg.origin, env=reg.env).ok
+

@@ -116,6 +116,14 @@ def test_a_whitespace_edit_to_a_signed_channel_is_reported(reg):
     assert verify(reg.root)[0] == 0
 
 
+def test_a_broken_settings_file_is_a_violation(reg):
+    cfg = json.loads((reg.root / "pedata.json").read_text())
+    cfg["namespaces"] = ["us", "a..b"]
+    (reg.root / "pedata.json").write_text(json.dumps(cfg))
+    rc, problems = verify(reg.root)
+    assert rc == 1 and problems == ["pedata.json: setting 'namespaces' must be a list of lowercase names, not [\"us\", \"a..b\"]"], problems
+
+
 def test_signature_from_key_not_in_root(reg):
     a1 = add_manifest(reg, "us", "cps", b"one")
     write_channel(reg, "us", "next", {"cps": a1}, ["mallory"])

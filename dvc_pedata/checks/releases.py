@@ -18,6 +18,8 @@ from typing import Any
 from .. import gitio
 from ..canonical import digest as canonical_digest
 from ..canonical import loads_strict
+from ..documents import Channel
+from ..errors import PedataError
 from ..releases import gto_tag_name, read_tag, tag_name
 from ..timeutil import parse_time
 
@@ -32,7 +34,11 @@ def _check_source_channel(ctx: Any, rel: str, r: Any, commit: str) -> None:
     sc = r.source_channel
     if not sc:
         return  # written by hand, not by certify: its certifiers vouch for the pins alone
-    path = f"channels/{r.namespace}/{sc['name']}.json"
+    try:
+        path = ctx.reg.rel(ctx.reg.channel_path(r.namespace, sc["name"]))
+    except PedataError as exc:
+        ctx.violation(rel, f"source channel: {exc}")
+        return
     data = gitio.show(ctx.reg.root, commit, path)
     where = f"at its certification commit {commit[:10]}"
     if data is None:
@@ -40,17 +46,15 @@ def _check_source_channel(ctx: Any, rel: str, r: Any, commit: str) -> None:
                       f"but {path} is not committed {where}")
         return
     try:
-        doc = loads_strict(data, source=path)
-        committed = canonical_digest(doc["signed"])
-        pins = doc["signed"]["artifacts"]
-    except Exception as exc:  # noqa: BLE001 - report, keep checking
-        ctx.violation(rel, f"{path} {where}: {exc}")
+        ch = Channel.from_bytes(data, f"{path} {where}")
+    except PedataError as exc:
+        ctx.violation(rel, str(exc))
         return
-    if committed != sc["digest"]:
+    if ch.digest != sc["digest"]:
         ctx.violation(rel, f"certified from channel {r.namespace}/{sc['name']} version {sc['version']} "
                       f"(digest {str(sc['digest'])[:12]}…), but the committed channel {where} is version "
-                      f"{doc['signed'].get('version')} (digest {committed[:12]}…): an uncommitted channel was certified")
-    elif {n: p.get("sha256") for n, p in r.pins.items()} != {n: p.get("sha256") for n, p in pins.items()}:
+                      f"{ch.version} (digest {ch.digest[:12]}…): an uncommitted channel was certified")
+    elif {n: p["sha256"] for n, p in r.pins.items()} != {n: p["sha256"] for n, p in ch.artifacts.items()}:
         ctx.violation(rel, f"pins differ from channel {r.namespace}/{sc['name']} version {sc['version']}, "
                       "which the release names as its source")
 
