@@ -278,12 +278,13 @@ def revoke(
             if existing is not None and r.status == "unreproducible" and _resigned_for(r, sha)
             and gitio.is_dirty(reg.root, [reg.rel(p)])]
 
-    plan, outs = _purge_plan(reg, sha) if purge else (None, [])  # decided before anything is written
-
     ts_path = reg.tombstone_path(sha)
     result = RevokeResult(sha, reg.rel(ts_path), ts.reason, ts.authority, ts.date, body.get("manifests", []),
                           resumed=existing is not None)
     with registry_lock(reg.state_dir, wait=False):
+        # Decided before anything is written, and under the lock: a publish finishing meanwhile
+        # cannot add an artifact sharing these bytes after the plan chose to delete them.
+        plan, outs = _purge_plan(reg, sha) if purge else (None, [])
         ts.save(ts_path)  # from here on the resolver refuses the bytes, whatever happens next
         if plan is not None:
             result.purged = purge_everywhere(reg, plan, outs)
