@@ -4,8 +4,9 @@ Every write goes to a temporary name in the destination folder, is fsynced, rena
 target, and the folder is fsynced so the rename itself survives a power cut.
 
 A writer killed mid-write leaves its temporary file behind. Its name carries the writer's process
-id (``.pedata-tmp-p<pid>-…``), so the next write into that folder removes the temporary files of
-writers that no longer run (never a live writer's), and ``pedata verify`` reports any left in the
+id and pid namespace (``.pedata-tmp-p<pid>n<ns>-…``), so the next write into that folder removes
+the temporary files of writers of our namespace that no longer run (never a live writer's, nor
+one another container's pids could not tell about), and ``pedata verify`` reports any left in the
 registry's document folders.
 """
 
@@ -20,8 +21,23 @@ from typing import IO
 TMP_PREFIX = ".pedata-tmp-"
 
 
+def _namespace_tag() -> str:
+    """Which process-id space our pid belongs to: the pid namespace's inode on Linux, else the
+    host name. Two containers writing one mounted registry reuse pids; neither may judge the
+    other's temporary files by a pid it cannot see."""
+    try:
+        link = os.readlink("/proc/self/ns/pid")  # "pid:[4026531836]"
+        tag = link[link.index("[") + 1 : link.index("]")]
+    except (OSError, ValueError):
+        tag = os.uname().nodename if hasattr(os, "uname") else "host"
+    return "".join(c for c in tag if c.isalnum())[:24] or "host"
+
+
+_TAG = _namespace_tag()
+
+
 def _own_prefix() -> str:
-    return f"{TMP_PREFIX}p{os.getpid()}-"
+    return f"{TMP_PREFIX}p{os.getpid()}n{_TAG}-"
 
 
 def _alive(pid: int) -> bool:
@@ -37,23 +53,30 @@ def _alive(pid: int) -> bool:
 
 
 def writer_pid(name: str) -> int | None:
-    """The process id in a temporary file name made by this module, else None."""
+    """The process id in a temporary file name this module made in our pid namespace, else None
+    (another namespace's pid says nothing about which of our processes live)."""
     if not name.startswith(f"{TMP_PREFIX}p"):
         return None
-    digits = name[len(TMP_PREFIX) + 1 :].split("-", 1)[0]
-    return int(digits) if digits.isdigit() and len(digits) < 10 else None
+    pid, sep, rest = name[len(TMP_PREFIX) + 1 :].partition("n")
+    if not sep or rest.split("-", 1)[0] != _TAG:
+        return None
+    return int(pid) if pid.isdigit() and len(pid) < 10 else None
 
 
 def clean_dead_temps(folder: Path) -> int:
-    """Remove temporary files in ``folder`` whose writer no longer runs; returns how many."""
+    """Remove temporary files in ``folder`` whose writer no longer runs; returns how many.
+    One file that cannot be removed does not stop the sweep."""
     removed = 0
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(folder):
-            pid = writer_pid(entry.name)
-            if pid is not None and pid != os.getpid() and not _alive(pid):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(entry.path)
-                    removed += 1
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    for entry in entries:
+        pid = writer_pid(entry.name)
+        if pid is not None and pid != os.getpid() and not _alive(pid):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+                removed += 1
     return removed
 
 

@@ -243,3 +243,20 @@ def test_error_messages_carry_no_terminal_escape_codes():
 
     err = DvcError("dvc import failed: not a DVC repo\nSee <\x1b[36mhttps://dvc.org/doc/user-guide/troubleshooting\x1b[39m>")
     assert err.message == "dvc import failed: not a DVC repo See <https://dvc.org/doc/user-guide/troubleshooting>"
+
+
+def test_a_write_sweeps_dead_writers_temps_of_its_own_pid_namespace_only(tmp_path):
+    """A killed writer's temp file goes at the next write into the folder; a temp file named by a
+    writer in another pid namespace (a container sharing the mount) is never judged by our pids."""
+    from dvc_pedata import atomic
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)  # a process that has exited
+    ours = tmp_path / f"{atomic.TMP_PREFIX}p{pid}n{atomic._TAG}-killed"
+    theirs = tmp_path / f"{atomic.TMP_PREFIX}p{pid}n0other0-live-elsewhere"
+    legacy = tmp_path / f"{atomic.TMP_PREFIX}p{pid}-no-namespace"
+    for p in (ours, theirs, legacy):
+        p.write_bytes(b"half a document")
+    atomic.write_if_changed(tmp_path / "doc.json", b"{}\n")
+    assert (tmp_path / "doc.json").read_bytes() == b"{}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["doc.json", theirs.name, legacy.name])
