@@ -33,7 +33,15 @@ def test_mirror_fsck_gc_local(store: Store, tmp_path):
     partner = tmp_path / "partner"
     run([*dvc_cmd(), "remote", "add", "partner", str(partner)], cwd=store.root)
 
-    out = _json(store.pedata("mirror", "--to", "partner", "--json"))
+    # --namespace: only that namespace's pins (none in a declared but empty one); unknown refused
+    cfg = json.loads((store.root / "pedata.json").read_text())
+    cfg["namespaces"] = [*cfg["namespaces"], "uk"]
+    (store.root / "pedata.json").write_text(json.dumps(cfg, indent=2))
+    out = _json(store.pedata("mirror", "--to", "partner", "--namespace", "uk", "--json"))
+    assert (out["ok"], out["copied"], out["present"]) == (True, 0, 0) and not partner.exists()
+    res = store.pedata("mirror", "--to", "partner", "--namespace", "fr")
+    assert res.returncode != 0 and "unknown namespace 'fr'" in res.stderr and not partner.exists()
+    out = _json(store.pedata("mirror", "--to", "partner", "--namespace", "us", "--json"))
     assert (out["ok"], out["copied"], out["present"]) == (True, 2, 0)
     assert store.object(partner, people).read_bytes() == store.object(store.storage, people).read_bytes()
     clean = store.pedata("fsck", "--remote", "partner", "--deep")
