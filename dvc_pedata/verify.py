@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import gitio
 from .atomic import TMP_PREFIX
+from .companion import is_companion
 from .documents import Channel, Document, Manifest, Release, Root, Tombstone
 from .errors import PedataError
 from .registry import Registry
@@ -97,7 +98,7 @@ class VerifyReport:
 
 # -- loading ---------------------------------------------------------------------------------------
 def _kind_for(path: str) -> type[Document] | None:
-    if path.endswith((".files.json", ".fields.json")):  # companions: checks/directories.py, checks/fields.py
+    if is_companion(path):  # companion files: checks/directories.py, checks/fields.py
         return None
     if path.startswith("manifests/"):
         return Manifest
