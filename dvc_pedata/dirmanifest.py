@@ -26,7 +26,7 @@ from __future__ import annotations
 import concurrent.futures
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .canonical import digest
 from .companion import FILES, Reader, registry_reader
@@ -36,6 +36,9 @@ from .errors import DocumentError, IntegrityError
 from .hashing import FileDigest, HashState, hash_file
 from .merkle import FileEntry, check_entries, directory_digest
 from .progress import bar
+
+if TYPE_CHECKING:
+    from .manifest import LockState
 
 INLINE_LIMIT = 1000  # more files than this: the listing goes to its own content-addressed file
 MEDIA_TYPE = "inode/directory"
@@ -122,11 +125,13 @@ def build_directory_manifest(
     git_commit: str | None,
     licence: str | None,
     inline_limit: int = INLINE_LIMIT,
+    locks: LockState | None = None,
 ) -> tuple[Manifest, FileDigest, bool, dict[str, bytes]]:
     """(manifest, identity, all-memoised?, extra files to write) for the DVC folder out ``out``.
 
     The file list comes from DVC's ``.dir`` object (so ``.dvcignore`` and DVC agree with us);
-    the caller has already checked that the workspace matches it.
+    the caller has already checked that the workspace matches it. ``locks``: the publish's
+    :func:`manifest.read_locks` (read again when None).
     """
     from .manifest import build_inputs, producer_of
 
@@ -152,7 +157,7 @@ def build_directory_manifest(
         "manifest", namespace=namespace, name=name, path=out.path, size=total, format="directory",
         media_type=MEDIA_TYPE, digest={"sha256": dir_sha, "md5": out.md5},
         schema=directory_schema(layouts, len(entries)), files=files,
-        inputs=build_inputs(root, out), producer=producer_of(out, git_commit), licence=licence,
+        inputs=build_inputs(root, out, locks), producer=producer_of(out, git_commit), licence=licence,
     )
     manifest = Manifest(body)
     manifest.validate(f"manifest for {namespace}/{name}")
