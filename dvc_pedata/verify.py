@@ -134,7 +134,7 @@ def _load_tree(ctx: Context) -> None:
                 ctx.violation(rel, "a temporary file left by an interrupted pedata write (the command's next run"
                                    " removes it; or delete it): never commit it")
                 continue
-            if p.suffix != ".json":
+            if p.suffix != ".json" or _kind_for(rel) is None:  # companion files are checked by checks/: not read here
                 continue
             data = p.read_bytes()
             doc = _parse(ctx, rel, data)
