@@ -230,7 +230,8 @@ def adopt(ref: str, root: Path | str = ".", *, remote: str | None = None, push: 
             if res.size is not None and size != res.size:
                 raise IntegrityError(f"{res.uri}: {size} bytes, the pin says {res.size}")
             meta = {"format": res.manifest.format} if res.manifest.format not in ("binary", "directory") else {}
-            describe_file(data_abs, meta)  # a sidecar that cannot be read fails before DVC is touched
+            # read once, complete (build_manifest caps it); a sidecar that cannot be read fails before DVC is touched
+            described = describe_file(data_abs, meta, limit=None)
             dvcfile = repo.add(data_rel)
             info = repo.out_info(data_rel)
             assert info.md5 is not None
@@ -238,6 +239,7 @@ def adopt(ref: str, root: Path | str = ".", *, remote: str | None = None, push: 
             manifest, _ = build_manifest(  # embedded in the adoption record, never stored as a manifest
                 root=reg.root, namespace=ns, name=name, out=info, file_digest=FileDigest(sha256, size),
                 meta=meta, git_commit=gitio.head(reg.root), licence=res.manifest.licence, companions=False,
+                described=described,
             )
         record = Adoption(new_body(
             "adoption", namespace=ns, name=name, sha256=sha256, size=size, md5=info.md5, path=data_rel,

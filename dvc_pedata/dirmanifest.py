@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .canonical import digest, loads_strict, pretty_bytes
+from .canonical import digest
+from .companion import FILES, Reader, registry_reader
 from .documents import Manifest, new_body
 from .dvcio_types import OutLike
 from .errors import DocumentError, IntegrityError
@@ -37,13 +37,13 @@ from .hashing import FileDigest, HashState, hash_file
 from .merkle import FileEntry, check_entries, directory_digest
 from .progress import bar
 
+if TYPE_CHECKING:
+    from .manifest import LockState
+
 INLINE_LIMIT = 1000  # more files than this: the listing goes to its own content-addressed file
 MEDIA_TYPE = "inode/directory"
-SIDECAR_SUFFIX = ".files.json"
-
-
-def sidecar_rel(namespace: str, name: str, listing_sha256: str) -> str:
-    return f"manifests/{namespace}/{name}/{listing_sha256}{SIDECAR_SUFFIX}"
+SIDECAR_SUFFIX = FILES.suffix
+sidecar_rel = FILES.rel  # (namespace, name, listing sha256) -> the listing's registry path
 
 
 def _hash_all(root: Path, rels: list[str], state: HashState) -> tuple[dict[str, FileDigest], bool]:
@@ -125,11 +125,13 @@ def build_directory_manifest(
     git_commit: str | None,
     licence: str | None,
     inline_limit: int = INLINE_LIMIT,
+    locks: LockState | None = None,
 ) -> tuple[Manifest, FileDigest, bool, dict[str, bytes]]:
     """(manifest, identity, all-memoised?, extra files to write) for the DVC folder out ``out``.
 
     The file list comes from DVC's ``.dir`` object (so ``.dvcignore`` and DVC agree with us);
-    the caller has already checked that the workspace matches it.
+    the caller has already checked that the workspace matches it. ``locks``: the publish's
+    :func:`manifest.read_locks` (read again when None).
     """
     from .manifest import build_inputs, producer_of
 
@@ -146,16 +148,16 @@ def build_directory_manifest(
     listing = [e.to_json() for e in entries]
     extra: dict[str, bytes] = {}
     if len(entries) > inline_limit:
-        listing_sha = digest(listing)
-        files: dict[str, Any] = {"count": len(entries), "sidecar": f"{listing_sha}{SIDECAR_SUFFIX}", "sidecar_sha256": listing_sha}
-        extra[sidecar_rel(namespace, name, listing_sha)] = pretty_bytes(listing)
+        listing_sha, rel, data = FILES.write(namespace, name, listing)
+        files: dict[str, Any] = {"count": len(entries), "sidecar": FILES.filename(listing_sha), "sidecar_sha256": listing_sha}
+        extra[rel] = data
     else:
         files = {"count": len(entries), "entries": listing}
     body = new_body(
         "manifest", namespace=namespace, name=name, path=out.path, size=total, format="directory",
         media_type=MEDIA_TYPE, digest={"sha256": dir_sha, "md5": out.md5},
         schema=directory_schema(layouts, len(entries)), files=files,
-        inputs=build_inputs(root, out), producer=producer_of(out, git_commit), licence=licence,
+        inputs=build_inputs(root, out, locks), producer=producer_of(out, git_commit), licence=licence,
     )
     manifest = Manifest(body)
     manifest.validate(f"manifest for {namespace}/{name}")
@@ -163,7 +165,6 @@ def build_directory_manifest(
 
 
 # -- reading -----------------------------------------------------------------------------------
-Reader = Callable[[str], "bytes | None"]
 
 
 def is_directory(manifest: Manifest) -> bool:
@@ -182,16 +183,7 @@ def load_listing(manifest: Manifest, read: Reader) -> list[FileEntry]:
     if "entries" in files:
         raw = files["entries"]
     else:
-        sha = str(files.get("sidecar_sha256", ""))
-        rel = sidecar_rel(manifest.namespace, manifest.name, sha)
-        if files.get("sidecar") != f"{sha}{SIDECAR_SUFFIX}":
-            raise IntegrityError(f"{where}: file list {files.get('sidecar')!r} is not named by its digest")
-        data = read(rel)
-        if data is None:
-            raise IntegrityError(f"{where}: its file list {rel} is missing from the registry")
-        raw = loads_strict(data, source=rel)
-        if digest(raw) != sha:
-            raise IntegrityError(f"{where}: file list {rel} was modified (its digest is {digest(raw)})")
+        _, raw = FILES.load(read, where, manifest.namespace, manifest.name, files.get("sidecar"), str(files.get("sidecar_sha256", "")))
     try:
         entries = [FileEntry.from_json(e) for e in raw]
     except (KeyError, TypeError, ValueError) as exc:
@@ -267,16 +259,6 @@ def members_with(manifest: Manifest, read: Reader, sha256: str) -> list[str]:
     if not is_directory(manifest):
         return []
     return [e.path for e in load_listing(manifest, read) if e.sha256 == sha256]
-
-
-def registry_reader(root: Path) -> Reader:
-    def read(rel: str) -> bytes | None:
-        try:
-            return (Path(root) / rel).read_bytes()
-        except (FileNotFoundError, IsADirectoryError):
-            return None
-
-    return read
 
 
 def pin_contains(reg: Any, ns: str, name: str, pin: dict[str, Any], sha256: str) -> bool:

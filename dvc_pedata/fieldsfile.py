@@ -11,7 +11,7 @@ all fields, rows, entities and weights — and names the rest by digest::
 ``manifests/<ns>/<name>/<sha256>.fields.json`` holds ``{"fields": [...every field...],
 "stats": {...every leaf column...}, "format_details": {"variables": {...every variable...}}}``
 (``stats`` and ``format_details`` only when the format has them); its name is the sha256 of its
-RFC 8785 canonical JSON, like a directory's ``.files.json`` listing. The manifest pins it, and
+RFC 8785 canonical JSON, like a directory's ``.files.json`` listing (:mod:`dvc_pedata.companion`). The manifest pins it, and
 the manifest is pinned by digest, so the complete list is as immutable as the manifest.
 
 Whoever needs the complete schema (``pedata schema``, ``diff``, ``dvc_pedata.schema``, the site,
@@ -23,28 +23,20 @@ companion and are returned as they are.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .canonical import digest, loads_strict, pretty_bytes
+from .companion import FIELDS, Reader, is_companion, registry_reader
 from .errors import DocumentError, IntegrityError
 
+__all__ = ["INLINE_FIELDS", "POINTER", "POINTER_SHA", "SUFFIX", "Reader", "beside", "companion_of", "companion_rel",
+           "complete_schema", "has_companion", "is_companion", "registry_reader", "split"]
+
 INLINE_FIELDS = 8  # more fields than this: the complete lists go to the companion file
-SUFFIX = ".fields.json"
+SUFFIX = FIELDS.suffix
 POINTER = "fields_sidecar"
 POINTER_SHA = "fields_sidecar_sha256"
-
-Reader = Callable[[str], "bytes | None"]
-
-
-def companion_rel(namespace: str, name: str, sha256: str) -> str:
-    return f"manifests/{namespace}/{name}/{sha256}{SUFFIX}"
-
-
-def is_companion(rel: str) -> bool:
-    """Whether a path under ``manifests/`` is a companion file, not a manifest."""
-    return rel.endswith((SUFFIX, ".files.json"))
+companion_rel = FIELDS.rel
 
 
 def _variables(schema: dict[str, Any]) -> dict[str, Any] | None:
@@ -74,11 +66,11 @@ def split(namespace: str, name: str, schema: dict[str, Any], limit: int = INLINE
         complete["stats"] = stats
     if variables is not None:
         complete["format_details"] = {"variables": variables}
-    sha = digest(complete)
+    sha, rel, data = FIELDS.write(namespace, name, complete)
     summary = cap_schema(schema, limit)
-    summary[POINTER] = f"{sha}{SUFFIX}"
+    summary[POINTER] = FIELDS.filename(sha)
     summary[POINTER_SHA] = sha
-    return summary, {companion_rel(namespace, name, sha): pretty_bytes(complete)}
+    return summary, {rel: data}
 
 
 def has_companion(schema: Any) -> bool:
@@ -104,17 +96,7 @@ def complete_schema(manifest: Any, read: Reader | None) -> dict[str, Any]:
     if not has_companion(s) or read is None:
         return dict(s)
     where = f"{manifest.namespace}/{manifest.name} sha256:{manifest.sha256[:12]}"
-    sha = str(s.get(POINTER_SHA, ""))
-    if s.get(POINTER) != f"{sha}{SUFFIX}":
-        raise IntegrityError(f"{where}: field list {s.get(POINTER)!r} is not named by its digest {sha!r}")
-    rel = companion_rel(manifest.namespace, manifest.name, sha)
-    data = read(rel)
-    if data is None:
-        raise IntegrityError(f"{where}: its field list {rel} is missing from the registry")
-    obj = loads_strict(data, source=rel)
-    actual = digest(obj)
-    if actual != sha:
-        raise IntegrityError(f"{where}: field list {rel} was modified (its digest is {actual})")
+    rel, obj = FIELDS.load(read, where, manifest.namespace, manifest.name, s.get(POINTER), str(s.get(POINTER_SHA, "")))
     fields = obj.get("fields") if isinstance(obj, dict) else None
     if not isinstance(fields, list) or not all(isinstance(f, dict) and isinstance(f.get("name"), str) and isinstance(f.get("type"), str) for f in fields):
         raise DocumentError(f"{rel}: not a field list (needs fields: [{{name, type, ...}}])")
@@ -142,18 +124,6 @@ def complete_schema(manifest: Any, read: Reader | None) -> dict[str, Any]:
     if variables:
         out["format_details"] = {**(s.get("format_details") or {}), "variables": variables}
     return out
-
-
-def registry_reader(root: Path) -> Reader:
-    """Read registry files from a work tree."""
-
-    def read(rel: str) -> bytes | None:
-        try:
-            return (Path(root) / rel).read_bytes()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            return None
-
-    return read
 
 
 def beside(manifest_path: Path) -> Reader:

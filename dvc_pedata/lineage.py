@@ -85,7 +85,7 @@ class _Files:
         if self.rev is None:
             items = [(self.reg.rel(p), p.read_bytes()) for p in self.reg.iter_manifest_paths()]
         else:
-            from .fieldsfile import is_companion
+            from .companion import is_companion
 
             paths = [p for p in gitio.ls_tree(self.reg.root, self.rev, "manifests") if p.endswith(".json") and not is_companion(p)]
             items = [(s.split(":", 1)[1], d) for s, d in gitio.batch_read(self.reg.root, [f"{self.rev}:{p}" for p in paths]) if d]

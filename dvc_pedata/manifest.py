@@ -9,6 +9,7 @@ content-addressed companion file (:mod:`dvc_pedata.fieldsfile`), written before 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +61,28 @@ def raw_input_digests(root: Path) -> dict[tuple[str, str | None], str]:
     return {(i["path"], i.get("md5")): i["sha256"] for i in doc["inputs"]}
 
 
-def build_inputs(root: Path, out: OutLike) -> dict[str, Any]:
+@dataclass(frozen=True)
+class LockState:
+    """What every manifest of one publish takes from the lock files, read once."""
+
+    raw: dict[tuple[str, str | None], str]  # raw_input_digests
+    digests: dict[str, str | None]  # lock_digests
+
+
+def read_locks(root: Path) -> LockState:
+    """The inputs lock parsed and checked (a broken one raises here), and every lock file's sha256."""
+    return LockState(raw_input_digests(root), lock_digests(root))
+
+
+def build_inputs(root: Path, out: OutLike, locks: LockState | None = None) -> dict[str, Any]:
     """Deps (with the inputs lock's sha256 where its md5 is the one ``dvc.lock`` recorded: a
-    stale lock must not lend an edited input its old sha256), params and the locks' digests."""
-    raw = raw_input_digests(root)
+    stale lock must not lend an edited input its old sha256), params and the locks' digests.
+
+    ``locks`` is :func:`read_locks` of ``root`` when the caller already read them (a publish reads
+    them once for all its artifacts)."""
+    if locks is None:
+        locks = read_locks(root)
+    raw = locks.raw
     deps = []
     for dep in out.deps:
         entry = {"path": dep["path"], "md5": dep.get("md5"), "size": dep.get("size")}
@@ -71,13 +90,13 @@ def build_inputs(root: Path, out: OutLike) -> dict[str, Any]:
         if sha256:
             entry["sha256"] = sha256
         deps.append(entry)
-    locks = lock_digests(root)
+    digests = locks.digests
     params = {f: dict(sorted(v.items())) for f, v in sorted(out.params.items())}
     return {
         "deps": deps,
         "params": params,
-        "locks": locks,
-        "composite_digest": digest({"deps": deps, "params": params, "locks": locks}),
+        "locks": digests,
+        "composite_digest": digest({"deps": deps, "params": params, "locks": digests}),
     }
 
 
@@ -104,6 +123,7 @@ def build_manifest(
     licence: str | None,
     described: tuple[str, str, dict[str, Any]] | None = None,
     companions: bool = True,
+    locks: LockState | None = None,
 ) -> tuple[Manifest, dict[str, bytes]]:
     """Assemble and validate the manifest for one artifact version.
 
@@ -111,7 +131,8 @@ def build_manifest(
     a wide table's complete field list, see :mod:`dvc_pedata.fieldsfile`). ``described`` is the
     file's complete (format, media type, schema) when the caller already read it
     (``describe_file(..., limit=None)``). ``companions=False`` (a record that is not stored as a
-    manifest, e.g. an adoption) caps the lists at ``FIELD_LIMIT`` inline instead.
+    manifest, e.g. an adoption) caps the lists at ``FIELD_LIMIT`` inline instead. ``locks``: see
+    :func:`build_inputs`.
     """
     fmt, media_type, schema = described or describe_file(root / out.path, meta, limit=None)
     extra: dict[str, bytes] = {}
@@ -133,7 +154,7 @@ def build_manifest(
         media_type=media_type,
         digest={"sha256": file_digest.sha256, "md5": out.md5},
         schema=schema,
-        inputs=build_inputs(root, out),
+        inputs=build_inputs(root, out, locks),
         producer=producer,
         licence=licence,
     )

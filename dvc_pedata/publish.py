@@ -19,7 +19,7 @@ from .channels import advance, pin_of
 from .errors import NotFoundError, PedataError
 from .hashing import HashState, hash_file
 from .locking import registry_lock
-from .manifest import build_manifest, describe_file, raw_input_digests
+from .manifest import build_manifest, describe_file, read_locks
 from .names import check_name
 from .progress import bar
 from .registry import Registry
@@ -56,6 +56,20 @@ class _Target:
     name: str
     path: str
     meta: dict[str, Any]
+
+
+@dataclass
+class _Plan:
+    t: _Target
+    ns: str
+    info: Any
+    fd: Any  # FileDigest; None until a file that missed the memo is hashed
+    cached: bool
+    licence: str | None = None
+    manifest: Any = None  # built only when no manifest exists for these bytes
+    extra: dict[str, bytes] = field(default_factory=dict)
+    exists: bool = False  # a manifest for these bytes is already in the registry (kept as it is)
+    described: tuple[str, str, dict[str, Any]] | None = None
 
 
 def _targets(repo: Any, reg: Registry, paths: list[str]) -> list[_Target]:
@@ -103,9 +117,8 @@ def publish(
     with DvcRepo(reg.root) as repo, registry_lock(reg.state_dir), HashState(reg.state_dir / "hashes.db") as state:
         targets = _targets(repo, reg, list(paths or []))
         head = gitio.head(reg.root)
-        raw_input_digests(reg.root)  # a broken inputs lock is refused here, before anything is pushed
-        plans = []
-        to_hash: list[tuple[int, _Target, Any, str, Any]] = []
+        locks = read_locks(reg.root)  # once for every manifest; a broken inputs lock is refused here, before anything is pushed
+        plans: list[_Plan] = []
         # 1. Check everything (metadata only: DVC's records, file footers) before writing anything.
         for t in targets:
             ns = reg.namespace(namespace or t.meta.get("namespace"))
@@ -119,56 +132,58 @@ def publish(
                 record = info.dvcfile.removesuffix(".yaml") + ".lock" if info.stage else info.dvcfile
                 raise PedataError(f"{t.path} is {status} since {record} was written: run 'dvc repro' or 'dvc commit' first")
             licence = t.meta.get("licence", reg.config.get("licence"))
-            extra: dict[str, bytes] = {}
             if info.is_dir:  # a folder out: Merkle identity, per-file listing, layouts
                 from .dirmanifest import INLINE_LIMIT, build_directory_manifest
 
                 manifest, fd, cached, extra = build_directory_manifest(
                     repo=repo, state=state, root=reg.root, namespace=ns, name=t.name, out=info, meta=t.meta,
                     git_commit=head, licence=licence, inline_limit=int(reg.config.get("directory_inline_files", INLINE_LIMIT)),
+                    locks=locks,
                 )
-                plans.append([t, ns, info, fd, cached, manifest, extra])
+                exists = reg.manifest_path(ns, t.name, fd.sha256).exists()
+                plans.append(_Plan(t, ns, info, fd, cached, licence, manifest, extra, exists))
                 continue
             hit = state.lookup(reg.root / t.path)
-            if hit is not None and reg.manifest_path(ns, t.name, hit.sha256).is_file():
-                # Unchanged since hashed, and its manifest exists and is immutable: nothing to read
-                # (a CSV's sidecar would be a full parse).
-                described = None
-            else:
-                described = describe_file(reg.root / t.path, t.meta, limit=None)  # a corrupt file fails here, before any write
-            plans.append([t, ns, info, hit, hit is not None, None, extra])
-            to_hash.append((len(plans) - 1, t, info, licence, described))
+            plan = _Plan(t, ns, info, hit, hit is not None, licence)
+            # Unchanged since hashed, and its manifest exists and is immutable: nothing to read
+            # (a CSV's sidecar would be a full parse).
+            plan.exists = hit is not None and reg.manifest_path(ns, t.name, hit.sha256).exists()
+            if not plan.exists:
+                plan.described = describe_file(reg.root / t.path, t.meta, limit=None)  # a corrupt file fails here, before any write
+            plans.append(plan)
         # 2. Bytes to the remote first (a pin must never name bytes the remote lacks), while a
         #    worker thread hashes the files that changed since last seen: hashlib releases the GIL
         #    and the push is mostly kernel I/O, so the sha256 pass costs almost no wall time.
-        misses = [(i, t) for i, t, *_ in to_hash if plans[i][3] is None]
-        total = sum(plans[i][2].size or 0 for i, _ in misses)
+        misses = [p for p in plans if p.fd is None]
+        total = sum(p.info.size or 0 for p in misses)
         with bar("sha256", total or None) as advance_bar, ThreadPoolExecutor(max_workers=1) as pool:
-            futures = {i: pool.submit(_hash_stable, reg.root / t.path, advance_bar) for i, t in misses}
+            futures = [(p, pool.submit(_hash_stable, reg.root / p.t.path, advance_bar)) for p in misses]
             try:
                 if push:
-                    result.pushed = repo.push([p[0].path for p in plans], remote=remote or reg.config.get("remote"))
+                    result.pushed = repo.push([p.t.path for p in plans], remote=remote or reg.config.get("remote"))
             finally:
-                hashed = {i: f.result() for i, f in futures.items()}
-        for i, (fd, before, after) in hashed.items():
-            plans[i][3] = fd
-            state.record_if_stable(reg.root / plans[i][0].path, fd, before, after)
-        for i, t, info, licence, described in to_hash:
-            if described is None and reg.manifest_path(plans[i][1], t.name, plans[i][3].sha256).is_file():
-                continue  # kept as it is in step 3
-            plans[i][5], plans[i][6] = build_manifest(
-                root=reg.root, namespace=plans[i][1], name=t.name, out=info, file_digest=plans[i][3],
-                meta=t.meta, git_commit=head, licence=licence, described=described,
-            )
+                hashed = [(p, f.result()) for p, f in futures]
+        for p, (fd, before, after) in hashed:
+            p.fd = fd
+            state.record_if_stable(reg.root / p.t.path, fd, before, after)
+            p.exists = reg.manifest_path(p.ns, p.t.name, fd.sha256).exists()
+        for p in plans:
+            if p.manifest is None and not p.exists:
+                p.manifest, p.extra = build_manifest(
+                    root=reg.root, namespace=p.ns, name=p.t.name, out=p.info, file_digest=p.fd,
+                    meta=p.t.meta, git_commit=head, licence=p.licence, described=p.described, locks=locks,
+                )
         # 3. Manifests (immutable: an existing manifest for these bytes is kept as it is, with the
         #    companion files it names; a new one's companions are written before it).
         pins: dict[str, dict[str, dict[str, Any]]] = {}
         written: list[str] = []
-        for t, ns, info, fd, cached, manifest, extra in plans:
+        for p in plans:
+            t, ns, fd = p.t, p.ns, p.fd
             mpath = reg.manifest_path(ns, t.name, fd.sha256)
             created = False
-            if not mpath.exists():
-                for rel, data in sorted(extra.items()):  # a directory's file list, a wide table's field list
+            manifest = p.manifest
+            if not p.exists:
+                for rel, data in sorted(p.extra.items()):  # a directory's file list, a wide table's field list
                     atomic.create_exclusive(reg.root / rel, data)
                     written.append(rel)
                 created = atomic.create_exclusive(mpath, manifest.to_bytes())
@@ -179,7 +194,7 @@ def publish(
             written.append(reg.rel(mpath))
             pins.setdefault(ns, {})[t.name] = pin_of(fd.sha256, manifest.digest, fd.size)
             result.artifacts.append(
-                Published(ns, t.name, t.path, fd.sha256, info.md5, fd.size, reg.rel(mpath), manifest.digest, created, not cached)
+                Published(ns, t.name, t.path, fd.sha256, p.info.md5, fd.size, reg.rel(mpath), manifest.digest, created, not p.cached)
             )
         # 4. Channel latest, one new version per namespace at most.
         for ns, arts in sorted(pins.items()):

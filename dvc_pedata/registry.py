@@ -212,7 +212,7 @@ class Registry:
         return Tombstone.load(path, self.rel(path)) if path.is_file() else None
 
     def iter_manifest_paths(self) -> Iterator[Path]:
-        from .fieldsfile import is_companion
+        from .companion import is_companion
 
         yield from sorted(p for p in (self.root / "manifests").glob("*/*/*.json") if not is_companion(p.name))
 

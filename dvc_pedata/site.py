@@ -33,9 +33,10 @@ from typing import Any
 from urllib.parse import quote
 
 from . import citation, dirmanifest, gitio, lineage
+from .companion import registry_reader
 from .documents import Channel, Manifest, Release, Tombstone
 from .errors import PedataError, UsageError
-from .fieldsfile import complete_schema, registry_reader
+from .fieldsfile import complete_schema
 from .registry import Registry
 from .releases import TagInfo, read_tag, tag_name
 from .schema_diff import diff_manifests, is_empty
@@ -137,7 +138,7 @@ def _revoked_files(reg: Registry, arts: dict[str, dict[str, ArtifactView]], tomb
     out: dict[str, list[RevokedFile]] = {}
     if not tombstones:
         return out
-    read = dirmanifest.registry_reader(reg.root)
+    read = registry_reader(reg.root)
     for view in (v for per in arts.values() for v in per.values()):
         for sha, m in sorted(view.manifests.items()):
             if not dirmanifest.is_directory(m):

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import gitio
 from .atomic import TMP_PREFIX
+from .companion import is_companion
 from .documents import Channel, Document, Manifest, Release, Root, Tombstone
 from .errors import PedataError
 from .registry import Registry
@@ -97,7 +98,7 @@ class VerifyReport:
 
 # -- loading ---------------------------------------------------------------------------------------
 def _kind_for(path: str) -> type[Document] | None:
-    if path.endswith((".files.json", ".fields.json")):  # companions: checks/directories.py, checks/fields.py
+    if is_companion(path):  # companion files: checks/directories.py, checks/fields.py
         return None
     if path.startswith("manifests/"):
         return Manifest
@@ -133,7 +134,7 @@ def _load_tree(ctx: Context) -> None:
                 ctx.violation(rel, "a temporary file left by an interrupted pedata write (the command's next run"
                                    " removes it; or delete it): never commit it")
                 continue
-            if p.suffix != ".json":
+            if p.suffix != ".json" or _kind_for(rel) is None:  # companion files are checked by checks/: not read here
                 continue
             data = p.read_bytes()
             doc = _parse(ctx, rel, data)

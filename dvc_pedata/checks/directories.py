@@ -14,15 +14,11 @@ from ..errors import PedataError
 
 
 def run(ctx: Any) -> None:
-    from ..dirmanifest import SIDECAR_SUFFIX, is_directory, load_listing
+    from ..companion import FILES, registry_reader
+    from ..dirmanifest import is_directory, load_listing
 
     root = ctx.reg.root
-
-    def read(rel: str) -> bytes | None:
-        try:
-            return (root / rel).read_bytes()
-        except (FileNotFoundError, IsADirectoryError):
-            return None
+    read = registry_reader(root)
 
     named: set[str] = set()
     for rel, m in sorted(ctx.manifests.items()):
@@ -39,15 +35,14 @@ def run(ctx: Any) -> None:
     revoked = {t.artifact_sha256 for t in ctx.tombstones.values()}
     if revoked:
         _check_revoked_members(ctx, revoked)
-    for p in sorted((root / "manifests").glob(f"*/*/*{SIDECAR_SUFFIX}")):
-        rel = p.relative_to(root).as_posix()
-        if rel not in named:
-            ctx.violation(rel, "a directory file list that no manifest names")
+    for rel in FILES.strays(root, named):
+        ctx.violation(rel, "a directory file list that no manifest names")
 
 
 def _check_revoked_members(ctx: Any, revoked: set[str]) -> None:
     """A release pinning a directory that holds a revoked file must be ``unreproducible``."""
-    from ..dirmanifest import members_with, registry_reader
+    from ..companion import registry_reader
+    from ..dirmanifest import members_with
 
     read = registry_reader(ctx.reg.root)
     for rel, r in sorted(ctx.releases.items()):

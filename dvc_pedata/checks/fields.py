@@ -15,7 +15,8 @@ from ..errors import PedataError
 
 
 def run(ctx: Any) -> None:
-    from ..fieldsfile import SUFFIX, companion_of, complete_schema, registry_reader
+    from ..companion import FIELDS, registry_reader
+    from ..fieldsfile import companion_of, complete_schema
     from ..sidecar.common import fingerprint
 
     root = ctx.reg.root
@@ -43,7 +44,5 @@ def run(ctx: Any) -> None:
                 continue
             if actual != s["fingerprint"]:
                 ctx.violation(rel, f"schema fingerprint {str(s['fingerprint'])[:12]}… is not the fingerprint of its fields ({actual[:12]}…)")
-    for p in sorted((root / "manifests").glob(f"*/*/*{SUFFIX}")):
-        rel = p.relative_to(root).as_posix()
-        if rel not in named:
-            ctx.violation(rel, "a field list that no manifest names")
+    for rel in FIELDS.strays(root, named):
+        ctx.violation(rel, "a field list that no manifest names")
