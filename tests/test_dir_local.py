@@ -6,11 +6,9 @@ the remote): a ``;path=`` get must open exactly one object, the object of that f
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import shutil
-import struct
 import subprocess
 import tempfile
 from collections import Counter
@@ -26,43 +24,20 @@ from dir_helpers import (
     storage_dir,
     trust_init,
 )
+from inotify_watch import IN_ISDIR, IN_OPEN, Inotify
 
 URI = "pedata://uk/local_areas@v2.0.0"
 
 
-class OpenWatch:
-    """inotify ``IN_OPEN`` on every folder of a local DVC remote: which objects were opened."""
-
-    IN_OPEN, IN_NONBLOCK, IN_ISDIR = 0x20, 0o4000, 0x40000000
+class OpenWatch(Inotify):
+    """``IN_OPEN`` on every folder of a local DVC remote: which objects were opened."""
 
     def __init__(self, storage: Path) -> None:
-        self.libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        self.fd = self.libc.inotify_init1(self.IN_NONBLOCK)
-        assert self.fd >= 0
-        self.wds: dict[int, Path] = {}
-        for d in [p for p in storage.rglob("*") if p.is_dir()]:
-            wd = self.libc.inotify_add_watch(self.fd, str(d).encode(), self.IN_OPEN)
-            assert wd >= 0
-            self.wds[wd] = d
+        super().__init__([p for p in storage.rglob("*") if p.is_dir()], IN_OPEN)
 
     def opened(self) -> Counter[str]:
         """``<2 hex>/<30 hex>`` object names opened since the last call."""
-        out: Counter[str] = Counter()
-        while True:
-            try:
-                buf = os.read(self.fd, 1 << 16)
-            except BlockingIOError:
-                return out
-            i = 0
-            while i < len(buf):
-                wd, mask, _, n = struct.unpack_from("iIII", buf, i)
-                name = buf[i + 16 : i + 16 + n].rstrip(b"\0").decode()
-                i += 16 + n
-                if not mask & self.IN_ISDIR and name:
-                    out[f"{self.wds[wd].name}/{name}"] += 1
-
-    def close(self) -> None:
-        os.close(self.fd)
+        return Counter(f"{folder.name}/{name}" for folder, name, mask in self.events() if name and not mask & IN_ISDIR)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import assert_one_line_error, run, run_pedata
+from inotify_watch import IN_ACCESS, IN_OPEN, Inotify
 
 STAGE_SCRIPT = r'''
 """Writes a small parquet, CSV and HDF5 from params.json (a test pipeline)."""
@@ -161,47 +162,17 @@ def test_publish_three_formats(registry):
     assert out["channels"] == {"us": 1}
 
 
-class FileWatch:
-    """Linux inotify on some files: which of them any process opened or read (``IN_OPEN``,
-    ``IN_ACCESS``) between two calls of :meth:`seen`. The kernel reports every open and read
-    whoever does it (a subprocess, DVC, pyarrow's C++ reader), and a stat is neither."""
-
-    IN_ACCESS, IN_OPEN = 0x1, 0x20
+class FileWatch(Inotify):
+    """Which of some files any process opened or read between two calls of :meth:`seen`."""
 
     def __init__(self, paths: list[Path]) -> None:
-        import ctypes
-        import os
-
-        self.libc = ctypes.CDLL(None, use_errno=True)
-        self.fd = self.libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-        assert self.fd >= 0, f"inotify_init1: errno {ctypes.get_errno()}"
-        self.names = {}
-        for p in paths:
-            wd = self.libc.inotify_add_watch(self.fd, str(p).encode(), self.IN_ACCESS | self.IN_OPEN)
-            assert wd >= 0, f"inotify_add_watch {p}: errno {ctypes.get_errno()}"
-            self.names[wd] = p.name
+        super().__init__(paths, IN_ACCESS | IN_OPEN)
 
     def seen(self) -> dict[str, set[str]]:
-        import os
-        import struct
-
         out: dict[str, set[str]] = {}
-        while True:
-            try:
-                data = os.read(self.fd, 1 << 16)
-            except BlockingIOError:
-                return out
-            pos = 0
-            while pos < len(data):
-                wd, mask, _cookie, size = struct.unpack_from("iIII", data, pos)
-                pos += 16 + size
-                kinds = out.setdefault(self.names[wd], set())
-                kinds |= {k for k, bit in (("open", self.IN_OPEN), ("read", self.IN_ACCESS)) if mask & bit}
-
-    def close(self) -> None:
-        import os
-
-        os.close(self.fd)
+        for path, _name, mask in self.events():
+            out.setdefault(path.name, set()).update(k for k, bit in (("open", IN_OPEN), ("read", IN_ACCESS)) if mask & bit)
+        return out
 
 
 def test_publish_is_idempotent_and_does_not_rehash(registry):
