@@ -401,3 +401,15 @@ def test_adopt_checks_the_remote_before_fetching_or_writing(registry, hf, cache,
     res = run_pedata("adopt", "pedata://us/extra@latest", "--remote", "broken", cwd=registry, env=hf.env())
     assert_one_line_error(res, "dvc push failed")
     nothing_changed()
+
+    # a working remote that is not the default: the bytes go there, and only there
+    partner = tmp_path / "partner-store"
+    config_local.write_text(f"['remote \"partner\"']\n    url = {partner}\n")
+    res = run_pedata("adopt", "pedata://us/extra@latest", "--remote", "partner", "--json", cwd=registry, env=hf.env())
+    assert res.ok, res
+    out = json.loads(res.stdout)
+    assert out["remote"] == "partner" and out["created"]
+    obj = partner / "files/md5" / out["md5"][:2] / out["md5"][2:]
+    assert obj.is_file() and sha256(obj.read_bytes()) == out["sha256"]
+    default = next((tmp_path / "storage").iterdir())
+    assert not (default / "files/md5" / out["md5"][:2] / out["md5"][2:]).exists()
