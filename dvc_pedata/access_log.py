@@ -82,8 +82,7 @@ def _parse_since(since: str) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S") + (f".{t.microsecond:06d}" if t.microsecond else "")
 
 
-def _since_filter(entries: list[dict[str, Any]], since: str | None) -> list[dict[str, Any]]:
-    cut = _parse_since(since) if since else None
+def _since_filter(entries: list[dict[str, Any]], cut: str | None) -> list[dict[str, Any]]:
     return [e for e in entries if cut is None or str(e.get("time", "")) >= cut]
 
 
@@ -101,13 +100,12 @@ def _parse_lines(data: bytes) -> list[dict[str, Any]]:
 
 def read(since: str | None = None) -> list[dict[str, Any]]:
     """Entries of the local log (oldest first), from ``since`` on; bad lines are skipped."""
-    if since:
-        _parse_since(since)  # a bad --since is refused even when there is no log yet
+    cut = _parse_since(since) if since else None  # a bad --since is refused even with no log yet
     try:
         data = log_path().read_bytes()
     except FileNotFoundError:
         return []
-    return _since_filter(_parse_lines(data), since)
+    return _since_filter(_parse_lines(data), cut)
 
 
 def read_remote(root: Path, since: str | None = None, remote: str | None = None) -> list[dict[str, Any]]:
@@ -118,10 +116,9 @@ def read_remote(root: Path, since: str | None = None, remote: str | None = None)
     """
     from .dvcio import DvcRepo
 
-    if since:
-        _parse_since(since)
+    cut = _parse_since(since) if since else None
     with DvcRepo(root) as repo:
         blobs = repo.read_remote_prefix(remote, "audit")
     entries = [e for data in blobs for e in _parse_lines(data)]
     entries.sort(key=lambda e: str(e.get("time", "")))
-    return _since_filter(entries, since)
+    return _since_filter(entries, cut)

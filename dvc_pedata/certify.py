@@ -143,7 +143,7 @@ def _refuse_uncommitted(reg: Registry, rel: str) -> None:
 def _companions(reg: Registry, ns: str, pins: dict[str, Any]) -> list[str]:
     """The companion files the pinned manifests name by digest: field lists of wide tables and
     file lists of large folders (a clone of the release tag must hold them too)."""
-    from .dirmanifest import sidecar_rel
+    from .companion import FILES
     from .documents import Manifest
     from .fieldsfile import companion_of
 
@@ -157,7 +157,7 @@ def _companions(reg: Registry, ns: str, pins: dict[str, Any]) -> list[str]:
                 out.append(rel)
             files = m.body.get("files")
             if isinstance(files, dict) and files.get("sidecar_sha256"):  # a folder's long file list
-                out.append(sidecar_rel(ns, n, files["sidecar_sha256"]))
+                out.append(FILES.rel(ns, n, files["sidecar_sha256"]))
     return out
 
 

@@ -41,7 +41,8 @@ class Cited:
 
     def schema(self, name: str) -> dict[str, Any]:
         """The complete schema of pinned artifact ``name`` (a wide table's field list read and checked)."""
-        from .fieldsfile import complete_schema, registry_reader
+        from .companion import registry_reader
+        from .fieldsfile import complete_schema
 
         return complete_schema(self.manifests[name], registry_reader(self.reg.root))
 

@@ -12,7 +12,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .dirmanifest import Reader, file_view, load_listing
+from .companion import Reader
+from .dirmanifest import file_view, load_listing
 from .documents import Manifest
 from .errors import PedataError
 from .merkle import FileEntry

@@ -42,8 +42,6 @@ if TYPE_CHECKING:
 
 INLINE_LIMIT = 1000  # more files than this: the listing goes to its own content-addressed file
 MEDIA_TYPE = "inode/directory"
-SIDECAR_SUFFIX = FILES.suffix
-sidecar_rel = FILES.rel  # (namespace, name, listing sha256) -> the listing's registry path
 
 
 def _hash_all(root: Path, rels: list[str], state: HashState) -> tuple[dict[str, FileDigest], bool]:

@@ -26,17 +26,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .companion import FIELDS, Reader, is_companion, registry_reader
+from .companion import FIELDS, Reader
 from .errors import DocumentError, IntegrityError
 
-__all__ = ["INLINE_FIELDS", "POINTER", "POINTER_SHA", "SUFFIX", "Reader", "beside", "companion_of", "companion_rel",
-           "complete_schema", "has_companion", "is_companion", "registry_reader", "split"]
+__all__ = ["INLINE_FIELDS", "POINTER", "POINTER_SHA", "beside", "companion_of", "complete_schema", "has_companion", "split"]
 
 INLINE_FIELDS = 8  # more fields than this: the complete lists go to the companion file
-SUFFIX = FIELDS.suffix
 POINTER = "fields_sidecar"
 POINTER_SHA = "fields_sidecar_sha256"
-companion_rel = FIELDS.rel
 
 
 def _variables(schema: dict[str, Any]) -> dict[str, Any] | None:
@@ -82,7 +79,7 @@ def companion_of(manifest: Any) -> str | None:
     s = manifest.schema
     if not has_companion(s):
         return None
-    return companion_rel(manifest.namespace, manifest.name, str(s.get(POINTER_SHA, "")))
+    return FIELDS.rel(manifest.namespace, manifest.name, str(s.get(POINTER_SHA, "")))
 
 
 def complete_schema(manifest: Any, read: Reader | None) -> dict[str, Any]:

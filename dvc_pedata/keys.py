@@ -184,13 +184,12 @@ def _ensure_keys_dir(folder: Path) -> None:
         raise KeyFileError(f"keys folder {folder} is not a folder")
 
 
-def generate(name: str, folder: Path | None = None, cwd: Path | str | None = None) -> KeyInfo:
+def generate(name: str, folder: Path | None = None) -> KeyInfo:
     """Make a new Ed25519 pair ``<name>.key`` (0600) / ``<name>.pub`` and return its info.
 
     Files appear whole or not at all (written to a temporary name, then hard-linked, which
     refuses an existing name atomically), and an existing key of that name is never replaced.
-    A keys folder inside any git work tree is refused before anything is written (``cwd`` is
-    accepted for compatibility and no longer matters: the folder itself is checked).
+    A keys folder inside any git work tree is refused before anything is written.
     """
     check_name(name, "key name")
     folder = Path(folder) if folder is not None else keys_dir()

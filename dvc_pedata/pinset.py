@@ -86,7 +86,8 @@ def pinned_folders(pins: list[Pinned]) -> list[tuple[str, str, str]]:
 
 def folder_files(reg: Registry, ns: str, name: str, sha256: str) -> tuple[str, set[tuple[str, str]]]:
     """The ``.dir`` md5 of a pinned folder and the ``(relpath, md5)`` pairs its verified listing names."""
-    from .dirmanifest import load_listing, registry_reader
+    from .companion import registry_reader
+    from .dirmanifest import load_listing
 
     manifest = reg.load_manifest(ns, name, sha256)
     if manifest.md5 is None:

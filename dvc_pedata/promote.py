@@ -109,7 +109,7 @@ def promote(
                 continue
             d = None
             if before is not None:
-                from .fieldsfile import registry_reader
+                from .companion import registry_reader
 
                 d = diff_manifests(manifest_for_pin(reg, ns, n, before), manifest_for_pin(reg, ns, n, after),
                                    registry_reader(reg.root))

@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .dirmanifest import is_directory, load_listing, registry_reader
+from .companion import registry_reader
+from .dirmanifest import is_directory, load_listing
 from .documents import Manifest
 from .errors import NotFoundError
 from .merkle import FileEntry

@@ -68,7 +68,8 @@ def load_manifest_ref(ref: str, root: Path | str = ".") -> Manifest:
 def reader_for_ref(ref: str, root: Path | str = ".") -> Any:
     """Where companion files (a wide table's field list) of ``ref``'s manifest are read from:
     the registry for a URI, the manifest's own folder for a manifest file path."""
-    from .fieldsfile import beside, registry_reader
+    from .companion import registry_reader
+    from .fieldsfile import beside
 
     if is_uri(ref):
         return registry_reader(Registry.find(root).root)
@@ -77,7 +78,8 @@ def reader_for_ref(ref: str, root: Path | str = ".") -> Any:
 
 def _one_file(reg: Registry, uri: PedataURI, manifest: Manifest) -> Manifest:
     """The file ``;path=`` names inside a directory artifact, from its verified file list."""
-    from .dirmanifest import file_view, find_entry, load_listing, registry_reader
+    from .companion import registry_reader
+    from .dirmanifest import file_view, find_entry, load_listing
 
     if manifest.format != "directory":
         raise PedataError(f"{uri}: ;path= names a file inside a directory artifact, but this is a {manifest.format} file")

@@ -158,7 +158,7 @@ def list_releases(reg: Registry, ns: str | None = None) -> list[ReleaseInfo]:
 
 def changes_since_previous(reg: Registry, rel: Release) -> dict[str, Any]:
     """Artifacts added, removed and changed since ``previous``, with the schema diff of each change."""
-    from .fieldsfile import registry_reader
+    from .companion import registry_reader
     from .refs import manifest_for_pin
     from .schema_diff import diff_manifests
 

@@ -90,7 +90,8 @@ def target_sha256(reg: Registry, ref: str) -> str:
     if is_uri(ref):
         uri = parse(ref)
         if uri.path is not None:  # one file of a directory artifact: its own bytes (dirmanifest.py)
-            from .dirmanifest import find_entry, load_listing, registry_reader
+            from .companion import registry_reader
+            from .dirmanifest import find_entry, load_listing
             from .refs import manifest_for_pin
 
             m = manifest_for_pin(reg, uri.namespace, uri.name, pin_for(reg, uri))

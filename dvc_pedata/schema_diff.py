@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .companion import Reader
 from .documents import Manifest
-from .fieldsfile import Reader, complete_schema
+from .fieldsfile import complete_schema
 
 
 def _fields(s: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -52,8 +52,8 @@ def make_root(signers: dict[str, list[keymod.Signer]], thresholds: dict[str, int
 
 @pytest.fixture
 def alice_bob() -> tuple[keymod.Signer, keymod.Signer]:
-    keymod.generate("alice", cwd="/")
-    keymod.generate("bob", cwd="/")
+    keymod.generate("alice")
+    keymod.generate("bob")
     return keymod.load_signer("alice"), keymod.load_signer("bob")
 
 
