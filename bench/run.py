@@ -192,7 +192,7 @@ def new_dvc_project(path: Path, parquet: Path, storage: Path) -> Path:
 def row_hash(rep: Report, work: Path, data: Path, reps: int, size: int) -> None:
     from dvc_data.hashfile.hash import file_md5
 
-    from dvc_pedata.hashing import hash_file
+    from dvc_pedata.base.hashing import hash_file
 
     ours, ossl, md5 = [], [], []
     for _ in range(reps):
@@ -299,10 +299,10 @@ def synthetic_registry(path: Path, manifests: int, versions: int, releases: int,
     written with ``git fast-import``."""
     import hashlib
 
-    from dvc_pedata.canonical import loads_strict
-    from dvc_pedata.documents import Channel, Manifest, Release, new_body
-    from dvc_pedata.keys import load_signer
-    from dvc_pedata.signing import sign
+    from dvc_pedata.model.canonical import loads_strict
+    from dvc_pedata.model.documents import Channel, Manifest, Release, new_body
+    from dvc_pedata.trust.keys import load_signer
+    from dvc_pedata.trust.signing import sign
 
     path.mkdir(parents=True)
     keys = path.parent / f"{path.name}-keys"
@@ -368,7 +368,7 @@ def synthetic_registry(path: Path, manifests: int, versions: int, releases: int,
         blob(f"releases/us/1.{r}.0.json", rel.to_bytes())
         release_digests.append(rel.digest)
     commit("next and releases", versions + 1)
-    from dvc_pedata.releases import tag_message
+    from dvc_pedata.releases.catalog import tag_message
 
     for r, digest in enumerate(release_digests):  # annotated tags, as `pedata certify` makes them
         version = f"1.{r}.0"

@@ -27,14 +27,14 @@ def get_path(
     trusted_root: str | None = None,
 ) -> Path:
     """The local path of ``uri``'s verified bytes (read-only; do not modify it)."""
-    from . import warm
+    from dvc_pedata.resolver import warm
 
     hit = warm.lookup(uri, registry, rev, trusted_root)
     if hit is not None:
         from pathlib import Path
 
         return Path(hit)
-    from . import resolve
+    from dvc_pedata.resolver import resolve
 
     return resolve.get_path(uri, registry, rev, offline=offline, trusted_root=trusted_root)
 
@@ -50,14 +50,14 @@ def open(  # noqa: A001 - mirrors builtins.open / dvc.api.open on purpose
     encoding: str | None = None,
 ) -> IO[Any]:
     """Open ``uri``'s verified bytes for reading (``"rb"`` or ``"r"``)."""
-    from . import resolve
+    from dvc_pedata.resolver import resolve
 
     return resolve.open(uri, mode, registry, rev, offline=offline, trusted_root=trusted_root, encoding=encoding)
 
 
 def __getattr__(name: str) -> Any:
     if name == "schema":
-        from . import resolve
+        from dvc_pedata.resolver import resolve
 
         return resolve.schema
     raise AttributeError(f"module 'dvc_pedata' has no attribute {name!r}")

@@ -1,3 +1,3 @@
-from .cli import run
+from dvc_pedata.cli import run
 
 run()

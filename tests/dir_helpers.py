@@ -132,9 +132,9 @@ def latest_pin(reg: DirRegistry) -> dict:
 
 def sign_release(origin: Path, keys: Path, version: str, pins: dict, status: str = "certified") -> None:
     """A certified release written with the Python API (as tests/test_verify.py does)."""
-    from dvc_pedata.documents import Release, new_body
-    from dvc_pedata.keys import load_signer
-    from dvc_pedata.signing import sign
+    from dvc_pedata.model.documents import Release, new_body
+    from dvc_pedata.trust.keys import load_signer
+    from dvc_pedata.trust.signing import sign
 
     body = new_body(
         "release", namespace="uk", version=version, status=status, compat_mode="both",
@@ -159,9 +159,9 @@ def trust_init(reg: DirRegistry) -> Path:
 
 def write_tombstone(origin: Path, keys: Path, sha256: str, reason: str = "licence withdrawn") -> None:
     """A signed tombstone written with the Python API (until ``pedata revoke`` lands in main)."""
-    from dvc_pedata.documents import Tombstone, new_body
-    from dvc_pedata.keys import load_signer
-    from dvc_pedata.signing import sign
+    from dvc_pedata.model.documents import Tombstone, new_body
+    from dvc_pedata.trust.keys import load_signer
+    from dvc_pedata.trust.signing import sign
 
     doc = Tombstone(new_body("tombstone", artifact_sha256=sha256, reason=reason, authority="ONS",
                              date="2025-02-01T00:00:00Z"), [])

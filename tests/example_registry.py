@@ -14,12 +14,13 @@ from pathlib import Path
 
 from conftest import ROOT, run
 
-from dvc_pedata import keys, signing, trust
-from dvc_pedata.documents import Release, new_body
-from dvc_pedata.init import init
-from dvc_pedata.locks import lock
-from dvc_pedata.publish import publish
-from dvc_pedata.registry import Registry
+from dvc_pedata.model.documents import Release, new_body
+from dvc_pedata.publish.locks import lock
+from dvc_pedata.publish.publish import publish
+from dvc_pedata.registry.init import init
+from dvc_pedata.registry.repo import Registry
+from dvc_pedata.trust import keys, signing
+from dvc_pedata.trust import root as trust
 
 
 def commit(repo: Path, msg: str) -> str:

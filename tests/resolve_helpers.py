@@ -124,7 +124,7 @@ class Signed:
 
 
 def release_doc(version: str, status: str, pins: dict, summary: str = "first") -> object:
-    from dvc_pedata.documents import Release, new_body
+    from dvc_pedata.model.documents import Release, new_body
 
     body = new_body(
         "release", namespace="us", version=version, status=status, compat_mode="both",
@@ -138,9 +138,9 @@ def build_signed(published: Published, base: Path) -> Signed:
     """Trust root (alice holds every role), ``pedata promote`` to ``next``, releases signed by alice."""
     import json
 
-    from dvc_pedata.canonical import digest, loads_strict
-    from dvc_pedata.keys import load_signer
-    from dvc_pedata.signing import sign
+    from dvc_pedata.model.canonical import digest, loads_strict
+    from dvc_pedata.trust.keys import load_signer
+    from dvc_pedata.trust.signing import sign
 
     keys = base / "keys"
     env = {**published.env, "PEDATA_KEYS_DIR": str(keys)}

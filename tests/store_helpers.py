@@ -57,8 +57,9 @@ class Store:
 
 
 def build_store(base: Path) -> Store:
-    from dvc_pedata import keys, trust
-    from dvc_pedata.registry import Registry
+    from dvc_pedata.registry.repo import Registry
+    from dvc_pedata.trust import keys
+    from dvc_pedata.trust import root as trust
 
     root = base / "registry"
     root.mkdir(parents=True)

@@ -14,11 +14,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dvc_pedata.canonical import canonical_bytes, digest, loads_strict, pretty_bytes
-from dvc_pedata.documents import Channel, new_body
 from dvc_pedata.errors import DocumentError, PedataError
-from dvc_pedata.keys import Signer
-from dvc_pedata.signing import sign, valid_keyids
+from dvc_pedata.model.canonical import canonical_bytes, digest, loads_strict, pretty_bytes
+from dvc_pedata.model.documents import Channel, new_body
+from dvc_pedata.trust.keys import Signer
+from dvc_pedata.trust.signing import sign, valid_keyids
 
 EXACT = 2**53 - 1  # I-JSON's exact integer range, what RFC 8785 accepts
 scalars = (
@@ -132,7 +132,7 @@ def test_fast_canonical_path_equals_rfc8785(obj):
     """The C-speed path for float-free documents is byte-identical to the reference JCS."""
     import rfc8785
 
-    from dvc_pedata.canonical import canonical_bytes
+    from dvc_pedata.model.canonical import canonical_bytes
 
     try:
         expected = rfc8785.dumps(obj)

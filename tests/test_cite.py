@@ -12,9 +12,10 @@ import pytest
 from conftest import assert_one_line_error, run, run_pedata
 from test_publish import DVC_YAML, STAGE_SCRIPT, build
 
-from dvc_pedata import keys, trust
-from dvc_pedata.registry import Registry
-from dvc_pedata.swhid import blob_id, dir_id
+from dvc_pedata.registry.repo import Registry
+from dvc_pedata.releases.swhid import blob_id, dir_id
+from dvc_pedata.trust import keys
+from dvc_pedata.trust import root as trust
 
 DATA = Path(__file__).parent / "data"
 

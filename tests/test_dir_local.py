@@ -210,7 +210,7 @@ def _fsck_cache_clean(reg, objects: int) -> None:
 
 def test_links_protect_the_cache(small, tmp_path):
     reg, art, _ = small
-    from dvc_pedata.cachecheck import verify_all
+    from dvc_pedata.resolver.cachecheck import verify_all
 
     cache = Path(os.environ["PEDATA_CACHE_DIR"])
     root = os.geteuid() == 0
@@ -393,10 +393,10 @@ def test_revoked_file_inside_a_released_directory(tmp_path):
     assert "unreproducible" in ok.stderr and json.loads(ok.stdout)["verified_by"] == "certifier"
     # A release left certified over a directory with a revoked file is a verify violation.
     bad = json.loads((reg.origin / "releases/uk/2.0.0.json").read_text())
-    from dvc_pedata.checks.directories import run as check_dirs
-    from dvc_pedata.registry import Registry
-    from dvc_pedata.timeutil import now
-    from dvc_pedata.verify import Context, _load_tree
+    from dvc_pedata.base.timeutil import now
+    from dvc_pedata.registry.repo import Registry
+    from dvc_pedata.verify.core import Context, _load_tree
+    from dvc_pedata.verify.directories import run as check_dirs
 
     bad["signed"]["status"] = "certified"
     (reg.origin / "releases/uk/2.0.0.json").write_text(json.dumps(bad))

@@ -180,7 +180,7 @@ def test_whole_folder_then_resume_after_kill(published, counting, tmp_path):
     assert data["files"] == N_FILES and data["sha256"] == art["sha256"]
     assert snippet_digest(tmp_path / "ws") == art["sha256"]
     assert snippet_digest(Path(data["path"])) == art["sha256"]  # the cached tree
-    from dvc_pedata.cachecheck import verify_all
+    from dvc_pedata.resolver.cachecheck import verify_all
 
     report = verify_all(cache)
     assert report.ok and report.objects == distinct and report.trees == 1, report.problems

@@ -11,10 +11,11 @@ import pytest
 from conftest import assert_one_line_error, run, run_pedata
 from external_helpers import REV, TOKEN, Route, hf_location, policyengine_h5, sha256, start_fake_hf
 
-from dvc_pedata import keys, signing, trust
-from dvc_pedata.channels import advance, pin_of
-from dvc_pedata.documents import Channel, Manifest, Release, new_body
-from dvc_pedata.registry import Registry
+from dvc_pedata.model.documents import Channel, Manifest, Release, new_body
+from dvc_pedata.publish.channels import advance, pin_of
+from dvc_pedata.registry.repo import Registry
+from dvc_pedata.trust import keys, signing
+from dvc_pedata.trust import root as trust
 
 DATASET = b"dataset bytes from a dataset repository\n" * 500
 MODEL = b"weights from a model repository\n" * 300
@@ -211,7 +212,7 @@ def test_adopt_moves_the_pin_into_dvc_and_a_fresh_clone_resolves_without_http(re
     pin = latest.artifacts["populace_us_2024"]
     _signed_release(registry, {"populace_us_2024": pin})
     commit(registry, "certify 1.0.0")
-    from dvc_pedata.releases import tag_message
+    from dvc_pedata.releases.catalog import tag_message
 
     digest = Registry(registry).load_release("us", "1.0.0").digest
     run(["git", "tag", "-a", "us/v1.0.0", "-m", tag_message("us", "1.0.0", "releases/us/1.0.0.json", digest)], cwd=registry)

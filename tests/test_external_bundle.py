@@ -15,8 +15,9 @@ import pytest
 from conftest import assert_one_line_error, run, run_pedata
 from external_helpers import Route, policyengine_h5, sha256, start_fake_hf
 
-from dvc_pedata import keys, trust
-from dvc_pedata.registry import Registry
+from dvc_pedata.registry.repo import Registry
+from dvc_pedata.trust import keys
+from dvc_pedata.trust import root as trust
 
 DATA = Path(__file__).parent / "data"
 DATA_REV = "populace-us-2024-spm-20260915"

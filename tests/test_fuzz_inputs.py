@@ -31,12 +31,12 @@ from conftest import assert_one_line_error, run, run_pedata
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from dvc_pedata.documents import Channel, Manifest, Release, Root, Tombstone
 from dvc_pedata.errors import PedataError
-from dvc_pedata.locks import dump_yaml, environment_diff, load_deps_lock, load_inputs_lock
-from dvc_pedata.names import check_name
-from dvc_pedata.registry import load_config
-from dvc_pedata.uri import parse
+from dvc_pedata.model.documents import Channel, Manifest, Release, Root, Tombstone
+from dvc_pedata.model.names import check_name
+from dvc_pedata.model.uri import parse
+from dvc_pedata.publish.locks import dump_yaml, environment_diff, load_deps_lock, load_inputs_lock
+from dvc_pedata.registry.repo import load_config
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 DOCS = settings(max_examples=60, deadline=None,

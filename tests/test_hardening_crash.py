@@ -40,8 +40,8 @@ from conftest import dvc_cmd, run, run_pedata
 from resolve_helpers import GEN, build_registry, sha256_of
 from store_helpers import Store
 
-from dvc_pedata.atomic import TMP_PREFIX
-from dvc_pedata.canonical import loads_strict
+from dvc_pedata.base.atomic import TMP_PREFIX
+from dvc_pedata.model.canonical import loads_strict
 
 DOC_DIRS = ("manifests", "channels", "releases", "tombstones", "trust")
 POLL = 0.002  # seconds between milestone checks

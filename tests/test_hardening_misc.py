@@ -19,8 +19,8 @@ from conftest import assert_one_line_error, run, run_pedata
 from resolve_helpers import build_registry
 from test_hardening_crash import assert_cache_objects_right, verify_ok
 
-from dvc_pedata.atomic import TMP_PREFIX
-from dvc_pedata.canonical import loads_strict
+from dvc_pedata.base.atomic import TMP_PREFIX
+from dvc_pedata.model.canonical import loads_strict
 
 
 @pytest.fixture(scope="module")
@@ -248,7 +248,7 @@ def test_error_messages_carry_no_terminal_escape_codes():
 def test_a_write_sweeps_dead_writers_temps_of_its_own_pid_namespace_only(tmp_path):
     """A killed writer's temp file goes at the next write into the folder; a temp file named by a
     writer in another pid namespace (a container sharing the mount) is never judged by our pids."""
-    from dvc_pedata import atomic
+    from dvc_pedata.base import atomic
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     pid = int(dead.stdout)  # a process that has exited

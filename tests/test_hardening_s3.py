@@ -18,7 +18,7 @@ from conftest import assert_one_line_error, run, run_pedata
 from test_hardening_crash import assert_cache_objects_right
 from test_resolve_remotes import _consumer_env, _publish_to
 
-from dvc_pedata.atomic import TMP_PREFIX
+from dvc_pedata.base.atomic import TMP_PREFIX
 
 URI = "pedata://us/people@latest"
 

@@ -207,7 +207,7 @@ def test_new_bytes_advance_latest_with_prev_chain(registry):
     out = publish_json(registry, "persons.parquet")
     assert out["channels"] == {"us": 2}
     second = json.loads((registry / "channels/us/latest.json").read_text())["signed"]
-    from dvc_pedata.canonical import digest
+    from dvc_pedata.model.canonical import digest
 
     assert second["prev"] == digest(first)
     assert second["artifacts"]["persons"]["sha256"] != first["artifacts"]["persons"]["sha256"]
@@ -517,9 +517,9 @@ def test_wide_tables_keep_small_manifests_and_every_column(git_repo, tmp_path, m
 def test_manifests_from_before_field_lists_still_load_and_verify(git_repo, tmp_path, monkeypatch):
     """A manifest written before companion field lists (256 fields inline, the rest only in the
     fingerprint) is immutable: it keeps loading, verifying and answering schema and diff."""
-    from dvc_pedata.dvcio import DvcRepo
-    from dvc_pedata.hashing import FileDigest
-    from dvc_pedata.manifest import build_manifest
+    from dvc_pedata.base.hashing import FileDigest
+    from dvc_pedata.dvcio.repo import DvcRepo
+    from dvc_pedata.publish.manifests import build_manifest
 
     monkeypatch.setenv("PEDATA_STORAGE_DIR", str(tmp_path / "storage"))
     repo = wide_registry(git_repo, columns=300, variables=3)

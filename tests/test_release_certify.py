@@ -10,10 +10,11 @@ import pytest
 from conftest import assert_one_line_error, run, run_pedata
 from test_verify import add_manifest, cli, commit, write_channel
 
-from dvc_pedata import keys, trust
-from dvc_pedata.certify import mark_unreproducible
-from dvc_pedata.registry import Registry
-from dvc_pedata.verify import verify
+from dvc_pedata.registry.repo import Registry
+from dvc_pedata.releases.certify import mark_unreproducible
+from dvc_pedata.trust import keys
+from dvc_pedata.trust import root as trust
+from dvc_pedata.verify.core import verify
 
 
 @pytest.fixture
@@ -126,9 +127,9 @@ def commit_paths(repo: Path, message: str, *paths: str) -> str:
 def test_verify_catches_a_release_cut_from_an_uncommitted_channel(reg):
     """The same cheat done by hand (certify refuses it): the release names next version 2, which
     was signed but never committed, so the release commit and its tag carry version 1."""
-    from dvc_pedata import signing
-    from dvc_pedata.documents import Release, new_body
-    from dvc_pedata.releases import tag_message
+    from dvc_pedata.model.documents import Release, new_body
+    from dvc_pedata.releases.catalog import tag_message
+    from dvc_pedata.trust import signing
 
     repo = reg.root
     committed = reg.load_channel("us", "next")
@@ -328,7 +329,7 @@ def seed_cache(tmp_path: Path, payload: bytes) -> Path:
     """Put the artifact's bytes in the resolver cache, as an earlier `pedata get` would have."""
     import hashlib
 
-    from dvc_pedata import cache
+    from dvc_pedata.resolver import cache
 
     src = tmp_path / "payload.bin"
     src.write_bytes(payload)
@@ -337,9 +338,9 @@ def seed_cache(tmp_path: Path, payload: bytes) -> Path:
 
 def forge_release(reg: Registry, version: str, signers: list[str], previous: str | None) -> str:
     """A release written by hand by a key holder (certify would refuse a key not in the root): commit + tag."""
-    from dvc_pedata import signing
-    from dvc_pedata.documents import Release, new_body
-    from dvc_pedata.releases import tag_message
+    from dvc_pedata.model.documents import Release, new_body
+    from dvc_pedata.releases.catalog import tag_message
+    from dvc_pedata.trust import signing
 
     ch = reg.load_channel("us", "next")
     body = new_body("release", namespace="us", version=version, status="certified", compat_mode="both",

@@ -243,7 +243,7 @@ def chained(tmp_path_factory) -> Path:
 
 
 def test_csv_int_vs_float_column_is_compared_as_numbers(tmp_path):
-    from dvc_pedata.compare import compare
+    from dvc_pedata.lineage.compare import compare
 
     (tmp_path / "a.csv").write_text("id,w\n1,1\n2,2\n3,3\n")
     (tmp_path / "b.csv").write_text("id,w\n1,1\n2,2.0000001\n3,3\n")
@@ -427,7 +427,7 @@ def test_environment_differences_from_the_release_lock_are_reported(chained, tmp
     import platform
     from importlib import metadata
 
-    from dvc_pedata.locks import dump_yaml, load_deps_lock
+    from dvc_pedata.publish.locks import dump_yaml, load_deps_lock
 
     repo = tmp_path / "clone"  # a clone, so the module's registry keeps its history
     run(["git", "clone", "-q", str(chained), str(repo)], cwd=tmp_path)

@@ -131,8 +131,8 @@ def test_refusals_and_hand_edited_tombstone(store: Store, monkeypatch):
     r = store.pedata("revoke", people, "--reason", "x", "--authority", "y", "--sign", "bob")
     assert_one_line_error(r, "neither a revoker nor a certifier")
     # under the revoker threshold: raise it to 2, sign with one
-    from dvc_pedata import trust
-    from dvc_pedata.registry import Registry
+    from dvc_pedata.registry.repo import Registry
+    from dvc_pedata.trust import root as trust
 
     monkeypatch.chdir(store.root)
     trust.rotate(Registry(store.root), "set-threshold", ["alice"], role="revoker", threshold=2)

@@ -21,8 +21,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from dvc_pedata.canonical import canonical_bytes
 from dvc_pedata.errors import FormatError, PedataError
+from dvc_pedata.model.canonical import canonical_bytes
 from dvc_pedata.sidecar import FIELD_LIMIT, Sidecar, describe
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -23,12 +23,14 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, run, run_pedata
 
-from dvc_pedata import keys, lineage, signing, trust
-from dvc_pedata.channels import advance, pin_of
-from dvc_pedata.documents import Manifest, Release, Tombstone, new_body
-from dvc_pedata.registry import Registry
-from dvc_pedata.site import build_site, lineage_html, safe_svg
-from dvc_pedata.swhid import blob_id
+from dvc_pedata.lineage import graph as lineage
+from dvc_pedata.model.documents import Manifest, Release, Tombstone, new_body
+from dvc_pedata.publish.channels import advance, pin_of
+from dvc_pedata.registry.repo import Registry
+from dvc_pedata.releases.swhid import blob_id
+from dvc_pedata.site.render import build_site, lineage_html, safe_svg
+from dvc_pedata.trust import keys, signing
+from dvc_pedata.trust import root as trust
 
 SCRIPT_NOTICE = 'Adds income <script>alert("pwned")</script> & "quotes"'
 EVIL_REASON = "Licence withdrawn <img src=x onerror=alert(1)> by the provider"
@@ -172,7 +174,7 @@ def test_example_registry_builds_without_payload_cache_or_remote(tmp_path):
     code = ("from pathlib import Path; import dvc.repo; from dvc_pedata import dvcio\n"
             "def refuse(*a, **k): raise SystemExit('the site build tried to fetch a payload')\n"
             "dvc.repo.Repo.fetch = dvc.repo.Repo.pull = refuse; dvcio.pull = refuse\n"
-            "from dvc_pedata.registry import Registry; from dvc_pedata.site import build_site\n"
+            "from dvc_pedata.registry.repo import Registry; from dvc_pedata.site.render import build_site\n"
             f"r = build_site(Registry(Path({str(repo)!r})), Path({str(out)!r}))\n"
             "assert r.problems == [], r.problems\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ)

@@ -17,8 +17,8 @@ import pytest
 from conftest import run, run_pedata
 from dir_helpers import DirRegistry, certify, make_registry, trust_init
 
-from dvc_pedata.registry import Registry
-from dvc_pedata.site import build_site
+from dvc_pedata.registry.repo import Registry
+from dvc_pedata.site.render import build_site
 
 REVOKED = "constituency/E14000002.h5"
 

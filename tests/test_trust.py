@@ -13,14 +13,14 @@ import pytest
 from conftest import assert_one_line_error, run
 from cryptography.hazmat.primitives import serialization
 
-from dvc_pedata import keys as keymod
-from dvc_pedata.canonical import canonical_bytes, pretty_bytes
-from dvc_pedata.documents import Channel, Release, Root, new_body
+from dvc_pedata.base.timeutil import parse_time, utcnow
 from dvc_pedata.errors import SignatureError
-from dvc_pedata.registry import Registry
-from dvc_pedata.signing import check_threshold, pae, sign, signing_bytes, valid_keyids
-from dvc_pedata.timeutil import parse_time, utcnow
-from dvc_pedata.trust import build_root, load_root_chain, verify_root_chain
+from dvc_pedata.model.canonical import canonical_bytes, pretty_bytes
+from dvc_pedata.model.documents import Channel, Release, Root, new_body
+from dvc_pedata.registry.repo import Registry
+from dvc_pedata.trust import keys as keymod
+from dvc_pedata.trust.root import build_root, load_root_chain, verify_root_chain
+from dvc_pedata.trust.signing import check_threshold, pae, sign, signing_bytes, valid_keyids
 
 SHA_A = "a" * 64
 SHA_B = "b" * 64

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from conftest import run, run_pedata
 
-from dvc_pedata import keys, signing, trust
-from dvc_pedata.channels import advance, pin_of
-from dvc_pedata.documents import Channel, Manifest, Release, Root, new_body
-from dvc_pedata.registry import Registry
+from dvc_pedata.model.documents import Channel, Manifest, Release, Root, new_body
+from dvc_pedata.publish.channels import advance, pin_of
+from dvc_pedata.registry.repo import Registry
+from dvc_pedata.trust import keys, signing
+from dvc_pedata.trust import root as trust
 
 
 def commit(repo: Path, msg: str) -> str:

@@ -23,7 +23,7 @@ try:
     err = None
 except Exception as exc:
     path, err = None, f"{type(exc).__name__}: {exc}"
-print(json.dumps({"path": path, "error": err, "full": "dvc_pedata.resolve" in sys.modules,
+print(json.dumps({"path": path, "error": err, "full": "dvc_pedata.resolver.resolve" in sys.modules,
                   "dvc": sorted(m for m in sys.modules if m.split(".")[0] in ("dvc", "dvc_data", "fsspec"))}))
 """
 
@@ -63,7 +63,7 @@ def test_second_resolution_skips_the_resolver_and_logs_the_same_line(published, 
     cli = (
         "import sys\nfrom dvc_pedata.cli import main\n"
         f"rc = main(['get', {PEOPLE + '@latest'!r}])\n"
-        "print(rc, 'dvc_pedata.resolve' in sys.modules, 'dvc_pedata.cli.cmd_publish' in sys.modules)\n"
+        "print(rc, 'dvc_pedata.resolver.resolve' in sys.modules, 'dvc_pedata.cli.cmd_publish' in sys.modules)\n"
     )
     out = run([sys.executable, "-c", cli], cwd=clone).stdout.splitlines()
     assert out == [first["path"], "0 False False"], out
@@ -151,7 +151,7 @@ def test_signed_refs_recheck_the_trust_root_and_honour_expiry(published, signed,
 
 
 def test_json_string_matches_json_dumps():
-    from dvc_pedata.warm import access_line, json_string
+    from dvc_pedata.resolver.warm import access_line, json_string
 
     for text in ("plain", 'quo"te', "back\\slash", "tab\tnl\ncr\r", "\x00\x1f\x7f", "émile ☃ 𝄞", ""):
         assert json_string(text) == json.dumps(text, ensure_ascii=False)

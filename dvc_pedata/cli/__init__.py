@@ -1,8 +1,8 @@
 """The ``pedata`` command: a thin argparse layer over the Python API.
 
-Each ``cmd_*.py`` module in this package defines ``register(subparsers)`` and is discovered
-automatically. Command modules must not import DVC at module level (a resolver cache hit must
-not pay for it); import heavy things inside the handler.
+Each ``cmd_*.py`` module in this package defines ``register(subparsers)`` and is listed in
+:data:`COMMANDS` (explicit, in help order). Command modules must not import DVC at module level
+(a resolver cache hit must not pay for it); import heavy things inside the handler.
 """
 
 from __future__ import annotations
@@ -10,11 +10,34 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import pkgutil
 import sys
 from collections.abc import Sequence
 
-from ..errors import PedataError
+from dvc_pedata.errors import PedataError
+
+# The command modules, in help order. Imported by name when the full parser is built, so the
+# warm `pedata get` path (which imports only cmd_get) never pays for the others.
+COMMANDS = (
+    "cmd_adopt",
+    "cmd_certify",
+    "cmd_cite",
+    "cmd_get",
+    "cmd_init",
+    "cmd_key",
+    "cmd_lineage",
+    "cmd_lock",
+    "cmd_promote",
+    "cmd_publish",
+    "cmd_releases",
+    "cmd_replay",
+    "cmd_revoke",
+    "cmd_schema",
+    "cmd_sign",
+    "cmd_site",
+    "cmd_store",
+    "cmd_trust",
+    "cmd_verify",
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,9 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-C", dest="chdir", metavar="DIR", help="run as if started in DIR")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if info.name.startswith("cmd_"):
-            importlib.import_module(f"{__name__}.{info.name}").register(sub)
+    for name in COMMANDS:
+        importlib.import_module(f"{__name__}.{name}").register(sub)
     return parser
 
 
@@ -50,8 +72,8 @@ def _warm_get(argv: Sequence[str]) -> int | None:
     """
     if "-h" in argv or "--help" in argv:
         return None
-    from .. import warm
-    from . import cmd_get
+    from dvc_pedata.cli import cmd_get
+    from dvc_pedata.resolver import warm
 
     parser = _QuietParser(prog="pedata")
     cmd_get.register(parser.add_subparsers(dest="command", parser_class=_QuietParser))

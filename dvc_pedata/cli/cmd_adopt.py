@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .output import add_json_flag, add_list_flag, emit
+from dvc_pedata.cli.output import add_json_flag, add_list_flag, emit
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..adopt import adopt
+    from dvc_pedata.external.adopt import adopt
 
     res = adopt(args.ref, ".", remote=args.remote, push=not args.no_push, sign=args.sign)
     if res.created:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .output import add_json_flag, add_list_flag, emit
+from dvc_pedata.cli.output import add_json_flag, add_list_flag, emit
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _certify(args: argparse.Namespace) -> int:
-    from ..certify import certify
+    from dvc_pedata.releases.certify import certify
 
     res = certify(args.namespace, args.version, sign=args.sign, source=args.source, compat_mode=args.compat_mode,
                   notice=args.notice, certified_for=args.certified_for, status=args.status,
@@ -42,7 +42,7 @@ def _certify(args: argparse.Namespace) -> int:
 
 
 def _retire(args: argparse.Namespace) -> int:
-    from ..certify import retire
+    from dvc_pedata.releases.certify import retire
 
     res = retire(args.namespace, args.version, sign=args.sign, notice=args.notice)
     emit(args, res.to_json(), f"retired {res.release.namespace}@{res.release.version} (commit {res.commit})")

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from .output import add_json_flag, add_list_flag, emit, warn
+from dvc_pedata.cli.output import add_json_flag, add_list_flag, emit, warn
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _write(path: str | None, data: bytes) -> None:
-    from ..atomic import write_if_changed
+    from dvc_pedata.base.atomic import write_if_changed
 
     if path is None:
         sys.stdout.write(data.decode("utf-8"))
@@ -43,9 +43,9 @@ def _write(path: str | None, data: bytes) -> None:
 
 
 def _cited(ref: str):  # noqa: ANN202 - a citation.Cited
-    from ..citation import gather
-    from ..registry import Registry
-    from ..releases import parse_ref
+    from dvc_pedata.registry.repo import Registry
+    from dvc_pedata.releases.catalog import parse_ref
+    from dvc_pedata.releases.citation import gather
 
     ns, version = parse_ref(ref)
     return gather(Registry.find("."), ns, version)
@@ -56,10 +56,10 @@ def _json_bytes(obj: object) -> bytes:
 
 
 def _cite(args: argparse.Namespace) -> int:
-    from .. import citation
+    from dvc_pedata.releases import citation
 
     if args.output and Path(args.output).is_dir():
-        from ..errors import UsageError
+        from dvc_pedata.errors import UsageError
 
         raise UsageError(f"-o {args.output}: is a folder; give a file name")
     c = _cited(args.ref)
@@ -70,11 +70,11 @@ def _cite(args: argparse.Namespace) -> int:
     elif args.format == "swhid":
         _write(args.output, citation.to_swhid_text(c).encode())
     elif args.format == "tro":
-        from ..tro import trov_tro
+        from dvc_pedata.releases.tro import trov_tro
 
         _write(args.output, _json_bytes(trov_tro(c)))
     else:
-        from ..bundle import policyengine_export
+        from dvc_pedata.external.bundle import policyengine_export
 
         data, tro = policyengine_export(c, dataset=args.dataset, base_url=args.base_url)
         if args.output is None:
@@ -89,7 +89,7 @@ def _cite(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from ..export import croissant, datapackage
+    from dvc_pedata.releases.export import croissant, datapackage
 
     c = _cited(args.ref)
     doc, fname = (croissant(c), "croissant.json") if args.format == "croissant" else (datapackage(c), "datapackage.json")
@@ -98,7 +98,7 @@ def _export(args: argparse.Namespace) -> int:
         return 0
     folder = Path(args.output)
     if folder.exists() and not folder.is_dir():
-        from ..errors import UsageError
+        from dvc_pedata.errors import UsageError
 
         raise UsageError(f"-o {folder}: not a folder")
     folder.mkdir(parents=True, exist_ok=True)
@@ -108,14 +108,14 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from ..bundle import import_bundle
+    from dvc_pedata.external.bundle import import_bundle
 
     res = import_bundle(args.manifest, args.namespace, country=args.country, channel=args.channel, sign=args.sign)
     text = (f"imported {len(res.pins)} external artifacts into channel {res.namespace}/{res.channel} "
             f"(version {res.version})" + (f", commit {res.commit}" if res.commit else ", nothing new"))
     emit(args, res.to_json(), text + "\n" + "\n".join(f"  {n}  sha256:{s}" for n, s in sorted(res.pins.items())))
     if not args.sign and res.channel != "latest" and res.commit:
-        from ..registry import Registry
+        from dvc_pedata.registry.repo import Registry
 
         if Registry.find(".").root_versions():  # verify demands the promoter threshold on this channel
             rel = f"channels/{res.namespace}/{res.channel}.json"

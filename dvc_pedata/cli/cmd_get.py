@@ -9,8 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import UsageError
-from .output import add_json_flag, emit, print_json, warn
+from dvc_pedata.cli.output import add_json_flag, emit, print_json, warn
+from dvc_pedata.errors import UsageError
 
 
 def _resolver_flags(p: argparse.ArgumentParser) -> None:
@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _get(args: argparse.Namespace) -> int:
-    from ..resolve import resolve
+    from dvc_pedata.resolver.resolve import resolve
 
     res = resolve(args.uri, args.registry, args.rev, offline=args.offline, trusted_root=args.trusted_root)
     for w in res.warnings:
@@ -56,10 +56,10 @@ def _get(args: argparse.Namespace) -> int:
     data = res.to_json()
     shown = res.path
     if args.out:
-        from ..materialise import Materialiser, materialise_tree
+        from dvc_pedata.resolver.materialise import Materialiser, materialise_tree
 
         if res.entries is not None and res.inner_path is None:  # a whole directory artifact
-            from ..cache import object_path
+            from dvc_pedata.resolver.cache import object_path
 
             m = materialise_tree(res.entries, object_path, Path(args.out), args.link, force=args.force)
             shown = Path(args.out)
@@ -78,7 +78,7 @@ def _get(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from ..consumer_import import import_uri
+    from dvc_pedata.resolver.dvcimport import import_uri
 
     imp = import_uri(args.uri, args.out, args.registry, args.rev, trusted_root=args.trusted_root)
     for w in imp.resolution.warnings:
@@ -88,10 +88,10 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from .. import access_log
+    from dvc_pedata.resolver import access_log
 
     if args.remote:
-        from ..registry import Registry
+        from dvc_pedata.registry.repo import Registry
 
         reg = Registry.find(Path(args.registry) if args.registry else Path.cwd())
         entries = access_log.read_remote(reg.root, args.since, reg.config.get("remote"))

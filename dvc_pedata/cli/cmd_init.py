@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .output import add_json_flag, emit
+from dvc_pedata.cli.output import add_json_flag, emit
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..init import init
+    from dvc_pedata.registry.init import init
 
     res = init(".", remote=args.remote, namespaces=args.namespace)
     data = {"root": str(res.root), "dvc_initialised": res.dvc_initialised, "remote": res.remote_name,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .output import add_json_flag, emit
+from dvc_pedata.cli.output import add_json_flag, emit
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from ..keys import generate
+    from dvc_pedata.trust.keys import generate
 
     info = generate(args.name)
     # The keyid alone on stdout, so scripts can capture it; where the files went on stderr-free text.
@@ -30,7 +30,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from ..keys import keys_dir, list_keys
+    from dvc_pedata.trust.keys import keys_dir, list_keys
 
     infos = list_keys()
     lines = [

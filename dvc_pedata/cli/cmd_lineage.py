@@ -18,9 +18,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .. import gitio, lineage
-    from ..errors import PedataError, UsageError
-    from ..registry import Registry
+    from dvc_pedata.base import gitio
+    from dvc_pedata.errors import PedataError, UsageError
+    from dvc_pedata.lineage import graph as lineage
+    from dvc_pedata.registry.repo import Registry
 
     if args.svg and args.lint:
         raise UsageError("--svg renders the graph; --lint only checks it: use one or the other")
@@ -59,7 +60,7 @@ def _run(args: argparse.Namespace) -> int:
                 raise PedataError("--svg needs Graphviz ('dot' is not on PATH); the DOT text was printed")
             from pathlib import Path
 
-            from ..atomic import write_bytes
+            from dvc_pedata.base.atomic import write_bytes
 
             write_bytes(Path(args.svg), svg)  # temp file, fsync, rename: never half an SVG
     return 0

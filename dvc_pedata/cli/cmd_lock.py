@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .output import add_json_flag, emit
+from dvc_pedata.cli.output import add_json_flag, emit
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..locks import lock
+    from dvc_pedata.publish.locks import lock
 
     res = lock(".")
     lines = [f"{i['path']}  sha256:{i['sha256']}  {i['size']} bytes  ({i['source']})" for i in res.inputs]

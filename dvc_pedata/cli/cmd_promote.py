@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .output import add_json_flag, add_list_flag, emit
+from dvc_pedata.cli.output import add_json_flag, add_list_flag, emit
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..promote import pr_body, promote
+    from dvc_pedata.publish.promote import pr_body, promote
 
     res = promote(args.namespace, args.source, args.target, sign=args.sign, only=args.only,
                   branch=args.branch, expires=args.expires, commit=not args.no_commit)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .output import add_json_flag, emit
+from dvc_pedata.cli.output import add_json_flag, emit
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,8 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from ..registry import Registry
-    from ..releases import list_releases, render_list
+    from dvc_pedata.registry.repo import Registry
+    from dvc_pedata.releases.catalog import list_releases, render_list
 
     infos = list_releases(Registry.find("."), args.namespace)
     emit(args, [ri.to_json() for ri in infos], render_list(infos))
@@ -28,8 +28,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from ..registry import Registry
-    from ..releases import info, parse_ref, render_show
+    from dvc_pedata.registry.repo import Registry
+    from dvc_pedata.releases.catalog import info, parse_ref, render_show
 
     ns, version = parse_ref(args.ref)
     ri = info(Registry.find("."), ns, version, with_changes=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .output import add_json_flag, emit
+from dvc_pedata.cli.output import add_json_flag, emit
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..replay import replay, summary
+    from dvc_pedata.lineage.replay import replay, summary
 
     report = replay(args.ref, args.policy, args.tolerance, ".", remote=args.remote)
     emit(args, report.to_json(), summary(report))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .output import add_json_flag, add_list_flag, emit
+from dvc_pedata.cli.output import add_json_flag, add_list_flag, emit
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _revoke(args: argparse.Namespace) -> int:
-    from ..revoke import revoke
+    from dvc_pedata.store.revoke import revoke
 
     res = revoke(args.ref, reason=args.reason, authority=args.authority, sign=args.sign or [], purge=args.purge,
                  commit=not args.no_commit)
@@ -57,7 +57,7 @@ def _revoke(args: argparse.Namespace) -> int:
 
 
 def _revocations(args: argparse.Namespace) -> int:
-    from ..revoke import revocations
+    from dvc_pedata.store.revoke import revocations
 
     items = revocations(args.registry, args.rev)
     emit(args, items, "\n".join(f"{i['sha256']}  {i['date']}  {i['authority']}: {i['reason']}" for i in items) or None)
@@ -65,7 +65,7 @@ def _revocations(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from ..revoke import status
+    from dvc_pedata.store.revoke import status
 
     items = status(".")
     text = "\n".join(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .output import add_json_flag, emit
+from dvc_pedata.cli.output import add_json_flag, emit
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def format_schema(m, schema=None) -> str:  # noqa: ANN001 - a Manifest, its complete schema
     if m.format == "directory":  # layouts, not columns: dirmanifest.py
-        from ..dirmanifest import format_text
+        from dvc_pedata.publish.dirmanifest import format_text
 
         return format_text(m)
     s = m.schema if schema is None else schema
@@ -51,8 +51,8 @@ def format_schema(m, schema=None) -> str:  # noqa: ANN001 - a Manifest, its comp
 
 
 def _schema(args: argparse.Namespace) -> int:
-    from ..fieldsfile import complete_schema
-    from ..refs import load_manifest_ref, reader_for_ref
+    from dvc_pedata.model.fields import complete_schema
+    from dvc_pedata.registry.refs import load_manifest_ref, reader_for_ref
 
     m = load_manifest_ref(args.ref)
     s = complete_schema(m, reader_for_ref(args.ref))  # a wide table's every field, checked
@@ -62,13 +62,13 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _diff(args: argparse.Namespace) -> int:
-    from ..refs import load_manifest_ref, reader_for_ref
-    from ..schema_diff import diff_manifests, render_markdown, render_text
-    from .output import print_json
+    from dvc_pedata.cli.output import print_json
+    from dvc_pedata.model.schema_diff import diff_manifests, render_markdown, render_text
+    from dvc_pedata.registry.refs import load_manifest_ref, reader_for_ref
 
     a, b = load_manifest_ref(args.a), load_manifest_ref(args.b)
     if "directory" in (a.format, b.format):  # files added/removed/changed: dirdiff.py
-        from ..dirdiff import run_diff
+        from dvc_pedata.model.dirdiff import run_diff
 
         return run_diff(args, a, b)
     d = diff_manifests(a, b, reader_for_ref(args.a), reader_for_ref(args.b))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .output import add_json_flag, add_list_flag, emit
+from dvc_pedata.cli.output import add_json_flag, add_list_flag, emit
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..signing import sign_file
+    from dvc_pedata.trust.signing import sign_file
 
     res = sign_file(args.file, args.sign)
     text = "\n".join(f"{res.path}: signed by {label}" for label in res.labels)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .output import add_json_flag, emit, warn
+from dvc_pedata.cli.output import add_json_flag, emit, warn
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,8 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _site(args: argparse.Namespace) -> int:
-    from ..registry import Registry
-    from ..site import build_site
+    from dvc_pedata.registry.repo import Registry
+    from dvc_pedata.site.render import build_site
 
     res = build_site(Registry.find(), args.out)
     for problem in res.problems:

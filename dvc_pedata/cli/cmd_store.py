@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .output import add_json_flag, emit
+from dvc_pedata.cli.output import add_json_flag, emit
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _mirror(args: argparse.Namespace) -> int:
-    from ..mirror import mirror
+    from dvc_pedata.store.mirror import mirror
 
     rep = mirror(args.to, namespace=args.namespace, source=args.source, deep=args.deep)
     lines = [f"{i.status:8} {i.uri}" + (f" -> {i.url}" if i.url and i.status in ("copied", "repaired") else "")
@@ -46,7 +46,7 @@ def _mirror(args: argparse.Namespace) -> int:
 
 
 def _fsck(args: argparse.Namespace) -> int:
-    from ..fsck import fsck
+    from dvc_pedata.store.fsck import fsck
 
     rep = fsck(".", args.remote, deep=args.deep, namespace=args.namespace)
     if args.json:
@@ -62,7 +62,7 @@ def _fsck(args: argparse.Namespace) -> int:
 
 
 def _gc(args: argparse.Namespace) -> int:
-    from ..gc import gc
+    from dvc_pedata.store.gc import gc
 
     rep = gc(".", args.remote, dry_run=args.dry_run)
     lines = [f"{o.status:8} {o.url} ({o.size if o.size is not None else '?'} bytes)" + (f": {o.reason}" if o.reason else "")

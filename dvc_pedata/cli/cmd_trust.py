@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from .output import add_json_flag, emit, warn
+from dvc_pedata.cli.output import add_json_flag, emit, warn
 
 ROLE_CHOICES = ("root", "promoter", "certifier", "revoker")
 
@@ -63,7 +63,7 @@ def _rotation_args(p: argparse.ArgumentParser) -> None:
 
 
 def _report(args: argparse.Namespace, res) -> None:  # noqa: ANN001 - WriteResult
-    from ..keys import short
+    from dvc_pedata.trust.keys import short
 
     signed = ", ".join(short(k) for k in res.signed_by)
     emit(args, res.to_json(), f"wrote {res.path} (trust root version {res.version}, sha256:{res.digest}); "
@@ -71,8 +71,8 @@ def _report(args: argparse.Namespace, res) -> None:  # noqa: ANN001 - WriteResul
 
 
 def _init(args: argparse.Namespace) -> int:
-    from ..timeutil import expires_in
-    from ..trust import init_root, open_registry, parse_scopes, parse_thresholds
+    from dvc_pedata.base.timeutil import expires_in
+    from dvc_pedata.trust.root import init_root, open_registry, parse_scopes, parse_thresholds
 
     expires_in(args.expires)  # a bad duration is a usage error before any key is read
     res = init_root(
@@ -88,8 +88,8 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _rotate(args: argparse.Namespace) -> int:
-    from ..timeutil import expires_in
-    from ..trust import open_registry, rotate
+    from dvc_pedata.base.timeutil import expires_in
+    from dvc_pedata.trust.root import open_registry, rotate
 
     if args.expires is not None:
         expires_in(args.expires)
@@ -108,7 +108,7 @@ def _rotate(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from ..trust import describe, describe_text, load_root_chain, open_registry
+    from dvc_pedata.trust.root import describe, describe_text, load_root_chain, open_registry
 
     root = load_root_chain(open_registry(), args.trusted_root, check_expiry=False)
     info = describe(root)

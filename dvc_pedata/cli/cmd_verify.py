@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .output import add_json_flag, emit
+from dvc_pedata.cli.output import add_json_flag, emit
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..verify import verify
+    from dvc_pedata.verify.core import verify
 
     report = verify(".", args.base, remote=args.remote, deep=args.deep)
     if args.json:

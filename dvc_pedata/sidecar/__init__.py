@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import FormatError
-from .common import FIELD_LIMIT, PE_ENTITIES, cap_schema, fingerprint
+from dvc_pedata.errors import FormatError
+from dvc_pedata.sidecar.common import FIELD_LIMIT, PE_ENTITIES, cap_schema, fingerprint
 
 __all__ = [
     "FIELD_LIMIT",
@@ -92,10 +92,10 @@ def describe(
         what = "is not a file" if path.exists() else "does not exist"
         raise FormatError(f"{path}: cannot read data file ({what})")
     if fmt == "parquet":
-        from .parquet import describe_parquet as reader
+        from dvc_pedata.sidecar.parquet import describe_parquet as reader
     elif fmt == "hdf5":
-        from .hdf5 import describe_hdf5 as reader
+        from dvc_pedata.sidecar.hdf5 import describe_hdf5 as reader
     else:
-        from .csv import describe_csv as reader
+        from dvc_pedata.sidecar.csv import describe_csv as reader
     schema = reader(path, meta)
     return Sidecar(fmt, MEDIA_TYPES[fmt], schema if limit is None else cap_schema(schema, limit))

@@ -13,8 +13,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..canonical import digest
-from ..errors import FormatError
+from dvc_pedata.errors import FormatError
+from dvc_pedata.model.canonical import digest
 
 # ``describe`` caps its per-column lists at this many entries by default (a directory manifest's
 # layout keeps one capped example schema). File manifests keep fewer inline and put the complete

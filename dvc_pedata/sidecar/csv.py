@@ -11,8 +11,14 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..errors import FormatError
-from .common import build_schema, reason, table_entities, table_fields, weight_column
+from dvc_pedata.errors import FormatError
+from dvc_pedata.sidecar.common import (
+    build_schema,
+    reason,
+    table_entities,
+    table_fields,
+    weight_column,
+)
 
 BLOCK_SIZE = 4 << 20
 # Arrow's messages: "In CSV column #1: Row #600002: CSV conversion error to int64: invalid value '1.5'"

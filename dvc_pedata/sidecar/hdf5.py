@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import FormatError
-from .common import (
+from dvc_pedata.errors import FormatError
+from dvc_pedata.sidecar.common import (
     PE_ENTITIES,
     build_schema,
     classify,
@@ -22,7 +22,7 @@ from .common import (
     reason,
     weight_column,
 )
-from .common import field as make_field
+from dvc_pedata.sidecar.common import field as make_field
 
 _PERIOD = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 

@@ -6,8 +6,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..errors import FormatError
-from .common import (
+from dvc_pedata.errors import FormatError
+from dvc_pedata.sidecar.common import (
     build_schema,
     json_scalar,
     reason,

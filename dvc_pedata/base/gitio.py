@@ -1,0 +1,142 @@
+"""Git access through the real ``git`` command.
+
+The git CLI is what users run, is fast for bulk history reads (``cat-file --batch``), and keeps
+``import dvc_pedata`` light; DVC's own scmrepo is only used inside :mod:`dvcio`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+from dvc_pedata.errors import NotARegistryError, PedataError
+
+
+class GitError(PedataError):
+    """A git command failed; carries git's own first line of stderr."""
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("GIT_TERMINAL_PROMPT", "0")
+    env["LC_ALL"] = "C"
+    return env
+
+
+def git(root: Path | str, *args: str, input: bytes | None = None, check: bool = True) -> str:
+    """Run ``git -C root args...`` and return stdout as text (stripped of the final newline)."""
+    return git_bytes(root, *args, input=input, check=check).decode("utf-8", "replace").rstrip("\n")
+
+
+def git_bytes(root: Path | str, *args: str, input: bytes | None = None, check: bool = True) -> bytes:
+    proc = subprocess.run(
+        ["git", "-C", str(root), *args], input=input, capture_output=True, env=_env(), check=False
+    )
+    if check and proc.returncode != 0:
+        msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        first = next((m for m in msg if m.startswith(("fatal", "error"))), msg[0] if msg else "")
+        raise GitError(f"git {args[0]} failed: {first or 'exit ' + str(proc.returncode)}")
+    return proc.stdout
+
+
+def toplevel(start: Path | str) -> Path:
+    try:
+        return Path(git(start, "rev-parse", "--show-toplevel"))
+    except GitError:
+        raise NotARegistryError(f"{Path(start).resolve()} is not inside a git repository") from None
+
+
+def head(root: Path) -> str | None:
+    """The commit HEAD names, or None in a repository with no commits yet."""
+    out = git(root, "rev-parse", "--verify", "-q", "HEAD", check=False)
+    return out or None
+
+
+def rev_parse(root: Path, rev: str) -> str:
+    try:
+        return git(root, "rev-parse", "--verify", "-q", f"{rev}^{{commit}}")
+    except GitError:
+        raise PedataError(f"unknown git revision {rev!r}") from None
+
+
+def show(root: Path, rev: str, path: str) -> bytes | None:
+    """Bytes of ``path`` at ``rev``, or None if it does not exist there."""
+    proc = subprocess.run(
+        ["git", "-C", str(root), "cat-file", "blob", f"{rev}:{path}"], capture_output=True, env=_env()
+    )
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def ls_tree(root: Path, rev: str, path: str) -> list[str]:
+    """Paths of files under ``path`` at ``rev`` (recursive)."""
+    out = git(root, "ls-tree", "-r", "--name-only", rev, "--", path, check=False)
+    return [p for p in out.splitlines() if p]
+
+
+def is_dirty(root: Path, paths: Sequence[str] = ()) -> bool:
+    return bool(git(root, "status", "--porcelain", "--", *paths))
+
+
+def add(root: Path, paths: Iterable[str]) -> None:
+    paths = list(paths)
+    if paths:
+        git(root, "add", "--", *paths)
+
+
+def commit(root: Path, message: str, paths: Iterable[str] | None = None) -> str:
+    """Commit the given paths (or the whole index) and return the new commit id.
+
+    With ``paths``, only those are committed (``git commit -- paths``): changes the user had
+    staged for their own commit stay staged instead of riding along in pedata's.
+    """
+    if paths is not None:
+        paths = list(paths)
+        add(root, paths)
+        git(root, "commit", "-q", "-m", message, "--", *paths)
+    else:
+        git(root, "commit", "-q", "-m", message)
+    return git(root, "rev-parse", "HEAD")
+
+
+def current_branch(root: Path) -> str | None:
+    out = git(root, "symbolic-ref", "-q", "--short", "HEAD", check=False)
+    return out or None
+
+
+def batch_read(root: Path, specs: Sequence[str]) -> Iterator[tuple[str, bytes | None]]:
+    """Read many objects (``rev:path`` or blob ids) in one ``git cat-file --batch`` process."""
+    if not specs:
+        return
+    proc = subprocess.Popen(
+        ["git", "-C", str(root), "cat-file", "--batch"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=_env(),
+    )
+    assert proc.stdin and proc.stdout
+    import threading
+
+    def feed() -> None:
+        try:
+            for spec in specs:
+                proc.stdin.write(spec.encode() + b"\n")
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+
+    t = threading.Thread(target=feed, daemon=True)
+    t.start()
+    out = proc.stdout
+    for spec in specs:
+        header = out.readline().rstrip(b"\n").split(b" ")
+        if len(header) == 3:
+            size = int(header[2])
+            data = out.read(size)
+            out.read(1)
+            yield spec, data
+        else:
+            yield spec, None
+    t.join()
+    proc.wait()

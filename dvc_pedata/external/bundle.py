@@ -1,0 +1,283 @@
+"""PolicyEngine bundle manifests (``policyengine`` 6.11 ``data/bundle/manifest.json``, schema 2).
+
+Export: a release becomes the ``data_releases.<ns>`` block that bundle carries, with
+``certified_data_artifact.uri`` a content-addressed ``pedata://…@sha256:…`` URI, plus its TRO
+sidecar. Import: a bundle's certified datasets become *external* pins — sha256 known, bytes
+elsewhere — with a manifest each and a channel that pins them, so a registry can take over.
+
+External manifests record only what the bundle states: no schema (it is not in the bundle) and
+``size: null`` (the bundle does not state sizes; the resolver learns the size when it fetches and
+checks the sha256). The location is ``{"type": "hf", "uri", "repo_id", "repo_type", "revision",
+"path"}`` for Hugging Face entries (repository fields, an ``hf://`` ``uri``, or both, agreeing) and
+``{"type": "https", "uri"}`` for an entry whose ``uri`` is a plain ``https://`` URL; every entry's
+location is checked (:mod:`dvc_pedata.bundle_entry`) before anything is written.
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from dvc_pedata.base import gitio
+from dvc_pedata.errors import DocumentError, NotFoundError, PedataError, UsageError
+from dvc_pedata.model.canonical import loads_strict, pretty_bytes
+from dvc_pedata.model.documents import Manifest, new_body
+from dvc_pedata.model.names import check_name
+from dvc_pedata.publish.channels import advance, pin_of
+from dvc_pedata.registry.lock import registry_lock
+from dvc_pedata.registry.repo import Registry
+from dvc_pedata.releases.citation import Cited
+
+FORMATS = {".h5": ("hdf5", "application/x-hdf5"), ".hdf5": ("hdf5", "application/x-hdf5"),
+           ".parquet": ("parquet", "application/vnd.apache.parquet"), ".csv": ("csv", "text/csv"),
+           ".json": ("binary", "application/json"), ".npz": ("binary", "application/octet-stream")}
+
+
+# -- locations ------------------------------------------------------------------------------------
+def hf_https(loc: dict[str, Any]) -> str:
+    """The https download URL of a Hugging Face file location."""
+    prefix = {"dataset": "datasets/", "space": "spaces/"}.get(loc.get("repo_type") or "model", "")
+    return f"https://huggingface.co/{prefix}{loc['repo_id']}/resolve/{loc['revision']}/{loc['path']}"
+
+
+def _remote_https_base(reg: Registry) -> str | None:
+    """The default DVC remote as an https base URL, when it is served over https (s3/gs mapped)."""
+    cfg = configparser.ConfigParser()
+    try:
+        cfg.read(reg.root / ".dvc" / "config")
+    except configparser.Error:
+        return None
+    name = reg.config.get("remote") or cfg.get("core", "remote", fallback=None)
+    url = cfg.get(f"'remote \"{name}\"'", "url", fallback=None) if name else None
+    if not url:
+        return None
+    if url.startswith("https://"):
+        return url.rstrip("/")
+    if url.startswith("s3://"):
+        bucket, _, prefix = url[5:].partition("/")
+        return f"https://{bucket}.s3.amazonaws.com" + (f"/{prefix.strip('/')}" if prefix.strip("/") else "")
+    if url.startswith(("gs://", "gcs://")):
+        return "https://storage.googleapis.com/" + url.split("://", 1)[1].strip("/")
+    return None
+
+
+def https_location(reg: Registry, manifest: Manifest, pin: dict[str, Any], base_url: str | None) -> str | None:
+    """An https URL for an artifact's bytes: its external location, else its DVC object over https."""
+    loc = pin.get("location") or manifest.location
+    if loc:
+        if loc.get("type") == "hf":
+            return hf_https(loc)
+        if loc.get("type") == "https":
+            return loc["uri"]
+    base = base_url.rstrip("/") if base_url else _remote_https_base(reg)
+    md5 = manifest.md5
+    if base and md5 and not md5.endswith(".dir"):
+        return f"{base}/files/md5/{md5[:2]}/{md5[2:]}"
+    return None
+
+
+# -- export ---------------------------------------------------------------------------------------
+def default_dataset(c: Cited, dataset: str | None) -> str:
+    """The certified dataset: the one asked for, else the only pin, else the first HDF5 pin, else the first."""
+    pins = c.release.pins
+    if dataset is not None:
+        if dataset not in pins:
+            raise NotFoundError(f"release {c.ns}@{c.version} has no artifact {dataset!r} (it pins: {', '.join(sorted(pins))})")
+        return dataset
+    h5 = [n for n in sorted(pins) if c.manifests[n].format == "hdf5"]
+    return h5[0] if h5 else sorted(pins)[0]
+
+
+def policyengine_block(c: Cited, *, dataset: str | None = None, base_url: str | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+    """(``data_releases.<ns>`` block, https locations by TRO key) for a release."""
+    r = c.release
+    name = default_dataset(c, dataset)
+    cf = r.body["certified_for"] or {}
+    build_id = f"pedata-{c.ns}-{c.version}-{r.digest[:8]}"
+    certified_by = "pedata certify (certifier keys " + ", ".join(s["keyid"][:12] for s in r.signatures) + ")"
+    certification = {
+        "built_with_model_version": cf.get("version"),
+        "certified_by": certified_by,
+        "certified_for_model_version": cf.get("version"),
+        "compatibility_basis": f"pedata_release_{r.body['compat_mode']}",
+        "data_build_id": build_id,
+        "release_status": r.status,
+    }
+    package = {"name": c.settings.get("package") or f"pedata-{c.ns}", "version": c.version}
+    origin = c.swhids.origin
+    datasets = {}
+    locations: dict[str, str] = {}
+    for n, pin in sorted(r.pins.items()):
+        m = c.manifests[n]
+        entry = {"path": m.body.get("path") or n, "repo_id": origin or str(c.reg.root.name),
+                 "revision": c.tag.name, "sha256": pin["sha256"], "repo_type": "pedata"}
+        datasets[n] = entry
+        url = https_location(c.reg, m, pin, base_url)
+        if url:
+            locations[f"data/{''.join(ch if ch.isalnum() else '_' for ch in n).strip('_').lower()}"] = url
+    block: dict[str, Any] = {
+        "build_id": build_id,
+        "bundle_id": f"{c.ns}-{c.version}",
+        "certification": certification,
+        "certified_data_artifact": {"build_id": build_id, "data_package": package, "dataset": name,
+                                    "sha256": r.pins[name]["sha256"], "uri": c.uri(name)},
+        "country_id": c.ns,
+        "data_package": {**package, "release_manifest_path": c.release_path,
+                         "release_manifest_revision": c.tag.name, "repo_id": origin or str(c.reg.root.name),
+                         "repo_type": "pedata"},
+        "data_producer": "pedata",
+        "datasets": datasets,
+        "default_dataset": name,
+        "default_dataset_uri": c.uri(name),
+        "release_status": r.status,
+        "schema_version": 1,
+        "version": c.version,
+    }
+    if cf:
+        block["model_package"] = {"name": cf["package"], "version": cf["version"]}
+    return block, locations
+
+
+def policyengine_export(c: Cited, *, dataset: str | None = None, base_url: str | None = None) -> tuple[bytes, dict[str, Any]]:
+    """(bytes of ``{"data_releases": {ns: block}}``, its TRO sidecar)."""
+    from dvc_pedata.releases.tro import policyengine_tro
+
+    block, locations = policyengine_block(c, dataset=dataset, base_url=base_url)
+    data = pretty_bytes({"data_releases": {c.ns: block}})
+    import hashlib
+
+    tro = policyengine_tro(c, locations, hashlib.sha256(data).hexdigest(), block["certification"])
+    return data, tro
+
+
+# -- import ---------------------------------------------------------------------------------------
+@dataclass
+class ImportResult:
+    namespace: str
+    channel: str
+    version: int | None
+    commit: str | None
+    pins: dict[str, str] = field(default_factory=dict)
+    manifests: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"namespace": self.namespace, "channel": self.channel, "version": self.version,
+                "commit": self.commit, "pins": self.pins, "manifests": self.manifests}
+
+
+def _entry_docs(ns: str, name: str, entry: Any, default_repo_type: str | None,
+                producer: dict[str, Any]) -> tuple[Manifest, dict[str, Any]]:
+    """(manifest, pin) for one dataset entry; its location is checked here, before anything is written.
+
+    ``bundle_entry`` loads :mod:`external` (the HTTP client), so only import pays for it, not export.
+    """
+    from dvc_pedata.external.bundle_entry import entry_location
+
+    check_name(name, "dataset name")
+    sha = entry.get("sha256") if isinstance(entry, dict) else None
+    if not isinstance(sha, str) or len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+        raise DocumentError("no valid sha256")
+    loc, file_path = entry_location(entry, default_repo_type)
+    fmt, media = FORMATS.get(PurePosixPath(file_path).suffix.lower(), ("binary", "application/octet-stream"))
+    body = new_body("manifest", namespace=ns, name=name, path=file_path, size=None, format=fmt,
+                    media_type=media, digest={"sha256": sha, "md5": None},
+                    schema={"external": True, "note": "schema not stated by the source bundle"},
+                    inputs={"deps": [], "params": {}, "locks": {}, "composite_digest": None},
+                    producer=producer, licence=None, location=loc)
+    m = Manifest(body)
+    m.validate()
+    return m, pin_of(sha, m.digest, None, loc)  # type: ignore[arg-type]
+
+
+def _country_block(bundle: Any, ns: str, country: str | None) -> tuple[str, dict[str, Any]]:
+    if not isinstance(bundle, dict) or not isinstance(bundle.get("data_releases"), dict):
+        raise DocumentError("not a PolicyEngine bundle manifest (no data_releases)")
+    releases = bundle["data_releases"]
+    key = country or (ns if ns in releases else (next(iter(releases)) if len(releases) == 1 else None))
+    if key is None:
+        raise UsageError(f"the bundle has data releases for {', '.join(sorted(releases))}: choose one with --country")
+    if key not in releases:
+        raise NotFoundError(f"the bundle has no data release for {key!r} (it has: {', '.join(sorted(releases))})")
+    return key, releases[key]
+
+
+def import_bundle(
+    manifest_path: Path | str,
+    namespace: str,
+    *,
+    country: str | None = None,
+    channel: str = "bundle",
+    sign: list[str] | None = None,
+    commit: bool = True,
+    root: Path | str = ".",
+) -> ImportResult:
+    """Record a bundle's datasets as external pins: a manifest each, and channel ``channel``.
+
+    With ``sign`` (promoter keys) the channel is signed, so it can be certified from directly.
+    Everything is parsed and checked before anything is written.
+    """
+    from dvc_pedata.trust.keys import load_signer
+    from dvc_pedata.trust.signing import sign as sign_doc
+
+    path = Path(manifest_path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise NotFoundError(f"no such file: {path}") from None
+    bundle = loads_strict(raw, source=str(path))
+    reg = Registry.find(root)
+    ns = reg.namespace(namespace)
+    check_name(channel, "channel")
+    key, block = _country_block(bundle, ns, country)
+    datasets = block.get("datasets")
+    if not isinstance(datasets, dict) or not datasets:
+        raise DocumentError(f"{path}: data_releases.{key} has no datasets")
+    default_repo_type = (block.get("data_package") or {}).get("repo_type")
+    producer = {"stage": None, "source": "policyengine bundle", "bundle_version": bundle.get("bundle_version"),
+                "bundle_id": block.get("bundle_id"), "build_id": block.get("build_id"),
+                "data_producer": block.get("data_producer"), "certification": block.get("certification"),
+                "data_package": block.get("data_package")}
+    signers = [load_signer(s) for s in (sign or [])]
+    docs: dict[str, tuple[Manifest, dict[str, Any]]] = {}
+    for name, entry in sorted(datasets.items()):
+        try:
+            docs[name] = _entry_docs(ns, name, entry, default_repo_type, producer)
+        except PedataError as exc:  # every per-entry error names the bundle and the dataset
+            raise DocumentError(f"{path}: dataset {name!r}: {exc.message}") from None
+    with registry_lock(reg.state_dir, wait=False):
+        written = []
+        for name, (m, _) in docs.items():
+            p = reg.manifest_path(ns, name, m.sha256)
+            if p.is_file() and Manifest.load(p).digest != m.digest:
+                raise PedataError(f"{reg.rel(p)} already exists with different content; manifests are immutable")
+        doc = advance(reg, ns, channel, {n: pin for n, (_, pin) in docs.items()}, replace=True)
+        for name, (m, _) in docs.items():
+            p = reg.manifest_path(ns, name, m.sha256)
+            if m.save(p):
+                written.append(reg.rel(p))
+        if doc is not None:
+            for s in signers:
+                sign_doc(doc, s)
+            doc.save(reg.channel_path(ns, channel))
+            written.append(reg.rel(reg.channel_path(ns, channel)))
+        sha = None
+        if written:
+            gitio.add(reg.root, written)
+            if commit:
+                gitio.git(reg.root, "commit", "-q", "-m",
+                          f"Import PolicyEngine bundle {bundle.get('bundle_version')} ({key}) into {ns}/{channel}",
+                          "--", *written)
+                sha = gitio.git(reg.root, "rev-parse", "HEAD")
+    ch = reg.load_channel(ns, channel)
+    return ImportResult(ns, channel, ch.version if ch else None, sha,
+                        {n: m.sha256 for n, (m, _) in docs.items()},
+                        [reg.rel(reg.manifest_path(ns, n, m.sha256)) for n, (m, _) in docs.items()])
+
+
+def write_json(path: Path, obj: Any) -> None:
+    from dvc_pedata.base import atomic
+
+    atomic.write_if_changed(path, (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode())

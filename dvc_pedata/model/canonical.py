@@ -1,0 +1,176 @@
+"""RFC 8785 canonical JSON, document digests, and strict JSON parsing.
+
+Signatures and digests are computed over canonical bytes, never over the pretty-printed file, so
+reformatting a document does not change its identity, while any change to its content does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import rfc8785
+
+from dvc_pedata.errors import DocumentError
+
+_SCALARS = (str, bool, type(None))
+_MAX_DEPTH = 64
+_EXACT = 2**53 - 1
+
+
+def _plain(obj: Any) -> bool:
+    """True if ``json.dumps(sort_keys=True)`` already produces RFC 8785 bytes for ``obj``.
+
+    That holds without floats (JCS formats numbers the ECMAScript way) and with keys below
+    U+D800 (JCS sorts keys by UTF-16 code units, Python by code points; they only disagree
+    beyond the BMP). String escaping is identical: JCS and ``json`` both escape only ``"``, ``\\``
+    and control characters, with lowercase ``\\u00xx``. Iterative and by exact type: ``verify``
+    canonicalises every channel version, and a recursive call per scalar was most of its time.
+    """
+    stack = [(obj, 0)]
+    while stack:
+        node, depth = stack.pop()
+        t = type(node)
+        if t is dict or t is list:
+            if depth > _MAX_DEPTH:
+                return False
+            if t is dict:
+                for key in node:
+                    if type(key) is not str or (key and max(key) >= "\ud800"):
+                        return False
+                values = node.values()
+            else:
+                values = node
+            for value in values:
+                tv = type(value)
+                if tv in _SCALARS:
+                    continue
+                if tv is int:
+                    if -_EXACT <= value <= _EXACT:
+                        continue
+                    return False
+                stack.append((value, depth + 1))
+        elif t is int:
+            if not -_EXACT <= node <= _EXACT:
+                return False
+        elif t not in _SCALARS:
+            return False  # floats, int subclasses: anything json.dumps would spell its own way
+    return True
+
+
+def canonical_bytes(obj: Any) -> bytes:
+    """The RFC 8785 (JCS) serialisation of ``obj``.
+
+    Float-free documents (channels, releases, roots, most manifests) take a C-speed path that
+    is byte-identical to the reference implementation (a hypothesis property checks this);
+    everything else goes through ``rfc8785``.
+    """
+    if _plain(obj):
+        try:
+            return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise DocumentError(f"cannot canonicalise document: {exc.reason}") from exc
+    try:
+        return rfc8785.dumps(obj)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+        raise DocumentError(f"cannot canonicalise document: {exc}") from exc
+
+
+def digest(obj: Any) -> str:
+    """sha256 (hex) of the canonical JSON of ``obj``: the identity of a document."""
+    return hashlib.sha256(canonical_bytes(obj)).hexdigest()
+
+
+def pretty_bytes(obj: Any) -> bytes:
+    """The on-disk form: sorted keys, two-space indent, UTF-8, trailing newline.
+
+    Deterministic, so a rebuilt manifest is byte-identical and a pull request diff is readable.
+    """
+    return (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n").encode(
+        "utf-8"
+    )
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)  # C speed; only a short dict needs the slow look for which key repeats
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DocumentError(f"duplicate key {key!r}")
+            seen.add(key)
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise DocumentError(f"non-standard JSON constant {name}")
+
+
+def loads_strict(data: bytes | str, *, source: str = "document") -> Any:
+    """Parse JSON, refusing what could make two readers disagree.
+
+    Duplicate keys, NaN/Infinity, invalid UTF-8 and integers beyond I-JSON's exact range
+    (|n| > 2**53 - 1) are rejected, because canonicalisation could not represent them identically.
+    """
+    if isinstance(data, bytes):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DocumentError(f"{source}: not UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    else:
+        text = data
+    try:
+        obj = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant,
+                         parse_int=_exact_int, parse_float=_finite_float)
+    except DocumentError as exc:
+        raise DocumentError(f"{source}: {exc}") from exc
+    except RecursionError as exc:
+        raise DocumentError(f"{source}: JSON nested too deeply") from exc
+    except json.JSONDecodeError as exc:
+        raise DocumentError(f"{source}: invalid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from exc
+    if not _shallow(obj):
+        raise DocumentError(f"{source}: JSON nested too deeply (more than {_MAX_DEPTH} levels)")
+    return obj
+
+
+def _exact_int(text: str) -> int:
+    """Numbers are checked as the parser meets them: no second walk over every value."""
+    if len(text) > 17:  # beyond 2**53 whatever it says (and int() refuses past 4,300 digits)
+        raise DocumentError(f"integer {text[:20]}{'…' if len(text) > 20 else ''} is outside the exact JSON range")
+    value = int(text)
+    if not -_EXACT <= value <= _EXACT:
+        raise DocumentError(f"integer {value} is outside the exact JSON range")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (_INF, -_INF):
+        raise DocumentError("non-finite number")
+    return value
+
+
+_INF = float("inf")
+
+
+_CONTAINERS = frozenset((dict, list))
+
+
+def _shallow(obj: Any) -> bool:
+    """At most ``_MAX_DEPTH`` levels (containers are walked; a container of scalars costs one
+    C-level ``set(map(type, ...))``)."""
+    stack = [(obj, 0)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if type(node) is dict else node if type(node) is list else ()
+        if not children:
+            continue
+        if depth >= _MAX_DEPTH:
+            return False  # its members would sit at level _MAX_DEPTH + 1
+        if _CONTAINERS.isdisjoint(set(map(type, children))):
+            continue
+        for value in children:
+            if type(value) in _CONTAINERS:
+                stack.append((value, depth + 1))
+    return True

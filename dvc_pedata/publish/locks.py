@@ -1,0 +1,325 @@
+"""``pedata lock``: the raw inputs and the build environment a release was built from.
+
+Two files, both git-tracked and reviewed like code:
+
+- ``locks/inputs.manifest.json`` — every raw input a stage reads that no stage produces: where it
+  comes from (``source``), its sha256 (our identity), size, DVC md5 (how the remote stores it) and
+  when it was first locked at these bytes (``retrieved_at``; kept while the bytes are unchanged,
+  so re-locking an unchanged pipeline rewrites nothing). Params files are not inputs: their values
+  are part of each stage's recorded params.
+- ``locks/deps.lock.yaml`` — the Python version and every installed distribution with its
+  version and, where pip knows it, a hash (see :func:`package_hash`). No clock time inside, so the
+  file changes only when the environment does.
+
+``manifest.raw_input_digests`` and ``manifest.lock_digests`` read these files; replay restores and
+checks inputs by them and reports the environment's drift from them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import platform
+import re
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from dvc_pedata.base import atomic, gitio
+from dvc_pedata.base.hashing import hash_file
+from dvc_pedata.base.timeutil import now
+from dvc_pedata.errors import DocumentError, NotFoundError
+from dvc_pedata.model.canonical import loads_strict, pretty_bytes
+from dvc_pedata.registry.repo import Registry
+
+INPUTS_LOCK = "locks/inputs.manifest.json"
+DEPS_LOCK = "locks/deps.lock.yaml"
+
+
+@dataclass
+class LockResult:
+    inputs: list[dict[str, Any]]
+    packages: int
+    written: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"inputs": self.inputs, "packages": self.packages, "written": self.written}
+
+
+# -- inputs -----------------------------------------------------------------------------------------
+def raw_inputs(stages: list[Any]) -> list[dict[str, Any]]:
+    """Deps no pipeline stage produces, plus the outs of data-source (``dvc add``/import) stages.
+
+    Returns ``{"path", "dvc_md5", "data_source"}`` entries, sorted by path.
+    """
+    produced: set[str] = set()
+    found: dict[str, dict[str, Any]] = {}
+    for st in stages:
+        if st.data_source or st.import_url:
+            for out in st.outs:
+                found[out["path"]] = {"path": out["path"], "dvc_md5": out["md5"], "dvcfile": st.dvcfile, "import_url": st.import_url}
+        else:
+            produced.update(o["path"] for o in st.outs)
+    for st in stages:
+        for dep in st.deps:
+            p = dep["path"]
+            if p in found or any(p == o or p.startswith(o + "/") for o in produced):
+                continue
+            found[p] = {"path": p, "dvc_md5": None, "dvcfile": None, "import_url": None}
+    return [found[k] for k in sorted(found)]
+
+
+def _expand(root: Path, rel: str) -> list[str]:
+    """A folder input is locked file by file (sha256 is defined for bytes, not folders)."""
+    p = root / rel
+    if p.is_dir():
+        return sorted(f.relative_to(root).as_posix() for f in p.rglob("*") if f.is_file())
+    return [rel]
+
+
+def _source(root: Path, rel: str, item: dict[str, Any], tracked: set[str], remote: str | None) -> str:
+    if item["import_url"]:
+        return str(item["import_url"])
+    if item["dvcfile"]:
+        return f"dvc://{remote or 'default'}/{item['dvcfile']}"
+    if rel in tracked or not ignored(root, rel):
+        return f"git:{rel}"  # committed with the recipe (or about to be): the commit holds it
+    return f"file:{rel}"
+
+
+def ignored(root: Path, rel: str) -> bool:
+    """True if git ignores ``rel`` (so it does not travel with the commit)."""
+    return bool(gitio.git(root, "check-ignore", "--", rel, check=False).strip())
+
+
+def build_inputs_lock(reg: Registry, stages: list[Any], remote: str | None, previous: dict[str, Any] | None) -> dict[str, Any]:
+    """The inputs lock document for the workspace; ``retrieved_at`` kept for unchanged bytes."""
+    old = {i["path"]: i for i in (previous or {}).get("inputs", []) if isinstance(i, dict) and "path" in i}
+    tracked = set(gitio.git(reg.root, "ls-files").splitlines())
+    stamp = now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    entries = []
+    for item in raw_inputs(stages):
+        for rel in _expand(reg.root, item["path"]):
+            path = reg.root / rel
+            if not path.is_file():
+                raise NotFoundError(
+                    f"raw input {rel} is missing from the workspace: run 'dvc pull' (or 'dvc checkout') before 'pedata lock'"
+                )
+            fd = hash_file(path, md5=True)
+            prev = old.get(rel)
+            kept = prev.get("retrieved_at") if prev and prev.get("sha256") == fd.sha256 else None
+            entries.append(
+                {
+                    "path": rel,
+                    "source": _source(reg.root, rel, item, tracked, remote),
+                    "sha256": fd.sha256,
+                    "size": fd.size,
+                    "md5": fd.md5,
+                    "retrieved_at": kept or stamp,
+                }
+            )
+    return {"kind": "inputs-lock", "schema_version": 1, "inputs": entries}
+
+
+def load_inputs_lock(data: bytes, source: str = INPUTS_LOCK) -> dict[str, Any]:
+    """Parse and check an inputs lock (strict JSON, then its shipped schema: every entry's types)."""
+    from dvc_pedata.model.documents import validate
+
+    doc = loads_strict(data, source=source)
+    if not isinstance(doc, dict) or doc.get("kind") != "inputs-lock" or not isinstance(doc.get("inputs"), list):
+        raise DocumentError(f"{source}: not an inputs lock (expected kind 'inputs-lock' with an 'inputs' list)")
+    for i, entry in enumerate(doc["inputs"]):
+        if not isinstance(entry, dict) or not {"path", "source", "sha256", "size"} <= set(entry):
+            raise DocumentError(f"{source}: inputs[{i}] needs path, source, sha256 and size")
+    validate("inputs-lock", doc, source)
+    return doc
+
+
+# -- environment ------------------------------------------------------------------------------------
+def package_hash(dist: metadata.Distribution) -> tuple[str | None, str | None]:
+    """``(hash, origin)`` for an installed distribution.
+
+    ``origin`` says what the hash is:
+    - ``"archive"``: pip's ``direct_url.json`` records the hash of the wheel/sdist it installed
+      from a URL or file (``archive_info.hashes``) — the same value a ``--require-hashes``
+      requirements file pins.
+    - ``"record"``: otherwise, sha256 of the distribution's ``RECORD`` file. RECORD lists the
+      sha256 of every file pip installed, so this fingerprints the installed contents exactly
+      (it is not the hash of the wheel on PyPI).
+    - ``(None, None)``: editable or source-tree installs and distributions without RECORD.
+    """
+    raw = dist.read_text("direct_url.json")
+    if raw:
+        try:
+            info = json.loads(raw)
+        except ValueError:
+            info = {}
+        archive = info.get("archive_info") or {}
+        hashes = archive.get("hashes") or {}
+        if "sha256" in hashes:
+            return f"sha256:{hashes['sha256']}", "archive"
+        if isinstance(archive.get("hash"), str) and "=" in archive["hash"]:
+            algo, _, value = archive["hash"].partition("=")
+            return f"{algo}:{value}", "archive"
+        if "dir_info" in info:
+            return None, None
+    record = dist.read_text("RECORD")
+    if record:
+        return "sha256:" + hashlib.sha256(record.encode()).hexdigest(), "record"
+    return None, None
+
+
+def environment() -> dict[str, Any]:
+    """The running interpreter and every installed distribution (name-sorted, de-duplicated)."""
+    packages: dict[str, dict[str, Any]] = {}
+    for dist in metadata.distributions():
+        name = (dist.metadata["Name"] or "").strip()
+        if not name:
+            continue
+        key = name.lower().replace("_", "-").replace(".", "-")
+        if key in packages:  # the first on sys.path wins, as for imports
+            continue
+        digest, origin = package_hash(dist)
+        packages[key] = {"name": key, "version": dist.version, "hash": digest, "hash_origin": origin}
+    return {
+        "kind": "deps-lock",
+        "schema_version": 1,
+        "python": {
+            "version": platform.python_version(),
+            "implementation": platform.python_implementation(),
+            "platform": f"{sys.platform}-{platform.machine()}",
+        },
+        "packages": [packages[k] for k in sorted(packages)],
+    }
+
+
+def dump_yaml(doc: dict[str, Any]) -> bytes:
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    yaml.default_flow_style = False
+    buf = io.StringIO()
+    yaml.dump(doc, buf)
+    return buf.getvalue().encode()
+
+
+def _plain_data(obj: Any, source: str, depth: int = 0, seen: set[int] | None = None) -> None:
+    """YAML can say more than JSON: refuse what a lock written by ``pedata lock`` never holds
+    (aliases, which can expand exponentially; timestamps, binary, sets; deep nesting)."""
+    if depth > 64:
+        raise DocumentError(f"{source}: nested too deeply (more than 64 levels)")
+    if obj is None or isinstance(obj, (bool, int, str)):
+        return
+    if isinstance(obj, float):
+        if obj != obj or obj in (float("inf"), float("-inf")):
+            raise DocumentError(f"{source}: non-finite number")
+        return
+    if not isinstance(obj, (dict, list)):
+        raise DocumentError(f"{source}: unexpected YAML value of type {type(obj).__name__}")
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        raise DocumentError(f"{source}: YAML aliases are not allowed in a lock")
+    seen.add(id(obj))
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if not isinstance(key, str):
+                raise DocumentError(f"{source}: mapping key {str(key)[:40]!r} is not a string")
+            _plain_data(value, source, depth + 1, seen)
+    else:
+        for value in obj:
+            _plain_data(value, source, depth + 1, seen)
+
+
+def _flow_depth(text: str) -> int:
+    """The deepest nesting of YAML flow brackets (``[``/``{``), counted without parsing: brackets
+    inside quoted scalars count too, which only matters for a pathological lock."""
+    depth = deepest = 0
+    for ch in re.findall(r"[\[\]{}]", text):
+        if ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth = max(depth - 1, 0)
+    return deepest
+
+
+def load_deps_lock(data: bytes, source: str = DEPS_LOCK) -> dict[str, Any]:
+    """Parse and check an environment lock (safe YAML, plain data only, then its shipped schema)."""
+    from ruamel.yaml import YAML, YAMLError
+
+    from dvc_pedata.model.documents import validate
+
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DocumentError(f"{source}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    if _flow_depth(text) > 64:  # the pure-Python YAML parser takes seconds on a few KB of "[[[[..."
+        raise DocumentError(f"{source}: YAML nested too deeply (more than 64 levels)")
+    try:
+        doc = YAML(typ="safe").load(text)
+    except YAMLError as exc:
+        raise DocumentError(f"{source}: not valid YAML ({' '.join(str(exc).split())[:120]})") from None
+    except RecursionError:
+        raise DocumentError(f"{source}: YAML nested too deeply") from None
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. a timestamp like 2024-13-45
+        raise DocumentError(f"{source}: not valid YAML ({' '.join(str(exc).split())[:120]})") from None
+    if not isinstance(doc, dict) or doc.get("kind") != "deps-lock":
+        raise DocumentError(f"{source}: not an environment lock (expected kind 'deps-lock')")
+    _plain_data(doc, source)
+    validate("deps-lock", doc, source)
+    return doc
+
+
+def environment_diff(locked: dict[str, Any], current: dict[str, Any]) -> list[dict[str, Any]]:
+    """What differs between a locked environment and ``current``: python, then each package.
+
+    The interpreter: its version (``what: python``), and its implementation and platform when
+    the lock records them (``what: implementation`` / ``platform``: wheels differ across both).
+    A package is ``added`` (installed, not in the lock), ``removed`` (locked, not installed),
+    re-versioned (``version``) or re-hashed (``hash``: same version, other contents, compared
+    only when both hashes have the same origin).
+    """
+    out: list[dict[str, Any]] = []
+    lp, cp = locked.get("python") or {}, current.get("python") or {}
+    if lp.get("version") != cp.get("version"):
+        out.append({"what": "python", "locked": lp.get("version"), "current": cp.get("version")})
+    for key in ("implementation", "platform"):
+        if lp.get(key) is not None and lp.get(key) != cp.get(key):
+            out.append({"what": key, "locked": lp.get(key), "current": cp.get(key)})
+    lk = {p["name"]: p for p in locked.get("packages") or [] if isinstance(p, dict) and "name" in p}
+    ck = {p["name"]: p for p in current.get("packages") or []}
+    for name in sorted(set(lk) | set(ck)):
+        a, b = lk.get(name), ck.get(name)
+        if a is None:
+            out.append({"what": "package", "name": name, "change": "added", "current": b["version"]})
+        elif b is None:
+            out.append({"what": "package", "name": name, "change": "removed", "locked": a.get("version")})
+        elif a.get("version") != b["version"]:
+            out.append({"what": "package", "name": name, "change": "version", "locked": a.get("version"), "current": b["version"]})
+        elif a.get("hash") and b["hash"] and a.get("hash") != b["hash"] and a.get("hash_origin") == b["hash_origin"]:
+            out.append({"what": "package", "name": name, "change": "hash", "locked": a.get("hash"), "current": b["hash"]})
+    return out
+
+
+# -- the command ------------------------------------------------------------------------------------
+def lock(root: Path | str = ".") -> LockResult:
+    """Write both locks for the registry at ``root`` (unchanged files are not rewritten)."""
+    reg = Registry.find(root)
+    from dvc_pedata.dvcio import repo as dvcio
+
+    stages = dvcio.pipeline_stages(reg.root)
+    path = reg.root / INPUTS_LOCK
+    previous = load_inputs_lock(path.read_bytes()) if path.is_file() else None
+    inputs = build_inputs_lock(reg, stages, reg.config.get("remote"), previous)
+    env = environment()
+    written = []
+    if atomic.write_if_changed(path, pretty_bytes(inputs)):
+        written.append(INPUTS_LOCK)
+    if atomic.write_if_changed(reg.root / DEPS_LOCK, dump_yaml(env)):
+        written.append(DEPS_LOCK)
+    gitio.add(reg.root, [INPUTS_LOCK, DEPS_LOCK])
+    return LockResult(inputs["inputs"], len(env["packages"]), written)
+

@@ -1,0 +1,87 @@
+"""From a reference (URI or manifest path) to a pin and its manifest, without trust checks.
+
+``schema`` and ``diff`` only describe; the resolver adds signature, status and revocation checks
+before it ever serves bytes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dvc_pedata.errors import IntegrityError, NotFoundError, PedataError
+from dvc_pedata.model.documents import Manifest
+from dvc_pedata.model.uri import PedataURI, is_uri, parse
+from dvc_pedata.registry.repo import Registry
+
+
+def pin_for(reg: Registry, uri: PedataURI) -> dict[str, Any]:
+    """The pin (sha256, manifest_sha256, size[, location]) that ``uri`` names in ``reg``."""
+    ns = reg.namespace(uri.namespace)
+    if uri.ref_kind == "sha256":
+        manifest = reg.load_manifest(ns, uri.name, uri.ref)
+        return {"sha256": uri.ref, "manifest_sha256": manifest.digest, "size": manifest.size}
+    if uri.ref_kind == "channel":
+        ch = reg.load_channel(ns, uri.ref)
+        if ch is None:
+            raise NotFoundError(f"no channel {ns}/{uri.ref}")
+        pins, where = ch.artifacts, f"channel {ns}/{uri.ref} (version {ch.version})"
+    else:
+        rel = reg.load_release(ns, uri.ref)
+        pins, where = rel.pins, f"release {ns}@{uri.ref}"
+    if uri.name not in pins:
+        known = ", ".join(sorted(pins)) or "none"
+        raise NotFoundError(f"{where} has no artifact {uri.name!r} (it pins: {known})")
+    return dict(pins[uri.name])
+
+
+def manifest_for_pin(reg: Registry, ns: str, name: str, pin: dict[str, Any]) -> Manifest:
+    """Load the manifest a pin names and check it is the very document the pin was made with."""
+    manifest = reg.load_manifest(ns, name, pin["sha256"])
+    if manifest.digest != pin["manifest_sha256"]:
+        raise IntegrityError(
+            f"manifest for {ns}/{name} sha256:{pin['sha256'][:12]} has digest {manifest.digest}, "
+            f"but the pin names {pin['manifest_sha256']}"
+        )
+    if manifest.sha256 != pin["sha256"]:
+        raise IntegrityError(f"manifest for {ns}/{name} describes sha256 {manifest.sha256}, not {pin['sha256']}")
+    return manifest
+
+
+def load_manifest_ref(ref: str, root: Path | str = ".") -> Manifest:
+    """A manifest from a ``pedata://`` URI (default ref ``latest``) or a manifest file path."""
+    if is_uri(ref):
+        reg = Registry.find(root)
+        uri = parse(ref, default_ref="latest")
+        manifest = manifest_for_pin(reg, uri.namespace, uri.name, pin_for(reg, uri))
+        if uri.path is None:
+            return manifest
+        return _one_file(reg, uri, manifest)
+    path = Path(ref)
+    if path.is_file():
+        return Manifest.load(path)
+    if "://" in ref:
+        parse(ref)  # raises the precise URI error
+    raise PedataError(f"{ref!r} is neither a pedata:// URI nor a manifest file")
+
+
+def reader_for_ref(ref: str, root: Path | str = ".") -> Any:
+    """Where companion files (a wide table's field list) of ``ref``'s manifest are read from:
+    the registry for a URI, the manifest's own folder for a manifest file path."""
+    from dvc_pedata.model.companion import registry_reader
+    from dvc_pedata.model.fields import beside
+
+    if is_uri(ref):
+        return registry_reader(Registry.find(root).root)
+    return beside(Path(ref))
+
+
+def _one_file(reg: Registry, uri: PedataURI, manifest: Manifest) -> Manifest:
+    """The file ``;path=`` names inside a directory artifact, from its verified file list."""
+    from dvc_pedata.model.companion import registry_reader
+    from dvc_pedata.publish.dirmanifest import file_view, find_entry, load_listing
+
+    if manifest.format != "directory":
+        raise PedataError(f"{uri}: ;path= names a file inside a directory artifact, but this is a {manifest.format} file")
+    entries = load_listing(manifest, registry_reader(reg.root))
+    return file_view(manifest, find_entry(entries, str(uri.path), str(uri)))

@@ -1,0 +1,164 @@
+"""The resolver's local store: verified artifact bytes keyed by their sha256.
+
+Layout: ``<cache>/sha256/ab/cdef...`` (first two hex digits as a folder, like git and DVC).
+An object name is a promise that the bytes hash to it, so objects only ever appear through
+:func:`store_stream`: bytes go to a temporary name *in the same folder*, are hashed while they
+are written, fsynced, and then hard-linked onto the sha256 name only if the digest matches.
+``link`` fails atomically when the name exists, which makes a concurrent writer's object a dedup
+hit instead of a race. A process killed at any moment leaves at most a ``.pedata-tmp-`` file,
+never a partial object under a sha256 name. Objects are made read-only (0444) so a consumer that
+opens a returned path for writing fails loudly instead of corrupting the store.
+
+This module must stay free of DVC imports: it is on the cache-hit path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from dvc_pedata.base.atomic import TMP_PREFIX, fsync_dir
+from dvc_pedata.base.atomic import clean_stale_temps as _clean_temps
+from dvc_pedata.errors import IntegrityError, PedataError
+from dvc_pedata.model.names import check_sha256
+from dvc_pedata.resolver.warm import cache_dir_text
+
+
+def cache_dir() -> Path:
+    """``$PEDATA_CACHE_DIR``, else ``$XDG_CACHE_HOME/pedata``, else ``~/.cache/pedata``."""
+    return Path(cache_dir_text())
+
+
+def object_path(sha256: str, root: Path | None = None) -> Path:
+    """Where the object ``sha256`` lives (whether or not it is there)."""
+    check_sha256(sha256)
+    return (root or cache_dir()) / "sha256" / sha256[:2] / sha256[2:]
+
+
+def lookup(sha256: str, size: int | None = None, root: Path | None = None) -> Path | None:
+    """The cached object's path, or None. A size mismatch means tampering: the object is dropped.
+
+    Only a ``stat``: objects are verified when they enter the store, and re-hashing on every
+    hit would cost a full read of a possibly large file. ``pedata fsck`` re-hashes.
+    """
+    path = object_path(sha256, root)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    if size is not None and st.st_size != size:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        return None
+    return path
+
+
+@contextlib.contextmanager
+def object_lock(sha256: str, root: Path | None = None) -> Iterator[None]:
+    """Hold an exclusive lock on one object so concurrent resolvers download it once.
+
+    ``flock`` locks die with their process, so a killed resolver never blocks the next one.
+    """
+    locks = (root or cache_dir()) / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    fd = os.open(locks / f"{check_sha256(sha256)}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _tmp_prefix(sha256: str) -> str:
+    return f"{TMP_PREFIX}{sha256[2:14]}-"
+
+
+def clean_stale_temps(sha256: str, root: Path | None = None) -> int:
+    """Remove temp files a killed writer left for ``sha256``. Call only under :func:`object_lock`."""
+    return _clean_temps(object_path(sha256, root).parent, _tmp_prefix(sha256))
+
+
+class CacheWriteError(PedataError):
+    """The cache folder refused bytes (full disk, quota, file size limit, read-only)."""
+
+
+@dataclass(frozen=True)
+class Stored:
+    path: Path
+    created: bool  # False: another writer had already placed the object (dedup hit)
+
+
+class DigestMismatch(IntegrityError):
+    """Bytes streamed for an object hashed to something else; nothing entered the store."""
+
+    def __init__(self, message: str, expected: str, actual: str, size: int) -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.actual = actual
+        self.size = size
+
+
+def store_stream(
+    sha256: str,
+    chunks: Iterable[bytes],
+    *,
+    root: Path | None = None,
+    progress: Callable[[int], None] | None = None,
+    label: str = "object",
+) -> Stored:
+    """Stream ``chunks`` into the store as ``sha256``, verifying the digest before publication.
+
+    Raises :class:`DigestMismatch` (nothing stored) when the bytes hash to anything else.
+    """
+    target = object_path(sha256, root)
+    import tempfile  # lazy: tempfile pulls in shutil, bz2, lzma; a cache hit never writes
+
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(sha256), dir=target.parent)
+    except OSError as exc:
+        raise CacheWriteError(f"{label}: cannot write to the cache {target.parent.parent.parent}: {exc.strerror}") from exc
+    try:
+        h = hashlib.sha256()
+        size = 0
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                for chunk in chunks:
+                    fh.write(chunk)
+                    h.update(chunk)
+                    size += len(chunk)
+                    if progress is not None:
+                        progress(len(chunk))
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:  # ENOSPC, EFBIG (RLIMIT_FSIZE), EDQUOT, EIO: nothing is published
+            raise CacheWriteError(
+                f"{label}: cannot write to the cache {target.parent.parent.parent} after {size} bytes:"
+                f" {exc.strerror or exc}; nothing was cached (free space or set PEDATA_CACHE_DIR)"
+            ) from exc
+        actual = h.hexdigest()
+        if actual != sha256:
+            raise DigestMismatch(f"{label}: expected sha256 {sha256}, got {actual}", sha256, actual, size)
+        os.chmod(tmp, 0o444)
+        try:
+            os.link(tmp, target)
+            created = True
+        except FileExistsError:
+            created = False
+        fsync_dir(target.parent)
+        return Stored(target, created)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def store_file(sha256: str, source: Path, *, root: Path | None = None, label: str = "object") -> Stored:
+    """Copy a local file into the store through the same verified, staged path."""
+    from dvc_pedata.base.hashing import iter_file
+
+    return store_stream(sha256, iter_file(source), root=root, label=label)

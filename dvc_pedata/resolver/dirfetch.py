@@ -1,0 +1,103 @@
+"""Fetch every file of a directory artifact into the cache: in parallel, verified, resumable.
+
+One DVC repository is opened for the whole folder (not one per file), and up to ``JOBS`` files
+stream at once through DVC's filesystems, each hashed while it is written and published under
+its sha256 only if it matches its entry in the verified listing. Progress is one bar over the
+bytes still missing. Files already in the cache are skipped, so a get that was interrupted (a
+killed process, a dropped connection) resumes where it stopped: each finished file is a whole,
+verified object, and a half-written one is only a temp file that the next run removes.
+
+A file whose remote bytes hash wrong is named by its path; the other files are still stored.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dvc_pedata.base.progress import bar
+from dvc_pedata.errors import IntegrityError, NotFoundError, PedataError
+from dvc_pedata.model.merkle import FileEntry
+from dvc_pedata.registry.source import RegistryView
+from dvc_pedata.resolver import cache
+from dvc_pedata.resolver.dirresolve import build_tree, missing_objects
+from dvc_pedata.resolver.fetch import Source, sources
+
+JOBS = 8
+
+
+@dataclass(frozen=True)
+class FetchedTree:
+    path: Path
+    source: str
+    fetched: int  # objects downloaded by this call
+
+
+class _Problem(Exception):
+    def __init__(self, entry: FileEntry, integrity: bool, text: str) -> None:
+        super().__init__(text)
+        self.entry, self.integrity, self.text = entry, integrity, text
+
+
+def _fetch_one(repo: Any, srcs: list[Source], uri: str, e: FileEntry, advance: Any) -> str:
+    """Bring one object in from the first source whose bytes hash right; returns the source label."""
+    with cache.object_lock(e.sha256):
+        cache.clean_stale_temps(e.sha256)
+        if cache.lookup(e.sha256, e.size) is not None:
+            return "cache"
+        if not e.md5:
+            raise _Problem(e, False, f"{e.path}: the listing records no md5, so its DVC object cannot be located")
+        problems: list[str] = []
+        bad: str | None = None
+        for src in srcs:
+            try:
+                cache.store_stream(e.sha256, repo.iter_remote_object(e.md5, src.remote), progress=advance, label=f"{uri};path={e.path}")
+                return src.label
+            except cache.DigestMismatch as exc:
+                bad = bad or exc.actual
+                problems.append(f"{src.label} holds bytes with sha256 {exc.actual}")
+            except (NotFoundError, PedataError) as exc:
+                problems.append(f"{src.label}: {exc.message}")
+        if bad is not None:
+            raise _Problem(e, True, f"file {e.path}: corrupted bytes in the remote: expected sha256 {e.sha256}, got {bad} (md5 object {e.md5})")
+        raise _Problem(e, False, f"file {e.path}: bytes sha256 {e.sha256} not found: {'; '.join(problems)}")
+
+
+def fetch_directory(view: RegistryView, uri: str, sha256: str, entries: list[FileEntry], jobs: int = JOBS) -> FetchedTree:
+    """Make every file of the directory ``sha256`` present in the cache, then its tree."""
+    todo = missing_objects(entries)
+    label = "cache"
+    if todo:
+        from dvc_pedata.dvcio.repo import DvcRepo
+
+        errors: list[_Problem] = []
+        labels: set[str] = set()
+        lock = threading.Lock()
+        with DvcRepo(view.root, rev=view.rev) as repo, bar(f"get {uri} ({len(todo)} files)", sum(e.size for e in todo)) as adv:
+            srcs = sources(view, repo.default_remote())
+
+            def advance(n: int) -> None:
+                if adv is not None:
+                    with lock:
+                        adv(n)
+
+            with concurrent.futures.ThreadPoolExecutor(max(1, jobs)) as pool:
+                futures = [pool.submit(_fetch_one, repo, srcs, uri, e, advance) for e in todo]
+                for fut in concurrent.futures.as_completed(futures):
+                    try:
+                        labels.add(fut.result())
+                    except _Problem as p:
+                        errors.append(p)
+        if errors:
+            errors.sort(key=lambda p: (not p.integrity, p.entry.path))
+            first = errors[0]
+            more = f" ({len(errors) - 1} more files failed)" if len(errors) > 1 else ""
+            cls = IntegrityError if first.integrity else NotFoundError
+            done = len(todo) - len(errors)
+            raise cls(f"{uri}: {first.text}{more}; nothing was cached for it ({done} other files were, a rerun resumes)")
+        labels.discard("cache")
+        label = sorted(labels)[0] if labels else "cache"
+    return FetchedTree(build_tree(sha256, entries), label, len(todo))

@@ -1,0 +1,69 @@
+"""The resolver's use of the trust API: load the root chain, demand a role's threshold.
+
+Kept in one small module so the resolver states *what* a ref demands (certifier for releases,
+promoter for non-``latest`` channels) while :mod:`dvc_pedata.trust` and
+:mod:`dvc_pedata.signing` own *how* signatures and root rotation are checked.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from dvc_pedata.errors import SignatureError
+from dvc_pedata.model.documents import Document
+from dvc_pedata.registry.source import RegistryView
+
+
+def _trust_api() -> tuple[Any, Any]:
+    try:
+        from dvc_pedata.trust.root import load_root_chain
+    except ImportError:  # pragma: no cover - only before the trust module exists
+        raise SignatureError("cannot verify signatures: this pedata installation has no trust module") from None
+    try:
+        from dvc_pedata.trust.root import check_threshold
+    except ImportError:
+        from dvc_pedata.trust.signing import check_threshold
+    return load_root_chain, check_threshold
+
+
+def load_root(view: RegistryView, trusted_root: str | None) -> Any:
+    """The newest root reachable from root 1 (pinned to ``trusted_root`` if given)."""
+    load_root_chain, _ = _trust_api()
+    note = view.note if view.reads is not None else None
+    return load_root_chain(view.registry, trusted_root=trusted_root, rev=view.rev, note=note)
+
+
+def require(doc: Document, root: Any, role: str, namespace: str, what: str) -> None:
+    """Raise a one-line :class:`SignatureError` unless ``doc`` meets ``role``'s threshold."""
+    _, check_threshold = _trust_api()
+    problems = check_threshold(doc, root, role, namespace)
+    if problems:
+        raise SignatureError(f"{what} is not trusted: {'; '.join(problems)}")
+
+
+def require_committed(view: RegistryView, doc: Document, path: str, root: Any, role: str, namespace: str,
+                      what: str, trusted_root: str | None, offline: bool = False) -> None:
+    """Like :func:`require` for a release at ``path``: if the newest root refuses it, the root in force when it was committed decides.
+
+    That judgment reads git history (:mod:`trust_history`, imported only then), which the warm-cache
+    memo cannot re-check, so such a resolution is not memoised.
+    """
+    _, check_threshold = _trust_api()
+    if not check_threshold(doc, root, role, namespace):
+        return
+    from dvc_pedata.trust.history import judge_in_view
+
+    problem = judge_in_view(view, doc, path, role, namespace, trusted_root, offline)
+    if problem:
+        raise SignatureError(f"{what} is not trusted: {problem}")
+    view.reads = None
+
+
+def require_unexpired(expires: str | None, what: str, now: datetime | None = None) -> None:
+    """Signed pointers carry an expiry so a frozen mirror cannot serve stale state forever."""
+    if not expires:
+        return
+    when = datetime.fromisoformat(expires.replace("Z", "+00:00"))
+    if when <= (now or datetime.now(timezone.utc)):
+        raise SignatureError(f"{what} expired at {expires}; ask its signers for a fresh version")
