@@ -1,11 +1,13 @@
 """dvc-pedata: a git + DVC data registry for citable, signed, revocable scientific microdata.
 
-``get_path`` and ``open`` try the warm-cache memo (:mod:`dvc_pedata.warm`) before importing the
+``get_path`` and ``open`` try the warm-cache memo (:mod:`dvc_pedata.resolver.warm`) before importing the
 resolver, so that a repeated resolution in a fresh process costs little more than Python's own
 start-up. ``import dvc_pedata`` never imports DVC (nor ``typing``: it is on that path too).
 """
 
 from __future__ import annotations
+
+from dvc_pedata.base.version import __version__
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -13,7 +15,6 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import IO, Any
 
-__version__ = "0.1.0"
 
 __all__ = ["get_path", "open", "schema", "__version__"]
 

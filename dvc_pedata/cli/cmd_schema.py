@@ -5,6 +5,11 @@ from __future__ import annotations
 import argparse
 
 from dvc_pedata.cli.output import add_json_flag, emit
+from dvc_pedata.errors import PedataError
+from dvc_pedata.model.dirdiff import diff_directories, render_markdown, render_text
+from dvc_pedata.model.documents import Manifest
+from dvc_pedata.model.listing import load_listing
+from dvc_pedata.registry.refs import reader_for
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def format_schema(m, schema=None) -> str:  # noqa: ANN001 - a Manifest, its complete schema
     if m.format == "directory":  # layouts, not columns: dirmanifest.py
-        from dvc_pedata.publish.dirmanifest import format_text
+        from dvc_pedata.model.listing import format_text
 
         return format_text(m)
     s = m.schema if schema is None else schema
@@ -72,6 +77,20 @@ def _diff(args: argparse.Namespace) -> int:
 
         return run_diff(args, a, b)
     d = diff_manifests(a, b, reader_for_ref(args.a), reader_for_ref(args.b))
+    if args.format == "json":
+        print_json(d)
+    else:
+        print(render_markdown(d) if args.format == "markdown" else render_text(d))
+    return 0
+
+
+def run_diff(args: argparse.Namespace, a: Manifest, b: Manifest) -> int:
+    """The CLI's ``diff`` when either side is a directory artifact."""
+    from dvc_pedata.cli.output import print_json
+
+    if a.format != b.format:
+        raise PedataError(f"cannot diff a {a.format} artifact with a {b.format} artifact")
+    d = diff_directories(a, b, load_listing(a, reader_for(args.a)), load_listing(b, reader_for(args.b)))
     if args.format == "json":
         print_json(d)
     else:

@@ -40,31 +40,22 @@ from urllib.parse import unquote, urlsplit
 
 from dvc_pedata.base import atomic, gitio
 from dvc_pedata.base.hashing import FileDigest
+from dvc_pedata.base.timeutil import is_expired
 from dvc_pedata.errors import IntegrityError, PedataError, SignatureError
 from dvc_pedata.external.adopt_guard import checked_remote, undo_on_failure
-from dvc_pedata.model.documents import Channel, Document, new_body
+from dvc_pedata.model.documents import Adoption, Channel, new_body
 from dvc_pedata.model.uri import parse
 from dvc_pedata.publish.channels import advance
 from dvc_pedata.registry.lock import registry_lock
 from dvc_pedata.registry.repo import Registry
 from dvc_pedata.resolver.external import adoption_path, location_of
+from dvc_pedata.resolver.resolve import resolve
+from dvc_pedata.trust.signing import check_threshold
+from dvc_pedata.trust.signing import sign as sign_doc
 
 LATEST = "latest"
 
 
-class Adoption(Document):
-    """The record ``pedata adopt`` writes; unsigned (bytes are still checked against the pin)."""
-
-    kind = "adoption"
-    signed_kind = False
-
-    namespace = property(lambda self: self.body["namespace"])
-    name = property(lambda self: self.body["name"])
-    sha256 = property(lambda self: self.body["sha256"])
-    size = property(lambda self: self.body["size"])
-    md5 = property(lambda self: self.body["md5"])
-    path = property(lambda self: self.body["path"])
-    dvcfile = property(lambda self: self.body["dvcfile"])
 
 
 @dataclass
@@ -114,10 +105,12 @@ def _promoters(reg: Registry, ns: str, refs: list[str] | None) -> tuple[list[Any
     """Load ``--sign`` keys and check, before any work, that together they meet the promoter threshold."""
     if not refs:
         return [], None
-    from dvc_pedata.trust.keys import load_signer
-    from dvc_pedata.trust.root import load_root_chain
-    from dvc_pedata.trust.signing import check_threshold
-    from dvc_pedata.trust.signing import sign as sign_doc
+    from dvc_pedata.trust.keys import (  # lazy: cryptography; only signed refs and signing pay for it
+        load_signer,  # lazy: cryptography; only signed refs and signing pay for it
+    )
+    from dvc_pedata.trust.root import (  # lazy: cryptography; only signed refs and signing pay for it
+        load_root_chain,  # lazy: cryptography; only signed refs and signing pay for it
+    )
 
     signers = [load_signer(k) for k in refs]
     root = load_root_chain(reg)
@@ -145,10 +138,6 @@ def _move_channels(reg: Registry, ns: str, name: str, sha256: str, md5: str, dvc
 
     Every new document is built, signed and checked before any is written. Returns the paths written.
     """
-    from dvc_pedata.base.timeutil import is_expired
-    from dvc_pedata.trust.signing import check_threshold
-    from dvc_pedata.trust.signing import sign as sign_doc
-
     location = {"type": "dvc", "md5": md5, "dvcfile": dvcfile}
     docs: list[Channel] = []
     for channel in _channel_names(reg, ns):
@@ -192,8 +181,6 @@ def adopt(ref: str, root: Path | str = ".", *, remote: str | None = None, push: 
     ``sign``: promoter keys to re-sign the signed channels that pin these bytes with the DVC
     location (checked against the promoter threshold before anything is done).
     """
-    from dvc_pedata.resolver.resolve import resolve
-
     reg = Registry.find(root)
     uri = parse(ref, default_ref=LATEST)
     signers, trust_root = _promoters(reg, reg.namespace(uri.namespace), sign)
@@ -218,8 +205,13 @@ def adopt(ref: str, root: Path | str = ".", *, remote: str | None = None, push: 
         raise PedataError(f"{res.uri}: the pin already names a DVC location but {record_rel} is missing")
     assert res.path is not None
     data_rel = f"adopted/{ns}/{name}/{sha256}/{_file_name(origin, name)}"
-    from dvc_pedata.dvcio.repo import DvcRepo
-    from dvc_pedata.publish.manifests import build_manifest, describe_file
+    from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        DvcRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+    )
+    from dvc_pedata.publish.manifests import (  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
+        build_manifest,
+        describe_file,
+    )
 
     gitignore_rel = f"{PurePosixPath(data_rel).parent}/.gitignore"
     with registry_lock(reg.state_dir), DvcRepo(reg.root) as repo:

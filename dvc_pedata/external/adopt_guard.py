@@ -23,7 +23,9 @@ NOTHING_DONE = "nothing was fetched or written"
 
 def checked_remote(reg: Registry, remote: str | None, push: bool) -> str | None:
     """The remote named by ``--remote`` or pedata.json (None: DVC's default), checked to exist."""
-    from dvc_pedata.dvcio.repo import DvcRepo
+    from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        DvcRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+    )
 
     named = remote or reg.config.get("remote")
     with DvcRepo(reg.root) as repo:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from dvc_pedata.base import gitio
+from dvc_pedata.base import atomic, gitio
 from dvc_pedata.errors import DocumentError, NotFoundError, PedataError, UsageError
 from dvc_pedata.model.canonical import loads_strict, pretty_bytes
 from dvc_pedata.model.documents import Manifest, new_body
@@ -30,6 +30,8 @@ from dvc_pedata.publish.channels import advance, pin_of
 from dvc_pedata.registry.lock import registry_lock
 from dvc_pedata.registry.repo import Registry
 from dvc_pedata.releases.citation import Cited
+from dvc_pedata.releases.tro import policyengine_tro
+from dvc_pedata.trust.signing import sign as sign_doc
 
 FORMATS = {".h5": ("hdf5", "application/x-hdf5"), ".hdf5": ("hdf5", "application/x-hdf5"),
            ".parquet": ("parquet", "application/vnd.apache.parquet"), ".csv": ("csv", "text/csv"),
@@ -143,8 +145,6 @@ def policyengine_block(c: Cited, *, dataset: str | None = None, base_url: str | 
 
 def policyengine_export(c: Cited, *, dataset: str | None = None, base_url: str | None = None) -> tuple[bytes, dict[str, Any]]:
     """(bytes of ``{"data_releases": {ns: block}}``, its TRO sidecar)."""
-    from dvc_pedata.releases.tro import policyengine_tro
-
     block, locations = policyengine_block(c, dataset=dataset, base_url=base_url)
     data = pretty_bytes({"data_releases": {c.ns: block}})
     import hashlib
@@ -174,7 +174,9 @@ def _entry_docs(ns: str, name: str, entry: Any, default_repo_type: str | None,
 
     ``bundle_entry`` loads :mod:`external` (the HTTP client), so only import pays for it, not export.
     """
-    from dvc_pedata.external.bundle_entry import entry_location
+    from dvc_pedata.external.bundle_entry import (  # lazy: ssl/urllib; only external (hf://, https://) fetches pay for them
+        entry_location,  # lazy: ssl/urllib; only external (hf://, https://) fetches pay for them
+    )
 
     check_name(name, "dataset name")
     sha = entry.get("sha256") if isinstance(entry, dict) else None
@@ -219,8 +221,9 @@ def import_bundle(
     With ``sign`` (promoter keys) the channel is signed, so it can be certified from directly.
     Everything is parsed and checked before anything is written.
     """
-    from dvc_pedata.trust.keys import load_signer
-    from dvc_pedata.trust.signing import sign as sign_doc
+    from dvc_pedata.trust.keys import (  # lazy: cryptography; only signed refs and signing pay for it
+        load_signer,  # lazy: cryptography; only signed refs and signing pay for it
+    )
 
     path = Path(manifest_path)
     try:
@@ -278,6 +281,4 @@ def import_bundle(
 
 
 def write_json(path: Path, obj: Any) -> None:
-    from dvc_pedata.base import atomic
-
     atomic.write_if_changed(path, (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode())

@@ -22,10 +22,12 @@ from typing import Any
 from dvc_pedata.base import gitio
 from dvc_pedata.errors import NotFoundError, PedataError
 from dvc_pedata.model.canonical import loads_strict
+from dvc_pedata.model.companion import is_companion
 from dvc_pedata.model.documents import Release
 from dvc_pedata.model.semver import SEMVER_RE, check_semver
 from dvc_pedata.model.uri import is_uri, parse
 from dvc_pedata.publish.locks import INPUTS_LOCK, load_inputs_lock
+from dvc_pedata.registry.refs import pin_for
 from dvc_pedata.registry.repo import Registry
 
 FORMATS = ("json", "dot", "prov", "openlineage")
@@ -85,8 +87,6 @@ class _Files:
         if self.rev is None:
             items = [(self.reg.rel(p), p.read_bytes()) for p in self.reg.iter_manifest_paths()]
         else:
-            from dvc_pedata.model.companion import is_companion
-
             paths = [p for p in gitio.ls_tree(self.reg.root, self.rev, "manifests") if p.endswith(".json") and not is_companion(p)]
             items = [(s.split(":", 1)[1], d) for s, d in gitio.batch_read(self.reg.root, [f"{self.rev}:{p}" for p in paths]) if d]
         out = []
@@ -117,7 +117,9 @@ def _artifact_digests(files: _Files) -> tuple[dict[tuple[str, str | None], str],
 def build_graph(reg: Registry, rev: str | None = None, stages: list[Any] | None = None) -> Graph:
     """The whole pipeline graph of the registry (work tree, or the commit ``rev``)."""
     if stages is None:
-        from dvc_pedata.dvcio import repo as dvcio
+        from dvc_pedata.dvcio import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+            repo as dvcio,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        )
 
         stages = dvcio.pipeline_stages(reg.root, rev=rev)
     files = _Files(reg, rev)
@@ -193,7 +195,6 @@ def parse_ref(reg: Registry, ref: str | None) -> Scope:
         return Scope(None, {}, None, "work tree")
     if is_uri(ref):
         uri = parse(ref, default_ref="latest")
-        from dvc_pedata.registry.refs import pin_for
 
         if uri.ref_kind == "release":
             commit, rel = release_at_tag(reg, uri.namespace, uri.ref)

@@ -37,6 +37,9 @@ from dvc_pedata.errors import IntegrityError, NotFoundError, PedataError, UsageE
 from dvc_pedata.lineage.graph import Scope, build_graph, parse_ref, pinned_paths
 from dvc_pedata.lineage.restore import fetch_pinned, restore_frozen, restore_inputs
 from dvc_pedata.model.canonical import pretty_bytes
+from dvc_pedata.model.documents import Manifest
+from dvc_pedata.model.listing import load_listing
+from dvc_pedata.model.merkle import FileEntry, directory_digest
 from dvc_pedata.publish.locks import (
     DEPS_LOCK,
     INPUTS_LOCK,
@@ -126,7 +129,9 @@ def _never_runs(stage: Any) -> bool:
 
 def _plan(reg: Registry, scope: Scope, pins: dict[str, dict[str, Any]]) -> _Plan:
     """The stages behind the pins, each pin's producer and frozen upstream, at the release's commit."""
-    from dvc_pedata.dvcio.repo import pipeline_stages
+    from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        pipeline_stages,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+    )
 
     stages = pipeline_stages(reg.root, rev=scope.commit)
     by_target = {s.target: s for s in stages}
@@ -174,7 +179,9 @@ def replay(ref: str, policy: str = "strict", tolerance: float | None = None, roo
     if policy == "lenient" and tolerance is None:
         tolerance = DEFAULT_TOLERANCE
     reg = Registry.find(root)
-    from dvc_pedata.dvcio import repo as dvcio
+    from dvc_pedata.dvcio import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        repo as dvcio,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+    )
 
     with dvcio.DvcRepo(reg.root) as repo:
         remotes, default_remote = repo.remotes(), repo.default_remote()
@@ -210,7 +217,9 @@ def replay(ref: str, policy: str = "strict", tolerance: float | None = None, roo
 def _run(reg: Registry, scope: Scope, wt: Path, lock: dict[str, Any], plan: _Plan,
          pins: dict[str, dict[str, Any]], report: ReplayReport, clock: _Clock, remote: str | None,
          env_lock: dict[str, Any] | None = None) -> None:
-    from dvc_pedata.dvcio import repo as dvcio
+    from dvc_pedata.dvcio import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        repo as dvcio,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+    )
 
     dvc_outs = {o["path"]: o["md5"] for s in plan.stages if s.data_source for o in s.outs}
     with clock.phase("restore_inputs"):
@@ -272,7 +281,9 @@ def _run(reg: Registry, scope: Scope, wt: Path, lock: dict[str, Any], plan: _Pla
         with clock.phase("compare"):
             pinned = scratch / f"{name}{target.suffix}"
             fetch_pinned(reg, p["md5"], p["sha256"], pinned, remote)
-            from dvc_pedata.lineage.compare import compare
+            from dvc_pedata.lineage.compare import (  # lazy: numpy; only the paths that compare payloads pay for it
+                compare,  # lazy: numpy; only the paths that compare payloads pay for it
+            )
 
             cmp = compare(pinned, target, fmt, float(report.tolerance or 0.0))
         row["max_drift"] = cmp.max_drift
@@ -309,7 +320,9 @@ def _downgrade_frozen_upstream(row: dict[str, Any]) -> None:
 def _built_listing(wt: Path, path: str) -> list[str]:
     """The rebuilt folder's files as DVC recorded them in the scratch ``dvc.lock`` (``.dvcignore``
     applies, as it did at publish); a plain walk if DVC has no listing."""
-    from dvc_pedata.dvcio.repo import DvcRepo
+    from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        DvcRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+    )
 
     try:
         with DvcRepo(wt) as repo:
@@ -330,10 +343,6 @@ def _replay_directory(reg: Registry, scope: Scope, wt: Path, name: str, p: dict[
     each changed file's content with the pinned file's (fetched from the remote by its own md5,
     sha256-checked) and reports every file's largest drift.
     """
-    from dvc_pedata.model.documents import Manifest
-    from dvc_pedata.model.merkle import FileEntry, directory_digest
-    from dvc_pedata.publish.dirmanifest import load_listing
-
     folder = wt / p["path"]
     if not folder.is_dir():
         row.update(verdict="missing", reason="the stage did not produce the folder")
@@ -360,8 +369,12 @@ def _replay_directory(reg: Registry, scope: Scope, wt: Path, name: str, p: dict[
         why = "strict needs identical bytes" if report.policy == "strict" else "lenient needs the same file set"
         row.update(verdict="differs", reason=f"directory digest differs from the pin ({why}): {len(listed)} of {len(pinned)} files differ: {named}")
         return
-    from dvc_pedata.dvcio.repo import DvcRepo
-    from dvc_pedata.lineage.compare import compare
+    from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        DvcRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+    )
+    from dvc_pedata.lineage.compare import (  # lazy: numpy; only the paths that compare payloads pay for it
+        compare,  # lazy: numpy; only the paths that compare payloads pay for it
+    )
 
     layouts = manifest.schema.get("layouts") or []
     tol = float(report.tolerance or 0.0)

@@ -36,7 +36,9 @@ def _stream_to(repo: Any, md5: str, target: Path, remote: str | None, *, want_md
 
 def restore_inputs(reg: Registry, wt: Path, lock: dict[str, Any], dvc_outs: dict[str, str | None], remote: str | None) -> list[dict[str, Any]]:
     """Check each locked input in the worktree, fetching DVC-tracked ones from the remote first."""
-    from dvc_pedata.dvcio.repo import DvcRepo
+    from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        DvcRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+    )
 
     results = []
     with DvcRepo(reg.root) as repo:
@@ -83,7 +85,9 @@ def restore_frozen(reg: Registry, wt: Path, frozen: list[Any], remote: str | Non
     """
     if not frozen:
         return []
-    from dvc_pedata.dvcio.repo import DvcRepo
+    from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        DvcRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+    )
 
     rows: list[dict[str, Any]] = []
     with DvcRepo(reg.root) as repo:
@@ -100,7 +104,9 @@ def restore_frozen(reg: Registry, wt: Path, frozen: list[Any], remote: str | Non
 
 
 def _restore_out(repo: Any, wt: Path, out: dict[str, Any], remote: str | None, where: str) -> dict[str, Any]:
-    from dvc_pedata.dvcio.repo import file_md5
+    from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        file_md5,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+    )
 
     md5, name, target = out["md5"], out.get("hash") or "md5", wt / out["path"]
     if not md5:
@@ -122,7 +128,10 @@ def _restore_out(repo: Any, wt: Path, out: dict[str, Any], remote: str | None, w
 
 def _restore_dir(repo: Any, folder: Path, md5: str, name: str, remote: str | None, where: str) -> dict[str, Any]:
     """A frozen folder output: its DVC listing (md5-checked), then every file it names."""
-    from dvc_pedata.dvcio.repo import file_md5, parse_listing
+    from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        file_md5,
+        parse_listing,
+    )
 
     data = b"".join(repo.iter_remote_object(md5, remote))
     got = hashlib.md5(data).hexdigest() + ".dir"
@@ -150,7 +159,9 @@ def _restore_dir(repo: Any, folder: Path, md5: str, name: str, remote: str | Non
 def fetch_pinned(reg: Registry, md5: str, sha256: str, dest: Path, remote: str | None, repo: Any = None) -> None:
     """The pinned bytes from the remote (for a lenient comparison), checked against the pin."""
     if repo is None:
-        from dvc_pedata.dvcio.repo import DvcRepo
+        from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+            DvcRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        )
 
         with DvcRepo(reg.root) as repo:
             fetch_pinned(reg, md5, sha256, dest, remote, repo)

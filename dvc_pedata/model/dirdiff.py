@@ -8,35 +8,15 @@ its own entry.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
 from typing import Any
 
-from dvc_pedata.errors import PedataError
-from dvc_pedata.model.companion import Reader
 from dvc_pedata.model.documents import Manifest
+from dvc_pedata.model.listing import file_view
 from dvc_pedata.model.merkle import FileEntry
-from dvc_pedata.publish.dirmanifest import file_view, load_listing
-from dvc_pedata.registry.repo import Registry
-
-
-def reader_for(ref: str) -> Reader:
-    """Read registry files next to the manifest ``ref`` names (URI: the current registry)."""
-    start = Path(ref).parent if Path(ref).is_file() else Path(".")
-    root = Registry.find(start).root
-
-    def read(rel: str) -> bytes | None:
-        try:
-            return (root / rel).read_bytes()
-        except (FileNotFoundError, IsADirectoryError):
-            return None
-
-    return read
+from dvc_pedata.model.schema_diff import diff_manifests
 
 
 def diff_directories(a: Manifest, b: Manifest, ea: list[FileEntry], eb: list[FileEntry]) -> dict[str, Any]:
-    from dvc_pedata.model.schema_diff import diff_manifests
-
     fa, fb = {e.path: e for e in ea}, {e.path: e for e in eb}
     changed = []
     for path in sorted(set(fa) & set(fb)):
@@ -98,15 +78,3 @@ def render_markdown(d: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def run_diff(args: argparse.Namespace, a: Manifest, b: Manifest) -> int:
-    """The CLI's ``diff`` when either side is a directory artifact."""
-    from dvc_pedata.cli.output import print_json
-
-    if a.format != b.format:
-        raise PedataError(f"cannot diff a {a.format} artifact with a {b.format} artifact")
-    d = diff_directories(a, b, load_listing(a, reader_for(args.a)), load_listing(b, reader_for(args.b)))
-    if args.format == "json":
-        print_json(d)
-    else:
-        print(render_markdown(d) if args.format == "markdown" else render_text(d))
-    return 0

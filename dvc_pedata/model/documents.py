@@ -285,3 +285,18 @@ def load_any(path: Path) -> Document:
 
 def new_body(kind: str, **fields: Any) -> dict[str, Any]:
     return {"kind": kind, "schema_version": SCHEMA_VERSION, **fields}
+
+
+class Adoption(Document):
+    """The record ``pedata adopt`` writes; unsigned (bytes are still checked against the pin)."""
+
+    kind = "adoption"
+    signed_kind = False
+
+    namespace = property(lambda self: self.body["namespace"])
+    name = property(lambda self: self.body["name"])
+    sha256 = property(lambda self: self.body["sha256"])
+    size = property(lambda self: self.body["size"])
+    md5 = property(lambda self: self.body["md5"])
+    path = property(lambda self: self.body["path"])
+    dvcfile = property(lambda self: self.body["dvcfile"])

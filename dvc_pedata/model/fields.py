@@ -23,10 +23,12 @@ companion and are returned as they are.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from dvc_pedata.errors import DocumentError, IntegrityError
+from dvc_pedata.model.canonical import digest
 from dvc_pedata.model.companion import FIELDS, Reader
 
 __all__ = ["INLINE_FIELDS", "POINTER", "POINTER_SHA", "beside", "companion_of", "complete_schema", "has_companion", "split"]
@@ -49,7 +51,6 @@ def split(namespace: str, name: str, schema: dict[str, Any], limit: int = INLINE
     ``schema`` must be complete (``describe(..., limit=None)``). Up to ``limit`` entries in every
     per-column list, it is stored inline as it is.
     """
-    from dvc_pedata.sidecar.common import cap_schema
 
     fields = list(schema.get("fields") or [])
     stats = schema.get("stats") or {}
@@ -99,7 +100,6 @@ def complete_schema(manifest: Any, read: Reader | None) -> dict[str, Any]:
         raise DocumentError(f"{rel}: not a field list (needs fields: [{{name, type, ...}}])")
     if len(fields) != s.get("field_count"):
         raise IntegrityError(f"{where}: field list {rel} has {len(fields)} fields, the manifest says {s.get('field_count')}")
-    from dvc_pedata.sidecar.common import fingerprint
 
     if fingerprint(fields) != s.get("fingerprint"):
         raise IntegrityError(f"{where}: field list {rel} does not match the manifest's fingerprint {str(s.get('fingerprint'))[:12]}…")
@@ -134,3 +134,26 @@ def beside(manifest_path: Path) -> Reader:
             return None
 
     return read
+
+
+def cap_schema(schema: dict[str, Any], limit: int) -> dict[str, Any]:
+    """``schema`` with its per-column lists cut to their first ``limit`` entries.
+
+    The lists are ``fields``, ``stats`` (per parquet leaf column, in file order) and HDF5's
+    ``format_details.variables``; ``field_count`` and ``fingerprint`` still describe every field.
+    """
+    out = dict(schema)
+    fields = schema.get("fields") or []
+    out["fields"] = fields[:limit]
+    out["fields_truncated"] = bool(schema.get("fields_truncated")) or len(fields) > limit
+    stats = schema.get("stats") or {}
+    out["stats"] = dict(list(stats.items())[:limit]) if len(stats) > limit else stats
+    details = schema.get("format_details")
+    if isinstance(details, dict) and isinstance(details.get("variables"), dict) and len(details["variables"]) > limit:
+        out["format_details"] = {**details, "variables": dict(list(details["variables"].items())[:limit])}
+    return out
+
+
+def fingerprint(fields: Iterable[Mapping[str, Any]]) -> str:
+    """sha256 of the canonical JSON of ``[{name, type}, ...]`` in file order."""
+    return digest([{"name": f["name"], "type": f["type"]} for f in fields])

@@ -30,18 +30,17 @@ from typing import TYPE_CHECKING, Any
 
 from dvc_pedata.base.hashing import FileDigest, HashState, hash_file
 from dvc_pedata.base.progress import bar
-from dvc_pedata.errors import DocumentError, IntegrityError
 from dvc_pedata.model.canonical import digest
-from dvc_pedata.model.companion import FILES, Reader, registry_reader
+from dvc_pedata.model.companion import FILES
 from dvc_pedata.model.documents import Manifest, new_body
 from dvc_pedata.model.dvcfacts import OutLike
+from dvc_pedata.model.listing import MEDIA_TYPE
 from dvc_pedata.model.merkle import FileEntry, check_entries, directory_digest
 
 if TYPE_CHECKING:
     from dvc_pedata.publish.manifests import LockState
 
 INLINE_LIMIT = 1000  # more files than this: the listing goes to its own content-addressed file
-MEDIA_TYPE = "inode/directory"
 
 
 def _hash_all(root: Path, rels: list[str], state: HashState) -> tuple[dict[str, FileDigest], bool]:
@@ -73,7 +72,9 @@ def _hash_all(root: Path, rels: list[str], state: HashState) -> tuple[dict[str, 
 
 def _layouts(folder: Path, entries: list[FileEntry], meta: dict[str, Any]) -> tuple[list[FileEntry], list[dict[str, Any]]]:
     """Describe every file from its metadata and group files by (format, schema fingerprint)."""
-    from dvc_pedata.publish.manifests import describe_file
+    from dvc_pedata.publish.manifests import (  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
+        describe_file,  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
+    )
 
     groups: dict[tuple[str, str | None], dict[str, Any]] = {}
     assigned: list[tuple[FileEntry, tuple[str, str | None], int | None]] = []
@@ -131,7 +132,10 @@ def build_directory_manifest(
     the caller has already checked that the workspace matches it. ``locks``: the publish's
     :func:`manifest.read_locks` (read again when None).
     """
-    from dvc_pedata.publish.manifests import build_inputs, producer_of
+    from dvc_pedata.publish.manifests import (  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
+        build_inputs,
+        producer_of,
+    )
 
     assert out.md5 is not None
     folder = root / out.path
@@ -165,171 +169,21 @@ def build_directory_manifest(
 # -- reading -----------------------------------------------------------------------------------
 
 
-def is_directory(manifest: Manifest) -> bool:
-    return manifest.format == "directory"
 
 
-def load_listing(manifest: Manifest, read: Reader) -> list[FileEntry]:
-    """The manifest's file entries, checked to belong to its directory digest.
-
-    ``read(rel)`` returns a registry file's bytes (work tree or commit) or None.
-    """
-    where = f"{manifest.namespace}/{manifest.name} sha256:{manifest.sha256[:12]}"
-    files = manifest.body.get("files")
-    if not isinstance(files, dict):
-        raise DocumentError(f"{where}: directory manifest has no file list")
-    if "entries" in files:
-        raw = files["entries"]
-    else:
-        _, raw = FILES.load(read, where, manifest.namespace, manifest.name, files.get("sidecar"), str(files.get("sidecar_sha256", "")))
-    try:
-        entries = [FileEntry.from_json(e) for e in raw]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise DocumentError(f"{where}: malformed file entry ({exc})") from None
-    check_entries(entries, where)
-    if len(entries) != files.get("count"):
-        raise IntegrityError(f"{where}: file list has {len(entries)} entries, the manifest says {files.get('count')}")
-    actual = directory_digest(entries)
-    if actual != manifest.sha256:
-        raise IntegrityError(f"{where}: file list hashes to {actual}, not the pinned directory digest")
-    if sum(e.size for e in entries) != manifest.size:
-        raise IntegrityError(f"{where}: file sizes add up to {sum(e.size for e in entries)}, not {manifest.size}")
-    return entries
 
 
-def find_entry(entries: list[FileEntry], path: str, where: str) -> FileEntry:
-    from dvc_pedata.errors import NotFoundError
-
-    for e in entries:
-        if e.path == path:
-            return e
-    prefix = path.rstrip("/") + "/"
-    inside = [e.path for e in entries if e.path.startswith(prefix)]
-    if inside:
-        raise NotFoundError(f"{where}: {path!r} is a folder inside the artifact ({len(inside)} files); name one file")
-    raise NotFoundError(f"{where}: no file {path!r} in the directory ({len(entries)} files)")
 
 
-def file_view(manifest: Manifest, entry: FileEntry) -> Manifest:
-    """One file of a directory artifact seen as a file manifest (for ``schema`` and ``diff``).
-
-    Its schema is its layout's (files with one fingerprint share one schema) with its own row
-    count; the name carries the ``;path=`` qualifier so output never passes it off as the folder.
-    """
-    from dvc_pedata.sidecar import MEDIA_TYPES
-
-    layouts = manifest.schema.get("layouts", [])
-    layout = layouts[entry.layout] if entry.layout is not None and entry.layout < len(layouts) else {}
-    schema = dict(layout.get("schema") or {})
-    schema["rows"] = entry.rows
-    fmt = str(layout.get("format") or "unknown")
-    body = {
-        "namespace": manifest.namespace, "name": f"{manifest.name};path={entry.path}", "size": entry.size,
-        "format": fmt, "media_type": MEDIA_TYPES.get(fmt, "application/octet-stream"),
-        "digest": {"sha256": entry.sha256, **({"md5": entry.md5} if entry.md5 else {})},
-        "schema": schema, "inputs": {}, "licence": manifest.body.get("licence"),
-    }
-    return Manifest(body)
 
 
-def format_text(manifest: Manifest) -> str:
-    """``pedata schema`` text for a directory: its size, then one block per layout."""
-    s = manifest.schema
-    lines = [
-        f"{manifest.namespace}/{manifest.name}  sha256:{manifest.sha256}",
-        f"format: directory  files: {s.get('file_count')}  size: {manifest.size} bytes  licence: {manifest.licence or 'unspecified'}",
-    ]
-    if s.get("rows") is not None:
-        lines.append(f"rows (all files): {s['rows']}")
-    for i, g in enumerate(s.get("layouts", [])):
-        fp = (g.get("fingerprint") or "-")[:12]
-        lines.append(f"layout {i}: {g['files']} {g['format']} files, fingerprint {fp}, rows {g.get('rows')} (e.g. {g['example']})")
-        for ent, n in sorted(g.get("entities", {}).items()):
-            lines.append(f"  entity {ent}: {n} rows")
-        fields = g.get("schema", {}).get("fields", [])
-        if fields:
-            lines.append("  columns: " + ", ".join(f"{f['name']}:{f['type']}" for f in fields[:40]) + (" ..." if len(fields) > 40 else ""))
-    return "\n".join(lines)
 
 
-def members_with(manifest: Manifest, read: Reader, sha256: str) -> list[str]:
-    """Paths of the files in directory ``manifest`` whose bytes are ``sha256`` (for revocation)."""
-    if not is_directory(manifest):
-        return []
-    return [e.path for e in load_listing(manifest, read) if e.sha256 == sha256]
 
 
-def pin_contains(reg: Any, ns: str, name: str, pin: dict[str, Any], sha256: str) -> bool:
-    """Whether the directory artifact a pin names holds a file with bytes ``sha256``."""
-    path = reg.manifest_path(ns, name, pin["sha256"])
-    if not path.is_file():
-        return False
-    return bool(members_with(Manifest.load(path, reg.rel(path)), registry_reader(reg.root), sha256))
 
 
-def member_records(reg: Any, sha256: str) -> list[dict[str, Any]]:
-    """``{namespace, name, path, md5}`` for every file with bytes ``sha256`` inside a directory artifact.
-
-    Revoking such a file needs its DVC object (to purge) and where it occurs (for the tombstone).
-    """
-    out: list[dict[str, Any]] = []
-    read = registry_reader(reg.root)
-    for path in reg.iter_manifest_paths():
-        m = Manifest.load(path, reg.rel(path))
-        if is_directory(m):
-            for e in load_listing(m, read):
-                if e.sha256 == sha256:
-                    out.append({"namespace": m.namespace, "name": m.name, "path": e.path, "md5": e.md5, "directory_sha256": m.sha256})
-    return out
 
 
-def listed_md5s(data: bytes) -> set[str]:
-    """md5s of the files a directory manifest or ``.files.json`` lists (raw bytes; for ``gc``).
-
-    A folder's files are separate DVC objects that the ``<md5>.dir`` digest alone does not name,
-    so garbage collection must keep them explicitly.
-    """
-    import json
-
-    try:
-        obj = json.loads(data)
-    except ValueError:
-        return set()
-    if isinstance(obj, dict):
-        obj = (obj.get("files") or {}).get("entries") if isinstance(obj.get("files"), dict) else None
-    if not isinstance(obj, list):
-        return set()
-    return {str(e["md5"]) for e in obj if isinstance(e, dict) and e.get("md5")}
 
 
-def expand_pin(reg: Any, p: Any, m: Manifest) -> list[Any]:
-    """A pinned directory as one pinned entry per distinct file (what ``fsck`` and ``mirror`` check).
-
-    Each keeps the directory's ``pinned_by``; its ``uri`` names the file by ``;path=``, and a
-    tombstone on the file's own bytes marks it revoked.
-    """
-    from dataclasses import dataclass
-
-    from dvc_pedata.store.pinset import Pinned
-
-    @dataclass
-    class MemberPinned(Pinned):
-        directory_sha256: str = ""
-        path: str = ""
-
-        @property
-        def uri(self) -> str:
-            return f"pedata://{self.namespace}/{self.name}@sha256:{self.directory_sha256};path={self.path}"
-
-    out: list[Any] = []
-    seen: set[str] = set()
-    for e in load_listing(m, registry_reader(reg.root)):
-        if e.sha256 in seen:
-            continue
-        seen.add(e.sha256)
-        mp = MemberPinned(p.namespace, p.name, e.sha256, e.md5, e.size, list(p.pinned_by), p.revoked, m.sha256, e.path)
-        ts = reg.load_tombstone(e.sha256)
-        if ts is not None:
-            mp.revoked = {"reason": ts.reason, "authority": ts.authority, "date": ts.date}
-        out.append(mp)
-    return out

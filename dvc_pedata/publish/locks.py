@@ -33,6 +33,7 @@ from dvc_pedata.base.hashing import hash_file
 from dvc_pedata.base.timeutil import now
 from dvc_pedata.errors import DocumentError, NotFoundError
 from dvc_pedata.model.canonical import loads_strict, pretty_bytes
+from dvc_pedata.model.documents import validate
 from dvc_pedata.registry.repo import Registry
 
 INPUTS_LOCK = "locks/inputs.manifest.json"
@@ -126,8 +127,6 @@ def build_inputs_lock(reg: Registry, stages: list[Any], remote: str | None, prev
 
 def load_inputs_lock(data: bytes, source: str = INPUTS_LOCK) -> dict[str, Any]:
     """Parse and check an inputs lock (strict JSON, then its shipped schema: every entry's types)."""
-    from dvc_pedata.model.documents import validate
-
     doc = loads_strict(data, source=source)
     if not isinstance(doc, dict) or doc.get("kind") != "inputs-lock" or not isinstance(doc.get("inputs"), list):
         raise DocumentError(f"{source}: not an inputs lock (expected kind 'inputs-lock' with an 'inputs' list)")
@@ -250,7 +249,6 @@ def load_deps_lock(data: bytes, source: str = DEPS_LOCK) -> dict[str, Any]:
     """Parse and check an environment lock (safe YAML, plain data only, then its shipped schema)."""
     from ruamel.yaml import YAML, YAMLError
 
-    from dvc_pedata.model.documents import validate
 
     try:
         text = data.decode("utf-8")
@@ -308,7 +306,9 @@ def environment_diff(locked: dict[str, Any], current: dict[str, Any]) -> list[di
 def lock(root: Path | str = ".") -> LockResult:
     """Write both locks for the registry at ``root`` (unchanged files are not rewritten)."""
     reg = Registry.find(root)
-    from dvc_pedata.dvcio import repo as dvcio
+    from dvc_pedata.dvcio import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        repo as dvcio,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+    )
 
     stages = dvcio.pipeline_stages(reg.root)
     path = reg.root / INPUTS_LOCK

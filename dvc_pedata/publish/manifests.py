@@ -17,7 +17,11 @@ from dvc_pedata.base.hashing import FileDigest
 from dvc_pedata.model.canonical import digest
 from dvc_pedata.model.documents import Manifest, new_body
 from dvc_pedata.model.dvcfacts import OutLike
-from dvc_pedata.sidecar.common import FIELD_LIMIT, cap_schema
+from dvc_pedata.model.fields import cap_schema, split
+from dvc_pedata.publish.locks import (
+    load_inputs_lock,  # checked like every reader of the lock does
+)
+from dvc_pedata.sidecar.common import FIELD_LIMIT
 
 TABULAR_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".h5": "hdf5", ".hdf5": "hdf5", ".csv": "csv"}
 LOCK_FILES = ("locks/inputs.manifest.json", "locks/deps.lock.yaml")
@@ -35,7 +39,9 @@ def describe_file(path: Path, meta: dict[str, Any], limit: int | None = FIELD_LI
     fmt = meta.get("format") or detect_format(path)
     if fmt == "binary":
         return "binary", meta.get("media_type", "application/octet-stream"), {}
-    from dvc_pedata.sidecar import describe
+    from dvc_pedata.sidecar import (  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
+        describe,  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
+    )
 
     side = describe(Path(path), fmt, meta, limit=limit)
     return side.format, side.media_type, side.schema
@@ -55,9 +61,6 @@ def raw_input_digests(root: Path) -> dict[tuple[str, str | None], str]:
     p = root / "locks/inputs.manifest.json"
     if not p.is_file():
         return {}
-    from dvc_pedata.publish.locks import (
-        load_inputs_lock,  # checked like every reader of the lock does
-    )
 
     doc = load_inputs_lock(p.read_bytes(), source="locks/inputs.manifest.json")
     return {(i["path"], i.get("md5")): i["sha256"] for i in doc["inputs"]}
@@ -140,8 +143,6 @@ def build_manifest(
     extra: dict[str, bytes] = {}
     if schema:
         if companions:
-            from dvc_pedata.model.fields import split
-
             schema, extra = split(namespace, name, schema)
         else:
             schema = cap_schema(schema, FIELD_LIMIT)

@@ -14,9 +14,15 @@ from typing import Any
 from dvc_pedata.base import gitio
 from dvc_pedata.base.timeutil import expires_in
 from dvc_pedata.errors import NotFoundError, PedataError, SignatureError
-from dvc_pedata.publish.channels import advance
+from dvc_pedata.model.companion import registry_reader
+from dvc_pedata.model.documents import Channel
+from dvc_pedata.model.schema_diff import diff_manifests, render_markdown
+from dvc_pedata.publish.channels import _next_position, advance
 from dvc_pedata.registry.lock import registry_lock
+from dvc_pedata.registry.refs import manifest_for_pin
 from dvc_pedata.registry.repo import Registry
+from dvc_pedata.trust.signing import check_threshold
+from dvc_pedata.trust.signing import sign as sign_doc
 
 
 @dataclass
@@ -62,12 +68,12 @@ def promote(
     root: Path | str = ".",
 ) -> PromoteResult:
     """Write ``channels/<ns>/<target>.json`` from ``source``'s pins, signed, on a new branch."""
-    from dvc_pedata.model.schema_diff import diff_manifests
-    from dvc_pedata.registry.refs import manifest_for_pin
-    from dvc_pedata.trust.keys import load_signer
-    from dvc_pedata.trust.root import load_root_chain
-    from dvc_pedata.trust.signing import check_threshold
-    from dvc_pedata.trust.signing import sign as sign_doc
+    from dvc_pedata.trust.keys import (  # lazy: cryptography; only signed refs and signing pay for it
+        load_signer,  # lazy: cryptography; only signed refs and signing pay for it
+    )
+    from dvc_pedata.trust.root import (  # lazy: cryptography; only signed refs and signing pay for it
+        load_root_chain,  # lazy: cryptography; only signed refs and signing pay for it
+    )
 
     reg = Registry.find(root)
     ns = reg.namespace(namespace)
@@ -109,8 +115,6 @@ def promote(
                 continue
             d = None
             if before is not None:
-                from dvc_pedata.model.companion import registry_reader
-
                 d = diff_manifests(manifest_for_pin(reg, ns, n, before), manifest_for_pin(reg, ns, n, after),
                                    registry_reader(reg.root))
             else:
@@ -146,9 +150,6 @@ def _interrupted(reg: Registry, ns: str, target: str, rel: str, current: Any, pi
     uncommitted, it is the next version after the committed one (``prev`` chained to it) and it
     pins exactly what this promotion pins. Its signatures are made again by the given keys.
     """
-    from dvc_pedata.model.documents import Channel
-    from dvc_pedata.publish.channels import _next_position
-
     if current is None or not gitio.is_dirty(reg.root, [rel]):
         return None
     if gitio.current_branch(reg.root) != (branch or f"promote/{ns}-{target}-v{current.version}"):
@@ -165,8 +166,6 @@ def _interrupted(reg: Registry, ns: str, target: str, rel: str, current: Any, pi
 
 def pr_body(res: PromoteResult) -> str:
     """Markdown for the pull request: the moves, their schema diffs, and what CI will check."""
-    from dvc_pedata.model.schema_diff import render_markdown
-
     lines = [
         f"## Promote `{res.namespace}`: `{res.source}` → `{res.target}` (version {res.version})",
         "",

@@ -18,8 +18,10 @@ from dvc_pedata.base import atomic, gitio
 from dvc_pedata.base.hashing import HashState, hash_file
 from dvc_pedata.base.progress import bar
 from dvc_pedata.errors import NotFoundError, PedataError
+from dvc_pedata.model.documents import Manifest
 from dvc_pedata.model.names import check_name
 from dvc_pedata.publish.channels import advance, pin_of
+from dvc_pedata.publish.dirmanifest import INLINE_LIMIT, build_directory_manifest
 from dvc_pedata.publish.manifests import build_manifest, describe_file, read_locks
 from dvc_pedata.registry.lock import registry_lock
 from dvc_pedata.registry.repo import Registry
@@ -111,7 +113,9 @@ def publish(
 ) -> PublishResult:
     """Publish the named outputs (or every artifact in dvc.yaml) and move channel ``latest``."""
     reg = Registry.find(root)
-    from dvc_pedata.dvcio.repo import DvcRepo
+    from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        DvcRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+    )
 
     result = PublishResult()
     with DvcRepo(reg.root) as repo, registry_lock(reg.state_dir), HashState(reg.state_dir / "hashes.db") as state:
@@ -133,7 +137,6 @@ def publish(
                 raise PedataError(f"{t.path} is {status} since {record} was written: run 'dvc repro' or 'dvc commit' first")
             licence = t.meta.get("licence", reg.config.get("licence"))
             if info.is_dir:  # a folder out: Merkle identity, per-file listing, layouts
-                from dvc_pedata.publish.dirmanifest import INLINE_LIMIT, build_directory_manifest
 
                 manifest, fd, cached, extra = build_directory_manifest(
                     repo=repo, state=state, root=reg.root, namespace=ns, name=t.name, out=info, meta=t.meta,
@@ -188,8 +191,6 @@ def publish(
                     written.append(rel)
                 created = atomic.create_exclusive(mpath, manifest.to_bytes())
             if not created:
-                from dvc_pedata.model.documents import Manifest
-
                 manifest = Manifest.load(mpath, reg.rel(mpath))
             written.append(reg.rel(mpath))
             pins.setdefault(ns, {})[t.name] = pin_of(fd.sha256, manifest.digest, fd.size)

@@ -10,7 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from dvc_pedata.errors import IntegrityError, NotFoundError, PedataError
+from dvc_pedata.model.companion import Reader, registry_reader
 from dvc_pedata.model.documents import Manifest
+from dvc_pedata.model.fields import beside
+from dvc_pedata.model.listing import file_view, find_entry, load_listing
 from dvc_pedata.model.uri import PedataURI, is_uri, parse
 from dvc_pedata.registry.repo import Registry
 
@@ -68,9 +71,6 @@ def load_manifest_ref(ref: str, root: Path | str = ".") -> Manifest:
 def reader_for_ref(ref: str, root: Path | str = ".") -> Any:
     """Where companion files (a wide table's field list) of ``ref``'s manifest are read from:
     the registry for a URI, the manifest's own folder for a manifest file path."""
-    from dvc_pedata.model.companion import registry_reader
-    from dvc_pedata.model.fields import beside
-
     if is_uri(ref):
         return registry_reader(Registry.find(root).root)
     return beside(Path(ref))
@@ -78,10 +78,21 @@ def reader_for_ref(ref: str, root: Path | str = ".") -> Any:
 
 def _one_file(reg: Registry, uri: PedataURI, manifest: Manifest) -> Manifest:
     """The file ``;path=`` names inside a directory artifact, from its verified file list."""
-    from dvc_pedata.model.companion import registry_reader
-    from dvc_pedata.publish.dirmanifest import file_view, find_entry, load_listing
-
     if manifest.format != "directory":
         raise PedataError(f"{uri}: ;path= names a file inside a directory artifact, but this is a {manifest.format} file")
     entries = load_listing(manifest, registry_reader(reg.root))
     return file_view(manifest, find_entry(entries, str(uri.path), str(uri)))
+
+
+def reader_for(ref: str) -> Reader:
+    """Read registry files next to the manifest ``ref`` names (URI: the current registry)."""
+    start = Path(ref).parent if Path(ref).is_file() else Path(".")
+    root = Registry.find(start).root
+
+    def read(rel: str) -> bytes | None:
+        try:
+            return (root / rel).read_bytes()
+        except (FileNotFoundError, IsADirectoryError):
+            return None
+
+    return read

@@ -28,6 +28,7 @@ from dvc_pedata.base import atomic
 from dvc_pedata.base.gitio import toplevel
 from dvc_pedata.errors import DocumentError, NotARegistryError, NotFoundError
 from dvc_pedata.model.canonical import loads_strict, pretty_bytes
+from dvc_pedata.model.companion import is_companion
 from dvc_pedata.model.documents import Channel, Manifest, Release, Root, Tombstone
 from dvc_pedata.model.names import (
     MAX_NAME_LEN,
@@ -36,6 +37,7 @@ from dvc_pedata.model.names import (
     check_namespace,
     check_sha256,
 )
+from dvc_pedata.model.semver import check_semver
 
 CONFIG_FILE = "pedata.json"
 FOLDERS = ("manifests", "channels", "releases", "tombstones", "trust/root", "locks")
@@ -178,8 +180,6 @@ class Registry:
         return self.root / "channels" / check_namespace(ns) / f"{check_name(channel, 'channel')}.json"
 
     def release_path(self, ns: str, version: str) -> Path:
-        from dvc_pedata.model.semver import check_semver
-
         return self.root / "releases" / check_namespace(ns) / f"{check_semver(version)}.json"
 
     def tombstone_path(self, sha256: str) -> Path:
@@ -218,8 +218,6 @@ class Registry:
         return Tombstone.load(path, self.rel(path)) if path.is_file() else None
 
     def iter_manifest_paths(self) -> Iterator[Path]:
-        from dvc_pedata.model.companion import is_companion
-
         yield from sorted(p for p in (self.root / "manifests").glob("*/*/*.json") if not is_companion(p.name))
 
     def iter_channel_paths(self) -> Iterator[Path]:

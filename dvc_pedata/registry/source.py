@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from dvc_pedata.base import gitio
+from dvc_pedata.base.cachedir import cache_dir
 from dvc_pedata.errors import NotARegistryError, NotFoundError, OfflineError, PedataError
 from dvc_pedata.model.documents import Channel, Document, Manifest, Release, Tombstone
 from dvc_pedata.registry.repo import CONFIG_FILE, Registry, load_config
@@ -107,7 +108,6 @@ class RegistryView:
         data = self.read(rel)
         if data is None:
             return None
-        from dvc_pedata.resolver.cache import cache_dir
 
         return cls.from_bytes_memo(data, self.where(rel), cache_dir() / "validated")
 
@@ -148,8 +148,6 @@ class RegistryView:
         for state, label in self.current:
             data = self._read_state(state, rel)
             if data is not None:
-                from dvc_pedata.resolver.cache import cache_dir
-
                 source = f"{rel} in {label}"
                 return Tombstone.from_bytes_memo(data, source, cache_dir() / "validated"), label
         return None
@@ -199,8 +197,6 @@ def open_registry(
 
 # -- cached clones ----------------------------------------------------------------------------
 def clones_dir() -> Path:
-    from dvc_pedata.resolver.cache import cache_dir
-
     return cache_dir() / "registries"
 
 

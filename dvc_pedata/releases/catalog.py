@@ -13,9 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dvc_pedata.base import gitio
-from dvc_pedata.errors import NotFoundError
+from dvc_pedata.base.timeutil import format_time, from_epoch
+from dvc_pedata.errors import NotFoundError, UsageError
+from dvc_pedata.model.companion import registry_reader
 from dvc_pedata.model.documents import Release
+from dvc_pedata.model.schema_diff import diff_manifests, render_text, summarise
 from dvc_pedata.model.semver import Version, check_semver
+from dvc_pedata.registry.refs import manifest_for_pin
 from dvc_pedata.registry.repo import Registry
 
 DIGEST_LINE_RE = re.compile(r"^release-digest: sha256:([0-9a-f]{64})$", re.M)
@@ -75,7 +79,6 @@ def read_tag(root: Any, name: str) -> TagInfo | None:
     for line in header.splitlines():
         if line.startswith("tagger "):
             epoch = line.rsplit(" ", 2)[-2]
-            from dvc_pedata.base.timeutil import format_time, from_epoch
 
             date = format_time(from_epoch(int(epoch)))
     return TagInfo(name, obj, commit, True, message, date)
@@ -106,8 +109,6 @@ def previous_of(reg: Registry, ns: str, version: str) -> str | None:
 
 def parse_ref(ref: str) -> tuple[str, str]:
     """``NS@VERSION`` (or ``NS@vVERSION``) -> (ns, version)."""
-    from dvc_pedata.errors import UsageError
-
     ns, sep, version = ref.partition("@")
     if not sep or not ns or not version:
         raise UsageError(f"invalid release reference {ref!r}: expected NS@VERSION such as us@1.2.0")
@@ -158,10 +159,6 @@ def list_releases(reg: Registry, ns: str | None = None) -> list[ReleaseInfo]:
 
 def changes_since_previous(reg: Registry, rel: Release) -> dict[str, Any]:
     """Artifacts added, removed and changed since ``previous``, with the schema diff of each change."""
-    from dvc_pedata.model.companion import registry_reader
-    from dvc_pedata.model.schema_diff import diff_manifests
-    from dvc_pedata.registry.refs import manifest_for_pin
-
     if rel.previous is None:
         return {"previous": None, "added": sorted(rel.pins), "removed": [], "changed": {}, "unchanged": []}
     try:
@@ -221,8 +218,6 @@ def render_show(ri: ReleaseInfo) -> str:
 
 def change_lines(ch: dict[str, Any], *, detail: bool) -> list[str]:
     """What changed since ``previous``: each changed artifact's full diff, or one summary line."""
-    from dvc_pedata.model.schema_diff import render_text, summarise
-
     if ch.get("previous") is None:
         return ["changes: first release" if detail else "first release"]
     if "error" in ch:

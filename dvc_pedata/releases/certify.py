@@ -17,11 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from dvc_pedata.base import gitio
-from dvc_pedata.base.timeutil import expires_in, format_time, utcnow
+from dvc_pedata.base.timeutil import expires_in, format_time, is_expired, utcnow
 from dvc_pedata.errors import NotFoundError, PedataError, SignatureError, UsageError
-from dvc_pedata.model.documents import Release, new_body
+from dvc_pedata.model.companion import FILES
+from dvc_pedata.model.documents import Manifest, Release, new_body
+from dvc_pedata.model.fields import companion_of
 from dvc_pedata.model.semver import Version, check_semver
 from dvc_pedata.registry.lock import registry_lock
+from dvc_pedata.registry.refs import manifest_for_pin
 from dvc_pedata.registry.repo import Registry
 from dvc_pedata.releases.catalog import (
     gto_tag_message,
@@ -32,6 +35,7 @@ from dvc_pedata.releases.catalog import (
     versions,
 )
 from dvc_pedata.trust.keys import Signer
+from dvc_pedata.trust.signing import check_threshold, sign
 
 COMPAT_MODES = ("forward", "backward", "both", "break")
 STATUS_RANK = {"provisional": 0, "certified": 1, "retired": 2, "unreproducible": 3}
@@ -81,8 +85,12 @@ def parse_certified_for(text: str | None) -> dict[str, str] | None:
 
 def _load_signers(reg: Registry, refs: Sequence[str | Signer], ns: str) -> tuple[list[Signer], Any]:
     """Load ``--sign`` keys and refuse any that is not a certifier for ``ns`` in the current root."""
-    from dvc_pedata.trust.keys import load_signer
-    from dvc_pedata.trust.root import load_root_chain
+    from dvc_pedata.trust.keys import (  # lazy: cryptography; only signed refs and signing pay for it
+        load_signer,  # lazy: cryptography; only signed refs and signing pay for it
+    )
+    from dvc_pedata.trust.root import (  # lazy: cryptography; only signed refs and signing pay for it
+        load_root_chain,  # lazy: cryptography; only signed refs and signing pay for it
+    )
 
     if not refs:
         raise SignatureError("a release needs --sign KEY (a certifier key)")
@@ -100,8 +108,6 @@ def _load_signers(reg: Registry, refs: Sequence[str | Signer], ns: str) -> tuple
 
 def _sign_checked(doc: Release, signers: Sequence[Signer], root: Any) -> None:
     """Sign with every key and refuse (before writing anything) if the certifier threshold is unmet."""
-    from dvc_pedata.trust.signing import check_threshold, sign
-
     for s in signers:
         sign(doc, s)
     problems = check_threshold(doc, root, "certifier", doc.namespace)
@@ -112,10 +118,6 @@ def _sign_checked(doc: Release, signers: Sequence[Signer], root: Any) -> None:
 
 def _check_source(reg: Registry, ns: str, channel_name: str, root: Any) -> Any:
     """The source channel, refused unless it verifies: promoter threshold, expiry, manifests, no revoked pin."""
-    from dvc_pedata.base.timeutil import is_expired
-    from dvc_pedata.registry.refs import manifest_for_pin
-    from dvc_pedata.trust.signing import check_threshold
-
     ch = reg.load_channel(ns, channel_name)
     if ch is None:
         raise NotFoundError(f"no channel {ns}/{channel_name} to certify from")
@@ -150,10 +152,6 @@ def _refuse_uncommitted(reg: Registry, rel: str) -> None:
 def _companions(reg: Registry, ns: str, pins: dict[str, Any]) -> list[str]:
     """The companion files the pinned manifests name by digest: field lists of wide tables and
     file lists of large folders (a clone of the release tag must hold them too)."""
-    from dvc_pedata.model.companion import FILES
-    from dvc_pedata.model.documents import Manifest
-    from dvc_pedata.model.fields import companion_of
-
     out = []
     for n, p in sorted(pins.items()):
         path = reg.manifest_path(ns, n, p["sha256"])
@@ -361,7 +359,9 @@ def mark_unreproducible(
     with its tombstone). Raises :class:`PedataError` if the release is already unreproducible.
     Does not take the registry lock, so a caller holding it (revocation) can call it.
     """
-    from dvc_pedata.trust.keys import load_signer
+    from dvc_pedata.trust.keys import (  # lazy: cryptography; only signed refs and signing pay for it
+        load_signer,  # lazy: cryptography; only signed refs and signing pay for it
+    )
 
     if not reason or not reason.strip():
         raise UsageError("marking a release unreproducible needs a reason")

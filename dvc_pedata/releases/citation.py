@@ -13,8 +13,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from dvc_pedata.base import gitio
 from dvc_pedata.errors import PedataError
+from dvc_pedata.model.companion import registry_reader
 from dvc_pedata.model.documents import Manifest, Release
+from dvc_pedata.model.fields import complete_schema
 from dvc_pedata.registry.refs import manifest_for_pin
 from dvc_pedata.registry.repo import Registry
 from dvc_pedata.releases.catalog import TagInfo, read_tag, tag_name
@@ -41,9 +44,6 @@ class Cited:
 
     def schema(self, name: str) -> dict[str, Any]:
         """The complete schema of pinned artifact ``name`` (a wide table's field list read and checked)."""
-        from dvc_pedata.model.companion import registry_reader
-        from dvc_pedata.model.fields import complete_schema
-
         return complete_schema(self.manifests[name], registry_reader(self.reg.root))
 
     @property
@@ -72,8 +72,6 @@ class Cited:
 
     def lock_files(self) -> dict[str, bytes]:
         """The build recipe and locks as they were at the release commit (those that exist)."""
-        from dvc_pedata.base import gitio
-
         out = {}
         for p in LOCK_FILES:
             data = gitio.show(self.reg.root, self.tag.commit, p)
@@ -89,7 +87,6 @@ class Cited:
         given = self.settings.get("authors")
         if given:
             return [dict(a) if isinstance(a, dict) else {"name": str(a)} for a in given]  # "Name" is short for {"name": "Name"}
-        from dvc_pedata.base import gitio
 
         name = gitio.git(self.reg.root, "for-each-ref", "--format=%(taggername)", f"refs/tags/{self.tag.name}")
         return [{"name": name or "unknown"}]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dvc_pedata.base import gitio
+from dvc_pedata.errors import NotFoundError
 
 PREFIX = "swh:1:"
 QUALIFIER_ORDER = ("origin", "visit", "anchor", "path", "lines")
@@ -160,8 +161,6 @@ class ReleaseSWHIDs:
 
 def release_swhids(root: Path, tag: str, paths: list[str]) -> ReleaseSWHIDs:
     """SWHIDs of a release tag, its commit, the commit's tree and the files ``paths`` at that commit."""
-    from dvc_pedata.errors import NotFoundError
-
     if gitio.git(root, "cat-file", "-t", f"refs/tags/{tag}", check=False) != "tag":
         raise NotFoundError(f"no annotated tag {tag}: a release is cited through its annotated tag")
     rel = object_id_at(root, f"refs/tags/{tag}", "tag")

@@ -20,8 +20,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from dvc_pedata import __version__ as PEDATA_VERSION
 from dvc_pedata.base import gitio
+from dvc_pedata.base.version import __version__ as PEDATA_VERSION
 from dvc_pedata.releases.citation import Cited
 
 TROV_NS = "https://w3id.org/trace/trov/0.1#"

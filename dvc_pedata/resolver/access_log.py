@@ -59,7 +59,9 @@ def remote_object_name(entry: Access) -> str:
 
 def append_remote(root: Path, rev: str | None, remote: str | None, entry: Access) -> str:
     """Write ``entry`` as a new object under ``audit/`` in the DVC remote (imports DVC)."""
-    from dvc_pedata.dvcio.repo import DvcRepo
+    from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        DvcRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+    )
 
     with DvcRepo(root, rev=rev) as repo:
         return repo.write_remote_new(remote, remote_object_name(entry), entry.line())
@@ -114,7 +116,9 @@ def read_remote(root: Path, since: str | None = None, remote: str | None = None)
     This is the record a data owner keeps: written by every consumer whose registry enables
     ``audit.remote``, never overwritten, read here without trusting any consumer's local log.
     """
-    from dvc_pedata.dvcio.repo import DvcRepo
+    from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        DvcRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+    )
 
     cut = _parse_since(since) if since else None
     with DvcRepo(root) as repo:

@@ -24,14 +24,10 @@ from pathlib import Path
 
 from dvc_pedata.base.atomic import TMP_PREFIX, fsync_dir
 from dvc_pedata.base.atomic import clean_stale_temps as _clean_temps
+from dvc_pedata.base.cachedir import cache_dir
+from dvc_pedata.base.hashing import iter_file
 from dvc_pedata.errors import IntegrityError, PedataError
 from dvc_pedata.model.names import check_sha256
-from dvc_pedata.resolver.warm import cache_dir_text
-
-
-def cache_dir() -> Path:
-    """``$PEDATA_CACHE_DIR``, else ``$XDG_CACHE_HOME/pedata``, else ``~/.cache/pedata``."""
-    return Path(cache_dir_text())
 
 
 def object_path(sha256: str, root: Path | None = None) -> Path:
@@ -159,6 +155,4 @@ def store_stream(
 
 def store_file(sha256: str, source: Path, *, root: Path | None = None, label: str = "object") -> Stored:
     """Copy a local file into the store through the same verified, staged path."""
-    from dvc_pedata.base.hashing import iter_file
-
     return store_stream(sha256, iter_file(source), root=root, label=label)

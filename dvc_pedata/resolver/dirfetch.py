@@ -71,7 +71,9 @@ def fetch_directory(view: RegistryView, uri: str, sha256: str, entries: list[Fil
     todo = missing_objects(entries)
     label = "cache"
     if todo:
-        from dvc_pedata.dvcio.repo import DvcRepo
+        from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+            DvcRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        )
 
         errors: list[_Problem] = []
         labels: set[str] = set()

@@ -23,9 +23,9 @@ from dvc_pedata.base.atomic import TMP_PREFIX, fsync_dir, write_bytes
 from dvc_pedata.errors import PedataError, RevokedError
 from dvc_pedata.model.canonical import pretty_bytes
 from dvc_pedata.model.documents import Manifest, Tombstone
+from dvc_pedata.model.listing import find_entry, is_directory, load_listing
 from dvc_pedata.model.merkle import FileEntry, identity_list
 from dvc_pedata.model.names import check_sha256
-from dvc_pedata.publish.dirmanifest import find_entry, is_directory, load_listing
 from dvc_pedata.registry.source import RegistryView
 from dvc_pedata.resolver import cache
 

@@ -56,7 +56,10 @@ def import_uri(
     project: Path | str = ".",
 ) -> Imported:
     """Resolve ``uri`` (with all trust checks), ``dvc import`` it to ``out``, verify its sha256."""
-    from dvc_pedata.dvcio.repo import find_project, import_artifact
+    from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        find_project,
+        import_artifact,
+    )
 
     res = describe(uri, registry, rev, trusted_root=trusted_root)
     view = res.view

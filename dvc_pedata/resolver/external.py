@@ -44,7 +44,9 @@ from urllib.parse import quote, urlsplit
 from dvc_pedata.base import atomic
 from dvc_pedata.base.progress import bar
 from dvc_pedata.errors import IntegrityError, NotFoundError, PedataError
+from dvc_pedata.model.documents import Adoption
 from dvc_pedata.resolver import cache
+from dvc_pedata.resolver.fetch import Fetched, fetch
 
 if TYPE_CHECKING:
     from dvc_pedata.registry.source import RegistryView
@@ -373,7 +375,6 @@ def adopted_md5(view: RegistryView, ns: str, name: str, sha256: str) -> str | No
     data = view.read(adoption_path(ns, name, sha256))
     if data is None:
         return None
-    from dvc_pedata.external.adopt import Adoption
 
     rec = Adoption.from_bytes(data, view.where(adoption_path(ns, name, sha256)))
     if rec.sha256 != sha256 or (rec.namespace, rec.name) != (ns, name):
@@ -384,8 +385,6 @@ def adopted_md5(view: RegistryView, ns: str, name: str, sha256: str) -> str | No
 # -- the resolver hook -----------------------------------------------------------------------------
 def fetch_pin(view: RegistryView, res: Resolution) -> Fetched:
     """Bring an external (or adopted) pin's bytes into the cache: DVC first if adopted, else HTTPS."""
-    from dvc_pedata.resolver.fetch import Fetched
-
     loc = location_of(res.location)
     md5 = adopted_md5(view, res.namespace, res.name, res.sha256)
     if md5 is None and loc is not None and loc.type == "dvc":
@@ -394,8 +393,6 @@ def fetch_pin(view: RegistryView, res: Resolution) -> Fetched:
         md5 = res.md5
     problems = ""
     if md5 is not None:
-        from dvc_pedata.resolver.fetch import fetch
-
         if loc is None or not loc.is_remote_http:
             return fetch(view, uri=res.uri, sha256=res.sha256, md5=md5, size=res.size)
         try:

@@ -47,7 +47,9 @@ def fetch(view: RegistryView, *, uri: str, sha256: str, md5: str, size: int) -> 
     Held under the object's lock: the first of several concurrent resolvers downloads, the
     others find the finished object when they get the lock.
     """
-    from dvc_pedata.dvcio.repo import DvcRepo
+    from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        DvcRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+    )
 
     with cache.object_lock(sha256):
         cache.clean_stale_temps(sha256)

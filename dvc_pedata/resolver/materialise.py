@@ -33,6 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dvc_pedata.base.atomic import TMP_PREFIX
+from dvc_pedata.base.hashing import hash_file
 from dvc_pedata.errors import PedataError, UsageError
 
 MODES = ("auto", "reflink", "hardlink", "copy")
@@ -162,8 +163,6 @@ def _same_bytes(obj: Path, dest: Path) -> bool:
 
     The object's name is its sha256 (``<cache>/sha256/ab/cdef…``), so only ``dest`` is read.
     """
-    from dvc_pedata.base.hashing import hash_file
-
     try:
         if dest.stat().st_size != obj.stat().st_size:
             return False

@@ -24,11 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from dvc_pedata.base.timeutil import parse_time
 from dvc_pedata.errors import IntegrityError, NotFoundError, OfflineError, PedataError, RevokedError
 from dvc_pedata.model.documents import Manifest
+from dvc_pedata.model.fields import complete_schema
 from dvc_pedata.model.uri import PedataURI, parse
 from dvc_pedata.registry.source import RegistryView, open_registry
-from dvc_pedata.resolver import access_log, cache
+from dvc_pedata.resolver import access_log, cache, dirresolve, warm
+from dvc_pedata.resolver.dirfetch import fetch_directory
+from dvc_pedata.resolver.fetch import fetch
+from dvc_pedata.trust import gate as trust_gate
 
 LATEST = "latest"
 
@@ -85,8 +90,6 @@ class _Pin:
 
 def _pin(view: RegistryView, uri: PedataURI, trusted_root: str | None, offline: bool = False) -> _Pin:
     """The pin ``uri`` names, after the checks its ref kind demands."""
-    from dvc_pedata.trust import gate as trust_gate
-
     ns = view.namespace(uri.namespace)
     root = trust_gate.load_root(view, trusted_root) if trusted_root else None
     if uri.ref_kind == "sha256":
@@ -218,8 +221,6 @@ def _learnt_size(size: int | None, path: Path | None) -> int | None:
 
 def _describe_directory(view: RegistryView, parsed: PedataURI, pin: _Pin, manifest: Manifest) -> Resolution:
     """A whole directory (its cached tree, if complete) or the one file ``;path=`` names."""
-    from dvc_pedata.resolver import dirresolve
-
     if parsed.path is not None:
         entry, entries = dirresolve.select(view, parsed, manifest)
         _check_tombstone(view, parsed, entry.sha256)
@@ -255,8 +256,6 @@ def resolve(
     view = res.view
     assert view is not None
     if res.path is None and res.entries is not None and res.inner_path is None and not offline:
-        from dvc_pedata.resolver.dirfetch import fetch_directory
-
         tree = fetch_directory(view, res.uri, res.sha256, res.entries)
         res.path, res.source = tree.path, tree.source
     if res.path is None:
@@ -266,12 +265,12 @@ def resolve(
                 f" {cache.cache_dir()}; run 'pedata get {res.uri}' once online"
             )
         if res.location or not res.md5:  # external or adopted bytes: external.py
-            from dvc_pedata.resolver.external import fetch_pin
+            from dvc_pedata.resolver.external import (  # lazy: ssl/urllib; only external (hf://, https://) fetches pay for them
+                fetch_pin,  # lazy: ssl/urllib; only external (hf://, https://) fetches pay for them
+            )
 
             got = fetch_pin(view, res)
         else:
-            from dvc_pedata.resolver.fetch import fetch
-
             got = fetch(view, uri=res.uri, sha256=res.sha256, md5=res.md5, size=res.size)
         res.path, res.source = got.path, got.source
         if res.entries is None:
@@ -288,8 +287,6 @@ def _remember(view: RegistryView, res: Resolution, uri: str, trusted_root: str |
         return
     if res.path != cache.object_path(res.sha256) or (view.config.get("audit") or {}).get("remote"):
         return  # a directory tree, or every access must also reach the remote audit trail
-    from dvc_pedata.base.timeutil import parse_time
-    from dvc_pedata.resolver import warm
 
     not_after = min((parse_time(e, "expiry").timestamp() for e in res.expiries), default=None)
     roots = tuple(sorted(rel.rsplit("/", 1)[1] for rel in view.reads if rel.startswith("trust/root/")))
@@ -330,8 +327,6 @@ def get_path(
     trusted_root: str | None = None,
 ) -> Path:
     """The local path of ``uri``'s verified bytes (read-only; do not modify it)."""
-    from dvc_pedata.resolver import warm
-
     hit = warm.lookup(uri, registry, rev, trusted_root)
     if hit is not None:
         return Path(hit)
@@ -373,8 +368,6 @@ def schema(
     the record of what they were. A wide table's complete field list (the companion file its
     manifest names by digest) is read from the same registry state and checked.
     """
-    from dvc_pedata.model.fields import complete_schema
-
     res = describe(uri, registry, rev, offline=offline, trusted_root=trusted_root, revoked_ok=True)
     _warn(res)
     return complete_schema(res.manifest, res.view.read if res.view is not None else None)

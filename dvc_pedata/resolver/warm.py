@@ -28,19 +28,11 @@ import os
 import sys
 import time
 
-from dvc_pedata import __version__
+from dvc_pedata.base.cachedir import cache_dir_text
+from dvc_pedata.base.version import __version__
 
 FORMAT = 1
 _GIT_ENV = ("GIT_DIR", "GIT_WORK_TREE")
-
-
-def cache_dir_text() -> str:
-    """``$PEDATA_CACHE_DIR``, else ``$XDG_CACHE_HOME/pedata``, else ``~/.cache/pedata`` (no pathlib)."""
-    explicit = os.environ.get("PEDATA_CACHE_DIR")
-    if explicit:
-        return os.path.expanduser(explicit)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return os.path.join(os.path.expanduser(xdg) if xdg else os.path.join(os.path.expanduser("~"), ".cache"), "pedata")
 
 
 def _work_tree(registry: object) -> str | None:

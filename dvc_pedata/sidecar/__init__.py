@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from dvc_pedata.errors import FormatError
-from dvc_pedata.sidecar.common import FIELD_LIMIT, PE_ENTITIES, cap_schema, fingerprint
+from dvc_pedata.model.fields import cap_schema, fingerprint
+from dvc_pedata.model.formats import EXTENSIONS, MEDIA_TYPES
+from dvc_pedata.sidecar.common import FIELD_LIMIT, PE_ENTITIES
 
 __all__ = [
     "FIELD_LIMIT",
@@ -41,19 +43,7 @@ __all__ = [
     "fingerprint",
 ]
 
-MEDIA_TYPES: dict[str, str] = {
-    "parquet": "application/vnd.apache.parquet",
-    "hdf5": "application/x-hdf5",
-    "csv": "text/csv",
-}
 
-EXTENSIONS: dict[str, str] = {
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".h5": "hdf5",
-    ".hdf5": "hdf5",
-    ".csv": "csv",
-}
 
 
 @dataclass(frozen=True)
@@ -92,10 +82,16 @@ def describe(
         what = "is not a file" if path.exists() else "does not exist"
         raise FormatError(f"{path}: cannot read data file ({what})")
     if fmt == "parquet":
-        from dvc_pedata.sidecar.parquet import describe_parquet as reader
+        from dvc_pedata.sidecar.parquet import (  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
+            describe_parquet as reader,  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
+        )
     elif fmt == "hdf5":
-        from dvc_pedata.sidecar.hdf5 import describe_hdf5 as reader
+        from dvc_pedata.sidecar.hdf5 import (  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
+            describe_hdf5 as reader,  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
+        )
     else:
-        from dvc_pedata.sidecar.csv import describe_csv as reader
+        from dvc_pedata.sidecar.csv import (  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
+            describe_csv as reader,  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
+        )
     schema = reader(path, meta)
     return Sidecar(fmt, MEDIA_TYPES[fmt], schema if limit is None else cap_schema(schema, limit))

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from dvc_pedata.errors import FormatError
-from dvc_pedata.model.canonical import digest
+from dvc_pedata.model.fields import fingerprint
 
 # ``describe`` caps its per-column lists at this many entries by default (a directory manifest's
 # layout keeps one capped example schema). File manifests keep fewer inline and put the complete
@@ -199,24 +199,5 @@ def build_schema(
     }
 
 
-def cap_schema(schema: dict[str, Any], limit: int) -> dict[str, Any]:
-    """``schema`` with its per-column lists cut to their first ``limit`` entries.
-
-    The lists are ``fields``, ``stats`` (per parquet leaf column, in file order) and HDF5's
-    ``format_details.variables``; ``field_count`` and ``fingerprint`` still describe every field.
-    """
-    out = dict(schema)
-    fields = schema.get("fields") or []
-    out["fields"] = fields[:limit]
-    out["fields_truncated"] = bool(schema.get("fields_truncated")) or len(fields) > limit
-    stats = schema.get("stats") or {}
-    out["stats"] = dict(list(stats.items())[:limit]) if len(stats) > limit else stats
-    details = schema.get("format_details")
-    if isinstance(details, dict) and isinstance(details.get("variables"), dict) and len(details["variables"]) > limit:
-        out["format_details"] = {**details, "variables": dict(list(details["variables"].items())[:limit])}
-    return out
 
 
-def fingerprint(fields: Iterable[Mapping[str, Any]]) -> str:
-    """sha256 of the canonical JSON of ``[{name, type}, ...]`` in file order."""
-    return digest([{"name": f["name"], "type": f["type"]} for f in fields])

@@ -38,7 +38,7 @@ from dvc_pedata.lineage import graph as lineage
 from dvc_pedata.model.companion import registry_reader
 from dvc_pedata.model.documents import Channel, Manifest, Release, Tombstone
 from dvc_pedata.model.fields import complete_schema
-from dvc_pedata.model.schema_diff import diff_manifests, is_empty
+from dvc_pedata.model.schema_diff import INCOMPLETE, diff_manifests, is_empty
 from dvc_pedata.model.semver import Version
 from dvc_pedata.publish import dirmanifest
 from dvc_pedata.registry.repo import Registry
@@ -170,7 +170,9 @@ def _pipeline(reg: Registry, problems: list[str]) -> tuple[lineage.Graph | None,
     """
     if not _dvc_project(reg):
         return None, {}
-    from dvc_pedata.dvcio import repo as dvcio
+    from dvc_pedata.dvcio import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        repo as dvcio,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+    )
 
     try:
         graph = lineage.build_graph(reg)
@@ -446,8 +448,6 @@ def render_index(data: SiteData) -> str:
 
 def _diff_html(d: dict[str, Any]) -> str:
     if not d["columns"].get("complete", True):
-        from dvc_pedata.model.schema_diff import INCOMPLETE
-
         return f'<p class="muted">{e(INCOMPLETE)}.</p>' + _diff_html({**d, "columns": {**d["columns"], "complete": True}})
     if is_empty(d):
         return '<p class="diff-same">No schema, row-count or input changes' + (" (same bytes)." if d["same_bytes"] else ".") + "</p>"

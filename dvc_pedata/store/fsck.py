@@ -24,8 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from dvc_pedata.errors import PedataError
+from dvc_pedata.model.documents import Tombstone
 from dvc_pedata.registry.repo import Registry
+from dvc_pedata.resolver import cache
+from dvc_pedata.resolver.cachecheck import verify_all
 from dvc_pedata.store.pinset import declared_stores, folder_files, pinned, pinned_folders
+from dvc_pedata.store.purgeplan import Manifests, plan, revoked_shas, trees_holding, work_outs
 
 
 @dataclass
@@ -64,8 +68,9 @@ class FsckReport:
 
 def fsck(root: Path | str = ".", remote: str | None = None, *, deep: bool = False, namespace: str | None = None) -> FsckReport:
     """Check the stores (``remote``, or pedata.json's remote and mirrors); every finding is reported."""
-    from dvc_pedata.dvcio.repo import StoreRepo
-    from dvc_pedata.model.documents import Tombstone
+    from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        StoreRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+    )
 
     reg = Registry.find(root)
     pins = pinned(reg, namespace)
@@ -146,8 +151,6 @@ def fsck(root: Path | str = ".", remote: str | None = None, *, deep: bool = Fals
 
 def _purge_plans(reg: Registry, repo: Any, tombstones: list[Any]) -> list[tuple[Any, Any]]:
     """``(tombstone, PurgePlan)`` for each tombstone: what its purge deletes (purgeplan.py)."""
-    from dvc_pedata.store.purgeplan import Manifests, plan, revoked_shas, work_outs
-
     ms = Manifests(reg)
     outs = work_outs(repo, reg, ms)
     revoked = revoked_shas(reg)
@@ -162,9 +165,6 @@ def _still(ts: Any, purge_flags: str, purge_note: str) -> str:
 def _check_revoked_cache(report: FsckReport, plans: list[tuple[Any, Any]], namespace: str | None,
                          purge_flags: str, purge_note: str) -> None:
     """Revoked bytes still in the resolver cache: an object, or a cached tree that holds them."""
-    from dvc_pedata.resolver import cache
-    from dvc_pedata.store.purgeplan import trees_holding
-
     root = cache.cache_dir()
     for ts, p in plans:
         targets = [t for t in p.targets if namespace is None or t.namespace == namespace]
@@ -188,15 +188,21 @@ def _purge_flags(reg: Registry) -> tuple[str, str]:
     flags = " ".join(f"--sign {n}" for n in [*names, *["KEY"] * missing])
     if not missing:
         return flags, ""
-    from dvc_pedata.trust.keys import keys_dir
+    from dvc_pedata.trust.keys import (  # lazy: cryptography; only signed refs and signing pay for it
+        keys_dir,  # lazy: cryptography; only signed refs and signing pay for it
+    )
 
     return flags, f" (KEY: a revoker key; {'too few are' if names else 'none is'} in {keys_dir()})"
 
 
 def _revoker_keys(reg: Registry) -> tuple[list[str], int]:
     """Names of local keys that can sign a tombstone (up to the revoker threshold), and how many are lacking."""
-    from dvc_pedata.trust.keys import list_keys
-    from dvc_pedata.trust.root import load_root_chain
+    from dvc_pedata.trust.keys import (  # lazy: cryptography; only signed refs and signing pay for it
+        list_keys,  # lazy: cryptography; only signed refs and signing pay for it
+    )
+    from dvc_pedata.trust.root import (  # lazy: cryptography; only signed refs and signing pay for it
+        load_root_chain,  # lazy: cryptography; only signed refs and signing pay for it
+    )
 
     try:
         role = load_root_chain(reg).roles["revoker"]
@@ -210,8 +216,6 @@ def _revoker_keys(reg: Registry) -> tuple[list[str], int]:
 
 def _check_cache(report: FsckReport, pins: list[Any]) -> None:
     """Re-hash the resolver cache; each damaged object or tree named by a URI that pins it."""
-    from dvc_pedata.resolver.cachecheck import verify_all
-
     uris: dict[str, str] = {}
     for p in pins:
         uris.setdefault(p.sha256, p.uri)

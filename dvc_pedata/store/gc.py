@@ -22,6 +22,7 @@ from typing import Any
 
 from dvc_pedata.base import gitio
 from dvc_pedata.errors import IntegrityError, PedataError
+from dvc_pedata.model.listing import listed_md5s
 from dvc_pedata.publish.locks import INPUTS_LOCK
 from dvc_pedata.registry.repo import Registry
 
@@ -126,7 +127,6 @@ def referenced(reg: Registry) -> Referenced:
     """Every DVC object the registry's history refers to (see the module docstring)."""
     sha_to_md5: dict[str, set[str]] = {}
     keep: set[str] = set()
-    from dvc_pedata.publish.dirmanifest import listed_md5s
 
     for _path, data in _history_blobs(reg, "manifests"):
         keep |= listed_md5s(data)  # a directory's files are objects of their own
@@ -152,7 +152,9 @@ def referenced(reg: Registry) -> Referenced:
 
 def gc(root: Path | str = ".", remote: str | None = None, *, dry_run: bool = False) -> GcReport:
     """List (and unless ``dry_run``, delete) the orphans in ``remote`` (default: the registry's)."""
-    from dvc_pedata.dvcio.repo import StoreRepo
+    from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        StoreRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+    )
 
     reg = Registry.find(root)
     ref = referenced(reg)

@@ -58,7 +58,9 @@ def mirror(
 
     ``deep``: hash the objects ``to`` already holds too, and replace those with the wrong sha256.
     """
-    from dvc_pedata.dvcio.repo import StoreRepo
+    from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        StoreRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+    )
 
     reg = Registry.find(root)
     pins = pinned(reg, namespace)

@@ -30,11 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dvc_pedata.base.atomic import TMP_PREFIX
 from dvc_pedata.errors import NotFoundError
 from dvc_pedata.model.companion import registry_reader
 from dvc_pedata.model.documents import Manifest
+from dvc_pedata.model.listing import is_directory, load_listing
 from dvc_pedata.model.merkle import FileEntry
-from dvc_pedata.publish.dirmanifest import is_directory, load_listing
 from dvc_pedata.registry.repo import Registry
 
 
@@ -215,8 +216,6 @@ def trees_holding(root: Path, shas: set[str], directories: Iterable[str]) -> lis
     is matched by name. Staged trees a killed builder left (``.pedata-tmp-tree-<sha12>-…``) of a
     revoked folder are included too.
     """
-    from dvc_pedata.base.atomic import TMP_PREFIX
-
     trees = root / "trees"
     if not trees.is_dir():
         return []

@@ -29,11 +29,20 @@ from typing import TYPE_CHECKING, Any
 from dvc_pedata.base import gitio
 from dvc_pedata.base.timeutil import format_time, now
 from dvc_pedata.errors import NotFoundError, PedataError, SignatureError, UsageError
-from dvc_pedata.model.documents import Release, Tombstone, new_body
+from dvc_pedata.model.companion import registry_reader
+from dvc_pedata.model.documents import Channel, Release, Tombstone, new_body
+from dvc_pedata.model.listing import find_entry, load_listing
 from dvc_pedata.model.uri import is_uri, parse
 from dvc_pedata.registry.lock import registry_lock
+from dvc_pedata.registry.refs import manifest_for_pin, pin_for
 from dvc_pedata.registry.repo import Registry
+from dvc_pedata.registry.source import is_git_url, open_registry
+from dvc_pedata.resolver import cache
+from dvc_pedata.store.pinset import member_records, pin_contains
+from dvc_pedata.store.purgeplan import plan, trees_holding, work_outs
 from dvc_pedata.trust.keys import Signer
+from dvc_pedata.trust.signing import check_threshold
+from dvc_pedata.trust.signing import sign as sign_doc
 
 if TYPE_CHECKING:
     from dvc_pedata.store.purgeplan import PurgePlan, WorkOut
@@ -84,15 +93,10 @@ class RevokeResult:
 
 def target_sha256(reg: Registry, ref: str) -> str:
     """The sha256 a REF names: ``pedata://ns/name@ref`` (any ref kind) or a bare sha256."""
-    from dvc_pedata.registry.refs import pin_for
-
     ref = ref.strip()
     if is_uri(ref):
         uri = parse(ref)
         if uri.path is not None:  # one file of a directory artifact: its own bytes (dirmanifest.py)
-            from dvc_pedata.model.companion import registry_reader
-            from dvc_pedata.publish.dirmanifest import find_entry, load_listing
-            from dvc_pedata.registry.refs import manifest_for_pin
 
             m = manifest_for_pin(reg, uri.namespace, uri.name, pin_for(reg, uri))
             return find_entry(load_listing(m, registry_reader(reg.root)), uri.path, str(uri)).sha256
@@ -116,14 +120,10 @@ def _split_signers(signers: list[Signer], root: Any) -> tuple[list[Signer], list
 
 def _dir_holds(reg: Registry, ns: str, name: str, pin: dict[str, Any], sha256: str) -> bool:
     """A directory artifact holding a revoked file is itself unreproducible (its other files are not revoked)."""
-    from dvc_pedata.publish.dirmanifest import pin_contains
-
     return pin_contains(reg, ns, name, pin, sha256)
 
 
 def _dir_members(reg: Registry, sha256: str) -> list[dict[str, Any]]:
-    from dvc_pedata.publish.dirmanifest import member_records
-
     return member_records(reg, sha256)
 
 
@@ -139,8 +139,6 @@ def _releases_pinning(reg: Registry, sha256: str) -> list[tuple[Path, Release, l
 
 def channels_pointing(reg: Registry, sha256: str) -> list[dict[str, Any]]:
     """Channels at HEAD whose pins still name ``sha256`` (``verify`` fails until they move)."""
-    from dvc_pedata.model.documents import Channel
-
     out = []
     for path in reg.iter_channel_paths():
         ch = Channel.load(path, reg.rel(path))
@@ -174,7 +172,9 @@ def _mark_unreproducible(reg: Registry, rel: Release, names: list[str], ts: Tomb
 
     The release lifecycle belongs to :mod:`certify`; revocation commits it with the tombstone.
     """
-    from dvc_pedata.releases.certify import mark_unreproducible
+    from dvc_pedata.releases.certify import (  # lazy: cryptography; only signed refs and signing pay for it
+        mark_unreproducible,  # lazy: cryptography; only signed refs and signing pay for it
+    )
 
     reason = f"{', '.join(names)} (sha256 {ts.artifact_sha256}) revoked by {ts.authority} on {ts.date}: {ts.reason}"
     return mark_unreproducible(reg, rel.namespace, rel.version, reason, signers, commit=False)
@@ -213,10 +213,12 @@ def revoke(
     threshold because the tombstone is re-signed with the grown ``purged`` record (certifier keys
     only if a release pinning the bytes is not yet ``unreproducible``).
     """
-    from dvc_pedata.trust.keys import load_signer
-    from dvc_pedata.trust.root import load_root_chain
-    from dvc_pedata.trust.signing import check_threshold
-    from dvc_pedata.trust.signing import sign as sign_doc
+    from dvc_pedata.trust.keys import (  # lazy: cryptography; only signed refs and signing pay for it
+        load_signer,  # lazy: cryptography; only signed refs and signing pay for it
+    )
+    from dvc_pedata.trust.root import (  # lazy: cryptography; only signed refs and signing pay for it
+        load_root_chain,  # lazy: cryptography; only signed refs and signing pay for it
+    )
 
     reg = Registry.find(root)
     reason, authority = " ".join((reason or "").split()), " ".join((authority or "").split())
@@ -316,8 +318,9 @@ def revoke(
 
 def _purge_plan(reg: Registry, sha256: str) -> tuple[PurgePlan, list[WorkOut]]:
     """What purging ``sha256`` deletes (:mod:`purgeplan`), and the work tree's DVC outputs it reads."""
-    from dvc_pedata.dvcio.repo import StoreRepo
-    from dvc_pedata.store.purgeplan import plan, work_outs
+    from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        StoreRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+    )
 
     with StoreRepo(reg.root) as repo:
         outs = work_outs(repo, reg)
@@ -328,9 +331,9 @@ def purge_everywhere(reg: Registry, plan: PurgePlan, outs: list[WorkOut]) -> lis
     """Delete the plan's objects from every DVC remote and mirror, the DVC cache, the work tree and
     the resolver cache (objects and cached trees). Never raises for one place: each failure is
     recorded with its reason."""
-    from dvc_pedata.dvcio.repo import StoreRepo
-    from dvc_pedata.resolver import cache
-    from dvc_pedata.store.purgeplan import trees_holding
+    from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        StoreRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+    )
 
     entries: list[PurgeEntry] = []
     md5s = plan.md5s
@@ -385,7 +388,9 @@ def purge_everywhere(reg: Registry, plan: PurgePlan, outs: list[WorkOut]) -> lis
 def _purge_workspace(reg: Registry, md5s: set[str], outs: list[WorkOut]) -> list[PurgeEntry]:
     """The work tree's copies: a revoked output whole (a folder recursively), and inside a tracked
     folder each file whose bytes are revoked (checked first: an edited file holds other bytes)."""
-    from dvc_pedata.dvcio.repo import file_md5
+    from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        file_md5,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+    )
 
     entries: list[PurgeEntry] = []
     for o in outs:
@@ -423,8 +428,6 @@ def revocations(registry: str | None = None, rev: str | None = None) -> list[dic
 
     Works on a checkout, a commit, or a git URL, so a downstream cache can purge itself.
     """
-    from dvc_pedata.registry.source import open_registry
-
     view = open_registry(registry, rev, current=False)  # the list at ``rev``, as asked
     if view.rev is None:
         rels = [view.registry.rel(p) for p in view.registry.iter_tombstone_paths()]
@@ -449,8 +452,12 @@ def status(root: Path | str = ".") -> list[dict[str, Any]]:
 
     ``dvc pull`` fails for exactly these (the objects are purged); this says why.
     """
-    from dvc_pedata.dvcio.repo import StoreRepo, cached_listing, find_project, repo_imports
-    from dvc_pedata.registry.source import is_git_url
+    from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        StoreRepo,
+        cached_listing,
+        find_project,
+        repo_imports,
+    )
 
     start = Path(root).resolve()
     out: list[dict[str, Any]] = []
@@ -458,8 +465,6 @@ def status(root: Path | str = ".") -> list[dict[str, Any]]:
     with contextlib.suppress(PedataError):
         reg = Registry.find(start)
     if reg is not None:
-        from dvc_pedata.store.purgeplan import work_outs
-
         by_md5 = {m: r for r in revocations(str(reg.root)) for m in r["md5"]}
         if not by_md5:
             return out

@@ -26,7 +26,9 @@ from typing import TYPE_CHECKING
 from dvc_pedata.base import gitio
 from dvc_pedata.errors import PedataError
 from dvc_pedata.model.documents import Document, Root
+from dvc_pedata.registry.source import ensure_history
 from dvc_pedata.trust.keys import short
+from dvc_pedata.trust.signing import check_threshold
 
 if TYPE_CHECKING:
     from dvc_pedata.registry.source import RegistryView
@@ -86,8 +88,6 @@ def _without(doc: Document, keyids: Mapping[str, int]) -> Document:
 def judge(doc: Document, rel: str, role: str, namespace: str | None, roots: Sequence[Root],
           states: Sequence[State]) -> str | None:
     """None if ``doc`` is trusted under the rule above; else one line: why not, under which root, the fix."""
-    from dvc_pedata.trust.signing import check_threshold
-
     by_version = {int(r.version): r for r in roots}
     banned = distrusted(roots)
     candidates: list[tuple[Document, Root, str | None]] = []
@@ -115,8 +115,9 @@ def judge(doc: Document, rel: str, role: str, namespace: str | None, roots: Sequ
 def judge_in_view(view: RegistryView, doc: Document, rel: str, role: str, namespace: str | None,
                   trusted_root: str | None, offline: bool) -> str | None:
     """:func:`judge` for the resolver: the roots and history of a registry view (work tree, commit or clone)."""
-    from dvc_pedata.registry.source import ensure_history
-    from dvc_pedata.trust.root import load_root_versions
+    from dvc_pedata.trust.root import (  # lazy: cryptography; only signed refs and signing pay for it
+        load_root_versions,  # lazy: cryptography; only signed refs and signing pay for it
+    )
 
     roots = load_root_versions(view.registry, trusted_root, view.rev, check_expiry=False)
     rev = view.rev or gitio.head(view.root)

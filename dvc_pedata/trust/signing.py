@@ -13,9 +13,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dvc_pedata.errors import SignatureError
+from dvc_pedata.base import gitio
+from dvc_pedata.errors import NotARegistryError, SignatureError, UsageError
 from dvc_pedata.model.canonical import canonical_bytes
-from dvc_pedata.model.documents import Document, Root
+from dvc_pedata.model.documents import Document, Root, load_any
 from dvc_pedata.trust.keys import PublicKey, Signer, short
 
 ROLES = ("root", "promoter", "certifier", "revoker")
@@ -173,10 +174,9 @@ def sign_file(path: str | Path, refs: Sequence[str]) -> SignFileResult:
     All keys are loaded before anything is written, the file is replaced atomically, and inside a
     git work tree it is ``git add``-ed so the next commit carries it.
     """
-    from dvc_pedata.base import gitio
-    from dvc_pedata.errors import NotARegistryError, UsageError
-    from dvc_pedata.model.documents import load_any
-    from dvc_pedata.trust.keys import load_signer
+    from dvc_pedata.trust.keys import (  # lazy: cryptography; only signed refs and signing pay for it
+        load_signer,  # lazy: cryptography; only signed refs and signing pay for it
+    )
 
     path = Path(path)
     doc = load_any(path)

@@ -21,6 +21,8 @@ from dvc_pedata.errors import PedataError
 from dvc_pedata.model.companion import is_companion
 from dvc_pedata.model.documents import Channel, Document, Manifest, Release, Root, Tombstone
 from dvc_pedata.registry.repo import Registry
+from dvc_pedata.trust.signing import check_threshold
+from dvc_pedata.verify.checks import CHECKS
 
 if TYPE_CHECKING:
     from dvc_pedata.trust.history import State
@@ -216,7 +218,9 @@ def _load_history(ctx: Context) -> None:
 
 # -- checks ----------------------------------------------------------------------------------------
 def _check_roots(ctx: Context) -> None:
-    from dvc_pedata.trust.root import verify_root_chain
+    from dvc_pedata.trust.root import (  # lazy: cryptography; only signed refs and signing pay for it
+        verify_root_chain,  # lazy: cryptography; only signed refs and signing pay for it
+    )
 
     for r in ctx.roots:
         expected = ctx.reg.root_path(r.version).relative_to(ctx.reg.root).as_posix()
@@ -236,8 +240,6 @@ def _check_roots(ctx: Context) -> None:
 
 
 def _signature_check(ctx: Context, rel: str, doc: Document, role: str, ns: str | None, root: Root | None, commit: str | None = None) -> None:
-    from dvc_pedata.trust.signing import check_threshold
-
     if root is None:
         return
     for problem in check_threshold(doc, root, role, ns):
@@ -246,8 +248,10 @@ def _signature_check(ctx: Context, rel: str, doc: Document, role: str, ns: str |
 
 def _committed_signature_check(ctx: Context, rel: str, doc: Document, role: str, ns: str | None) -> None:
     """Releases and tombstones: the newest root, else the root in force when the version was committed."""
-    from dvc_pedata.trust.history import committed_states, judge
-    from dvc_pedata.trust.signing import check_threshold
+    from dvc_pedata.trust.history import (  # lazy: cryptography; only signed refs and signing pay for it
+        committed_states,
+        judge,
+    )
 
     if ctx.root is None or not check_threshold(doc, ctx.root, role, ns):
         return
@@ -320,8 +324,6 @@ def _roots_at(ctx: Context) -> dict[str, Root]:
 
 
 def _check_history(ctx: Context) -> None:
-    from dvc_pedata.trust.signing import check_threshold
-
     roots = _roots_at(ctx)
     by_path: dict[str, list[HistoryEntry]] = defaultdict(list)
     for e in ctx.history:
@@ -409,8 +411,6 @@ def _report_unmet(ctx: Context, path: str, unmet: dict[str, tuple[int, str, list
 
 
 def _run_plugins(ctx: Context) -> None:
-    from dvc_pedata.verify.checks import CHECKS
-
     for _name, check in CHECKS:
         check(ctx)
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from dvc_pedata.errors import PedataError
+from dvc_pedata.model.companion import FILES, registry_reader
+from dvc_pedata.model.listing import is_directory, load_listing, members_with
 
 
 def run(ctx: Any) -> None:
-    from dvc_pedata.model.companion import FILES, registry_reader
-    from dvc_pedata.publish.dirmanifest import is_directory, load_listing
-
     root = ctx.reg.root
     read = registry_reader(root)
 
@@ -41,9 +40,6 @@ def run(ctx: Any) -> None:
 
 def _check_revoked_members(ctx: Any, revoked: set[str]) -> None:
     """A release pinning a directory that holds a revoked file must be ``unreproducible``."""
-    from dvc_pedata.model.companion import registry_reader
-    from dvc_pedata.publish.dirmanifest import members_with
-
     read = registry_reader(ctx.reg.root)
     for rel, r in sorted(ctx.releases.items()):
         if r.status == "unreproducible":

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from dvc_pedata.base.hashing import HashState, hash_stream
 from dvc_pedata.errors import PedataError
-from dvc_pedata.model.documents import Manifest
+from dvc_pedata.model.documents import Adoption, Manifest
 
 
 def _dvc_out(ctx: Any, rel: str) -> dict[str, Any] | None:
@@ -42,8 +43,6 @@ def _local_copy(ctx: Any, rec: Any) -> Any:
 
 
 def _check_bytes(ctx: Any, rel: str, rec: Any, options: dict[str, Any]) -> None:
-    from dvc_pedata.base.hashing import HashState
-
     local = _local_copy(ctx, rec)
     if local is not None:
         with HashState(ctx.reg.state_dir / "hashes.db") as state:
@@ -54,7 +53,9 @@ def _check_bytes(ctx: Any, rel: str, rec: Any, options: dict[str, Any]) -> None:
         return
     if not options.get("remote"):
         return
-    from dvc_pedata.dvcio.repo import DvcRepo
+    from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        DvcRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+    )
 
     with DvcRepo(ctx.reg.root) as repo:
         remote = rec.body["remote"]
@@ -63,8 +64,6 @@ def _check_bytes(ctx: Any, rel: str, rec: Any, options: dict[str, Any]) -> None:
                 ctx.violation(rel, f"adopted bytes (md5 {rec.md5}) are missing from DVC remote {remote or 'default'}")
                 return
             if options.get("deep"):
-                from dvc_pedata.base.hashing import hash_stream
-
                 fd = hash_stream(repo.iter_remote_object(rec.md5, remote))
                 ctx.counts["adopted bytes hashed"] += 1
                 if fd.sha256 != rec.sha256:
@@ -74,8 +73,6 @@ def _check_bytes(ctx: Any, rel: str, rec: Any, options: dict[str, Any]) -> None:
 
 
 def _check_record(ctx: Any, rel: str, options: dict[str, Any]) -> dict[str, str] | None:
-    from dvc_pedata.external.adopt import Adoption
-
     try:
         rec = Adoption.load(ctx.reg.root / rel, rel)
     except PedataError as exc:
@@ -107,7 +104,9 @@ def _check_record(ctx: Any, rel: str, options: dict[str, Any]) -> dict[str, str]
 
 
 def run(ctx: Any) -> None:
-    from dvc_pedata.resolver.external import location_of
+    from dvc_pedata.resolver.external import (  # lazy: ssl/urllib; only external (hf://, https://) fetches pay for them
+        location_of,  # lazy: ssl/urllib; only external (hf://, https://) fetches pay for them
+    )
 
     options = dict(getattr(ctx, "options", {}) or {})
     adopted: dict[str, str] = {}

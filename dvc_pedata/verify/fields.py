@@ -12,13 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from dvc_pedata.errors import PedataError
+from dvc_pedata.model.companion import FIELDS, registry_reader
+from dvc_pedata.model.fields import companion_of, complete_schema, fingerprint
 
 
 def run(ctx: Any) -> None:
-    from dvc_pedata.model.companion import FIELDS, registry_reader
-    from dvc_pedata.model.fields import companion_of, complete_schema
-    from dvc_pedata.sidecar.common import fingerprint
-
     root = ctx.reg.root
     read = registry_reader(root)
     named: set[str] = set()
