@@ -8,18 +8,20 @@ import sys
 from pathlib import Path
 
 from dvc_pedata.cli.output import add_json_flag, add_list_flag, emit, warn
+from dvc_pedata.model import layout
+from dvc_pedata.model.names import LATEST
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser("cite", help="cite a release: CITATION.cff, BibTeX, SWHIDs, TRO or a PolicyEngine bundle block")
-    c.add_argument("ref", metavar="NS@VERSION")
+    c.add_argument("ref", metavar="NS@VERSION", help="a release: us@1.0.0, us@v1.0.0 or its tag us/v1.0.0")
     c.add_argument("--format", default="cff", choices=["cff", "bibtex", "swhid", "tro", "policyengine"])
     c.add_argument("-o", "--output", metavar="FILE", help="write to FILE (policyengine: also <ns>.trace.tro.jsonld next to it)")
     c.add_argument("--dataset", metavar="NAME", help="policyengine: the certified dataset (default: the first HDF5 pin)")
     c.add_argument("--base-url", metavar="URL", help="policyengine: https URL serving the DVC remote, for TRO locations")
     c.set_defaults(func=_cite)
     e = sub.add_parser("export", help="export a release as Croissant 1.1 JSON-LD or a Frictionless datapackage.json")
-    e.add_argument("ref", metavar="NS@VERSION")
+    e.add_argument("ref", metavar="NS@VERSION", help="a release: us@1.0.0, us@v1.0.0 or its tag us/v1.0.0")
     e.add_argument("--format", required=True, choices=["croissant", "datapackage"])
     e.add_argument("-o", "--output", metavar="DIR", help="folder to write croissant.json / datapackage.json into")
     e.set_defaults(func=_export)
@@ -114,11 +116,11 @@ def _import(args: argparse.Namespace) -> int:
     text = (f"imported {len(res.pins)} external artifacts into channel {res.namespace}/{res.channel} "
             f"(version {res.version})" + (f", commit {res.commit}" if res.commit else ", nothing new"))
     emit(args, res.to_json(), text + "\n" + "\n".join(f"  {n}  sha256:{s}" for n, s in sorted(res.pins.items())))
-    if not args.sign and res.channel != "latest" and res.commit:
+    if not args.sign and res.channel != LATEST and res.commit:
         from dvc_pedata.registry.repo import Registry
 
         if Registry.find(".").root_versions():  # verify demands the promoter threshold on this channel
-            rel = f"channels/{res.namespace}/{res.channel}.json"
+            rel = layout.channel(res.namespace, res.channel)
             warn(f"{rel} is unsigned, and this registry has a trust root: pedata verify fails and the channel"
                  f" does not resolve until promoters sign it (pedata sign {rel} --sign KEY, then commit)")
     return 0

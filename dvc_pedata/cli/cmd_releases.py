@@ -13,7 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_json_flag(p)
     p.set_defaults(func=_list)
     s = sub.add_parser("show", help="one release: pins, tags, lifecycle and changes since the previous release")
-    s.add_argument("ref", metavar="NS@VERSION")
+    s.add_argument("ref", metavar="NS@VERSION", help="a release: us@1.0.0, us@v1.0.0 or its tag us/v1.0.0")
     add_json_flag(s)
     s.set_defaults(func=_show)
 

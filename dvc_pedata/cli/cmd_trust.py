@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 
 from dvc_pedata.cli.output import add_json_flag, emit, warn
+from dvc_pedata.model.names import ROLES
 
-ROLE_CHOICES = ("root", "promoter", "certifier", "revoker")
+ROLE_CHOICES = ROLES
 
 
 def _keys_arg(p: argparse.ArgumentParser, flag: str, help: str, required: bool = False) -> None:

@@ -44,6 +44,7 @@ from dvc_pedata.base.timeutil import is_expired
 from dvc_pedata.errors import IntegrityError, PedataError, SignatureError
 from dvc_pedata.external.adopt_guard import checked_remote, undo_on_failure
 from dvc_pedata.model.documents import Adoption, Channel, new_body
+from dvc_pedata.model.names import LATEST
 from dvc_pedata.model.uri import parse
 from dvc_pedata.publish.channels import advance
 from dvc_pedata.registry.lock import registry_lock
@@ -52,10 +53,6 @@ from dvc_pedata.resolver.external import adoption_path, location_of
 from dvc_pedata.resolver.resolve import resolve
 from dvc_pedata.trust.signing import check_threshold
 from dvc_pedata.trust.signing import sign as sign_doc
-
-LATEST = "latest"
-
-
 
 
 @dataclass
@@ -106,10 +103,10 @@ def _promoters(reg: Registry, ns: str, refs: list[str] | None) -> tuple[list[Any
     if not refs:
         return [], None
     from dvc_pedata.trust.keys import (  # lazy: cryptography; only signed refs and signing pay for it
-        load_signer,  # lazy: cryptography; only signed refs and signing pay for it
+        load_signer,
     )
     from dvc_pedata.trust.root import (  # lazy: cryptography; only signed refs and signing pay for it
-        load_root_chain,  # lazy: cryptography; only signed refs and signing pay for it
+        load_root_chain,
     )
 
     signers = [load_signer(k) for k in refs]
@@ -206,7 +203,7 @@ def adopt(ref: str, root: Path | str = ".", *, remote: str | None = None, push: 
     assert res.path is not None
     data_rel = f"adopted/{ns}/{name}/{sha256}/{_file_name(origin, name)}"
     from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        DvcRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        DvcRepo,
     )
     from dvc_pedata.publish.manifests import (  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
         build_manifest,

@@ -24,7 +24,7 @@ NOTHING_DONE = "nothing was fetched or written"
 def checked_remote(reg: Registry, remote: str | None, push: bool) -> str | None:
     """The remote named by ``--remote`` or pedata.json (None: DVC's default), checked to exist."""
     from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        DvcRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        DvcRepo,
     )
 
     named = remote or reg.config.get("remote")

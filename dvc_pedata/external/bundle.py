@@ -16,12 +16,11 @@ location is checked (:mod:`dvc_pedata.bundle_entry`) before anything is written.
 from __future__ import annotations
 
 import configparser
-import json
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from dvc_pedata.base import atomic, gitio
+from dvc_pedata.base import gitio
 from dvc_pedata.errors import DocumentError, NotFoundError, PedataError, UsageError
 from dvc_pedata.model.canonical import loads_strict, pretty_bytes
 from dvc_pedata.model.documents import Manifest, new_body
@@ -175,7 +174,7 @@ def _entry_docs(ns: str, name: str, entry: Any, default_repo_type: str | None,
     ``bundle_entry`` loads :mod:`external` (the HTTP client), so only import pays for it, not export.
     """
     from dvc_pedata.external.bundle_entry import (  # lazy: ssl/urllib; only external (hf://, https://) fetches pay for them
-        entry_location,  # lazy: ssl/urllib; only external (hf://, https://) fetches pay for them
+        entry_location,
     )
 
     check_name(name, "dataset name")
@@ -222,7 +221,7 @@ def import_bundle(
     Everything is parsed and checked before anything is written.
     """
     from dvc_pedata.trust.keys import (  # lazy: cryptography; only signed refs and signing pay for it
-        load_signer,  # lazy: cryptography; only signed refs and signing pay for it
+        load_signer,
     )
 
     path = Path(manifest_path)
@@ -279,6 +278,3 @@ def import_bundle(
                         {n: m.sha256 for n, (m, _) in docs.items()},
                         [reg.rel(reg.manifest_path(ns, n, m.sha256)) for n, (m, _) in docs.items()])
 
-
-def write_json(path: Path, obj: Any) -> None:
-    atomic.write_if_changed(path, (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode())

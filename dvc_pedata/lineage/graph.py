@@ -13,19 +13,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dvc_pedata.base import gitio
-from dvc_pedata.errors import NotFoundError, PedataError
+from dvc_pedata.errors import NotFoundError, PedataError, UsageError
+from dvc_pedata.model import layout
 from dvc_pedata.model.canonical import loads_strict
 from dvc_pedata.model.companion import is_companion
 from dvc_pedata.model.documents import Release
+from dvc_pedata.model.names import LATEST
 from dvc_pedata.model.semver import SEMVER_RE, check_semver
-from dvc_pedata.model.uri import is_uri, parse
+from dvc_pedata.model.uri import RELEASE_REF_HELP, is_uri, parse, parse_release_ref
 from dvc_pedata.publish.locks import INPUTS_LOCK, load_inputs_lock
 from dvc_pedata.registry.refs import pin_for
 from dvc_pedata.registry.repo import Registry
@@ -118,7 +119,7 @@ def build_graph(reg: Registry, rev: str | None = None, stages: list[Any] | None 
     """The whole pipeline graph of the registry (work tree, or the commit ``rev``)."""
     if stages is None:
         from dvc_pedata.dvcio import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-            repo as dvcio,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+            repo as dvcio,
         )
 
         stages = dvcio.pipeline_stages(reg.root, rev=rev)
@@ -171,7 +172,7 @@ def release_at_tag(reg: Registry, ns: str, version: str) -> tuple[str, Release]:
     commit = gitio.git(reg.root, "rev-parse", "--verify", "-q", f"refs/tags/{tag}^{{commit}}", check=False)
     if not commit:
         raise NotFoundError(f"no release tag {tag} (a release is tagged when it is certified)")
-    rel = f"releases/{ns}/{version}.json"
+    rel = layout.release(ns, version)
     data = gitio.show(reg.root, commit, rel)
     if data is None:
         raise NotFoundError(f"tag {tag} names commit {commit[:12]}, which has no {rel}")
@@ -194,7 +195,7 @@ def parse_ref(reg: Registry, ref: str | None) -> Scope:
     if ref is None:
         return Scope(None, {}, None, "work tree")
     if is_uri(ref):
-        uri = parse(ref, default_ref="latest")
+        uri = parse(ref, default_ref=LATEST)
 
         if uri.ref_kind == "release":
             commit, rel = release_at_tag(reg, uri.namespace, uri.ref)
@@ -202,10 +203,11 @@ def parse_ref(reg: Registry, ref: str | None) -> Scope:
                 raise NotFoundError(f"release {uri.namespace}@{uri.ref} has no artifact {uri.name!r}")
             return Scope(commit, {uri.name: rel.pins[uri.name]}, uri.namespace, str(uri), rel.version)
         return Scope(None, {uri.name: pin_for(reg, uri)}, uri.namespace, str(uri))
-    m = re.fullmatch(r"([a-z0-9][a-z0-9_.-]*)(?:@|/)v?(.+)", ref)
-    if not m:
-        raise PedataError(f"bad reference {ref!r}: expected NS@VERSION (e.g. us@1.0.0), a tag us/v1.0.0 or a pedata:// URI")
-    commit, rel = release_at_tag(reg, m.group(1), m.group(2))
+    try:
+        ns, version = parse_release_ref(ref)
+    except UsageError:
+        raise UsageError(f"bad reference {ref!r}: expected {RELEASE_REF_HELP}, or a pedata:// URI") from None
+    commit, rel = release_at_tag(reg, ns, version)
     return Scope(commit, dict(rel.pins), rel.namespace, f"{rel.namespace}@{rel.version}", rel.version)
 
 
@@ -214,7 +216,7 @@ def pinned_paths(reg: Registry, scope: Scope) -> dict[str, dict[str, Any]]:
     files = _Files(reg, scope.commit)
     out = {}
     for name, pin in sorted(scope.pins.items()):
-        rel = f"manifests/{scope.namespace}/{name}/{pin['sha256']}.json"
+        rel = layout.manifest(scope.namespace, name, pin["sha256"])
         data = files.read(rel)
         if data is None:
             raise NotFoundError(f"pin {name!r} names sha256 {pin['sha256'][:12]}…, but {rel} does not exist")

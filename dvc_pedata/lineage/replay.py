@@ -130,7 +130,7 @@ def _never_runs(stage: Any) -> bool:
 def _plan(reg: Registry, scope: Scope, pins: dict[str, dict[str, Any]]) -> _Plan:
     """The stages behind the pins, each pin's producer and frozen upstream, at the release's commit."""
     from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        pipeline_stages,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        pipeline_stages,
     )
 
     stages = pipeline_stages(reg.root, rev=scope.commit)
@@ -180,7 +180,7 @@ def replay(ref: str, policy: str = "strict", tolerance: float | None = None, roo
         tolerance = DEFAULT_TOLERANCE
     reg = Registry.find(root)
     from dvc_pedata.dvcio import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        repo as dvcio,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        repo as dvcio,
     )
 
     with dvcio.DvcRepo(reg.root) as repo:
@@ -218,7 +218,7 @@ def _run(reg: Registry, scope: Scope, wt: Path, lock: dict[str, Any], plan: _Pla
          pins: dict[str, dict[str, Any]], report: ReplayReport, clock: _Clock, remote: str | None,
          env_lock: dict[str, Any] | None = None) -> None:
     from dvc_pedata.dvcio import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        repo as dvcio,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        repo as dvcio,
     )
 
     dvc_outs = {o["path"]: o["md5"] for s in plan.stages if s.data_source for o in s.outs}
@@ -282,7 +282,7 @@ def _run(reg: Registry, scope: Scope, wt: Path, lock: dict[str, Any], plan: _Pla
             pinned = scratch / f"{name}{target.suffix}"
             fetch_pinned(reg, p["md5"], p["sha256"], pinned, remote)
             from dvc_pedata.lineage.compare import (  # lazy: numpy; only the paths that compare payloads pay for it
-                compare,  # lazy: numpy; only the paths that compare payloads pay for it
+                compare,
             )
 
             cmp = compare(pinned, target, fmt, float(report.tolerance or 0.0))
@@ -321,7 +321,7 @@ def _built_listing(wt: Path, path: str) -> list[str]:
     """The rebuilt folder's files as DVC recorded them in the scratch ``dvc.lock`` (``.dvcignore``
     applies, as it did at publish); a plain walk if DVC has no listing."""
     from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        DvcRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        DvcRepo,
     )
 
     try:
@@ -370,10 +370,10 @@ def _replay_directory(reg: Registry, scope: Scope, wt: Path, name: str, p: dict[
         row.update(verdict="differs", reason=f"directory digest differs from the pin ({why}): {len(listed)} of {len(pinned)} files differ: {named}")
         return
     from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        DvcRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        DvcRepo,
     )
     from dvc_pedata.lineage.compare import (  # lazy: numpy; only the paths that compare payloads pay for it
-        compare,  # lazy: numpy; only the paths that compare payloads pay for it
+        compare,
     )
 
     layouts = manifest.schema.get("layouts") or []

@@ -37,7 +37,7 @@ def _stream_to(repo: Any, md5: str, target: Path, remote: str | None, *, want_md
 def restore_inputs(reg: Registry, wt: Path, lock: dict[str, Any], dvc_outs: dict[str, str | None], remote: str | None) -> list[dict[str, Any]]:
     """Check each locked input in the worktree, fetching DVC-tracked ones from the remote first."""
     from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        DvcRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        DvcRepo,
     )
 
     results = []
@@ -86,7 +86,7 @@ def restore_frozen(reg: Registry, wt: Path, frozen: list[Any], remote: str | Non
     if not frozen:
         return []
     from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        DvcRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        DvcRepo,
     )
 
     rows: list[dict[str, Any]] = []
@@ -105,7 +105,7 @@ def restore_frozen(reg: Registry, wt: Path, frozen: list[Any], remote: str | Non
 
 def _restore_out(repo: Any, wt: Path, out: dict[str, Any], remote: str | None, where: str) -> dict[str, Any]:
     from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        file_md5,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        file_md5,
     )
 
     md5, name, target = out["md5"], out.get("hash") or "md5", wt / out["path"]
@@ -160,7 +160,7 @@ def fetch_pinned(reg: Registry, md5: str, sha256: str, dest: Path, remote: str |
     """The pinned bytes from the remote (for a lenient comparison), checked against the pin."""
     if repo is None:
         from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-            DvcRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+            DvcRepo,
         )
 
         with DvcRepo(reg.root) as repo:

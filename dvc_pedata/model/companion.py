@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from dvc_pedata.errors import IntegrityError
+from dvc_pedata.model import layout
 from dvc_pedata.model.canonical import digest, loads_strict, pretty_bytes
 
 Reader = Callable[[str], "bytes | None"]
@@ -40,7 +41,7 @@ class Kind:
 
     def rel(self, namespace: str, name: str, sha256: str) -> str:
         """The companion's registry path."""
-        return f"manifests/{namespace}/{name}/{self.filename(sha256)}"
+        return layout.companion(namespace, name, self.filename(sha256))
 
     def write(self, namespace: str, name: str, obj: Any) -> tuple[str, str, bytes]:
         """(sha256, registry path, bytes) of the companion holding ``obj``."""

@@ -1,7 +1,7 @@
-"""Typed registry documents: manifest, channel, release, tombstone, root.
+"""Typed registry documents: manifest, channel, release, tombstone, root, adoption record.
 
 Each is a thin typed view over its JSON body, validated against the JSON Schema shipped in
-``dvc_pedata/schemas/`` on every load and before every save. Signed kinds are stored as
+``dvc_pedata/model/schemas/`` on every load and before every save. Signed kinds are stored as
 ``{"signed": {...}, "signatures": [...]}``; their digest is over the canonical ``signed`` part only,
 so adding a signature never changes a document's identity.
 """
@@ -9,6 +9,7 @@ so adding a signature never changes a document's identity.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -188,24 +189,123 @@ class Document:
         return f"<{type(self).__name__} {self.digest[:12]}>"
 
 
+class Pin(dict[str, Any]):
+    """One artifact a channel or release pins: ``{sha256, manifest_sha256, size[, location]}``.
+
+    A ``dict`` subclass so the document's bytes are exactly the JSON it was read from (unknown
+    fields are kept, key order is the file's) while code reads typed attributes.
+    """
+
+    @property
+    def sha256(self) -> str:
+        return str(self["sha256"])
+
+    @property
+    def manifest_sha256(self) -> str:
+        return str(self["manifest_sha256"])
+
+    @property
+    def size(self) -> int | None:
+        value = self.get("size")
+        return int(value) if value is not None else None
+
+    @property
+    def location(self) -> dict[str, Any] | None:
+        return self.get("location")
+
+
+def _pins(body: dict[str, Any], key: str) -> None:
+    """Wrap a pin table's entries as :class:`Pin` in place (same bytes, typed access)."""
+    table = body.get(key)
+    if isinstance(table, dict):
+        for name, value in table.items():
+            if isinstance(value, dict) and not isinstance(value, Pin):
+                table[name] = Pin(value)
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    """Who may sign for a role: its keyids, how many must sign, and (optionally) which namespaces."""
+
+    keyids: tuple[str, ...]
+    threshold: int
+    namespaces: tuple[str, ...] | None = None
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> RoleSpec:
+        ns = obj.get("namespaces")
+        return cls(tuple(obj.get("keyids", ())), int(obj.get("threshold", 1)), tuple(ns) if ns is not None else None)
+
+    def covers(self, namespace: str | None) -> bool:
+        return self.namespaces is None or namespace is None or namespace in self.namespaces
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What a release's status change tells its readers: ``release``, ``correction`` or ``withdrawal``."""
+
+    kind: str
+    summary: str
+    date: str | None = None
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> Notice:
+        return cls(str(obj.get("kind", "")), str(obj.get("summary", "")), obj.get("date"))
+
+
+# Release statuses in lifecycle order: a release's status only moves forward in this list.
+STATUSES = ("provisional", "certified", "retired", "unreproducible")
+STATUS_RANK = {status: rank for rank, status in enumerate(STATUSES)}
+
+
+def status_rank(status: str) -> int:
+    """The status's place in the lifecycle order (unknown statuses never come first)."""
+    return STATUS_RANK.get(status, len(STATUSES))
+
+
 class Manifest(Document):
     """Schema sidecar of one artifact version: identity, schema, inputs, producer, licence."""
 
     kind = "manifest"
     signed_kind = False
 
-    namespace = property(lambda self: self.body["namespace"])
-    name = property(lambda self: self.body["name"])
-    size = property(lambda self: self.body["size"])
-    format = property(lambda self: self.body["format"])
-    schema = property(lambda self: self.body["schema"])
-    inputs = property(lambda self: self.body["inputs"])
-    producer = property(lambda self: self.body["producer"])
-    licence = property(lambda self: self.body["licence"])
+    @property
+    def namespace(self) -> str:
+        return str(self.body["namespace"])
+
+    @property
+    def name(self) -> str:
+        return str(self.body["name"])
+
+    @property
+    def size(self) -> int | None:
+        """None only for an external artifact whose source does not state its size."""
+        value = self.body["size"]
+        return int(value) if value is not None else None
+
+    @property
+    def format(self) -> str:
+        return str(self.body["format"])
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        return self.body["schema"]
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        return self.body["inputs"]
+
+    @property
+    def producer(self) -> dict[str, Any]:
+        return self.body["producer"]
+
+    @property
+    def licence(self) -> str | None:
+        return self.body["licence"]
 
     @property
     def sha256(self) -> str:
-        return self.body["digest"]["sha256"]
+        return str(self.body["digest"]["sha256"])
 
     @property
     def md5(self) -> str | None:
@@ -221,12 +321,33 @@ class Channel(Document):
 
     kind = "channel"
 
-    namespace = property(lambda self: self.body["namespace"])
-    channel = property(lambda self: self.body["channel"])
-    version = property(lambda self: self.body["version"])
-    prev = property(lambda self: self.body["prev"])
-    expires = property(lambda self: self.body["expires"])
-    artifacts = property(lambda self: self.body["artifacts"])
+    def __init__(self, body: dict[str, Any], signatures: list[dict[str, str]] | None = None) -> None:
+        super().__init__(body, signatures)
+        _pins(self.body, "artifacts")
+
+    @property
+    def namespace(self) -> str:
+        return str(self.body["namespace"])
+
+    @property
+    def channel(self) -> str:
+        return str(self.body["channel"])
+
+    @property
+    def version(self) -> int:
+        return int(self.body["version"])
+
+    @property
+    def prev(self) -> str | None:
+        return self.body["prev"]
+
+    @property
+    def expires(self) -> str | None:
+        return self.body["expires"]
+
+    @property
+    def artifacts(self) -> dict[str, Pin]:
+        return self.body["artifacts"]
 
 
 class Release(Document):
@@ -234,13 +355,46 @@ class Release(Document):
 
     kind = "release"
 
-    namespace = property(lambda self: self.body["namespace"])
-    version = property(lambda self: self.body["version"])
-    status = property(lambda self: self.body["status"])
-    pins = property(lambda self: self.body["pins"])
-    source_channel = property(lambda self: self.body["source_channel"])
-    previous = property(lambda self: self.body["previous"])
-    expires = property(lambda self: self.body["expires"])
+    def __init__(self, body: dict[str, Any], signatures: list[dict[str, str]] | None = None) -> None:
+        super().__init__(body, signatures)
+        _pins(self.body, "pins")
+
+    @property
+    def namespace(self) -> str:
+        return str(self.body["namespace"])
+
+    @property
+    def version(self) -> str:
+        return str(self.body["version"])
+
+    @property
+    def status(self) -> str:
+        return str(self.body["status"])
+
+    @property
+    def status_rank(self) -> int:
+        return status_rank(self.status)
+
+    @property
+    def pins(self) -> dict[str, Pin]:
+        return self.body["pins"]
+
+    @property
+    def source_channel(self) -> dict[str, Any]:
+        return self.body["source_channel"]
+
+    @property
+    def previous(self) -> str | None:
+        return self.body["previous"]
+
+    @property
+    def expires(self) -> str | None:
+        return self.body["expires"]
+
+    @property
+    def notice(self) -> Notice | None:
+        obj = self.body.get("notice")
+        return Notice.from_json(obj) if isinstance(obj, dict) else None
 
 
 class Tombstone(Document):
@@ -248,10 +402,21 @@ class Tombstone(Document):
 
     kind = "tombstone"
 
-    artifact_sha256 = property(lambda self: self.body["artifact_sha256"])
-    reason = property(lambda self: self.body["reason"])
-    authority = property(lambda self: self.body["authority"])
-    date = property(lambda self: self.body["date"])
+    @property
+    def artifact_sha256(self) -> str:
+        return str(self.body["artifact_sha256"])
+
+    @property
+    def reason(self) -> str:
+        return str(self.body["reason"])
+
+    @property
+    def authority(self) -> str:
+        return str(self.body["authority"])
+
+    @property
+    def date(self) -> str:
+        return str(self.body["date"])
 
 
 class Root(Document):
@@ -259,10 +424,26 @@ class Root(Document):
 
     kind = "root"
 
-    version = property(lambda self: self.body["version"])
-    expires = property(lambda self: self.body["expires"])
-    keys = property(lambda self: self.body["keys"])
-    roles = property(lambda self: self.body["roles"])
+    @property
+    def version(self) -> int:
+        return int(self.body["version"])
+
+    @property
+    def expires(self) -> str | None:
+        return self.body["expires"]
+
+    @property
+    def keys(self) -> dict[str, Any]:
+        return self.body["keys"]
+
+    @property
+    def roles(self) -> dict[str, Any]:
+        return self.body["roles"]
+
+    def role(self, name: str) -> RoleSpec | None:
+        """The role's spec, or None when this root does not define it."""
+        spec = self.roles.get(name)
+        return RoleSpec.from_json(spec) if isinstance(spec, dict) else None
 
 
 KINDS: dict[str, type[Document]] = {c.kind: c for c in (Manifest, Channel, Release, Tombstone, Root)}
@@ -293,10 +474,30 @@ class Adoption(Document):
     kind = "adoption"
     signed_kind = False
 
-    namespace = property(lambda self: self.body["namespace"])
-    name = property(lambda self: self.body["name"])
-    sha256 = property(lambda self: self.body["sha256"])
-    size = property(lambda self: self.body["size"])
-    md5 = property(lambda self: self.body["md5"])
-    path = property(lambda self: self.body["path"])
-    dvcfile = property(lambda self: self.body["dvcfile"])
+    @property
+    def namespace(self) -> str:
+        return str(self.body["namespace"])
+
+    @property
+    def name(self) -> str:
+        return str(self.body["name"])
+
+    @property
+    def sha256(self) -> str:
+        return str(self.body["sha256"])
+
+    @property
+    def size(self) -> int:
+        return int(self.body["size"])
+
+    @property
+    def md5(self) -> str:
+        return str(self.body["md5"])
+
+    @property
+    def path(self) -> str:
+        return str(self.body["path"])
+
+    @property
+    def dvcfile(self) -> str:
+        return str(self.body["dvcfile"])

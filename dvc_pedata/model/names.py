@@ -14,6 +14,17 @@ NAME_PATTERN = r"[a-z0-9][a-z0-9_.-]*"
 _NAME_RE = re.compile(rf"^{NAME_PATTERN}\Z")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
 MAX_NAME_LEN = 128
+SHORT_DIGEST = 12  # hex digits shown for a sha256 in messages and listings (git-style)
+
+# The channel `pedata publish` writes after every build. It may be unsigned: CI writes it.
+LATEST = "latest"
+# The roles a trust root assigns, in the order documents name them.
+ROLES = ("root", "promoter", "certifier", "revoker")
+
+
+def short(sha256: str) -> str:
+    """A digest as messages show it (its first hex digits)."""
+    return sha256[:SHORT_DIGEST]
 
 
 def check_name(value: str, what: str = "name") -> str:

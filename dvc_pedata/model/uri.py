@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from dvc_pedata.errors import InvalidNameError
+from dvc_pedata.errors import InvalidNameError, UsageError
 from dvc_pedata.model.names import NAME_PATTERN, check_name, check_namespace
-from dvc_pedata.model.semver import SEMVER_RE
+from dvc_pedata.model.semver import SEMVER_RE, check_semver
 
 SCHEMES = ("pedata", "pe-data")
 _URI_RE = re.compile(r"^(?P<scheme>[a-z-]+)://(?P<ns>[^/@;]*)/(?P<name>[^/@;]*)(?:@(?P<ref>[^;]*))?(?P<quals>(?:;[^;]*)*)\Z")
@@ -38,10 +38,6 @@ class PedataURI:
         ref = {"sha256": f"sha256:{self.ref}", "release": f"v{self.ref}", "channel": self.ref}[self.ref_kind]
         text = f"pedata://{self.namespace}/{self.name}@{ref}"
         return text + (f";path={self.path}" if self.path else "")
-
-    def with_ref(self, kind: RefKind, ref: str) -> PedataURI:
-        return PedataURI(self.namespace, self.name, kind, ref, self.path)
-
 
 def check_inner_path(path: str) -> str:
     """A relative posix path inside a directory artifact: no '..', no absolute path, no backslash."""
@@ -96,3 +92,19 @@ def is_uri(text: str) -> bool:
     return isinstance(text, str) and any(text.startswith(s + "://") for s in SCHEMES)
 
 
+
+
+# -- release references ------------------------------------------------------------------------
+# One grammar for "a release" on every command line: ``NS@VERSION``, ``NS@vVERSION``, or the
+# release's git tag ``NS/vVERSION`` (``NS/VERSION`` is read the same way). ``pedata://`` URIs
+# with a ``@vX.Y.Z`` ref name a release *and* an artifact; :func:`parse` handles those.
+_RELEASE_REF_RE = re.compile(rf"({NAME_PATTERN})(?:@|/)v?(.+)")
+RELEASE_REF_HELP = "NS@VERSION such as us@1.2.0 (or the release's tag, us/v1.2.0)"
+
+
+def parse_release_ref(ref: str) -> tuple[str, str]:
+    """``us@1.2.0`` / ``us@v1.2.0`` / ``us/v1.2.0`` -> ``("us", "1.2.0")``, or a one-line error."""
+    m = _RELEASE_REF_RE.fullmatch(ref) if isinstance(ref, str) else None
+    if not m:
+        raise UsageError(f"bad reference {ref!r}: expected {RELEASE_REF_HELP}")
+    return check_namespace(m.group(1)), check_semver(m.group(2))

@@ -73,7 +73,7 @@ def _hash_all(root: Path, rels: list[str], state: HashState) -> tuple[dict[str, 
 def _layouts(folder: Path, entries: list[FileEntry], meta: dict[str, Any]) -> tuple[list[FileEntry], list[dict[str, Any]]]:
     """Describe every file from its metadata and group files by (format, schema fingerprint)."""
     from dvc_pedata.publish.manifests import (  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
-        describe_file,  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
+        describe_file,
     )
 
     groups: dict[tuple[str, str | None], dict[str, Any]] = {}

@@ -32,12 +32,13 @@ from dvc_pedata.base import atomic, gitio
 from dvc_pedata.base.hashing import hash_file
 from dvc_pedata.base.timeutil import now
 from dvc_pedata.errors import DocumentError, NotFoundError
+from dvc_pedata.model import layout
 from dvc_pedata.model.canonical import loads_strict, pretty_bytes
 from dvc_pedata.model.documents import validate
 from dvc_pedata.registry.repo import Registry
 
-INPUTS_LOCK = "locks/inputs.manifest.json"
-DEPS_LOCK = "locks/deps.lock.yaml"
+INPUTS_LOCK = layout.INPUTS_LOCK
+DEPS_LOCK = layout.DEPS_LOCK
 
 
 @dataclass
@@ -307,7 +308,7 @@ def lock(root: Path | str = ".") -> LockResult:
     """Write both locks for the registry at ``root`` (unchanged files are not rewritten)."""
     reg = Registry.find(root)
     from dvc_pedata.dvcio import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        repo as dvcio,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        repo as dvcio,
     )
 
     stages = dvcio.pipeline_stages(reg.root)

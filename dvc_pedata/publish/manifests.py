@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dvc_pedata.base.hashing import FileDigest
+from dvc_pedata.model import layout
 from dvc_pedata.model.canonical import digest
 from dvc_pedata.model.documents import Manifest, new_body
 from dvc_pedata.model.dvcfacts import OutLike
@@ -24,7 +25,7 @@ from dvc_pedata.publish.locks import (
 from dvc_pedata.sidecar.common import FIELD_LIMIT
 
 TABULAR_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".h5": "hdf5", ".hdf5": "hdf5", ".csv": "csv"}
-LOCK_FILES = ("locks/inputs.manifest.json", "locks/deps.lock.yaml")
+LOCK_FILES = (layout.INPUTS_LOCK, layout.DEPS_LOCK)
 
 
 def detect_format(path: Path) -> str:
@@ -40,7 +41,7 @@ def describe_file(path: Path, meta: dict[str, Any], limit: int | None = FIELD_LI
     if fmt == "binary":
         return "binary", meta.get("media_type", "application/octet-stream"), {}
     from dvc_pedata.sidecar import (  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
-        describe,  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
+        describe,
     )
 
     side = describe(Path(path), fmt, meta, limit=limit)
@@ -58,11 +59,11 @@ def lock_digests(root: Path) -> dict[str, str | None]:
 
 def raw_input_digests(root: Path) -> dict[tuple[str, str | None], str]:
     """(path, md5) -> sha256 from ``locks/inputs.manifest.json``, when the inputs lock exists."""
-    p = root / "locks/inputs.manifest.json"
+    p = root / layout.INPUTS_LOCK
     if not p.is_file():
         return {}
 
-    doc = load_inputs_lock(p.read_bytes(), source="locks/inputs.manifest.json")
+    doc = load_inputs_lock(p.read_bytes(), source=layout.INPUTS_LOCK)
     return {(i["path"], i.get("md5")): i["sha256"] for i in doc["inputs"]}
 
 

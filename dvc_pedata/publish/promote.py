@@ -16,6 +16,7 @@ from dvc_pedata.base.timeutil import expires_in
 from dvc_pedata.errors import NotFoundError, PedataError, SignatureError
 from dvc_pedata.model.companion import registry_reader
 from dvc_pedata.model.documents import Channel
+from dvc_pedata.model.names import LATEST
 from dvc_pedata.model.schema_diff import diff_manifests, render_markdown
 from dvc_pedata.publish.channels import _next_position, advance
 from dvc_pedata.registry.lock import registry_lock
@@ -57,7 +58,7 @@ class PromoteResult:
 
 def promote(
     namespace: str,
-    source: str = "latest",
+    source: str = LATEST,
     target: str = "next",
     *,
     sign: list[str],
@@ -69,10 +70,10 @@ def promote(
 ) -> PromoteResult:
     """Write ``channels/<ns>/<target>.json`` from ``source``'s pins, signed, on a new branch."""
     from dvc_pedata.trust.keys import (  # lazy: cryptography; only signed refs and signing pay for it
-        load_signer,  # lazy: cryptography; only signed refs and signing pay for it
+        load_signer,
     )
     from dvc_pedata.trust.root import (  # lazy: cryptography; only signed refs and signing pay for it
-        load_root_chain,  # lazy: cryptography; only signed refs and signing pay for it
+        load_root_chain,
     )
 
     reg = Registry.find(root)

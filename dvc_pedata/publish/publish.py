@@ -19,14 +19,12 @@ from dvc_pedata.base.hashing import HashState, hash_file
 from dvc_pedata.base.progress import bar
 from dvc_pedata.errors import NotFoundError, PedataError
 from dvc_pedata.model.documents import Manifest
-from dvc_pedata.model.names import check_name
+from dvc_pedata.model.names import LATEST, check_name
 from dvc_pedata.publish.channels import advance, pin_of
 from dvc_pedata.publish.dirmanifest import INLINE_LIMIT, build_directory_manifest
 from dvc_pedata.publish.manifests import build_manifest, describe_file, read_locks
 from dvc_pedata.registry.lock import registry_lock
 from dvc_pedata.registry.repo import Registry
-
-LATEST = "latest"
 
 
 @dataclass
@@ -114,7 +112,7 @@ def publish(
     """Publish the named outputs (or every artifact in dvc.yaml) and move channel ``latest``."""
     reg = Registry.find(root)
     from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        DvcRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        DvcRepo,
     )
 
     result = PublishResult()

@@ -14,6 +14,7 @@ from dvc_pedata.model.companion import Reader, registry_reader
 from dvc_pedata.model.documents import Manifest
 from dvc_pedata.model.fields import beside
 from dvc_pedata.model.listing import file_view, find_entry, load_listing
+from dvc_pedata.model.names import LATEST
 from dvc_pedata.model.uri import PedataURI, is_uri, parse
 from dvc_pedata.registry.repo import Registry
 
@@ -55,7 +56,7 @@ def load_manifest_ref(ref: str, root: Path | str = ".") -> Manifest:
     """A manifest from a ``pedata://`` URI (default ref ``latest``) or a manifest file path."""
     if is_uri(ref):
         reg = Registry.find(root)
-        uri = parse(ref, default_ref="latest")
+        uri = parse(ref, default_ref=LATEST)
         manifest = manifest_for_pin(reg, uri.namespace, uri.name, pin_for(reg, uri))
         if uri.path is None:
             return manifest

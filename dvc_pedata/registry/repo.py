@@ -27,20 +27,19 @@ from typing import Any
 from dvc_pedata.base import atomic
 from dvc_pedata.base.gitio import toplevel
 from dvc_pedata.errors import DocumentError, NotARegistryError, NotFoundError
+from dvc_pedata.model import layout
 from dvc_pedata.model.canonical import loads_strict, pretty_bytes
 from dvc_pedata.model.companion import is_companion
 from dvc_pedata.model.documents import Channel, Manifest, Release, Root, Tombstone
 from dvc_pedata.model.names import (
     MAX_NAME_LEN,
     NAME_PATTERN,
-    check_name,
     check_namespace,
     check_sha256,
 )
-from dvc_pedata.model.semver import check_semver
 
 CONFIG_FILE = "pedata.json"
-FOLDERS = ("manifests", "channels", "releases", "tombstones", "trust/root", "locks")
+FOLDERS = layout.FOLDERS
 
 
 _NAME_RE = re.compile(rf"{NAME_PATTERN}\Z")
@@ -174,19 +173,19 @@ class Registry:
 
     # -- paths ---------------------------------------------------------------------------------
     def manifest_path(self, ns: str, name: str, sha256: str) -> Path:
-        return self.root / "manifests" / check_namespace(ns) / check_name(name) / f"{check_sha256(sha256)}.json"
+        return self.root / layout.manifest(ns, name, sha256)
 
     def channel_path(self, ns: str, channel: str) -> Path:
-        return self.root / "channels" / check_namespace(ns) / f"{check_name(channel, 'channel')}.json"
+        return self.root / layout.channel(ns, channel)
 
     def release_path(self, ns: str, version: str) -> Path:
-        return self.root / "releases" / check_namespace(ns) / f"{check_semver(version)}.json"
+        return self.root / layout.release(ns, version)
 
     def tombstone_path(self, sha256: str) -> Path:
-        return self.root / "tombstones" / f"{check_sha256(sha256)}.json"
+        return self.root / layout.tombstone(sha256)
 
     def root_path(self, version: int) -> Path:
-        return self.root / "trust" / "root" / f"{int(version)}.json"
+        return self.root / layout.root(version)
 
     def rel(self, path: Path) -> str:
         return Path(path).resolve().relative_to(self.root).as_posix()
@@ -201,7 +200,7 @@ class Registry:
     def find_manifests(self, sha256: str) -> list[Manifest]:
         """Every manifest (any namespace or name) describing the bytes ``sha256``."""
         check_sha256(sha256)
-        return [Manifest.load(p, self.rel(p)) for p in sorted((self.root / "manifests").glob(f"*/*/{sha256}.json"))]
+        return [Manifest.load(p, self.rel(p)) for p in sorted((self.root / layout.MANIFESTS).glob(f"*/*/{sha256}.json"))]
 
     def load_channel(self, ns: str, channel: str) -> Channel | None:
         path = self.channel_path(ns, channel)
@@ -218,20 +217,20 @@ class Registry:
         return Tombstone.load(path, self.rel(path)) if path.is_file() else None
 
     def iter_manifest_paths(self) -> Iterator[Path]:
-        yield from sorted(p for p in (self.root / "manifests").glob("*/*/*.json") if not is_companion(p.name))
+        yield from sorted(p for p in (self.root / layout.MANIFESTS).glob("*/*/*.json") if not is_companion(p.name))
 
     def iter_channel_paths(self) -> Iterator[Path]:
-        yield from sorted((self.root / "channels").glob("*/*.json"))
+        yield from sorted((self.root / layout.CHANNELS).glob("*/*.json"))
 
     def iter_release_paths(self, ns: str | None = None) -> Iterator[Path]:
-        yield from sorted((self.root / "releases").glob(f"{ns or '*'}/*.json"))
+        yield from sorted((self.root / layout.RELEASES).glob(f"{ns or '*'}/*.json"))
 
     def iter_tombstone_paths(self) -> Iterator[Path]:
-        yield from sorted((self.root / "tombstones").glob("*.json"))
+        yield from sorted((self.root / layout.TOMBSTONES).glob("*.json"))
 
     def root_versions(self) -> list[int]:
         out = []
-        for p in (self.root / "trust" / "root").glob("*.json"):
+        for p in (self.root / layout.ROOTS).glob("*.json"):
             if p.stem.isdigit():
                 out.append(int(p.stem))
         return sorted(out)

@@ -32,6 +32,7 @@ from typing import Any
 from dvc_pedata.base import gitio
 from dvc_pedata.base.cachedir import cache_dir
 from dvc_pedata.errors import NotARegistryError, NotFoundError, OfflineError, PedataError
+from dvc_pedata.model import layout
 from dvc_pedata.model.documents import Channel, Document, Manifest, Release, Tombstone
 from dvc_pedata.registry.repo import CONFIG_FILE, Registry, load_config
 
@@ -112,20 +113,20 @@ class RegistryView:
         return cls.from_bytes_memo(data, self.where(rel), cache_dir() / "validated")
 
     def load_manifest(self, ns: str, name: str, sha256: str) -> Manifest:
-        doc = self._load(Manifest, f"manifests/{ns}/{name}/{sha256}.json")
+        doc = self._load(Manifest, layout.manifest(ns, name, sha256))
         if doc is None:
             raise NotFoundError(f"no manifest for {ns}/{name} with sha256 {sha256}")
         return doc
 
     def load_channel(self, ns: str, channel: str) -> Channel | None:
-        return self._load(Channel, f"channels/{ns}/{channel}.json")
+        return self._load(Channel, layout.channel(ns, channel))
 
     def load_release(self, ns: str, version: str) -> Release | None:
-        return self._load(Release, f"releases/{ns}/{version}.json")
+        return self._load(Release, layout.release(ns, version))
 
     def load_tombstone(self, sha256: str) -> Tombstone | None:
         """The tombstone at this view's state (work tree or ``rev``) only; see :meth:`find_tombstone`."""
-        return self._load(Tombstone, f"tombstones/{sha256}.json")
+        return self._load(Tombstone, layout.tombstone(sha256))
 
     def _read_state(self, state: str, rel: str) -> bytes | None:
         if state != WORK_TREE:
@@ -144,7 +145,7 @@ class RegistryView:
         ts = self.load_tombstone(sha256)
         if ts is not None:
             return ts, None
-        rel = f"tombstones/{sha256}.json"
+        rel = layout.tombstone(sha256)
         for state, label in self.current:
             data = self._read_state(state, rel)
             if data is not None:

@@ -14,11 +14,12 @@ from typing import Any
 
 from dvc_pedata.base import gitio
 from dvc_pedata.base.timeutil import format_time, from_epoch
-from dvc_pedata.errors import NotFoundError, UsageError
+from dvc_pedata.errors import NotFoundError
 from dvc_pedata.model.companion import registry_reader
 from dvc_pedata.model.documents import Release
 from dvc_pedata.model.schema_diff import diff_manifests, render_text, summarise
 from dvc_pedata.model.semver import Version, check_semver
+from dvc_pedata.model.uri import parse_release_ref
 from dvc_pedata.registry.refs import manifest_for_pin
 from dvc_pedata.registry.repo import Registry
 
@@ -95,11 +96,6 @@ def versions(reg: Registry, ns: str) -> list[Version]:
     return sorted(out)
 
 
-def latest_version(reg: Registry, ns: str) -> Version | None:
-    vs = versions(reg, ns)
-    return vs[-1] if vs else None
-
-
 def previous_of(reg: Registry, ns: str, version: str) -> str | None:
     """The highest release of ``ns`` below ``version`` (what a new release's ``previous`` names)."""
     v = Version(version)
@@ -108,11 +104,8 @@ def previous_of(reg: Registry, ns: str, version: str) -> str | None:
 
 
 def parse_ref(ref: str) -> tuple[str, str]:
-    """``NS@VERSION`` (or ``NS@vVERSION``) -> (ns, version)."""
-    ns, sep, version = ref.partition("@")
-    if not sep or not ns or not version:
-        raise UsageError(f"invalid release reference {ref!r}: expected NS@VERSION such as us@1.2.0")
-    return ns, check_semver(version)
+    """A release reference (see :func:`dvc_pedata.model.uri.parse_release_ref`) -> (ns, version)."""
+    return parse_release_ref(ref)
 
 
 @dataclass

@@ -20,7 +20,7 @@ from dvc_pedata.base import gitio
 from dvc_pedata.base.timeutil import expires_in, format_time, is_expired, utcnow
 from dvc_pedata.errors import NotFoundError, PedataError, SignatureError, UsageError
 from dvc_pedata.model.companion import FILES
-from dvc_pedata.model.documents import Manifest, Release, new_body
+from dvc_pedata.model.documents import Manifest, Release, new_body, status_rank
 from dvc_pedata.model.fields import companion_of
 from dvc_pedata.model.semver import Version, check_semver
 from dvc_pedata.registry.lock import registry_lock
@@ -38,7 +38,6 @@ from dvc_pedata.trust.keys import Signer
 from dvc_pedata.trust.signing import check_threshold, sign
 
 COMPAT_MODES = ("forward", "backward", "both", "break")
-STATUS_RANK = {"provisional": 0, "certified": 1, "retired": 2, "unreproducible": 3}
 DEFAULT_PROVISIONAL_EXPIRY = "30d"
 
 
@@ -86,10 +85,10 @@ def parse_certified_for(text: str | None) -> dict[str, str] | None:
 def _load_signers(reg: Registry, refs: Sequence[str | Signer], ns: str) -> tuple[list[Signer], Any]:
     """Load ``--sign`` keys and refuse any that is not a certifier for ``ns`` in the current root."""
     from dvc_pedata.trust.keys import (  # lazy: cryptography; only signed refs and signing pay for it
-        load_signer,  # lazy: cryptography; only signed refs and signing pay for it
+        load_signer,
     )
     from dvc_pedata.trust.root import (  # lazy: cryptography; only signed refs and signing pay for it
-        load_root_chain,  # lazy: cryptography; only signed refs and signing pay for it
+        load_root_chain,
     )
 
     if not refs:
@@ -285,7 +284,7 @@ def _advance_status(
 ) -> tuple[Release, str | None]:
     """Write the next signed version of a release with a later status; commit it alone."""
     ns, version = current.namespace, current.version
-    if STATUS_RANK[new_status] <= STATUS_RANK[current.status]:
+    if status_rank(new_status) <= current.status_rank:
         if new_status == current.status:
             raise PedataError(f"release {ns}@{version} is already {current.status}")
         raise PedataError(f"release {ns}@{version} is {current.status}; its status cannot go back to {new_status}")
@@ -360,7 +359,7 @@ def mark_unreproducible(
     Does not take the registry lock, so a caller holding it (revocation) can call it.
     """
     from dvc_pedata.trust.keys import (  # lazy: cryptography; only signed refs and signing pay for it
-        load_signer,  # lazy: cryptography; only signed refs and signing pay for it
+        load_signer,
     )
 
     if not reason or not reason.strip():

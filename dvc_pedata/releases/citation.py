@@ -15,6 +15,7 @@ from typing import Any
 
 from dvc_pedata.base import gitio
 from dvc_pedata.errors import PedataError
+from dvc_pedata.model import layout
 from dvc_pedata.model.companion import registry_reader
 from dvc_pedata.model.documents import Manifest, Release
 from dvc_pedata.model.fields import complete_schema
@@ -23,7 +24,7 @@ from dvc_pedata.registry.repo import Registry
 from dvc_pedata.releases.catalog import TagInfo, read_tag, tag_name
 from dvc_pedata.releases.swhid import ReleaseSWHIDs, release_swhids
 
-LOCK_FILES = ("dvc.yaml", "dvc.lock", "params.yaml", "locks/inputs.manifest.json", "locks/deps.lock.yaml")
+LOCK_FILES = ("dvc.yaml", "dvc.lock", "params.yaml", layout.INPUTS_LOCK, layout.DEPS_LOCK)
 
 
 @dataclass

@@ -60,7 +60,7 @@ def remote_object_name(entry: Access) -> str:
 def append_remote(root: Path, rev: str | None, remote: str | None, entry: Access) -> str:
     """Write ``entry`` as a new object under ``audit/`` in the DVC remote (imports DVC)."""
     from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        DvcRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        DvcRepo,
     )
 
     with DvcRepo(root, rev=rev) as repo:
@@ -117,7 +117,7 @@ def read_remote(root: Path, since: str | None = None, remote: str | None = None)
     ``audit.remote``, never overwritten, read here without trusting any consumer's local log.
     """
     from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        DvcRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        DvcRepo,
     )
 
     cut = _parse_since(since) if since else None

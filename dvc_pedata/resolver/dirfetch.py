@@ -72,7 +72,7 @@ def fetch_directory(view: RegistryView, uri: str, sha256: str, entries: list[Fil
     label = "cache"
     if todo:
         from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-            DvcRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+            DvcRepo,
         )
 
         errors: list[_Problem] = []

@@ -48,7 +48,7 @@ def fetch(view: RegistryView, *, uri: str, sha256: str, md5: str, size: int) -> 
     others find the finished object when they get the lock.
     """
     from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        DvcRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        DvcRepo,
     )
 
     with cache.object_lock(sha256):

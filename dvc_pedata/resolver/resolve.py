@@ -26,16 +26,16 @@ from typing import IO, Any
 
 from dvc_pedata.base.timeutil import parse_time
 from dvc_pedata.errors import IntegrityError, NotFoundError, OfflineError, PedataError, RevokedError
+from dvc_pedata.model import layout
 from dvc_pedata.model.documents import Manifest
 from dvc_pedata.model.fields import complete_schema
+from dvc_pedata.model.names import LATEST
 from dvc_pedata.model.uri import PedataURI, parse
 from dvc_pedata.registry.source import RegistryView, open_registry
 from dvc_pedata.resolver import access_log, cache, dirresolve, warm
 from dvc_pedata.resolver.dirfetch import fetch_directory
 from dvc_pedata.resolver.fetch import fetch
 from dvc_pedata.trust import gate as trust_gate
-
-LATEST = "latest"
 
 
 @dataclass
@@ -116,7 +116,7 @@ def _pin(view: RegistryView, uri: PedataURI, trusted_root: str | None, offline: 
             raise NotFoundError(f"no release {ns}@v{uri.ref} in registry {view.location}")
         what = f"release {ns}@v{uri.ref}"
         root = root or trust_gate.load_root(view, None)
-        trust_gate.require_committed(view, rel, f"releases/{ns}/{uri.ref}.json", root, "certifier", ns, what,
+        trust_gate.require_committed(view, rel, layout.release(ns, uri.ref), root, "certifier", ns, what,
                                      trusted_root, offline)
         expiries.extend(_expiries(root))
         if rel.status == "unreproducible" and uri.path is not None:
@@ -266,7 +266,7 @@ def resolve(
             )
         if res.location or not res.md5:  # external or adopted bytes: external.py
             from dvc_pedata.resolver.external import (  # lazy: ssl/urllib; only external (hf://, https://) fetches pay for them
-                fetch_pin,  # lazy: ssl/urllib; only external (hf://, https://) fetches pay for them
+                fetch_pin,
             )
 
             got = fetch_pin(view, res)
@@ -289,7 +289,7 @@ def _remember(view: RegistryView, res: Resolution, uri: str, trusted_root: str |
         return  # a directory tree, or every access must also reach the remote audit trail
 
     not_after = min((parse_time(e, "expiry").timestamp() for e in res.expiries), default=None)
-    roots = tuple(sorted(rel.rsplit("/", 1)[1] for rel in view.reads if rel.startswith("trust/root/")))
+    roots = tuple(sorted(rel.rsplit("/", 1)[1] for rel in view.reads if rel.startswith(layout.ROOTS + "/")))
     log = {"uri": res.uri, "sha256": res.sha256, "manifest_sha256": res.manifest_sha256,
            "name": f"{res.namespace}/{res.name}"}
     warm.record(

@@ -143,14 +143,6 @@ def record(
             pass
 
 
-def forget(top: str, uri: str, trusted_root: str | None) -> None:
-    """Drop one memo (after a resolution that no longer holds)."""
-    try:
-        os.unlink(_memo_path(top, uri.strip(), trusted_root))
-    except OSError:
-        pass
-
-
 # -- the access-log line, without importing json ---------------------------------------------------
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
 

@@ -83,15 +83,15 @@ def describe(
         raise FormatError(f"{path}: cannot read data file ({what})")
     if fmt == "parquet":
         from dvc_pedata.sidecar.parquet import (  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
-            describe_parquet as reader,  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
+            describe_parquet as reader,
         )
     elif fmt == "hdf5":
         from dvc_pedata.sidecar.hdf5 import (  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
-            describe_hdf5 as reader,  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
+            describe_hdf5 as reader,
         )
     else:
         from dvc_pedata.sidecar.csv import (  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
-            describe_csv as reader,  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
+            describe_csv as reader,
         )
     schema = reader(path, meta)
     return Sidecar(fmt, MEDIA_TYPES[fmt], schema if limit is None else cap_schema(schema, limit))

@@ -171,7 +171,7 @@ def _pipeline(reg: Registry, problems: list[str]) -> tuple[lineage.Graph | None,
     if not _dvc_project(reg):
         return None, {}
     from dvc_pedata.dvcio import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        repo as dvcio,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        repo as dvcio,
     )
 
     try:

@@ -69,7 +69,7 @@ class FsckReport:
 def fsck(root: Path | str = ".", remote: str | None = None, *, deep: bool = False, namespace: str | None = None) -> FsckReport:
     """Check the stores (``remote``, or pedata.json's remote and mirrors); every finding is reported."""
     from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        StoreRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        StoreRepo,
     )
 
     reg = Registry.find(root)
@@ -189,7 +189,7 @@ def _purge_flags(reg: Registry) -> tuple[str, str]:
     if not missing:
         return flags, ""
     from dvc_pedata.trust.keys import (  # lazy: cryptography; only signed refs and signing pay for it
-        keys_dir,  # lazy: cryptography; only signed refs and signing pay for it
+        keys_dir,
     )
 
     return flags, f" (KEY: a revoker key; {'too few are' if names else 'none is'} in {keys_dir()})"
@@ -198,10 +198,10 @@ def _purge_flags(reg: Registry) -> tuple[str, str]:
 def _revoker_keys(reg: Registry) -> tuple[list[str], int]:
     """Names of local keys that can sign a tombstone (up to the revoker threshold), and how many are lacking."""
     from dvc_pedata.trust.keys import (  # lazy: cryptography; only signed refs and signing pay for it
-        list_keys,  # lazy: cryptography; only signed refs and signing pay for it
+        list_keys,
     )
     from dvc_pedata.trust.root import (  # lazy: cryptography; only signed refs and signing pay for it
-        load_root_chain,  # lazy: cryptography; only signed refs and signing pay for it
+        load_root_chain,
     )
 
     try:

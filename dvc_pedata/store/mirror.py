@@ -59,7 +59,7 @@ def mirror(
     ``deep``: hash the objects ``to`` already holds too, and replace those with the wrong sha256.
     """
     from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        StoreRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        StoreRepo,
     )
 
     reg = Registry.find(root)

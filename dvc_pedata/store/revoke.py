@@ -173,7 +173,7 @@ def _mark_unreproducible(reg: Registry, rel: Release, names: list[str], ts: Tomb
     The release lifecycle belongs to :mod:`certify`; revocation commits it with the tombstone.
     """
     from dvc_pedata.releases.certify import (  # lazy: cryptography; only signed refs and signing pay for it
-        mark_unreproducible,  # lazy: cryptography; only signed refs and signing pay for it
+        mark_unreproducible,
     )
 
     reason = f"{', '.join(names)} (sha256 {ts.artifact_sha256}) revoked by {ts.authority} on {ts.date}: {ts.reason}"
@@ -214,10 +214,10 @@ def revoke(
     only if a release pinning the bytes is not yet ``unreproducible``).
     """
     from dvc_pedata.trust.keys import (  # lazy: cryptography; only signed refs and signing pay for it
-        load_signer,  # lazy: cryptography; only signed refs and signing pay for it
+        load_signer,
     )
     from dvc_pedata.trust.root import (  # lazy: cryptography; only signed refs and signing pay for it
-        load_root_chain,  # lazy: cryptography; only signed refs and signing pay for it
+        load_root_chain,
     )
 
     reg = Registry.find(root)
@@ -319,7 +319,7 @@ def revoke(
 def _purge_plan(reg: Registry, sha256: str) -> tuple[PurgePlan, list[WorkOut]]:
     """What purging ``sha256`` deletes (:mod:`purgeplan`), and the work tree's DVC outputs it reads."""
     from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        StoreRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        StoreRepo,
     )
 
     with StoreRepo(reg.root) as repo:
@@ -332,7 +332,7 @@ def purge_everywhere(reg: Registry, plan: PurgePlan, outs: list[WorkOut]) -> lis
     the resolver cache (objects and cached trees). Never raises for one place: each failure is
     recorded with its reason."""
     from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        StoreRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        StoreRepo,
     )
 
     entries: list[PurgeEntry] = []
@@ -389,7 +389,7 @@ def _purge_workspace(reg: Registry, md5s: set[str], outs: list[WorkOut]) -> list
     """The work tree's copies: a revoked output whole (a folder recursively), and inside a tracked
     folder each file whose bytes are revoked (checked first: an edited file holds other bytes)."""
     from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        file_md5,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        file_md5,
     )
 
     entries: list[PurgeEntry] = []

@@ -18,13 +18,13 @@ from dvc_pedata.registry.source import RegistryView
 def _trust_api() -> tuple[Any, Any]:
     try:
         from dvc_pedata.trust.root import (  # lazy: cryptography; only signed refs and signing pay for it
-            load_root_chain,  # lazy: cryptography; only signed refs and signing pay for it
+            load_root_chain,
         )
     except ImportError:  # pragma: no cover - only before the trust module exists
         raise SignatureError("cannot verify signatures: this pedata installation has no trust module") from None
     try:
         from dvc_pedata.trust.root import (  # lazy: cryptography; only signed refs and signing pay for it
-            check_threshold,  # lazy: cryptography; only signed refs and signing pay for it
+            check_threshold,
         )
     except ImportError:
         pass
@@ -57,7 +57,7 @@ def require_committed(view: RegistryView, doc: Document, path: str, root: Any, r
     if not check_threshold(doc, root, role, namespace):
         return
     from dvc_pedata.trust.history import (  # lazy: cryptography; only signed refs and signing pay for it
-        judge_in_view,  # lazy: cryptography; only signed refs and signing pay for it
+        judge_in_view,
     )
 
     problem = judge_in_view(view, doc, path, role, namespace, trusted_root, offline)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from dvc_pedata.base import gitio
 from dvc_pedata.errors import PedataError
+from dvc_pedata.model import layout
 from dvc_pedata.model.documents import Document, Root
 from dvc_pedata.registry.source import ensure_history
 from dvc_pedata.trust.keys import short
@@ -33,7 +34,7 @@ from dvc_pedata.trust.signing import check_threshold
 if TYPE_CHECKING:
     from dvc_pedata.registry.source import RegistryView
 
-ROOT_DIR = "trust/root"
+ROOT_DIR = layout.ROOTS
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ def judge_in_view(view: RegistryView, doc: Document, rel: str, role: str, namesp
                   trusted_root: str | None, offline: bool) -> str | None:
     """:func:`judge` for the resolver: the roots and history of a registry view (work tree, commit or clone)."""
     from dvc_pedata.trust.root import (  # lazy: cryptography; only signed refs and signing pay for it
-        load_root_versions,  # lazy: cryptography; only signed refs and signing pay for it
+        load_root_versions,
     )
 
     roots = load_root_versions(view.registry, trusted_root, view.rev, check_expiry=False)

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from dvc_pedata.base import atomic
 from dvc_pedata.errors import NotFoundError, PedataError
 from dvc_pedata.model.names import check_name
+from dvc_pedata.model.names import short as short_digest
 
 if TYPE_CHECKING:
     from dvc_pedata.model.documents import Root
@@ -52,8 +53,8 @@ def keyid_of(public_raw: bytes) -> str:
 
 
 def short(keyid: str) -> str:
-    """The first 12 hex digits: enough to tell keys apart in messages."""
-    return keyid[:12]
+    """The first hex digits of a keyid: enough to tell keys apart in messages."""
+    return short_digest(keyid)
 
 
 @dataclass(frozen=True)

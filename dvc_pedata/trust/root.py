@@ -19,6 +19,7 @@ from typing import Any
 from dvc_pedata.base import atomic, gitio
 from dvc_pedata.base.timeutil import expires_in, is_expired, utcnow
 from dvc_pedata.errors import NotFoundError, PedataError, SignatureError, UsageError
+from dvc_pedata.model import layout
 from dvc_pedata.model.documents import Root, new_body
 from dvc_pedata.model.names import check_namespace
 from dvc_pedata.registry.repo import Registry
@@ -26,7 +27,7 @@ from dvc_pedata.trust.keys import PublicKey, Signer, find_signer, load_public, l
 from dvc_pedata.trust.signing import ROLES, check_threshold, root_keys, sign, valid_keyids
 
 DEFAULT_EXPIRES = "365d"
-ROOT_DIR = "trust/root"
+ROOT_DIR = layout.ROOTS
 
 
 class TrustError(SignatureError):

@@ -17,9 +17,8 @@ from dvc_pedata.base import gitio
 from dvc_pedata.errors import NotARegistryError, SignatureError, UsageError
 from dvc_pedata.model.canonical import canonical_bytes
 from dvc_pedata.model.documents import Document, Root, load_any
+from dvc_pedata.model.names import ROLES
 from dvc_pedata.trust.keys import PublicKey, Signer, short
-
-ROLES = ("root", "promoter", "certifier", "revoker")
 
 
 def payload_type(kind: str) -> str:
@@ -144,14 +143,6 @@ def check_threshold(doc: Document, root: Root, role: str, namespace: str | None 
     return [f"signed by {len(counted)} of {threshold} required {role} keys", *notes, *report.notes()]
 
 
-def require_threshold(doc: Document, root: Root, role: str, namespace: str | None = None, source: str | None = None) -> None:
-    """Raise a one-line :class:`SignatureError` if ``check_threshold`` finds problems."""
-    problems = check_threshold(doc, root, role, namespace)
-    if problems:
-        where = f"{source}: " if source else ""
-        raise SignatureError(f"{where}{'; '.join(problems)}")
-
-
 @dataclass
 class SignFileResult:
     """What ``pedata sign`` did to one file."""
@@ -175,7 +166,7 @@ def sign_file(path: str | Path, refs: Sequence[str]) -> SignFileResult:
     git work tree it is ``git add``-ed so the next commit carries it.
     """
     from dvc_pedata.trust.keys import (  # lazy: cryptography; only signed refs and signing pay for it
-        load_signer,  # lazy: cryptography; only signed refs and signing pay for it
+        load_signer,
     )
 
     path = Path(path)

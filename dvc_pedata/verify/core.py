@@ -18,8 +18,10 @@ from dvc_pedata.base import gitio
 from dvc_pedata.base.atomic import TMP_PREFIX
 from dvc_pedata.base.timeutil import format_time, from_epoch, now, parse_time
 from dvc_pedata.errors import PedataError
+from dvc_pedata.model import layout
 from dvc_pedata.model.companion import is_companion
 from dvc_pedata.model.documents import Channel, Document, Manifest, Release, Root, Tombstone
+from dvc_pedata.model.names import LATEST
 from dvc_pedata.registry.repo import Registry
 from dvc_pedata.trust.signing import check_threshold
 from dvc_pedata.verify.checks import CHECKS
@@ -27,9 +29,8 @@ from dvc_pedata.verify.checks import CHECKS
 if TYPE_CHECKING:
     from dvc_pedata.trust.history import State
 
-DOC_DIRS = ("channels", "releases", "tombstones", "trust/root", "manifests")
-STATUS_RANK = {"provisional": 0, "certified": 1, "retired": 2, "unreproducible": 3}
-UNSIGNED_CHANNELS = ("latest",)
+DOC_DIRS = layout.DOC_DIRS
+UNSIGNED_CHANNELS = (LATEST,)
 
 
 @dataclass
@@ -74,7 +75,7 @@ class Context:
         self.violations.append(Violation(file, reason, commit))
 
     def manifest_for(self, ns: str, name: str, sha256: str) -> Manifest | None:
-        return self.manifests.get(f"manifests/{ns}/{name}/{sha256}.json")
+        return self.manifests.get(layout.manifest(ns, name, sha256))
 
 
 @dataclass
@@ -97,20 +98,15 @@ class VerifyReport:
 
 
 # -- loading ---------------------------------------------------------------------------------------
+_KINDS: dict[str, type[Document]] = {
+    "manifest": Manifest, "channel": Channel, "release": Release, "tombstone": Tombstone, "root": Root,
+}
+
+
 def _kind_for(path: str) -> type[Document] | None:
     if is_companion(path):  # companion files: checks/directories.py, checks/fields.py
         return None
-    if path.startswith("manifests/"):
-        return Manifest
-    if path.startswith("channels/"):
-        return Channel
-    if path.startswith("releases/"):
-        return Release
-    if path.startswith("tombstones/"):
-        return Tombstone
-    if path.startswith("trust/root/"):
-        return Root
-    return None
+    return _KINDS.get(layout.kind_of(path) or "")
 
 
 def _parse(ctx: Context, rel: str, data: bytes, commit: str | None = None) -> Document | None:
@@ -198,11 +194,11 @@ def _load_history(ctx: Context) -> None:
     # The base's own state is the starting point a pull request is compared with.
     if ctx.base:
         base_time = from_epoch(int(gitio.git(root, "show", "-s", "--format=%ct", ctx.base)))
-        for top in ("channels", "releases", "trust/root"):
+        for top in (layout.CHANNELS, layout.RELEASES, layout.ROOTS):
             for path in gitio.ls_tree(root, ctx.base, top):
                 if path.endswith(".json"):
                     entries.insert(0, (ctx.base, base_time, "B", path))
-    need = [f"{c}:{p}" for c, _, s, p in entries if s != "D" and not p.startswith("manifests/")]
+    need = [f"{c}:{p}" for c, _, s, p in entries if s != "D" and not p.startswith(layout.MANIFESTS + "/")]
     blobs = dict(gitio.batch_read(root, need))
     seen: set[tuple[str, str, str]] = set()
     for c, t, s, p in entries:
@@ -210,7 +206,7 @@ def _load_history(ctx: Context) -> None:
             continue
         seen.add((c, s, p))
         doc = None
-        if s != "D" and not p.startswith("manifests/"):
+        if s != "D" and not p.startswith(layout.MANIFESTS + "/"):
             data = blobs.get(f"{c}:{p}")
             doc = _parse(ctx, p, data, c) if data is not None else None
         ctx.history.append(HistoryEntry(c, t, p, s, doc))
@@ -219,24 +215,24 @@ def _load_history(ctx: Context) -> None:
 # -- checks ----------------------------------------------------------------------------------------
 def _check_roots(ctx: Context) -> None:
     from dvc_pedata.trust.root import (  # lazy: cryptography; only signed refs and signing pay for it
-        verify_root_chain,  # lazy: cryptography; only signed refs and signing pay for it
+        verify_root_chain,
     )
 
     for r in ctx.roots:
         expected = ctx.reg.root_path(r.version).relative_to(ctx.reg.root).as_posix()
         if not (ctx.reg.root / expected).is_file():
-            ctx.violation("trust/root", f"a root document claims version {r.version} but is not stored as {expected}")
+            ctx.violation(layout.ROOTS, f"a root document claims version {r.version} but is not stored as {expected}")
     if ctx.roots:
         for problem in verify_root_chain(ctx.roots, ctx.root_paths):
-            ctx.violation("trust/root", problem)
+            ctx.violation(layout.ROOTS, problem)
     if ctx.roots:
         ctx.root = ctx.roots[-1]
         if ctx.root.expires and parse_time(ctx.root.expires) < ctx.now:
-            ctx.violation(f"trust/root/{ctx.root.version}.json", f"trust root expired at {ctx.root.expires}")
+            ctx.violation(layout.root(ctx.root.version), f"trust root expired at {ctx.root.expires}")
     elif ctx.channels or ctx.releases or ctx.tombstones:
         needs = [c for c in ctx.channels.values() if c.channel not in UNSIGNED_CHANNELS or c.signatures]
         if needs or ctx.releases or ctx.tombstones:
-            ctx.violation("trust/root", "no trust root (trust/root/1.json): signed documents cannot be checked")
+            ctx.violation(layout.ROOTS, f"no trust root ({layout.root(1)}): signed documents cannot be checked")
 
 
 def _signature_check(ctx: Context, rel: str, doc: Document, role: str, ns: str | None, root: Root | None, commit: str | None = None) -> None:
@@ -306,7 +302,7 @@ def _check_tree(ctx: Context) -> None:
             if pin["sha256"] in revoked and r.status != "unreproducible":
                 ctx.violation(rel, f"pins revoked artifact {name!r} (sha256 {pin['sha256'][:12]}…) but its status is {r.status}, not unreproducible")
     for rel, t in ctx.tombstones.items():
-        if rel != f"tombstones/{t.artifact_sha256}.json":
+        if rel != layout.tombstone(t.artifact_sha256):
             ctx.violation(rel, f"stored under the wrong name: the tombstone revokes {t.artifact_sha256}")
         _committed_signature_check(ctx, rel, t, "revoker", None)
 
@@ -316,7 +312,7 @@ def _roots_at(ctx: Context) -> dict[str, Root]:
     in_force: dict[str, Root] = {}
     current: Root | None = None
     for e in ctx.history:
-        if e.path.startswith("trust/root/") and isinstance(e.doc, Root) and (current is None or e.doc.version > current.version):
+        if e.path.startswith(layout.ROOTS + "/") and isinstance(e.doc, Root) and (current is None or e.doc.version > current.version):
             current = e.doc
         if current is not None:
             in_force[e.commit] = current
@@ -328,13 +324,13 @@ def _check_history(ctx: Context) -> None:
     by_path: dict[str, list[HistoryEntry]] = defaultdict(list)
     for e in ctx.history:
         by_path[e.path].append(e)
-        if e.status == "M" and (e.path.startswith(("manifests/", "trust/root/"))):
-            what = "manifests are immutable (a manifest swapped under its name)" if e.path.startswith("manifests/") else "root versions are immutable: rotate by adding a new version"
+        if e.status == "M" and (e.path.startswith((layout.MANIFESTS + "/", layout.ROOTS + "/"))):
+            what = "manifests are immutable (a manifest swapped under its name)" if e.path.startswith(layout.MANIFESTS + "/") else "root versions are immutable: rotate by adding a new version"
             ctx.violation(e.path, f"modified after it was created; {what}", e.commit)
-        if e.status == "D" and e.path.startswith(("manifests/", "trust/root/", "tombstones/", "releases/")):
+        if e.status == "D" and e.path.startswith(tuple(d + "/" for d in (layout.MANIFESTS, layout.ROOTS, layout.TOMBSTONES, layout.RELEASES))):
             ctx.violation(e.path, "deleted; registry history must keep every document", e.commit)
     for path, entries in sorted(by_path.items()):
-        if not path.startswith("channels/"):
+        if not path.startswith(layout.CHANNELS + "/"):
             continue
         versions: dict[int, tuple[str, str]] = {}
         known: dict[str, int] = {}
@@ -382,16 +378,16 @@ def _check_history(ctx: Context) -> None:
             elif head_doc.prev != last_digest and head_doc.prev not in known:
                 ctx.violation(path, f"version {head_doc.version}: prev does not chain to version {last.version}")
     for path, entries in sorted(by_path.items()):
-        if not path.startswith("releases/"):
+        if not path.startswith(layout.RELEASES + "/"):
             continue
         last_rel: Release | None = None
         for e in entries:
             if isinstance(e.doc, Release):
-                if last_rel is not None and STATUS_RANK[e.doc.status] < STATUS_RANK[last_rel.status]:
+                if last_rel is not None and e.doc.status_rank < last_rel.status_rank:
                     ctx.violation(path, f"status went backwards: {last_rel.status} -> {e.doc.status}", e.commit)
                 last_rel = e.doc
         head_rel = ctx.releases.get(path)
-        if head_rel is not None and last_rel is not None and STATUS_RANK[head_rel.status] < STATUS_RANK[last_rel.status]:
+        if head_rel is not None and last_rel is not None and head_rel.status_rank < last_rel.status_rank:
             ctx.violation(path, f"status went backwards: {last_rel.status} -> {head_rel.status}")
 
 

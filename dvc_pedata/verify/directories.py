@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from dvc_pedata.errors import PedataError
+from dvc_pedata.model import layout
 from dvc_pedata.model.companion import FILES, registry_reader
 from dvc_pedata.model.listing import is_directory, load_listing, members_with
 
@@ -26,7 +27,7 @@ def run(ctx: Any) -> None:
         ctx.counts["directory listings"] += 1
         files = m.body.get("files") or {}
         if files.get("sidecar"):
-            named.add(f"manifests/{m.namespace}/{m.name}/{files['sidecar']}")
+            named.add(layout.companion(m.namespace, m.name, files["sidecar"]))
         try:
             load_listing(m, read)
         except PedataError as exc:

@@ -54,7 +54,7 @@ def _check_bytes(ctx: Any, rel: str, rec: Any, options: dict[str, Any]) -> None:
     if not options.get("remote"):
         return
     from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        DvcRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        DvcRepo,
     )
 
     with DvcRepo(ctx.reg.root) as repo:
@@ -105,7 +105,7 @@ def _check_record(ctx: Any, rel: str, options: dict[str, Any]) -> dict[str, str]
 
 def run(ctx: Any) -> None:
     from dvc_pedata.resolver.external import (  # lazy: ssl/urllib; only external (hf://, https://) fetches pay for them
-        location_of,  # lazy: ssl/urllib; only external (hf://, https://) fetches pay for them
+        location_of,
     )
 
     options = dict(getattr(ctx, "options", {}) or {})

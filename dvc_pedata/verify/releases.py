@@ -18,6 +18,7 @@ from typing import Any
 from dvc_pedata.base import gitio
 from dvc_pedata.base.timeutil import parse_time
 from dvc_pedata.errors import PedataError
+from dvc_pedata.model import layout
 from dvc_pedata.model.canonical import digest as canonical_digest
 from dvc_pedata.model.canonical import loads_strict
 from dvc_pedata.model.documents import Channel
@@ -107,4 +108,4 @@ def run(ctx: Any) -> None:
     for t in tags:
         ns, sep, v = t.partition("/v")
         if sep and "/" not in ns and t not in known and ns in ctx.reg.namespaces:
-            ctx.violation(f"releases/{ns}/{v}.json", f"tag {t} exists but the release file does not")
+            ctx.violation(layout.release(ns, v), f"tag {t} exists but the release file does not")

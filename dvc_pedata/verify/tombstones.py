@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from dvc_pedata.model import layout
+
 FIXED = ("artifact_sha256", "reason", "authority", "date")
 
 
@@ -19,7 +21,7 @@ def run(ctx: Any) -> None:
             ctx.violation(rel, f"revokes sha256 {ts.artifact_sha256[:12]}…, which no manifest describes")
     first: dict[str, Any] = {}
     for e in ctx.history:
-        if not e.path.startswith("tombstones/") or e.doc is None:
+        if not e.path.startswith(layout.TOMBSTONES + "/") or e.doc is None:
             continue
         if e.path not in first:
             first[e.path] = e.doc
