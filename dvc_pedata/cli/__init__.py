@@ -12,6 +12,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from dvc_pedata.errors import PedataError
 
@@ -41,7 +42,7 @@ COMMANDS = (
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, like every usage error
+    def error(self, message: str) -> NoReturn:  # one line, exit 2, like every usage error
         self.exit(2, f"pedata: error: {message}\n")
 
 
@@ -60,7 +61,7 @@ class _NotFast(Exception):
 
 
 class _QuietParser(_Parser):
-    def error(self, message: str) -> None:
+    def error(self, message: str) -> NoReturn:
         raise _NotFast(message)
 
 

@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def format_schema(m, schema=None) -> str:  # noqa: ANN001 - a Manifest, its complete schema
-    if m.format == "directory":  # layouts, not columns: dirmanifest.py
+    if m.format == "directory":  # layouts, not columns: model/listing.py
         from dvc_pedata.model.listing import format_text
 
         return format_text(m)
@@ -72,9 +72,7 @@ def _diff(args: argparse.Namespace) -> int:
     from dvc_pedata.registry.refs import load_manifest_ref, reader_for_ref
 
     a, b = load_manifest_ref(args.a), load_manifest_ref(args.b)
-    if "directory" in (a.format, b.format):  # files added/removed/changed: dirdiff.py
-        from dvc_pedata.model.dirdiff import run_diff
-
+    if "directory" in (a.format, b.format):  # files added/removed/changed: model/dirdiff.py
         return run_diff(args, a, b)
     d = diff_manifests(a, b, reader_for_ref(args.a), reader_for_ref(args.b))
     if args.format == "json":

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from dvc.exceptions import DvcException, OutputNotFoundError
 from dvc.repo import Repo
@@ -71,6 +71,9 @@ def _ensure_local_storage(url: str) -> None:
         Path(url).mkdir(parents=True, exist_ok=True)
 
 
+R = TypeVar("R", bound="DvcRepo")
+
+
 class DvcRepo:
     """An open DVC repository; use as a context manager so DVC's locks and handles are released."""
 
@@ -90,7 +93,7 @@ class DvcRepo:
     def close(self) -> None:
         self.repo.close()
 
-    def __enter__(self) -> DvcRepo:
+    def __enter__(self: R) -> R:
         return self
 
     def __exit__(self, *exc: object) -> None:

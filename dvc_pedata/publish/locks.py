@@ -293,7 +293,7 @@ def environment_diff(locked: dict[str, Any], current: dict[str, Any]) -> list[di
     for name in sorted(set(lk) | set(ck)):
         a, b = lk.get(name), ck.get(name)
         if a is None:
-            out.append({"what": "package", "name": name, "change": "added", "current": b["version"]})
+            out.append({"what": "package", "name": name, "change": "added", "current": ck[name]["version"]})
         elif b is None:
             out.append({"what": "package", "name": name, "change": "removed", "locked": a.get("version")})
         elif a.get("version") != b["version"]:

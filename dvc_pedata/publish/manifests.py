@@ -2,7 +2,7 @@
 
 A manifest holds no wall-clock time (git holds the time), so rebuilding the same bytes from the
 same recipe reproduces the manifest byte for byte. A table wider than
-``fieldsfile.INLINE_FIELDS`` keeps a summary inline and its complete field list in a
+``model.fields.INLINE_FIELDS`` keeps a summary inline and its complete field list in a
 content-addressed companion file (:mod:`dvc_pedata.fieldsfile`), written before the manifest.
 """
 

@@ -2,7 +2,7 @@
 
 ``pedata://uk/local_areas@v2.0.0;path=constituency/E14000530.h5`` resolves in three checked steps:
 the release pins the directory digest and the manifest digest; the manifest's file list must hash
-to that directory digest (:func:`dirmanifest.load_listing`); the entry for the path gives the
+to that directory digest (:func:`dvc_pedata.model.listing.load_listing`); the entry for the path gives the
 file's own sha256, size and DVC object, and the bytes are verified against that sha256 as they
 stream in. Nothing here imports DVC, so a warm-cache resolution stays cheap.
 

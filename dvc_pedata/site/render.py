@@ -35,12 +35,12 @@ from urllib.parse import quote
 from dvc_pedata.base import gitio
 from dvc_pedata.errors import PedataError, UsageError
 from dvc_pedata.lineage import graph as lineage
+from dvc_pedata.model import listing
 from dvc_pedata.model.companion import registry_reader
-from dvc_pedata.model.documents import Channel, Manifest, Release, Tombstone
+from dvc_pedata.model.documents import Channel, Document, Manifest, Release, Tombstone
 from dvc_pedata.model.fields import complete_schema
 from dvc_pedata.model.schema_diff import INCOMPLETE, diff_manifests, is_empty
 from dvc_pedata.model.semver import Version
-from dvc_pedata.publish import dirmanifest
 from dvc_pedata.registry.repo import Registry
 from dvc_pedata.releases import citation
 from dvc_pedata.releases.catalog import TagInfo, read_tag, tag_name
@@ -122,7 +122,7 @@ class SiteData:
                        if f.directory_sha256 == directory_sha256), key=lambda ft: ft[0].path)
 
 
-def _load(problems: list[str], cls: type, path: Path, reg: Registry) -> Any:
+def _load(problems: list[str], cls: type[Document], path: Path, reg: Registry) -> Any:
     try:
         return cls.load(path, reg.rel(path))
     except PedataError as exc:
@@ -135,7 +135,7 @@ def _revoked_files(reg: Registry, arts: dict[str, dict[str, ArtifactView]], tomb
     """Tombstones that name one file of a folder: matched against each directory manifest's listing.
 
     ``pedata revoke URI;path=FILE`` tombstones the file's own sha256, which no manifest pins whole.
-    The listing is the verified one (:func:`dirmanifest.load_listing` checks it against the
+    The listing is the verified one (:func:`listing.load_listing` checks it against the
     directory digest); a listing that fails the check is a problem, not a match.
     """
     out: dict[str, list[RevokedFile]] = {}
@@ -144,10 +144,10 @@ def _revoked_files(reg: Registry, arts: dict[str, dict[str, ArtifactView]], tomb
     read = registry_reader(reg.root)
     for view in (v for per in arts.values() for v in per.values()):
         for sha, m in sorted(view.manifests.items()):
-            if not dirmanifest.is_directory(m):
+            if not listing.is_directory(m):
                 continue
             try:
-                entries = dirmanifest.load_listing(m, read)
+                entries = listing.load_listing(m, read)
             except PedataError as exc:
                 problems.append(str(exc))
                 continue

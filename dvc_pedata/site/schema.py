@@ -111,7 +111,7 @@ def schema_html(m: Manifest, schema: dict[str, Any] | None = None) -> str:
     """The facts and tables of a manifest's schema (per layout for a directory artifact).
 
     ``schema`` is the complete schema when the caller read a wide table's field list
-    (:func:`dvc_pedata.fieldsfile.complete_schema`); default: the schema as the manifest stores it.
+    (:func:`dvc_pedata.model.fields.complete_schema`); default: the schema as the manifest stores it.
     """
     s = m.schema if schema is None or m.format == "directory" else schema
     facts: list[Fact] = [("sha256", f"<code>{e(m.sha256)}</code>", ""), ("format", _format(m.format, m.body.get("media_type")), ""),

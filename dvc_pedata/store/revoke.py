@@ -101,10 +101,10 @@ def target_sha256(reg: Registry, ref: str) -> str:
             m = manifest_for_pin(reg, uri.namespace, uri.name, pin_for(reg, uri))
             return find_entry(load_listing(m, registry_reader(reg.root)), uri.path, str(uri)).sha256
         return str(pin_for(reg, uri)["sha256"])
-    m = _SHA_RE.match(ref)
-    if not m:
+    found = _SHA_RE.match(ref)
+    if not found:
         raise UsageError(f"{ref!r} is neither a pedata:// URI nor a sha256 (64 lowercase hex digits)")
-    return m.group(1)
+    return found.group(1)
 
 
 def _split_signers(signers: list[Signer], root: Any) -> tuple[list[Signer], list[Signer]]:

@@ -62,9 +62,9 @@ def _root_files(registry: Registry, rev: str | None, note: Callable[[str, bytes]
             named.append((int(stem), path))
     out = []
     for _, path in sorted(named):
-        data = gitio.show(registry.root, commit, path)
-        if data is not None:
-            out.append((path, data))
+        blob = gitio.show(registry.root, commit, path)
+        if blob is not None:
+            out.append((path, blob))
     return out
 
 
