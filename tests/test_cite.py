@@ -9,8 +9,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import assert_one_line_error, run, run_pedata
-from test_publish import DVC_YAML, STAGE_SCRIPT, build
+from support.commands import assert_one_line_error, run, run_pedata
+from support.publish import DVC_YAML, STAGE_SCRIPT, build
 
 from dvc_pedata.registry.repo import Registry
 from dvc_pedata.releases.swhid import blob_id, dir_id
@@ -253,7 +253,7 @@ def test_exports_carry_every_column_of_a_wide_table(tmp_path, monkeypatch):
     list inline; Data Package and Croissant still describe every column (from the field lists)."""
     import h5py
     import pyarrow.parquet as pq
-    from example_registry import certify, make_example
+    from support.example import certify, make_example
 
     monkeypatch.setenv("PEDATA_KEYS_DIR", str(tmp_path / "keys"))
     repo = make_example(tmp_path, households=50)

@@ -15,8 +15,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error, dvc_cmd, run, run_pedata
-from dir_helpers import (
+from support.commands import assert_one_line_error, dvc_cmd, run, run_pedata
+from support.dirs import (
     certify,
     make_registry,
     object_path,
@@ -24,7 +24,7 @@ from dir_helpers import (
     storage_dir,
     trust_init,
 )
-from inotify_watch import IN_ISDIR, IN_OPEN, Inotify
+from support.inotify import IN_ISDIR, IN_OPEN, Inotify
 
 URI = "pedata://uk/local_areas@v2.0.0"
 

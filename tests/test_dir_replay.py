@@ -9,8 +9,11 @@ from __future__ import annotations
 import json
 import time
 
-from conftest import run, run_pedata
-from dir_helpers import certify, make_registry, trust_init
+import pytest
+from support.commands import run, run_pedata
+from support.dirs import certify, make_registry, trust_init
+
+pytestmark = pytest.mark.slow  # replay tests: `pytest -m 'not slow'` is the fast lane
 
 FILES = [f"constituency/E14{i:06d}.h5" for i in range(5)]
 

@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pytest
 import remotes  # the tests/remotes.py plugin (always present)
-from conftest import run, run_pedata
-from dir_helpers import certify, make_registry, snippet_digest, trust_init
+from support.commands import run, run_pedata
+from support.dirs import certify, make_registry, snippet_digest, trust_init
+
+pytestmark = pytest.mark.slow  # emulator tests: `pytest -m 'not slow'` is the fast lane
 
 # moto answers ~0.1-0.6 s per request on two shared cores, so the 500-file test runs on a local
 # remote (tests/test_dir_local.py, counting opens with inotify); here 44 files show the same over S3.

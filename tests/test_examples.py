@@ -13,8 +13,8 @@ import os
 import sys
 from pathlib import Path
 
-from conftest import ROOT, run, run_pedata
-from example_registry import commit, make_example, set_params
+from support.commands import ROOT, run, run_pedata
+from support.example import commit, make_example, set_params
 
 
 def test_promote_and_certify_the_example_registry_then_verify(tmp_path):

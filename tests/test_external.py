@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error, run, run_pedata
-from external_helpers import REV, TOKEN, Route, hf_location, policyengine_h5, sha256, start_fake_hf
+from support.commands import assert_one_line_error, commit, run, run_pedata
+from support.external import REV, TOKEN, Route, hf_location, policyengine_h5, sha256, start_fake_hf
 
 from dvc_pedata.model.documents import Channel, Manifest, Release, new_body
 from dvc_pedata.publish.channels import advance, pin_of
@@ -52,11 +52,6 @@ def _no_real_tokens(monkeypatch, tmp_path):
 @pytest.fixture
 def cache() -> Path:
     return Path(os.environ["PEDATA_CACHE_DIR"])
-
-
-def commit(repo: Path, msg: str) -> None:
-    run(["git", "add", "-A"], cwd=repo)
-    run(["git", "commit", "-qm", msg], cwd=repo)
 
 
 def external_pin(reg: Registry, name: str, data: bytes, location: dict, fmt: str = "binary", size: bool = True) -> dict:

@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error, run, run_pedata
-from external_helpers import Route, policyengine_h5, sha256, start_fake_hf
+from support.commands import assert_one_line_error, commit, run, run_pedata
+from support.external import Route, policyengine_h5, sha256, start_fake_hf
 
 from dvc_pedata.registry.repo import Registry
 from dvc_pedata.trust import keys
@@ -58,11 +58,6 @@ def bundle_manifest(path: Path, h5: bytes) -> Path:
     us["certified_data_artifact"]["uri"] = f"hf://policyengine/populace-us/populace_us_2024.h5@{DATA_REV}"
     path.write_text(json.dumps(bundle, indent=2))
     return path
-
-
-def commit(repo: Path, msg: str) -> None:
-    run(["git", "add", "-A"], cwd=repo)
-    run(["git", "commit", "-qm", msg], cwd=repo)
 
 
 def status(repo: Path) -> str:

@@ -6,11 +6,11 @@ import json
 import os
 from pathlib import Path
 
-import remotes
-import store_helpers
-from conftest import dvc_cmd, run, run_pedata
-from example_registry import certify, commit, make_example
-from store_helpers import Store
+from support import remotes as remotes
+from support import stores as store_helpers
+from support.commands import dvc_cmd, run, run_pedata
+from support.example import certify, commit, make_example
+from support.stores import Store
 
 store_template = store_helpers.store_template  # fixtures
 store = store_helpers.store

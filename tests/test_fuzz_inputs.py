@@ -26,10 +26,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import store_helpers
-from conftest import assert_one_line_error, run, run_pedata
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from support import stores as store_helpers
+from support.commands import assert_one_line_error, run, run_pedata
 
 from dvc_pedata.errors import PedataError
 from dvc_pedata.model.documents import Channel, Manifest, Release, Root, Tombstone

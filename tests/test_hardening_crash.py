@@ -35,13 +35,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import store_helpers
-from conftest import dvc_cmd, run, run_pedata
-from resolve_helpers import GEN, build_registry, sha256_of
-from store_helpers import Store
+from support import stores as store_helpers
+from support.checks import assert_cache_objects_right, verify_ok
+from support.commands import dvc_cmd, run, run_pedata
+from support.resolve import GEN, build_registry, sha256_of
+from support.stores import Store
 
 from dvc_pedata.base.atomic import TMP_PREFIX
 from dvc_pedata.model.canonical import loads_strict
+
+pytestmark = pytest.mark.slow  # crash tests: `pytest -m 'not slow'` is the fast lane
 
 DOC_DIRS = ("manifests", "channels", "releases", "tombstones", "trust")
 POLL = 0.002  # seconds between milestone checks
@@ -188,12 +191,6 @@ def assert_remote_objects_right(storage: Path) -> None:
             assert hashlib.md5(p.read_bytes()).hexdigest() == p.parent.name + p.name, p
 
 
-def assert_cache_objects_right(cache: Path) -> None:
-    """Every object in the resolver cache hashes to its sha256 name (temp files are not objects)."""
-    root = cache / "sha256"
-    for p in root.rglob("*") if root.exists() else []:
-        if p.is_file() and not p.name.startswith(TMP_PREFIX):
-            assert sha256_of(p) == p.parent.name + p.name, p
 
 
 def temps_left(repo: Path) -> set[str]:
@@ -226,11 +223,6 @@ def verify_and_fsck(repo: Path, env: dict[str, str] | None = None) -> tuple[dict
     return _report("verify", procs[0]), _report("fsck", procs[1])
 
 
-def verify_ok(repo: Path) -> dict:
-    res = run_pedata("verify", "--json", cwd=repo)
-    data = json.loads(res.stdout)
-    assert res.ok and data["ok"], (res.stdout, res.stderr)
-    return data
 
 
 def fsck_json(repo: Path, env: dict[str, str] | None = None) -> dict:

@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error, run, run_pedata
-from resolve_helpers import build_registry
-from test_hardening_crash import assert_cache_objects_right, verify_ok
+from support.checks import assert_cache_objects_right, verify_ok
+from support.commands import assert_one_line_error, run, run_pedata
+from support.resolve import build_registry
 
 from dvc_pedata.base.atomic import TMP_PREFIX
 from dvc_pedata.model.canonical import loads_strict

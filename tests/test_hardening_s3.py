@@ -13,12 +13,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import remotes  # the tests/remotes.py plugin (always present)
-from conftest import assert_one_line_error, run, run_pedata
-from test_hardening_crash import assert_cache_objects_right
-from test_resolve_remotes import _consumer_env, _publish_to
+from support.checks import assert_cache_objects_right
+from support.commands import assert_one_line_error, run, run_pedata
+from support.resolve import _consumer_env, _publish_to
 
 from dvc_pedata.base.atomic import TMP_PREFIX
+
+pytestmark = pytest.mark.slow  # emulator tests: `pytest -m 'not slow'` is the fast lane
 
 URI = "pedata://us/people@latest"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import run, run_pedata
-from example_registry import certify, commit, make_example, set_params
+from support.commands import run, run_pedata
+from support.example import certify, commit, make_example, set_params
 
 PROV_SCHEMA = json.loads((Path(__file__).parent / "data/prov-json.schema.json").read_text())
 
@@ -171,14 +171,14 @@ def test_a_stale_inputs_lock_lends_no_sha256_to_an_edited_input(example):
 
 
 def test_lineage_errors_are_one_line(example):
-    from conftest import assert_one_line_error
+    from support.commands import assert_one_line_error
 
     assert_one_line_error(run_pedata("lineage", "us@2.0.0", cwd=example), "no release tag us/v2.0.0")
     assert_one_line_error(run_pedata("lineage", "nonsense ref", cwd=example), "bad reference")
 
 
 def test_svg_implies_dot_and_conflicting_flags_are_refused(example):
-    from conftest import assert_one_line_error
+    from support.commands import assert_one_line_error
 
     svg = example / "graph.svg"
     res = run_pedata("lineage", "--svg", str(svg), cwd=example)

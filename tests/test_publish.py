@@ -9,58 +9,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error, run, run_pedata
-from inotify_watch import IN_ACCESS, IN_OPEN, Inotify
-
-STAGE_SCRIPT = r'''
-"""Writes a small parquet, CSV and HDF5 from params.json (a test pipeline)."""
-import json
-import h5py, numpy as np, pyarrow as pa, pyarrow.parquet as pq
-p = json.load(open("params.json"))
-n = p["rows"]
-cols = {"person_id": pa.array(np.arange(n, dtype="int64")),
-        "household_id": pa.array(np.arange(n, dtype="int64") // 2),
-        p.get("age_name", "age"): pa.array((np.arange(n) % 90).astype(p.get("age_type", "int32"))),
-        "person_weight": pa.array(np.full(n, 1.5))}
-pq.write_table(pa.table(cols), "persons.parquet")
-with open("households.csv", "w") as f:
-    f.write("household_id,state,note\n")
-    for i in range(n // 2):
-        f.write(f'{i},{i % 50},"line one\nline two, with comma"\n')
-with h5py.File("micro.h5", "w", track_order=True) as h:
-    for name, arr in [("person_id", np.arange(n)), ("household_id", np.arange(n // 2)),
-                      ("person_household_id", np.arange(n) // 2), ("age", np.arange(n) % 90),
-                      ("household_weight", np.ones(n // 2))]:
-        h.create_dataset(f"{name}/2024", data=arr, track_times=False)
-'''
-
-DVC_YAML = """
-stages:
-  build:
-    cmd: python build.py
-    deps: [build.py, params.json]
-    outs: [persons.parquet, households.csv, micro.h5]
-artifacts:
-  persons:
-    path: persons.parquet
-    type: dataset
-    meta: {pedata: {namespace: us, entity: person, weight: person_weight, licence: CC-BY-4.0}}
-  households:
-    path: households.csv
-    meta: {pedata: {namespace: us, entity: household}}
-  micro:
-    path: micro.h5
-    meta: {pedata: {namespace: us, layout: policyengine}}
-"""
+from support.commands import assert_one_line_error, run, run_pedata
+from support.inotify import IN_ACCESS, IN_OPEN, Inotify
+from support.publish import DVC_YAML, STAGE_SCRIPT, build
 
 
 def sha256sum(path: Path) -> str:
     return subprocess.run(["sha256sum", str(path)], capture_output=True, text=True, check=True).stdout.split()[0]
 
 
-def build(repo: Path, **params) -> None:
-    (repo / "params.json").write_text(json.dumps({"rows": 40, **params}))
-    run(["dvc", "repro", "-q"], cwd=repo)
 
 
 @pytest.fixture
@@ -339,7 +296,7 @@ def test_unknown_artifact_and_bad_uri(registry):
 
 def test_init_with_an_s3_url_configures_a_real_remote_and_publish_pushes_there(git_repo, s3_remote):
     """`pedata init --remote s3://…` sets the URL; endpoint and credentials stay plain DVC."""
-    from remotes import SECRET_OPTIONS
+    from support.remotes import SECRET_OPTIONS
 
     res = run_pedata("init", "-n", "us", "--remote", s3_remote.url, cwd=git_repo)
     assert res.ok, res.stderr

@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error, run, run_pedata
-from test_verify import add_manifest, cli, commit, write_channel
+from support.commands import assert_one_line_error, commit, run, run_pedata
+from support.forge import add_manifest, cli, write_channel
 
 from dvc_pedata.registry.repo import Registry
 from dvc_pedata.releases.certify import mark_unreproducible

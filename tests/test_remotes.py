@@ -8,8 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import dvc_cmd, run
-from remotes import S3_FAIL_FAST_ENV
+from support.commands import dvc_cmd, run
+from support.remotes import S3_FAIL_FAST_ENV
+
+pytestmark = pytest.mark.slow  # emulator tests: `pytest -m 'not slow'` is the fast lane
 
 PAYLOAD = b"id,income\n1,52000\n2,61000\n"
 MD5 = hashlib.md5(PAYLOAD).hexdigest()

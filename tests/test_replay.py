@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error, run, run_pedata, wait_for_next_second
-from example_registry import certify, commit, make_example, pins, set_params
+from support.commands import assert_one_line_error, run, run_pedata, wait_for_next_second
+from support.example import certify, commit, make_example, pins, set_params
+
+pytestmark = pytest.mark.slow  # replay tests: `pytest -m 'not slow'` is the fast lane
 
 
 def replay(repo: Path, *args: str, env: dict | None = None) -> tuple[int, dict, str]:

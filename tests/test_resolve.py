@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error, dvc_cmd, run, run_pedata
-from resolve_helpers import (
+from support.commands import assert_one_line_error, dvc_cmd, run, run_pedata
+from support.resolve import (
     BIG_SIZE,
     build_registry,
     cache_objects,
@@ -297,7 +297,7 @@ def test_pedata_import_checks_the_pin(published, clone, tmp_path):
 # -- refs that demand signatures ---------------------------------------------------------------
 @pytest.fixture(scope="module")
 def signed(published, tmp_path_factory):
-    from resolve_helpers import build_signed
+    from support.resolve import build_signed
 
     return build_signed(published, tmp_path_factory.mktemp("signed"))
 

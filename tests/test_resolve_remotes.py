@@ -5,52 +5,21 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error, dvc_cmd, run, run_pedata
-from resolve_helpers import GEN, cache_objects, sha256_of
+from support.commands import assert_one_line_error, run, run_pedata
+from support.resolve import _consumer_env, _publish_to, cache_objects, sha256_of
+
+pytestmark = pytest.mark.slow  # emulator tests: `pytest -m 'not slow'` is the fast lane
 
 remotes = pytest.importorskip("remotes", reason="needs the S3/GCS fixtures of tests/remotes.py")
 
 URI = "pedata://us/people@latest"
 
 
-def _publish_to(remote, base: Path, size: int = 300000) -> tuple[Path, str, str]:
-    """A registry whose default DVC remote is ``remote`` (one ``size``-byte artifact); returns
-    (origin, sha256, md5)."""
-    origin = base / "origin"
-    origin.mkdir()
-    env = {"PEDATA_STORAGE_DIR": str(base / "unused-storage")}
-    run(["git", "init", "-q", "-b", "main"], cwd=origin)
-    assert run_pedata("init", "-n", "us", cwd=origin, env=env).ok
-    run([*dvc_cmd(), "remote", "remove", "storage"], cwd=origin)
-    remote.configure(origin, "storage", default=True)
-    (origin / "gen.py").write_text(GEN)
-    (origin / "seed.txt").write_text("remote\n")
-    (origin / "dvc.yaml").write_text(
-        "stages:\n  people:\n"
-        f"    cmd: {sys.executable} gen.py people.bin seed.txt {size}\n"
-        "    deps: [gen.py, seed.txt]\n    outs: [people.bin]\n"
-        "artifacts:\n  people:\n    path: people.bin\n"
-    )
-    run([*dvc_cmd(), "repro", "-q"], cwd=origin)
-    res = run_pedata("publish", cwd=origin)
-    assert res.ok, res
-    run(["git", "add", "-A"], cwd=origin)
-    run(["git", "commit", "-q", "-m", "publish"], cwd=origin)
-    import hashlib
-
-    data = (origin / "people.bin").read_bytes()
-    return origin, hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest()
 
 
-def _consumer_env(kind: str) -> dict[str, str]:
-    """A consumer's own credentials: ``.dvc/config.local`` is never in a clone."""
-    if kind == "s3":
-        return {"AWS_ACCESS_KEY_ID": remotes.S3_ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": remotes.S3_SECRET_ACCESS_KEY}
-    return {}
 
 
 @pytest.mark.parametrize("kind", ["s3", "gs"])

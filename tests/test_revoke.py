@@ -10,9 +10,9 @@ import shlex
 import shutil
 from pathlib import Path
 
-import store_helpers
-from conftest import assert_one_line_error, dvc_cmd, run, run_pedata
-from store_helpers import Store
+from support import stores as store_helpers
+from support.commands import assert_one_line_error, dvc_cmd, run, run_pedata
+from support.stores import Store
 
 store_template = store_helpers.store_template  # fixtures
 store = store_helpers.store

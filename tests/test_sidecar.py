@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
 import json
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from support.commands import sha256
 
 from dvc_pedata.errors import FormatError, PedataError
 from dvc_pedata.model.canonical import canonical_bytes
@@ -28,10 +28,6 @@ from dvc_pedata.sidecar import FIELD_LIMIT, Sidecar, describe
 ROOT = Path(__file__).resolve().parents[1]
 GENERATE = ROOT / "pipeline" / "generate.py"
 ENTITIES = ("person", "household", "tax_unit", "spm_unit", "family", "marital_unit")
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def generate(

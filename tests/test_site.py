@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run, run_pedata
+from support.commands import ROOT, commit, run, run_pedata
 
 from dvc_pedata.lineage import graph as lineage
 from dvc_pedata.model.documents import Manifest, Release, Tombstone, new_body
@@ -32,6 +32,8 @@ from dvc_pedata.site.render import build_site, lineage_html, safe_svg
 from dvc_pedata.trust import keys, signing
 from dvc_pedata.trust import root as trust
 
+pytestmark = pytest.mark.slow  # browser tests: `pytest -m 'not slow'` is the fast lane
+
 SCRIPT_NOTICE = 'Adds income <script>alert("pwned")</script> & "quotes"'
 EVIL_REASON = "Licence withdrawn <img src=x onerror=alert(1)> by the provider"
 EVIL_DESC = "Person table </title><script>alert(2)</script>"
@@ -41,12 +43,6 @@ SCREENSHOTS = ROOT / "reports" / "screenshots"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def commit(repo: Path, msg: str) -> str:
-    run(["git", "add", "-A"], cwd=repo)
-    run(["git", "commit", "-qm", msg], cwd=repo)
-    return run(["git", "rev-parse", "HEAD"], cwd=repo).stdout.strip()
 
 
 def _variant(reg: Registry, base: Manifest, tag: bytes, mutate) -> dict:
@@ -198,7 +194,7 @@ def test_wide_artifact_page_lists_every_column_from_its_field_list(tmp_path, mon
 
     import h5py
     import pyarrow.parquet as pq
-    from example_registry import make_example
+    from support.example import make_example
 
     monkeypatch.setenv("PEDATA_KEYS_DIR", str(tmp_path / "keys"))
     repo = make_example(tmp_path, households=50)

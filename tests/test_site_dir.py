@@ -14,11 +14,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import run, run_pedata
-from dir_helpers import DirRegistry, certify, make_registry, trust_init
+from support.commands import run, run_pedata
+from support.dirs import DirRegistry, certify, make_registry, trust_init
 
 from dvc_pedata.registry.repo import Registry
 from dvc_pedata.site.render import build_site
+
+pytestmark = pytest.mark.slow  # browser tests: `pytest -m 'not slow'` is the fast lane
 
 REVOKED = "constituency/E14000002.h5"
 

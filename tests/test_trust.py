@@ -10,8 +10,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error, run
 from cryptography.hazmat.primitives import serialization
+from support.commands import assert_one_line_error, run
 
 from dvc_pedata.base.timeutil import parse_time, utcnow
 from dvc_pedata.errors import SignatureError

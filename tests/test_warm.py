@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error, run, run_pedata
-from resolve_helpers import build_registry, build_signed
+from support.commands import assert_one_line_error, run, run_pedata
+from support.resolve import build_registry, build_signed
 
 PEOPLE = "pedata://us/people"
 

@@ -118,13 +118,10 @@ def check_threshold(doc: Document, root: Root, role: str, namespace: str | None 
     When the threshold is met, signatures that did not count are not problems (extra signers are
     harmless); when it is not met, each is explained so the user knows whom to ask.
     """
-    roles = root.roles
-    if role not in roles:
+    spec = root.role(role)
+    if spec is None:
         return [f"unknown role {role!r} (roles: {', '.join(ROLES)})"]
-    spec = roles[role]
-    threshold = int(spec["threshold"])
-    members = set(spec["keyids"])
-    scope = spec.get("namespaces")
+    threshold, members, scope = spec.threshold, set(spec.keyids), spec.namespaces
     report = signature_report(doc, root_keys(root))
     notes: list[str] = []
     counted: set[str] = set()

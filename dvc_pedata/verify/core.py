@@ -52,6 +52,14 @@ class HistoryEntry:
     doc: Document | None
 
 
+@dataclass(frozen=True)
+class VerifyOptions:
+    """What the caller asked for beyond the tree and history checks."""
+
+    remote: bool = False  # every pinned, unrevoked payload (and adopted copy) is in its remote
+    deep: bool = False  # with remote: hash the remote bytes too
+
+
 @dataclass
 class Context:
     """What checks share: the registry, parsed documents at HEAD (work tree), the history window."""
@@ -70,6 +78,7 @@ class Context:
     states: dict[str, list[State]] | None = None  # first-parent states of releases and tombstones (trust_history)
     violations: list[Violation] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    options: VerifyOptions = field(default_factory=VerifyOptions)
 
     def violation(self, file: str, reason: str, commit: str | None = None) -> None:
         self.violations.append(Violation(file, reason, commit))
@@ -411,17 +420,17 @@ def _run_plugins(ctx: Context) -> None:
         check(ctx)
 
 
-def verify(root: Path | str = ".", base: str | None = None, *, at: datetime | None = None, **options: Any) -> VerifyReport:
+def verify(root: Path | str = ".", base: str | None = None, *, at: datetime | None = None,
+           remote: bool = False, deep: bool = False) -> VerifyReport:
     """Check the work tree and the history since ``base``; every violation is reported."""
     reg = Registry.find(root)
     base = gitio.rev_parse(reg.root, base) if base is not None else default_base(reg.root)
-    ctx = Context(reg=reg, now=at or now(), base=base)
+    ctx = Context(reg=reg, now=at or now(), base=base, options=VerifyOptions(remote=remote, deep=deep))
     try:
         reg.config  # noqa: B018 - every other check reads the settings; a broken file stops here
     except PedataError as exc:
         ctx.violation("pedata.json", str(exc).removeprefix("pedata.json: "))
         return VerifyReport(ctx.violations, dict(ctx.counts), base)
-    ctx.options = options  # type: ignore[attr-defined]
     _load_tree(ctx)
     _check_roots(ctx)
     _check_tree(ctx)

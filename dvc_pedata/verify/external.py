@@ -22,6 +22,10 @@ from dvc_pedata.base.hashing import HashState, hash_stream
 from dvc_pedata.errors import PedataError
 from dvc_pedata.model.documents import Adoption, Manifest
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dvc_pedata.verify.core import VerifyOptions
+
 
 def _dvc_out(ctx: Any, rel: str) -> dict[str, Any] | None:
     from ruamel.yaml import YAML
@@ -42,7 +46,7 @@ def _local_copy(ctx: Any, rec: Any) -> Any:
     return None
 
 
-def _check_bytes(ctx: Any, rel: str, rec: Any, options: dict[str, Any]) -> None:
+def _check_bytes(ctx: Any, rel: str, rec: Any, options: VerifyOptions) -> None:
     local = _local_copy(ctx, rec)
     if local is not None:
         with HashState(ctx.reg.state_dir / "hashes.db") as state:
@@ -51,7 +55,7 @@ def _check_bytes(ctx: Any, rel: str, rec: Any, options: dict[str, Any]) -> None:
         if fd.sha256 != rec.sha256:
             ctx.violation(rel, f"adopted bytes at {ctx.reg.rel(local)} hash to sha256 {fd.sha256[:12]}…, not the pinned {rec.sha256[:12]}…")
         return
-    if not options.get("remote"):
+    if not options.remote:
         return
     from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
         DvcRepo,
@@ -63,7 +67,7 @@ def _check_bytes(ctx: Any, rel: str, rec: Any, options: dict[str, Any]) -> None:
             if repo.remote_object_size(rec.md5, remote) is None:
                 ctx.violation(rel, f"adopted bytes (md5 {rec.md5}) are missing from DVC remote {remote or 'default'}")
                 return
-            if options.get("deep"):
+            if options.deep:
                 fd = hash_stream(repo.iter_remote_object(rec.md5, remote))
                 ctx.counts["adopted bytes hashed"] += 1
                 if fd.sha256 != rec.sha256:
@@ -72,7 +76,7 @@ def _check_bytes(ctx: Any, rel: str, rec: Any, options: dict[str, Any]) -> None:
             ctx.violation(rel, f"cannot check the adopted bytes in the remote: {exc.message}")
 
 
-def _check_record(ctx: Any, rel: str, options: dict[str, Any]) -> dict[str, str] | None:
+def _check_record(ctx: Any, rel: str, options: VerifyOptions) -> dict[str, str] | None:
     try:
         rec = Adoption.load(ctx.reg.root / rel, rel)
     except PedataError as exc:
@@ -108,7 +112,7 @@ def run(ctx: Any) -> None:
         location_of,
     )
 
-    options = dict(getattr(ctx, "options", {}) or {})
+    options: VerifyOptions = ctx.options
     adopted: dict[str, str] = {}
     folder = ctx.reg.root / "adopted"
     if folder.is_dir():

@@ -10,7 +10,6 @@ site does to an anonymous client (401 with ``X-Error-Code: RepoNotFound``); the 
 from __future__ import annotations
 
 import datetime
-import hashlib
 import http.server
 import ipaddress
 import ssl
@@ -152,10 +151,6 @@ def start_fake_hf(folder: Path) -> FakeHF:
     hub = _serve(cert, key, hub_ref, cdn_ref)
     cdn = _serve(cert, key, cdn_ref, cdn_ref)
     return FakeHF(hub, cdn, cert)
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def hf_location(repo_id: str, path: str, repo_type: str | None, rev: str = REV) -> dict:

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import dvc_cmd, run, run_pedata
+
+from support.commands import dvc_cmd, run, run_pedata
 
 GEN = """import random, sys
 random.seed(open(sys.argv[2]).read().strip())

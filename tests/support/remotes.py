@@ -1,6 +1,6 @@
 """Real S3 and GCS servers on 127.0.0.1 for tests that push to and pull from DVC remotes.
 
-Loaded from ``tests/conftest.py`` with ``pytest_plugins = ["remotes"]``.
+Loaded from ``tests/conftest.py`` with ``pytest_plugins = ["support.remotes"]``.
 
 Fixtures:
 

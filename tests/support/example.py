@@ -12,8 +12,6 @@ import json
 import shutil
 from pathlib import Path
 
-from conftest import ROOT, run
-
 from dvc_pedata.model.documents import Release, new_body
 from dvc_pedata.publish.locks import lock
 from dvc_pedata.publish.publish import publish
@@ -21,12 +19,7 @@ from dvc_pedata.registry.init import init
 from dvc_pedata.registry.repo import Registry
 from dvc_pedata.trust import keys, signing
 from dvc_pedata.trust import root as trust
-
-
-def commit(repo: Path, msg: str) -> str:
-    run(["git", "add", "-A"], cwd=repo)
-    run(["git", "commit", "-qm", msg], cwd=repo)
-    return run(["git", "rev-parse", "HEAD"], cwd=repo).stdout.strip()
+from support.commands import ROOT, commit, run
 
 
 def set_params(repo: Path, **values: object) -> None:

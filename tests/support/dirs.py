@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from conftest import dvc_cmd, run, run_pedata
+from support.commands import dvc_cmd, run, run_pedata
 
 GEN_H5 = r'''
 import json, os, h5py, numpy as np
