@@ -32,12 +32,16 @@ def get_path(
 
     hit = warm.lookup(uri, registry, rev, trusted_root)
     if hit is not None:
+        import sys
         from pathlib import Path
 
-        return Path(hit)
-    from dvc_pedata.resolver import resolve
+        path, warnings = hit
+        for w in warnings:  # the warnings the full resolution gave, repeated as it would
+            print(f"pedata: warning: {w}", file=sys.stderr)
+        return Path(path)
+    from dvc_pedata.resolver import api
 
-    return resolve.get_path(uri, registry, rev, offline=offline, trusted_root=trusted_root)
+    return api.get_path(uri, registry, rev, offline=offline, trusted_root=trusted_root)
 
 
 def open(  # noqa: A001 - mirrors builtins.open / dvc.api.open on purpose
@@ -51,14 +55,14 @@ def open(  # noqa: A001 - mirrors builtins.open / dvc.api.open on purpose
     encoding: str | None = None,
 ) -> IO[Any]:
     """Open ``uri``'s verified bytes for reading (``"rb"`` or ``"r"``)."""
-    from dvc_pedata.resolver import resolve
+    from dvc_pedata.resolver import api
 
-    return resolve.open(uri, mode, registry, rev, offline=offline, trusted_root=trusted_root, encoding=encoding)
+    return api.open(uri, mode, registry, rev, offline=offline, trusted_root=trusted_root, encoding=encoding)
 
 
 def __getattr__(name: str) -> Any:
     if name == "schema":
-        from dvc_pedata.resolver import resolve
+        from dvc_pedata.resolver import api
 
-        return resolve.schema
+        return api.schema
     raise AttributeError(f"module 'dvc_pedata' has no attribute {name!r}")

@@ -87,7 +87,10 @@ def _warm_get(argv: Sequence[str]) -> int | None:
     hit = warm.lookup(args.uri, args.registry, None, args.trusted_root)
     if hit is None:
         return None
-    sys.stdout.write(hit + "\n")
+    path, warnings = hit
+    for w in warnings:
+        print(f"pedata: warning: {w}", file=sys.stderr)
+    sys.stdout.write(path + "\n")
     return 0
 
 

@@ -16,19 +16,15 @@ Order of work, cheapest and safest first:
 
 from __future__ import annotations
 
-import builtins
-import io
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from dvc_pedata.base.timeutil import parse_time
-from dvc_pedata.errors import IntegrityError, NotFoundError, OfflineError, PedataError, RevokedError
+from dvc_pedata.errors import IntegrityError, NotFoundError, OfflineError, RevokedError
 from dvc_pedata.model import layout
 from dvc_pedata.model.documents import Manifest
-from dvc_pedata.model.fields import complete_schema
 from dvc_pedata.model.names import LATEST
 from dvc_pedata.model.uri import PedataURI, parse
 from dvc_pedata.registry.source import RegistryView, open_registry
@@ -312,62 +308,10 @@ def log_access(view: RegistryView, res: Resolution, offline: bool) -> None:
         access_log.append_remote(view.root, view.rev, view.config.get("remote"), entry)
 
 
-def _warn(res: Resolution) -> None:
-    for w in res.warnings:
-        print(f"pedata: warning: {w}", file=sys.stderr)
 
 
 # -- public API ---------------------------------------------------------------------------------
-def get_path(
-    uri: str,
-    registry: str | os.PathLike[str] | None = None,
-    rev: str | None = None,
-    *,
-    offline: bool = False,
-    trusted_root: str | None = None,
-) -> Path:
-    """The local path of ``uri``'s verified bytes (read-only; do not modify it)."""
-    hit = warm.lookup(uri, registry, rev, trusted_root)
-    if hit is not None:
-        return Path(hit)
-    res = resolve(uri, registry, rev, offline=offline, trusted_root=trusted_root)
-    _warn(res)
-    assert res.path is not None
-    return res.path
 
 
-def open(  # noqa: A001 - mirrors builtins.open / dvc.api.open on purpose
-    uri: str,
-    mode: str = "rb",
-    registry: str | os.PathLike[str] | None = None,
-    rev: str | None = None,
-    *,
-    offline: bool = False,
-    trusted_root: str | None = None,
-    encoding: str | None = None,
-) -> IO[Any]:
-    """Open ``uri``'s verified bytes for reading (``"rb"`` or ``"r"``)."""
-    if mode not in ("rb", "r", "rt"):
-        raise PedataError(f"pedata.open: mode {mode!r} is not allowed; artifacts are read-only ('rb' or 'r')")
-    path = get_path(uri, registry, rev, offline=offline, trusted_root=trusted_root)
-    fh = builtins.open(path, "rb")  # noqa: SIM115 - returned to the caller
-    return fh if mode == "rb" else io.TextIOWrapper(fh, encoding=encoding or "utf-8")
 
 
-def schema(
-    uri: str,
-    registry: str | os.PathLike[str] | None = None,
-    rev: str | None = None,
-    *,
-    offline: bool = False,
-    trusted_root: str | None = None,
-) -> dict[str, Any]:
-    """The artifact's schema from its (checked) manifest; never downloads bytes.
-
-    A revoked artifact still answers (with a warning on stderr): revocation withdraws bytes, not
-    the record of what they were. A wide table's complete field list (the companion file its
-    manifest names by digest) is read from the same registry state and checked.
-    """
-    res = describe(uri, registry, rev, offline=offline, trusted_root=trusted_root, revoked_ok=True)
-    _warn(res)
-    return complete_schema(res.manifest, res.view.read if res.view is not None else None)

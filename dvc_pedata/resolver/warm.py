@@ -1,6 +1,6 @@
 """The warm-cache fast path: answer a repeated resolution without re-running the resolver.
 
-A full resolution (:mod:`resolve`) imports the document model, the schema validator and the
+A full resolution (:mod:`dvc_pedata.resolver.resolve`) imports the document model, the schema validator and the
 trust code, and asks git for the work tree's top: about 50 ms of a fresh process, most of it
 imports. When the same URI was resolved before from the same registry work tree, this module
 answers from a *resolution memo* instead, importing only ``os``, ``marshal``, ``hashlib`` and
@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import marshal
 import os
-import sys
 import time
 
 from dvc_pedata.base.cachedir import cache_dir_text
@@ -74,8 +73,10 @@ def root_listing(top: str) -> tuple[str, ...]:
     return tuple(sorted(n for n in names if n.endswith(".json") and n[:-5].isdigit()))
 
 
-def lookup(uri: str, registry: object = None, rev: str | None = None, trusted_root: str | None = None) -> str | None:
-    """The cached object's path if a memo for this resolution still holds, else None."""
+def lookup(uri: str, registry: object = None, rev: str | None = None,
+           trusted_root: str | None = None) -> tuple[str, tuple[str, ...]] | None:
+    """(the cached object's path, the warnings to repeat) if a memo for this resolution still
+    holds, else None. The caller reports the warnings (this module never prints)."""
     if rev is not None or not isinstance(uri, str):
         return None
     try:
@@ -102,9 +103,7 @@ def lookup(uri: str, registry: object = None, rev: str | None = None, trusted_ro
         _log(rec, top)
     except (OSError, EOFError, ValueError, TypeError, KeyError, IndexError):
         return None
-    for w in rec["warnings"]:
-        print(f"pedata: warning: {w}", file=sys.stderr)
-    return obj
+    return obj, tuple(rec["warnings"])
 
 
 def record(
