@@ -2,7 +2,8 @@
 
 ``get_path`` and ``open`` try the warm-cache memo (:mod:`dvc_pedata.warm`) before importing the
 resolver, so that a repeated resolution in a fresh process costs little more than Python's own
-start-up. ``import dvc_pedata`` never imports DVC (nor ``typing``: it is on that path too).
+start-up. ``import dvc_pedata`` never imports DVC (nor ``typing``: it is on that path too), nor pandas,
+DuckDB or Dask: ``read_table`` and ``read_policyengine`` (:mod:`dataframes`) load on first use.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-__all__ = ["get_path", "open", "schema", "__version__"]
+__all__ = ["get_path", "open", "schema", "read_table", "read_policyengine", "__version__"]
 
 
 def get_path(
@@ -60,4 +61,8 @@ def __getattr__(name: str) -> Any:
         from . import resolve
 
         return resolve.schema
+    if name in ("read_table", "read_policyengine"):  # lazy: pyarrow.dataset / pandas only when called
+        from . import dataframes
+
+        return getattr(dataframes, name)
     raise AttributeError(f"module 'dvc_pedata' has no attribute {name!r}")
