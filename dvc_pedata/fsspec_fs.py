@@ -13,8 +13,8 @@ Invariants:
 
 - Bytes handed to a reader are always bytes whose sha256 matched the pin: ``open`` resolves the
   URI through :func:`dvc_pedata.get_path` (warm memo, else the full resolver: signatures,
-  tombstones, fetch verified while streaming into the cache) and returns a plain read-only file
-  on the verified cache object. Random access (parquet footers, HDF5 seeks) is served from that
+  tombstones, fetch verified while streaming into the cache) and returns a read-only file
+  (:class:`VerifiedFile`) on the verified cache object. Random access (parquet footers, HDF5 seeks) is served from that
   object; nothing is streamed to a reader before it was hashed, and a cache hit neither imports
   DVC nor touches the network.
 - Every call judges afresh: no pin, listing or tombstone is remembered between calls, so a
@@ -35,8 +35,10 @@ Invariants:
 
 from __future__ import annotations
 
-import builtins
 import functools
+import io
+import mmap
+import os
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +113,35 @@ def split_path(path: str) -> tuple[str | None, str | None, str | None]:
         return parts[0], None, None
     member = "/".join(parts[2:]) or None
     return parts[0], parts[1], member
+
+
+class VerifiedFile(io.BufferedReader):
+    """A read-only file on a verified cache object, with pyarrow's zero-copy ``read_buffer``.
+
+    pyarrow wraps fsspec files in ``PythonFile``, which calls ``read_buffer`` when a file has it:
+    slices of a read-only ``mmap`` reach Arrow without a copy (a 300 MB parquet reads about twice
+    as fast as through ``read``). Sound because cache objects are never modified in place: they
+    are 0444 and leave the cache only by unlink, which keeps a mapped inode alive. The map is never
+    closed explicitly, since Arrow arrays may still point into it; it goes with its last view.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__(io.FileIO(path, "r"))
+        self._map: mmap.mmap | None = None
+
+    def read_buffer(self, nbytes: int = -1) -> Any:
+        if self._map is None:
+            if os.fstat(self.fileno()).st_size == 0:
+                return self.read(nbytes)
+            self._map = mmap.mmap(self.fileno(), 0, access=mmap.ACCESS_READ)
+        pos = self.tell()
+        end = len(self._map) if nbytes is None or nbytes < 0 else min(len(self._map), pos + nbytes)
+        self.seek(end)
+        return memoryview(self._map)[pos:end]
+
+    def close(self) -> None:
+        self._map = None
+        super().close()
 
 
 class PedataFileSystem(AbstractFileSystem):
@@ -365,28 +396,31 @@ class PedataFileSystem(AbstractFileSystem):
         path = self._strip_protocol(path)
         if mode != "rb":
             raise ReadOnlyError(f"pedata://{path}: mode {mode!r} refused: pedata:// is read-only ('rb' or 'r')")
-        local = self.local_path(path)
-        return builtins.open(local, "rb")  # noqa: SIM115 - the caller closes it
+        return VerifiedFile(self.local_path(path))
 
     @_translating
     def local_path(self, path: str) -> Path:
         """The verified cache object behind one file (fetched and checked on first use)."""
-        import dvc_pedata
+        from . import warm
 
         path = self._strip_protocol(path)
         ns, name_ref, member = split_path(path)
         if ns is None or name_ref is None or "@" not in name_ref.split(";", 1)[0]:
             raise IsADirectoryError(f"pedata://{path} is a namespace or artifact folder, not a file")
         parsed = self._uri(ns, name_ref, member)
-        local = dvc_pedata.get_path(str(parsed), self.registry, self.rev, offline=self.offline,
-                                    trusted_root=self.trusted_root)
-        if Path(local).is_dir():
-            raise IsADirectoryError(f"{parsed} is a directory artifact: open one of its files (ls it first)")
-        return Path(local)
+        text = str(parsed)
+        hit = warm.lookup(text, self.registry, self.rev, self.trusted_root)  # memo: plain files only
+        if hit is not None:
+            return Path(hit)
+        from . import resolve
+
+        if parsed.path is None:  # refuse a folder before anything is downloaded
+            res = resolve.describe(parsed, self.registry, self.rev, offline=self.offline, trusted_root=self.trusted_root)
+            if res.entries is not None:
+                raise IsADirectoryError(f"{parsed} is a directory artifact: open one of its files (ls it first)")
+        return resolve.get_path(text, self.registry, self.rev, offline=self.offline, trusted_root=self.trusted_root)
 
     def cat_file(self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any) -> bytes:
-        import os
-
         with self._open(path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
             lo = 0 if start is None else (start if start >= 0 else max(0, size + start))

@@ -227,3 +227,24 @@ def test_a_flipped_byte_in_the_remote_fails_every_engine_and_caches_nothing(reg,
     finally:
         obj.write_bytes(good)
         obj.chmod(0o444)
+
+
+def test_opening_a_folder_is_refused_before_any_download(reg):
+    fs = PedataFileSystem(registry=str(reg.origin))
+    with pytest.raises(IsADirectoryError, match="is a directory artifact: open one of its files"):
+        fs.open("pedata://us/parts@v1.0.0")
+    assert cache_objects(cache_dir()) == []  # not one part was fetched
+
+
+def test_a_warm_read_imports_no_dvc_and_serves_the_cached_object(reg, tmp_path):
+    got = pedata_get(reg, PEOPLE, tmp_path / "people.parquet")  # fills this test's cache
+    code = (
+        "import sys, pandas as pd, fsspec\n"
+        f"df = pd.read_parquet({PEOPLE!r})\n"
+        f"fh = fsspec.open({PEOPLE!r}).open(); head = bytes(fh.read_buffer(8)); rest = fh.read(); fh.close()\n"
+        "print(len(df), head + rest == open(sys.argv[1], 'rb').read(),"
+        " sorted(m for m in sys.modules if m == 'dvc' or m.startswith(('dvc.', 'dvc_pedata.remote_fetch'))))\n"
+    )
+    out = run([sys.executable, "-c", code, str(tmp_path / "people.parquet")], cwd=reg.origin).stdout
+    assert out.split() == [str(ROWS), "True", "[]"]
+    assert len(got) == manifest(reg, "people")["size"]
