@@ -3,6 +3,7 @@
     make bench                                  # the issue's sizes (1 GB artifact, 100,000 manifests)
     python bench/run.py --size 128M --reps 3    # a quicker run
     python bench/run.py --only hash,verify      # some rows only
+    python bench/run.py --only dataframes       # pd.read_parquet("pedata://...") (needs the dataframes extra)
 
 Every row runs both sides on the same data in the same run, ``--reps`` times, and reports the
 median of each side and their ratio (pedata / other; below 1 means pedata is faster). Every
@@ -275,6 +276,50 @@ def row_warm(rep: Report, work: Path, registry: Path, reps: int) -> None:
                 cli, theirs, "(context)"))
 
 
+DF_COLD = """import sys, time, pandas as pd{imp}
+t = time.perf_counter(); df = {read}; print(time.perf_counter() - t, len(df))"""
+
+DF_WARM = """import json, statistics, sys, time, pandas as pd, dvc_pedata
+uri = sys.argv[1]
+path = str(dvc_pedata.get_path(uri))
+pd.read_parquet(uri); pd.read_parquet(path)  # imports and page cache, both sides
+ours, theirs = [], []
+for _ in range(int(sys.argv[2])):
+    t = time.perf_counter(); pd.read_parquet(uri); ours.append(time.perf_counter() - t)
+    t = time.perf_counter(); pd.read_parquet(path); theirs.append(time.perf_counter() - t)
+print(json.dumps([ours, theirs]))"""
+
+
+def row_dataframes(rep: Report, work: Path, registry: Path, reps: int) -> None:
+    """pd.read_parquet("pedata://...") against get_path + pd.read_parquet(path), cold and warm.
+
+    Cold: each side a fresh process with an empty cache, timed around the read call only (the
+    interpreter and pandas import are the same on both sides). Warm: one process alternates
+    both reads on the cached object, so the difference is what pedata:// adds per call.
+    """
+    uri = "pedata://us/big@latest"
+    c = work / "clone-df"
+    sh(["git", "clone", "-q", str(registry), str(c)], work)
+    ours, theirs = [], []
+    for i in range(reps):
+        for side, imp, read in (("ours", "", "pd.read_parquet(sys.argv[1])"),
+                                ("theirs", ", dvc_pedata", "pd.read_parquet(dvc_pedata.get_path(sys.argv[1]))")):
+            cache = work / f"cache-df-{side}-{i}"
+            out = sh([PY, "-c", DF_COLD.format(imp=imp, read=read), uri], c, {"PEDATA_CACHE_DIR": str(cache)})
+            (ours if side == "ours" else theirs).append(float(out.split()[0]))
+            if i < reps - 1:
+                shutil.rmtree(cache)
+    rep.add(Row("cold: pd.read_parquet('pedata://...') vs get_path + pd.read_parquet(path)", "pedata://",
+                "get_path + path", ours, theirs, "<= 1.10x", lambda a, b: a <= b * 1.10))
+    env = {"PEDATA_CACHE_DIR": str(work / f"cache-df-theirs-{reps - 1}")}
+    warm_ours, warm_theirs = json.loads(sh([PY, "-c", DF_WARM, uri, str(max(reps, 10))], c, env).strip().splitlines()[-1])
+    extra = statistics.median(warm_ours) - statistics.median(warm_theirs)
+    rep.add(Row("warm: pd.read_parquet('pedata://...') vs pd.read_parquet(cached path), same process", "pedata://",
+                "path", warm_ours, warm_theirs, "<= 50 ms extra", lambda a, b: a - b <= 0.050,
+                note=f"extra {extra * 1000:.1f} ms per call"))
+    shutil.rmtree(c)
+
+
 def row_schema(rep: Report, work: Path, registry: Path, data: Path, reps: int) -> None:
     code = "import pyarrow.parquet as pq, sys; m = pq.read_metadata(sys.argv[1]); print(m.schema, m.num_rows)"
     ours, footer, download = [], [], []
@@ -459,12 +504,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", default="1G", help="artifact size (default 1G; e.g. 128M for a quick run)")
     ap.add_argument("--reps", type=int, default=3, help="repetitions per side (median reported)")
     ap.add_argument("--manifests", type=int, default=100_000, help="largest synthetic registry for the verify row")
-    ap.add_argument("--only", default="", help="comma list of rows: hash,publish,resolve,s3,warm,schema,verify,history")
+    ap.add_argument("--only", default="", help="comma list of rows: hash,publish,resolve,s3,warm,schema,dataframes,verify,history")
     ap.add_argument("--workdir", help="scratch folder (default: a temporary folder, removed afterwards)")
     ap.add_argument("--markdown", help="also write the table to this file")
     args = ap.parse_args(argv)
     size = parse_size(args.size)
-    only = set(filter(None, args.only.split(","))) or {"hash", "publish", "resolve", "s3", "warm", "schema", "verify", "history"}
+    only = set(filter(None, args.only.split(","))) or {"hash", "publish", "resolve", "s3", "warm", "schema", "dataframes", "verify", "history"}
     work = Path(args.workdir or tempfile.mkdtemp(prefix="pedata-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     env_home = {"PEDATA_CACHE_DIR": str(work / "cache"), "PEDATA_KEYS_DIR": str(work / "keys"),
@@ -484,7 +529,7 @@ def main(argv: list[str] | None = None) -> int:
         if "hash" in only:
             row_hash(rep, work, data, args.reps, data.stat().st_size)
         registry = None
-        if only & {"publish", "resolve", "warm", "schema"}:
+        if only & {"publish", "resolve", "warm", "schema", "dataframes"}:
             registry = row_publish(rep, work, data, args.reps) if "publish" in only else row_publish(rep, work, data, 1)
         if registry is not None and "resolve" in only:
             row_resolve(rep, work, registry, args.reps, "local remote")
@@ -495,6 +540,8 @@ def main(argv: list[str] | None = None) -> int:
             row_warm(rep, work, registry, args.reps)
         if registry is not None and "schema" in only:
             row_schema(rep, work, registry, data, args.reps)
+        if registry is not None and "dataframes" in only:
+            row_dataframes(rep, work, registry, args.reps)
         if "verify" in only:
             row_verify(rep, work, args.manifests, args.reps)
         if "history" in only:

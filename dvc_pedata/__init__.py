@@ -2,7 +2,8 @@
 
 ``get_path`` and ``open`` try the warm-cache memo (:mod:`dvc_pedata.resolver.warm`) before importing the
 resolver, so that a repeated resolution in a fresh process costs little more than Python's own
-start-up. ``import dvc_pedata`` never imports DVC (nor ``typing``: it is on that path too).
+start-up. ``import dvc_pedata`` never imports DVC (nor ``typing``: it is on that path too), nor pandas,
+DuckDB or Dask: ``read_table`` and ``read_policyengine`` (:mod:`dvc_pedata.dataframes.readers`) load on first use.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from typing import IO, Any
 
 
-__all__ = ["get_path", "open", "schema", "__version__"]
+__all__ = ["get_path", "open", "schema", "read_table", "read_policyengine", "__version__"]
 
 
 def get_path(
@@ -65,4 +66,8 @@ def __getattr__(name: str) -> Any:
         from dvc_pedata.resolver import api
 
         return api.schema
+    if name in ("read_table", "read_policyengine"):  # lazy: pyarrow.dataset / pandas only when called
+        from dvc_pedata.dataframes import readers
+
+        return getattr(readers, name)
     raise AttributeError(f"module 'dvc_pedata' has no attribute {name!r}")

@@ -7,7 +7,7 @@
 - nothing imports ``dvc_pedata.cli`` (``__main__`` runs it);
 - there is no import cycle between modules, counting imports inside functions too, so a cycle
   cannot be hidden behind a function-level import;
-- a function-level import of a pedata module outside ``cli`` says why on its own line
+- a function-level import of a pedata module outside ``cli`` says why in the statement
   (``# lazy: <reason>``): the only accepted reasons are start-up cost (DVC, pyarrow, the warm
   path), never a cycle.
 """
@@ -34,6 +34,7 @@ LAYERS = [
     "lineage",
     "releases",
     "resolver",
+    "dataframes",
     "external",
     "store",
     "verify",
@@ -90,12 +91,11 @@ def _imports(module: str, path: Path) -> list[tuple[str, int, bool, str]]:
     def visit(node: ast.AST, nested: bool) -> None:
         for child in ast.iter_child_nodes(node):
             inner = nested or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
-            if isinstance(child, ast.Import):
-                for alias in child.names:
-                    found.append((alias.name, child.lineno, nested, lines[child.lineno - 1]))
-            elif isinstance(child, ast.ImportFrom):
-                for target in _resolve(module, path, child):
-                    found.append((target, child.lineno, nested, lines[child.lineno - 1]))
+            if isinstance(child, (ast.Import, ast.ImportFrom)):
+                text = "\n".join(lines[child.lineno - 1:child.end_lineno])  # the whole statement
+                targets = [a.name for a in child.names] if isinstance(child, ast.Import) else _resolve(module, path, child)
+                for target in targets:
+                    found.append((target, child.lineno, nested, text))
             if isinstance(child, ast.If) and _is_type_checking(child):
                 continue  # annotations only: never executed
             visit(child, inner)

@@ -22,7 +22,8 @@ from dvc_pedata.resolver import warm
 from dvc_pedata.resolver.resolve import describe, resolve
 
 
-def _warn(warnings: Iterable[str]) -> None:
+def report_warnings(warnings: Iterable[str]) -> None:
+    """Say each warning on stderr, as the CLI does (``pedata: warning: …``)."""
     for w in warnings:
         print(f"pedata: warning: {w}", file=sys.stderr)
 
@@ -39,10 +40,10 @@ def get_path(
     hit = warm.lookup(uri, registry, rev, trusted_root)
     if hit is not None:
         path, warnings = hit
-        _warn(warnings)
+        report_warnings(warnings)
         return Path(path)
     res = resolve(uri, registry, rev, offline=offline, trusted_root=trusted_root)
-    _warn(res.warnings)
+    report_warnings(res.warnings)
     assert res.path is not None
     return res.path
 
@@ -80,5 +81,5 @@ def schema(
     manifest names by digest) is read from the same registry state and checked.
     """
     res = describe(uri, registry, rev, offline=offline, trusted_root=trusted_root, revoked_ok=True)
-    _warn(res.warnings)
+    report_warnings(res.warnings)
     return complete_schema(res.manifest, res.view.read if res.view is not None else None)
