@@ -47,6 +47,7 @@ from .external import adoption_path, location_of
 from .hashing import FileDigest
 from .locking import registry_lock
 from .registry import Registry
+from .revoked_guard import RevokedIndex, refuse_upload
 from .uri import parse
 
 LATEST = "latest"
@@ -235,6 +236,9 @@ def adopt(ref: str, root: Path | str = ".", *, remote: str | None = None, push: 
             dvcfile = repo.add(data_rel)
             info = repo.out_info(data_rel)
             assert info.md5 is not None
+            # resolve() refused a revoked sha256; a tombstone naming the same DVC object (a purge
+            # of these bytes under another name) must stop the push too
+            refuse_upload(RevokedIndex(reg), data_rel, md5=info.md5, sha256=sha256, action="adopt")
             pushed = repo.push([data_rel], remote=remote) if push else 0
             manifest, _ = build_manifest(  # embedded in the adoption record, never stored as a manifest
                 root=reg.root, namespace=ns, name=name, out=info, file_digest=FileDigest(sha256, size),

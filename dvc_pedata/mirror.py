@@ -6,6 +6,10 @@ destination with the pinned size are skipped, so re-running is cheap and a run k
 resumes where it stopped; ``pedata fsck --remote REMOTE --deep`` proves the result. A copy of the
 wrong size is replaced (``repaired``); ``deep=True`` (``--deep``) also re-hashes the copies already
 there and replaces those whose sha256 is wrong, e.g. a flipped byte, which size cannot show.
+
+Revoked bytes are never copied: a pin with a tombstone, and any object whose md5 or sha256 a
+tombstone names (``revoked_guard``: e.g. a folder member revoked with ``;path=``, or bytes a
+rebuild pushed back after a purge), is reported ``revoked`` with the tombstone's path and left alone.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 from .errors import PedataError, UsageError
 from .pinset import folder_files, pinned, pinned_folders
 from .registry import Registry
+from .revoked_guard import RevokedIndex, revoked_item
 
 
 @dataclass
@@ -72,7 +77,12 @@ def mirror(
             raise UsageError(f"--to {to!r} is the source remote itself")
         report = MirrorReport(src, to)
         staging = reg.state_dir / "mirror"
+        tombstones = RevokedIndex(reg)
         for p in pins:
+            hit = revoked_item(tombstones, md5=p.md5, sha256=p.sha256)
+            if hit is not None:  # the pin's own tombstone, or one naming the same DVC object
+                report.items.append(MirrorItem(p.uri, "revoked", reason=hit["reason"]))
+                continue
             if p.revoked is not None:
                 report.items.append(MirrorItem(p.uri, "revoked", reason=f"revoked on {p.revoked['date']} by {p.revoked['authority']}"))
                 continue
@@ -84,18 +94,22 @@ def mirror(
                 continue
             report.items.append(MirrorItem(p.uri, got.status, got.url, got.size))
         for ns, name, sha in pinned_folders(pins):  # after the files: a listing in the mirror promises them
-            report.items.append(_copy_listing(repo, reg, ns, name, sha, src, to, staging))
+            report.items.append(_copy_listing(repo, reg, ns, name, sha, src, to, staging, tombstones))
     return report
 
 
-def _copy_listing(repo: Any, reg: Registry, ns: str, name: str, sha256: str, src: str, to: str, staging: Path) -> MirrorItem:
+def _copy_listing(repo: Any, reg: Registry, ns: str, name: str, sha256: str, src: str, to: str, staging: Path,
+                  tombstones: RevokedIndex) -> MirrorItem:
     """DVC's ``.dir`` listing of a pinned folder, so ``dvc pull`` of the folder works from ``to``."""
     uri = f"pedata://{ns}/{name}@sha256:{sha256}"
-    ts = reg.load_tombstone(sha256)
-    if ts is not None:
-        return MirrorItem(uri, "revoked", reason=f"revoked on {ts.date} by {ts.authority}")
+    hit = revoked_item(tombstones, sha256=sha256)
+    if hit is not None:
+        return MirrorItem(uri, "revoked", reason=hit["reason"])
     try:
         md5, files = folder_files(reg, ns, name, sha256)
+        hit = revoked_item(tombstones, md5=md5)
+        if hit is not None:
+            return MirrorItem(uri, "revoked", reason=hit["reason"])
         got = repo.copy_listing(md5, files, src, to, staging)
     except PedataError as exc:
         return MirrorItem(uri, "failed", reason=exc.message)

@@ -4,6 +4,9 @@ Order matters for crash safety: everything is checked and hashed before anything
 then bytes are pushed to the remote, then manifests are created, then channel ``latest`` moves.
 A crash at any point leaves either the old state or a state in which every pin has its bytes in
 the remote and its manifest in place. Publishing the same bytes again changes nothing.
+
+Revoked bytes are refused before the push (``revoked_guard``): a purge followed by ``dvc repro``
+rebuilds the very object the purge deleted, and pushing it would undo the revocation.
 """
 
 from __future__ import annotations
@@ -23,8 +26,11 @@ from .manifest import build_manifest, describe_file, read_locks
 from .names import check_name
 from .progress import bar
 from .registry import Registry
+from .revoked_guard import RevokedIndex, refuse_upload
 
 LATEST = "latest"
+_REVOKED_HINT = ("nothing was pushed or written; change the build so it makes different bytes, "
+                 "or publish the other artifacts by path (pedata publish PATH...)")
 
 
 @dataclass
@@ -119,6 +125,7 @@ def publish(
         head = gitio.head(reg.root)
         locks = read_locks(reg.root)  # once for every manifest; a broken inputs lock is refused here, before anything is pushed
         plans: list[_Plan] = []
+        tombstones = RevokedIndex(reg)
         # 1. Check everything (metadata only: DVC's records, file footers) before writing anything.
         for t in targets:
             ns = reg.namespace(namespace or t.meta.get("namespace"))
@@ -131,6 +138,8 @@ def publish(
             if status is not None:
                 record = info.dvcfile.removesuffix(".yaml") + ".lock" if info.stage else info.dvcfile
                 raise PedataError(f"{t.path} is {status} since {record} was written: run 'dvc repro' or 'dvc commit' first")
+            # DVC's md5 is known without hashing: refuse before anything is pushed or written.
+            refuse_upload(tombstones, t.path, md5=info.md5, action="publish", hint=_REVOKED_HINT)
             licence = t.meta.get("licence", reg.config.get("licence"))
             if info.is_dir:  # a folder out: Merkle identity, per-file listing, layouts
                 from .dirmanifest import INLINE_LIMIT, build_directory_manifest
@@ -140,10 +149,13 @@ def publish(
                     git_commit=head, licence=licence, inline_limit=int(reg.config.get("directory_inline_files", INLINE_LIMIT)),
                     locks=locks,
                 )
+                refuse_upload(tombstones, t.path, sha256=fd.sha256, action="publish", hint=_REVOKED_HINT)
                 exists = reg.manifest_path(ns, t.name, fd.sha256).exists()
                 plans.append(_Plan(t, ns, info, fd, cached, licence, manifest, extra, exists))
                 continue
             hit = state.lookup(reg.root / t.path)
+            if hit is not None:
+                refuse_upload(tombstones, t.path, sha256=hit.sha256, action="publish", hint=_REVOKED_HINT)
             plan = _Plan(t, ns, info, hit, hit is not None, licence)
             # Unchanged since hashed, and its manifest exists and is immutable: nothing to read
             # (a CSV's sidecar would be a full parse).
@@ -165,6 +177,9 @@ def publish(
                 hashed = [(p, f.result()) for p, f in futures]
         for p, (fd, before, after) in hashed:
             p.fd = fd
+            # the md5 check above already kept revoked objects out of the push; a tombstone that
+            # names only the sha256 still stops the manifest and the channel
+            refuse_upload(tombstones, p.t.path, sha256=fd.sha256, action="publish", hint=_REVOKED_HINT)
             state.record_if_stable(reg.root / p.t.path, fd, before, after)
             p.exists = reg.manifest_path(p.ns, p.t.name, fd.sha256).exists()
         for p in plans:
