@@ -229,6 +229,10 @@ def certify(
                           *(reg.rel(reg.manifest_path(ns, n, p["sha256"])) for n, p in sorted(ch.artifacts.items())),
                           *_companions(reg, ns, ch.artifacts)):
             _refuse_uncommitted(reg, committed)
+        # A release promises a rebuild: refuse one `pedata replay` could not do (replayable.py).
+        from .replayable import refuse_unreplayable
+
+        refuse_unreplayable(reg, ns, version, ch.artifacts)
         now = utcnow()
         body = new_body(
             "release",

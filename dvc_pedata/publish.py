@@ -22,7 +22,7 @@ from .channels import advance, pin_of
 from .errors import NotFoundError, PedataError
 from .hashing import HashState, hash_file
 from .locking import registry_lock
-from .manifest import build_manifest, describe_file, read_locks
+from .manifest import build_manifest, describe_file
 from .names import check_name
 from .progress import bar
 from .registry import Registry
@@ -52,9 +52,12 @@ class PublishResult:
     artifacts: list[Published] = field(default_factory=list)
     channels: dict[str, int] = field(default_factory=dict)  # ns -> new latest version (changed only)
     pushed: int = 0
+    locks_written: list[str] = field(default_factory=list)  # lock files publish recorded (publish_locks.py)
+    warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"artifacts": [asdict(a) for a in self.artifacts], "channels": self.channels, "pushed": self.pushed}
+        return {"artifacts": [asdict(a) for a in self.artifacts], "channels": self.channels, "pushed": self.pushed,
+                "locks_written": self.locks_written, "warnings": self.warnings}
 
 
 @dataclass
@@ -123,8 +126,24 @@ def publish(
     with DvcRepo(reg.root) as repo, registry_lock(reg.state_dir), HashState(reg.state_dir / "hashes.db") as state:
         targets = _targets(repo, reg, list(paths or []))
         head = gitio.head(reg.root)
-        locks = read_locks(reg.root)  # once for every manifest; a broken inputs lock is refused here, before anything is pushed
+        # The locks as `pedata lock` would write them (publish_locks.py), read once for every
+        # manifest; a broken inputs lock is refused here, before anything is pushed. Written below,
+        # after the checks and before the push.
+        from .dvcio import pipeline_stages
+        from .publish_locks import prepare, uncommitted
+
+        stages = pipeline_stages(reg.root)
+        lock_files = prepare(reg, stages, state)
+        locks = lock_files.state
+        result.warnings += lock_files.warnings
+        dirty = uncommitted(reg, stages)
+        if dirty:
+            result.warnings.append(
+                f"{', '.join(dirty)} differ from the last commit ({(head or 'none')[:10]}), which the manifests name as the "
+                "recipe that built these bytes (producer.git_commit); commit the pipeline before publishing"
+            )
         plans: list[_Plan] = []
+        written: list[str] = []
         tombstones = RevokedIndex(reg)
         # 1. Check everything (metadata only: DVC's records, file footers) before writing anything.
         for t in targets:
@@ -163,6 +182,8 @@ def publish(
             if not plan.exists:
                 plan.described = describe_file(reg.root / t.path, t.meta, limit=None)  # a corrupt file fails here, before any write
             plans.append(plan)
+        result.locks_written = lock_files.write()
+        written += result.locks_written
         # 2. Bytes to the remote first (a pin must never name bytes the remote lacks), while a
         #    worker thread hashes the files that changed since last seen: hashlib releases the GIL
         #    and the push is mostly kernel I/O, so the sha256 pass costs almost no wall time.
@@ -191,7 +212,6 @@ def publish(
         # 3. Manifests (immutable: an existing manifest for these bytes is kept as it is, with the
         #    companion files it names; a new one's companions are written before it).
         pins: dict[str, dict[str, dict[str, Any]]] = {}
-        written: list[str] = []
         for p in plans:
             t, ns, fd = p.t, p.ns, p.fd
             mpath = reg.manifest_path(ns, t.name, fd.sha256)
