@@ -96,8 +96,8 @@ def fuzz_store(store_template, tmp_path_factory) -> tuple[Path, dict[str, str], 
     template, template_keys = store_template
     base = tmp_path_factory.mktemp("fuzz-store")
     shutil.copytree(template.root.parent, base / "t", symlinks=True)
-    cfg = base / "t" / "registry" / ".dvc" / "config"
-    cfg.write_text(cfg.read_text().replace(str(template.root.parent), str(base / "t")))
+    for cfg in (base / "t" / "registry" / ".dvc").glob("config*"):  # the remote's path is in config.local
+        cfg.write_text(cfg.read_text().replace(str(template.root.parent), str(base / "t")))
     shutil.copytree(template_keys, base / "keys")
     repo = base / "t" / "registry"
     env = {"PEDATA_KEYS_DIR": str(base / "keys"), "PEDATA_CACHE_DIR": str(base / "setup-cache")}

@@ -264,6 +264,9 @@ def unpublished(tmp_path_factory) -> Path:
         "artifacts:\n  people:\n    path: people.bin\n"
     )
     run([*dvc_cmd(), "repro", "-q"], cwd=repo, env=env)
+    # locked first: publish would record the locks itself, with the time of each run in
+    # retrieved_at, and every killed-and-rerun copy must end with the reference run's bytes
+    assert run_pedata("lock", cwd=repo, env=env).ok
     run(["git", "add", "-A"], cwd=repo)
     run(["git", "commit", "-q", "-m", "pipeline"], cwd=repo)
     return repo
@@ -274,7 +277,7 @@ def _copy_registry(template: Path, dest: Path) -> tuple[Path, Path]:
     shutil.copytree(template, dest / "repo", symlinks=True)
     storage = dest / "storage"
     storage.mkdir()
-    cfg = dest / "repo" / ".dvc" / "config"
+    cfg = dest / "repo" / ".dvc" / "config.local"  # where `pedata init` keeps a machine-local remote
     text = cfg.read_text()
     old = next(line.split("=", 1)[1].strip() for line in text.splitlines() if line.strip().startswith("url"))
     cfg.write_text(text.replace(old, str(storage)))

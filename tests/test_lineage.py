@@ -149,7 +149,8 @@ def test_lock_is_stable_and_describes_the_environment(example):
 
 
 def test_a_stale_inputs_lock_lends_no_sha256_to_an_edited_input(example):
-    """A manifest names a dep's sha256 only when the inputs lock hashed the bytes dvc.lock records."""
+    """A manifest names a dep's sha256 only when the inputs lock hashed the bytes dvc.lock records;
+    publish re-records a stale lock first, so the edited input gets its own sha256."""
     import hashlib
 
     gen = example / "pipeline/generate.py"
@@ -166,8 +167,12 @@ def test_a_stale_inputs_lock_lends_no_sha256_to_an_edited_input(example):
     edited = gen.read_bytes()
     for a in created:
         deps = json.loads((example / a["manifest"]).read_text())["inputs"]["deps"]
-        # the edited script's md5 and size, and no sha256 (the lock's belongs to the old bytes)
-        assert deps == [{"path": "pipeline/generate.py", "md5": hashlib.md5(edited).hexdigest(), "size": len(edited)}], a["name"]
+        # the edited script's md5, size and sha256: publish re-recorded the stale lock (the old
+        # sha256 belongs to the old bytes and is never lent to the new ones)
+        assert deps == [{"path": "pipeline/generate.py", "md5": hashlib.md5(edited).hexdigest(), "size": len(edited),
+                         "sha256": hashlib.sha256(edited).hexdigest()}], a["name"]
+    relocked = json.loads((example / "locks/inputs.manifest.json").read_text())["inputs"]
+    assert next(i for i in relocked if i["path"] == "pipeline/generate.py")["sha256"] == hashlib.sha256(edited).hexdigest() != locked["sha256"]
 
 
 def test_lineage_errors_are_one_line(example):

@@ -49,7 +49,11 @@ def test_init_configures_local_remote_outside_work_tree(git_repo, tmp_path, monk
     assert str(tmp_path / "storage") in str(url)
     cfg = json.loads((git_repo / "pedata.json").read_text())
     assert cfg["namespaces"] == ["us"] and cfg["default_namespace"] == "us"
-    assert "url = " + str(url) in (git_repo / ".dvc/config").read_text()
+    # the folder is machine-local: its path stays out of the committed config (init says so)
+    assert "url = " + str(url) in (git_repo / ".dvc/config.local").read_text()
+    assert str(url) not in (git_repo / ".dvc/config").read_text() and "remote = storage" in (git_repo / ".dvc/config").read_text()
+    assert run(["git", "ls-files", ".dvc"], cwd=git_repo).stdout.split() == [".dvc/.gitignore", ".dvc/config"]
+    assert info["remote_local"] is True
     # idempotent, and extends namespaces
     res = run_pedata("init", "-n", "uk", cwd=git_repo)
     assert res.ok and json.loads((git_repo / "pedata.json").read_text())["namespaces"] == ["us", "uk"]

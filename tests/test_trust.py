@@ -111,8 +111,12 @@ def test_load_signer_by_path_and_unknown_name(alice_bob, tmp_path):
     assert keymod.load_signer(str(keys_dir() / "alice.key")).keyid == alice.keyid
     assert keymod.load_public(str(keys_dir() / "alice.pub")).keyid == alice.keyid
     assert "PRIVATE" not in repr(alice) and alice.keyid[:12] in repr(alice)
-    with pytest.raises(Exception, match="no private key 'carol' in .*pedata key generate carol"):
+    # the hint names the keys that are there, and that a new key needs a role in the trust root
+    with pytest.raises(Exception, match=r"no private key 'carol' in .* \(keys there: alice, bob\); a new key "
+                                        r"\('pedata key generate NAME'\) signs only once the trust root gives it the role"):
         keymod.load_signer("carol")
+    with pytest.raises(Exception, match="'certifier' is a role, not a key: pass the name of a key that holds it"):
+        keymod.load_signer("certifier")
 
 
 # -- signatures ---------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from dvc_pedata.cli.output import add_json_flag, emit
+from dvc_pedata.cli.output import add_json_flag, emit, warn
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,9 +25,13 @@ def _run(args: argparse.Namespace) -> int:
     for a in res.artifacts:
         state = "new manifest" if a.manifest_created else "unchanged"
         lines.append(f"{a.namespace}/{a.name}  sha256:{a.sha256}  {a.size} bytes  ({state})")
+    for rel in res.locks_written:
+        lines.append(f"recorded {rel}")
     for ns, version in sorted(res.channels.items()):
         lines.append(f"channel {ns}/latest -> version {version}")
     if not res.channels:
         lines.append("channel latest unchanged")
+    for w in res.warnings:
+        warn(w)
     emit(args, res.to_json(), "\n".join(lines))
     return 0

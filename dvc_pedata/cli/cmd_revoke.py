@@ -46,7 +46,8 @@ def _revoke(args: argparse.Namespace) -> int:
         lines.append(f"  release {r['namespace']}@{r['version']} is now {r['status']}")
     for c in res.channels:
         lines.append(f"  channel {c['namespace']}/{c['channel']} still points at it ({', '.join(c['artifacts'])}):"
-                     " promote a replacement; 'pedata verify' fails until then")
+                     " 'pedata verify' fails until it moves: promote a replacement, or"
+                     f" 'pedata channel drop {c['namespace']} {c['channel']} {' '.join(c['artifacts'])} --sign KEY'")
     if res.commit:
         lines.append(f"  committed {res.commit[:10]}")
     emit(args, res.to_json(), "\n".join(lines))

@@ -31,3 +31,10 @@ def emit(args: argparse.Namespace, data: Any, text: str | None) -> None:
 
 def warn(message: str) -> None:
     print(f"pedata: warning: {message}", file=sys.stderr)
+
+
+def branch_note(branch: str, previous: str | None) -> None:
+    """Tell the user (on stderr, so stdout stays the pull-request body) where a command left them."""
+    back = f"'git checkout {previous}'" if previous else "'git checkout -' (the previous commit)"
+    print(f"pedata: now on branch {branch}: push it ('git push -u origin {branch}') and open a pull request "
+          f"with the text above; {back} returns to where you were", file=sys.stderr)

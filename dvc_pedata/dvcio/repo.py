@@ -100,14 +100,28 @@ class DvcRepo:
         self.close()
 
     # -- configuration -------------------------------------------------------------------------
-    def set_remote(self, name: str, url: str, *, default: bool = True, options: dict[str, str] | None = None) -> None:
-        """Add or update a remote in ``.dvc/config`` (credentials belong in ``.dvc/config.local``)."""
+    def set_remote(self, name: str, url: str, *, default: bool = True, options: dict[str, str] | None = None,
+                   local_url: bool = False) -> None:
+        """Add or update a remote in ``.dvc/config`` (credentials belong in ``.dvc/config.local``).
+
+        ``local_url``: the URL is machine-local (a folder on this disk), so it goes to DVC's
+        git-ignored ``.dvc/config.local``; the committed config keeps only ``core.remote``. Otherwise
+        a URL this machine kept locally for ``name`` is dropped, since the local file would win.
+        """
         _ensure_local_storage(url)
+        with self.repo.config.edit("local") as conf:
+            if local_url:
+                conf["remote"].setdefault(name, {})["url"] = url
+            elif "url" in conf["remote"].get(name, {}):
+                del conf["remote"][name]["url"]
+                if not conf["remote"][name]:
+                    del conf["remote"][name]
         with self.repo.config.edit("repo") as conf:
-            conf["remote"].setdefault(name, {})
-            conf["remote"][name]["url"] = url
+            if not local_url:
+                conf["remote"].setdefault(name, {})
+                conf["remote"][name]["url"] = url
             for key, value in (options or {}).items():
-                conf["remote"][name][key] = value
+                conf["remote"].setdefault(name, {})[key] = value
             if default:
                 conf["core"]["remote"] = name
 

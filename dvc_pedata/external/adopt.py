@@ -49,6 +49,7 @@ from dvc_pedata.model.uri import parse
 from dvc_pedata.publish.channels import advance
 from dvc_pedata.registry.lock import registry_lock
 from dvc_pedata.registry.repo import Registry
+from dvc_pedata.registry.revoked import RevokedIndex, refuse_upload
 from dvc_pedata.resolver.external import adoption_path, location_of
 from dvc_pedata.resolver.resolve import resolve
 from dvc_pedata.trust.signing import check_threshold
@@ -102,11 +103,11 @@ def _promoters(reg: Registry, ns: str, refs: list[str] | None) -> tuple[list[Any
     """Load ``--sign`` keys and check, before any work, that together they meet the promoter threshold."""
     if not refs:
         return [], None
-    from dvc_pedata.trust.keys import (  # lazy: cryptography; only signed refs and signing pay for it
-        load_signer,
+    from dvc_pedata.trust.keys import (
+        load_signer,  # lazy: cryptography; only signed refs and signing pay for it
     )
-    from dvc_pedata.trust.root import (  # lazy: cryptography; only signed refs and signing pay for it
-        load_root_chain,
+    from dvc_pedata.trust.root import (
+        load_root_chain,  # lazy: cryptography; only signed refs and signing pay for it
     )
 
     signers = [load_signer(k) for k in refs]
@@ -202,8 +203,8 @@ def adopt(ref: str, root: Path | str = ".", *, remote: str | None = None, push: 
         raise PedataError(f"{res.uri}: the pin already names a DVC location but {record_rel} is missing")
     assert res.path is not None
     data_rel = f"adopted/{ns}/{name}/{sha256}/{_file_name(origin, name)}"
-    from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        DvcRepo,
+    from dvc_pedata.dvcio.repo import (
+        DvcRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
     )
     from dvc_pedata.publish.manifests import (  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
         build_manifest,
@@ -224,6 +225,9 @@ def adopt(ref: str, root: Path | str = ".", *, remote: str | None = None, push: 
             dvcfile = repo.add(data_rel)
             info = repo.out_info(data_rel)
             assert info.md5 is not None
+            # resolve() refused a revoked sha256; a tombstone naming the same DVC object (a purge
+            # of these bytes under another name) must stop the push too
+            refuse_upload(RevokedIndex(reg), data_rel, md5=info.md5, sha256=sha256, action="adopt")
             pushed = repo.push([data_rel], remote=remote) if push else 0
             manifest, _ = build_manifest(  # embedded in the adoption record, never stored as a manifest
                 root=reg.root, namespace=ns, name=name, out=info, file_digest=FileDigest(sha256, size),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from dvc_pedata.base import gitio
@@ -41,7 +42,7 @@ def advance(
     reg: Registry,
     ns: str,
     channel: str,
-    artifacts: dict[str, dict[str, Any]],
+    artifacts: Mapping[str, Mapping[str, Any]],
     *,
     replace: bool = False,
     expires: str | None = None,

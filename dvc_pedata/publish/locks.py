@@ -97,8 +97,12 @@ def ignored(root: Path, rel: str) -> bool:
     return bool(gitio.git(root, "check-ignore", "--", rel, check=False).strip())
 
 
-def build_inputs_lock(reg: Registry, stages: list[Any], remote: str | None, previous: dict[str, Any] | None) -> dict[str, Any]:
-    """The inputs lock document for the workspace; ``retrieved_at`` kept for unchanged bytes."""
+def build_inputs_lock(reg: Registry, stages: list[Any], remote: str | None, previous: dict[str, Any] | None,
+                      hasher: Any = None) -> dict[str, Any]:
+    """The inputs lock document for the workspace; ``retrieved_at`` kept for unchanged bytes.
+
+    ``hasher(path) -> FileDigest`` with md5 (default: hash every input; ``publish`` passes its
+    sha256 memo so unchanged raw inputs are not read again)."""
     old = {i["path"]: i for i in (previous or {}).get("inputs", []) if isinstance(i, dict) and "path" in i}
     tracked = set(gitio.git(reg.root, "ls-files").splitlines())
     stamp = now().strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -110,7 +114,7 @@ def build_inputs_lock(reg: Registry, stages: list[Any], remote: str | None, prev
                 raise NotFoundError(
                     f"raw input {rel} is missing from the workspace: run 'dvc pull' (or 'dvc checkout') before 'pedata lock'"
                 )
-            fd = hash_file(path, md5=True)
+            fd = hasher(path) if hasher is not None else hash_file(path, md5=True)
             prev = old.get(rel)
             kept = prev.get("retrieved_at") if prev and prev.get("sha256") == fd.sha256 else None
             entries.append(
@@ -307,8 +311,8 @@ def environment_diff(locked: dict[str, Any], current: dict[str, Any]) -> list[di
 def lock(root: Path | str = ".") -> LockResult:
     """Write both locks for the registry at ``root`` (unchanged files are not rewritten)."""
     reg = Registry.find(root)
-    from dvc_pedata.dvcio import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        repo as dvcio,
+    from dvc_pedata.dvcio import (
+        repo as dvcio,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
     )
 
     stages = dvcio.pipeline_stages(reg.root)

@@ -4,6 +4,9 @@ Order matters for crash safety: everything is checked and hashed before anything
 then bytes are pushed to the remote, then manifests are created, then channel ``latest`` moves.
 A crash at any point leaves either the old state or a state in which every pin has its bytes in
 the remote and its manifest in place. Publishing the same bytes again changes nothing.
+
+Revoked bytes are refused before the push (``revoked_guard``): a purge followed by ``dvc repro``
+rebuilds the very object the purge deleted, and pushing it would undo the revocation.
 """
 
 from __future__ import annotations
@@ -22,9 +25,13 @@ from dvc_pedata.model.documents import Manifest
 from dvc_pedata.model.names import LATEST, check_name
 from dvc_pedata.publish.channels import advance, pin_of
 from dvc_pedata.publish.dirmanifest import INLINE_LIMIT, build_directory_manifest
-from dvc_pedata.publish.manifests import build_manifest, describe_file, read_locks
+from dvc_pedata.publish.manifests import build_manifest, describe_file
 from dvc_pedata.registry.lock import registry_lock
 from dvc_pedata.registry.repo import Registry
+from dvc_pedata.registry.revoked import RevokedIndex, refuse_upload
+
+_REVOKED_HINT = ("nothing was pushed or written; change the build so it makes different bytes, "
+                 "or publish the other artifacts by path (pedata publish PATH...)")
 
 
 @dataclass
@@ -46,9 +53,12 @@ class PublishResult:
     artifacts: list[Published] = field(default_factory=list)
     channels: dict[str, int] = field(default_factory=dict)  # ns -> new latest version (changed only)
     pushed: int = 0
+    locks_written: list[str] = field(default_factory=list)  # lock files publish recorded (publish_locks.py)
+    warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"artifacts": [asdict(a) for a in self.artifacts], "channels": self.channels, "pushed": self.pushed}
+        return {"artifacts": [asdict(a) for a in self.artifacts], "channels": self.channels, "pushed": self.pushed,
+                "locks_written": self.locks_written, "warnings": self.warnings}
 
 
 @dataclass
@@ -111,16 +121,38 @@ def publish(
 ) -> PublishResult:
     """Publish the named outputs (or every artifact in dvc.yaml) and move channel ``latest``."""
     reg = Registry.find(root)
-    from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        DvcRepo,
+    from dvc_pedata.dvcio.repo import (
+        DvcRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
     )
 
     result = PublishResult()
     with DvcRepo(reg.root) as repo, registry_lock(reg.state_dir), HashState(reg.state_dir / "hashes.db") as state:
         targets = _targets(repo, reg, list(paths or []))
         head = gitio.head(reg.root)
-        locks = read_locks(reg.root)  # once for every manifest; a broken inputs lock is refused here, before anything is pushed
+        # The locks as `pedata lock` would write them (publish_locks.py), read once for every
+        # manifest; a broken inputs lock is refused here, before anything is pushed. Written below,
+        # after the checks and before the push.
+        from dvc_pedata.dvcio.repo import (
+            pipeline_stages,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        )
+        from dvc_pedata.publish.recordlocks import (  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
+            prepare,
+            uncommitted,
+        )
+
+        stages = pipeline_stages(reg.root)
+        lock_files = prepare(reg, stages, state)
+        locks = lock_files.state
+        result.warnings += lock_files.warnings
+        dirty = uncommitted(reg, stages)
+        if dirty:
+            result.warnings.append(
+                f"{', '.join(dirty)} differ from the last commit ({(head or 'none')[:10]}), which the manifests name as the "
+                "recipe that built these bytes (producer.git_commit); commit the pipeline before publishing"
+            )
         plans: list[_Plan] = []
+        written: list[str] = []
+        tombstones = RevokedIndex(reg)
         # 1. Check everything (metadata only: DVC's records, file footers) before writing anything.
         for t in targets:
             ns = reg.namespace(namespace or t.meta.get("namespace"))
@@ -133,6 +165,8 @@ def publish(
             if status is not None:
                 record = info.dvcfile.removesuffix(".yaml") + ".lock" if info.stage else info.dvcfile
                 raise PedataError(f"{t.path} is {status} since {record} was written: run 'dvc repro' or 'dvc commit' first")
+            # DVC's md5 is known without hashing: refuse before anything is pushed or written.
+            refuse_upload(tombstones, t.path, md5=info.md5, action="publish", hint=_REVOKED_HINT)
             licence = t.meta.get("licence", reg.config.get("licence"))
             if info.is_dir:  # a folder out: Merkle identity, per-file listing, layouts
 
@@ -141,10 +175,13 @@ def publish(
                     git_commit=head, licence=licence, inline_limit=int(reg.config.get("directory_inline_files", INLINE_LIMIT)),
                     locks=locks,
                 )
+                refuse_upload(tombstones, t.path, sha256=fd.sha256, action="publish", hint=_REVOKED_HINT)
                 exists = reg.manifest_path(ns, t.name, fd.sha256).exists()
                 plans.append(_Plan(t, ns, info, fd, cached, licence, manifest, extra, exists))
                 continue
             hit = state.lookup(reg.root / t.path)
+            if hit is not None:
+                refuse_upload(tombstones, t.path, sha256=hit.sha256, action="publish", hint=_REVOKED_HINT)
             plan = _Plan(t, ns, info, hit, hit is not None, licence)
             # Unchanged since hashed, and its manifest exists and is immutable: nothing to read
             # (a CSV's sidecar would be a full parse).
@@ -152,6 +189,8 @@ def publish(
             if not plan.exists:
                 plan.described = describe_file(reg.root / t.path, t.meta, limit=None)  # a corrupt file fails here, before any write
             plans.append(plan)
+        result.locks_written = lock_files.write()
+        written += result.locks_written
         # 2. Bytes to the remote first (a pin must never name bytes the remote lacks), while a
         #    worker thread hashes the files that changed since last seen: hashlib releases the GIL
         #    and the push is mostly kernel I/O, so the sha256 pass costs almost no wall time.
@@ -166,6 +205,9 @@ def publish(
                 hashed = [(p, f.result()) for p, f in futures]
         for p, (fd, before, after) in hashed:
             p.fd = fd
+            # the md5 check above already kept revoked objects out of the push; a tombstone that
+            # names only the sha256 still stops the manifest and the channel
+            refuse_upload(tombstones, p.t.path, sha256=fd.sha256, action="publish", hint=_REVOKED_HINT)
             state.record_if_stable(reg.root / p.t.path, fd, before, after)
             p.exists = reg.manifest_path(p.ns, p.t.name, fd.sha256).exists()
         for p in plans:
@@ -177,7 +219,6 @@ def publish(
         # 3. Manifests (immutable: an existing manifest for these bytes is kept as it is, with the
         #    companion files it names; a new one's companions are written before it).
         pins: dict[str, dict[str, dict[str, Any]]] = {}
-        written: list[str] = []
         for p in plans:
             t, ns, fd = p.t, p.ns, p.fd
             mpath = reg.manifest_path(ns, t.name, fd.sha256)

@@ -36,6 +36,7 @@ class InitResult:
     remote_name: str
     remote_url: str
     namespaces: list[str]
+    remote_local: bool = False  # the URL lives in .dvc/config.local (this machine only)
 
 
 def init(path: Path | str = ".", remote: str | None = None, namespaces: list[str] | None = None) -> InitResult:
@@ -45,8 +46,8 @@ def init(path: Path | str = ".", remote: str | None = None, namespaces: list[str
     except NotARegistryError:
         raise NotARegistryError(f"{Path(path).resolve()} is not inside a git repository (run 'git init' first)") from None
     nss = [check_namespace(n) for n in (namespaces or [])]
-    from dvc_pedata.dvcio import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        repo as dvcio,  # imports DVC: only commands that need it pay for it  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+    from dvc_pedata.dvcio import (
+        repo as dvcio,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
     )
 
     created = dvcio.init_repo(root)
@@ -64,11 +65,16 @@ def init(path: Path | str = ".", remote: str | None = None, namespaces: list[str
                 raise UsageError(f"unsupported remote URL {remote!r}")
             url = remote if "://" in remote else str(Path(remote).resolve())
             repo.set_remote(cfg["remote"], url)
+            local = False
         elif cfg["remote"] not in existing:
+            # A folder on this machine: its path means nothing on another one, so it stays out of
+            # the committed config (DVC's git-ignored .dvc/config.local holds it).
             url = str(default_storage_dir(root))
-            repo.set_remote(cfg["remote"], url)
+            repo.set_remote(cfg["remote"], url, local_url=True)
+            local = True
         else:
             url = existing[cfg["remote"]]["url"]
+            local = _url_is_local(root, cfg["remote"])
     for ns in nss:
         if ns not in cfg["namespaces"]:
             cfg["namespaces"].append(ns)
@@ -84,4 +90,19 @@ def init(path: Path | str = ".", remote: str | None = None, namespaces: list[str
         if marker.exists():
             keep.append(reg.rel(marker))
     gitio.add(root, [CONFIG_FILE, ".dvc/config", ".dvc/.gitignore", ".dvcignore", *keep])
-    return InitResult(root, created, cfg["remote"], url, list(cfg["namespaces"]))
+    return InitResult(root, created, cfg["remote"], url, list(cfg["namespaces"]), local)
+
+
+def _url_is_local(root: Path, name: str) -> bool:
+    """True if ``.dvc/config.local`` defines remote ``name``'s URL (read as text: no DVC needed)."""
+    path = root / ".dvc" / "config.local"
+    if not path.is_file():
+        return False
+    import configparser
+
+    parser = configparser.ConfigParser()
+    try:
+        parser.read_string(path.read_text())
+    except (configparser.Error, UnicodeDecodeError):
+        return False
+    return any(sec.strip("' ") == f'remote "{name}"' and parser.has_option(sec, "url") for sec in parser.sections())

@@ -19,6 +19,7 @@ from typing import Any
 from dvc_pedata.base import gitio
 from dvc_pedata.base.timeutil import expires_in, format_time, is_expired, utcnow
 from dvc_pedata.errors import NotFoundError, PedataError, SignatureError, UsageError
+from dvc_pedata.lineage.replayable import refuse_unreplayable
 from dvc_pedata.model.companion import FILES
 from dvc_pedata.model.documents import Manifest, Release, new_body, status_rank
 from dvc_pedata.model.fields import companion_of
@@ -84,11 +85,11 @@ def parse_certified_for(text: str | None) -> dict[str, str] | None:
 
 def _load_signers(reg: Registry, refs: Sequence[str | Signer], ns: str) -> tuple[list[Signer], Any]:
     """Load ``--sign`` keys and refuse any that is not a certifier for ``ns`` in the current root."""
-    from dvc_pedata.trust.keys import (  # lazy: cryptography; only signed refs and signing pay for it
-        load_signer,
+    from dvc_pedata.trust.keys import (
+        load_signer,  # lazy: cryptography; only signed refs and signing pay for it
     )
-    from dvc_pedata.trust.root import (  # lazy: cryptography; only signed refs and signing pay for it
-        load_root_chain,
+    from dvc_pedata.trust.root import (
+        load_root_chain,  # lazy: cryptography; only signed refs and signing pay for it
     )
 
     if not refs:
@@ -233,6 +234,9 @@ def certify(
                           *(reg.rel(reg.manifest_path(ns, n, p["sha256"])) for n, p in sorted(ch.artifacts.items())),
                           *_companions(reg, ns, ch.artifacts)):
             _refuse_uncommitted(reg, committed)
+        # A release promises a rebuild: refuse one `pedata replay` could not do (replayable.py).
+
+        refuse_unreplayable(reg, ns, version, ch.artifacts)
         now = utcnow()
         body = new_body(
             "release",
@@ -358,8 +362,8 @@ def mark_unreproducible(
     with its tombstone). Raises :class:`PedataError` if the release is already unreproducible.
     Does not take the registry lock, so a caller holding it (revocation) can call it.
     """
-    from dvc_pedata.trust.keys import (  # lazy: cryptography; only signed refs and signing pay for it
-        load_signer,
+    from dvc_pedata.trust.keys import (
+        load_signer,  # lazy: cryptography; only signed refs and signing pay for it
     )
 
     if not reason or not reason.strip():

@@ -6,6 +6,10 @@ destination with the pinned size are skipped, so re-running is cheap and a run k
 resumes where it stopped; ``pedata fsck --remote REMOTE --deep`` proves the result. A copy of the
 wrong size is replaced (``repaired``); ``deep=True`` (``--deep``) also re-hashes the copies already
 there and replaces those whose sha256 is wrong, e.g. a flipped byte, which size cannot show.
+
+Revoked bytes are never copied: a pin with a tombstone, and any object whose md5 or sha256 a
+tombstone names (``revoked_guard``: e.g. a folder member revoked with ``;path=``, or bytes a
+rebuild pushed back after a purge), is reported ``revoked`` with the tombstone's path and left alone.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 
 from dvc_pedata.errors import PedataError, UsageError
 from dvc_pedata.registry.repo import Registry
+from dvc_pedata.registry.revoked import RevokedIndex, revoked_item
 from dvc_pedata.store.pinset import folder_files, pinned, pinned_folders
 
 
@@ -58,8 +63,8 @@ def mirror(
 
     ``deep``: hash the objects ``to`` already holds too, and replace those with the wrong sha256.
     """
-    from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        StoreRepo,
+    from dvc_pedata.dvcio.repo import (
+        StoreRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
     )
 
     reg = Registry.find(root)
@@ -74,7 +79,12 @@ def mirror(
             raise UsageError(f"--to {to!r} is the source remote itself")
         report = MirrorReport(src, to)
         staging = reg.state_dir / "mirror"
+        tombstones = RevokedIndex(reg)
         for p in pins:
+            hit = revoked_item(tombstones, md5=p.md5, sha256=p.sha256)
+            if hit is not None:  # the pin's own tombstone, or one naming the same DVC object
+                report.items.append(MirrorItem(p.uri, "revoked", reason=hit["reason"]))
+                continue
             if p.revoked is not None:
                 report.items.append(MirrorItem(p.uri, "revoked", reason=f"revoked on {p.revoked['date']} by {p.revoked['authority']}"))
                 continue
@@ -86,18 +96,22 @@ def mirror(
                 continue
             report.items.append(MirrorItem(p.uri, got.status, got.url, got.size))
         for ns, name, sha in pinned_folders(pins):  # after the files: a listing in the mirror promises them
-            report.items.append(_copy_listing(repo, reg, ns, name, sha, src, to, staging))
+            report.items.append(_copy_listing(repo, reg, ns, name, sha, src, to, staging, tombstones))
     return report
 
 
-def _copy_listing(repo: Any, reg: Registry, ns: str, name: str, sha256: str, src: str, to: str, staging: Path) -> MirrorItem:
+def _copy_listing(repo: Any, reg: Registry, ns: str, name: str, sha256: str, src: str, to: str, staging: Path,
+                  tombstones: RevokedIndex) -> MirrorItem:
     """DVC's ``.dir`` listing of a pinned folder, so ``dvc pull`` of the folder works from ``to``."""
     uri = f"pedata://{ns}/{name}@sha256:{sha256}"
-    ts = reg.load_tombstone(sha256)
-    if ts is not None:
-        return MirrorItem(uri, "revoked", reason=f"revoked on {ts.date} by {ts.authority}")
+    hit = revoked_item(tombstones, sha256=sha256)
+    if hit is not None:
+        return MirrorItem(uri, "revoked", reason=hit["reason"])
     try:
         md5, files = folder_files(reg, ns, name, sha256)
+        hit = revoked_item(tombstones, md5=md5)
+        if hit is not None:
+            return MirrorItem(uri, "revoked", reason=hit["reason"])
         got = repo.copy_listing(md5, files, src, to, staging)
     except PedataError as exc:
         return MirrorItem(uri, "failed", reason=exc.message)

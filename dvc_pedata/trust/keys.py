@@ -290,9 +290,16 @@ def load_signer(ref: str) -> Signer:
     if signer is None:
         path = _private_path(ref)
         if path.parent == keys_dir() and not (os.sep in ref or "/" in ref):
+            # A new key signs nothing until the trust root gives it a role, so "generate it" is
+            # the wrong advice on its own: name the keys that are here, and what a new one needs.
+            here = sorted(p.stem for p in keys_dir().glob("*.key")) if keys_dir().is_dir() else []
+            have = f"keys there: {', '.join(here)}" if here else "no keys there yet"
+            role = (f"; {path.stem!r} is a role, not a key: pass the name of a key that holds it"
+                    if path.stem in ("root", "promoter", "certifier", "revoker") else "")
             raise NotFoundError(
-                f"no private key {path.stem!r} in {keys_dir()} "
-                f"(make one with 'pedata key generate {path.stem}')"
+                f"no private key {path.stem!r} in {keys_dir()} ({have}){role}; a new key "
+                f"('pedata key generate NAME') signs only once the trust root gives it the role "
+                f"('pedata trust add-key ROLE NAME --sign ROOTKEY')"
             )
         raise NotFoundError(f"no private key at {path}")
     return signer

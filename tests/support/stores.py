@@ -104,15 +104,16 @@ def build_store(base: Path) -> Store:
 def copy_store(template: Store, template_keys: Path, dest: Path) -> Store:
     """A private copy of a built store (registry, its storage, and the keys), cheaper than a rebuild.
 
-    The storage path inside ``.dvc/config`` is absolute, so it is rewritten to the copy's.
+    The storage path (in ``.dvc/config.local``, where ``pedata init`` keeps a machine-local
+    remote) is absolute, so it is rewritten to the copy's.
     """
     import os
     import shutil
 
     base = template.root.parent
     shutil.copytree(base, dest, symlinks=True)
-    cfg = dest / "registry" / ".dvc" / "config"
-    cfg.write_text(cfg.read_text().replace(str(base), str(dest)))
+    for cfg in (dest / "registry" / ".dvc").glob("config*"):
+        cfg.write_text(cfg.read_text().replace(str(base), str(dest)))
     keys_dir = Path(os.environ["PEDATA_KEYS_DIR"])
     shutil.copytree(template_keys, keys_dir, dirs_exist_ok=True)
     storage = dest / template.storage.relative_to(base)
