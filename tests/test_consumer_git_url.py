@@ -1,0 +1,127 @@
+"""Consumers of a registry served as a bare repository through a ``file://`` git URL (issue 18).
+
+The registry's ``main`` has moved past release 1.0.0 (people's bytes went B -> C), so the tip's
+``dvc.lock`` names other bytes than every pin a consumer asks for here. ``pedata import`` must
+record a revision whose tree holds exactly the pinned bytes, so that plain ``dvc pull`` and
+``dvc update`` in a separate DVC project get them too (checked by the sha256 of the file on disk).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import assert_one_line_error, dvc_cmd, run, run_pedata
+from resolve_helpers import build_registry, build_signed, sha256_of
+
+PEOPLE = "pedata://us/people"
+
+
+class Reg:
+    def __init__(self, base: Path) -> None:
+        self.published = build_registry(base / "pub", big_size=4096)
+        (base / "signed").mkdir()
+        self.signed = build_signed(self.published, base / "signed")
+        self.work = self.signed.path
+        self.env = {**self.published.env, "PEDATA_KEYS_DIR": str(self.signed.keys)}
+        # main moves on: people becomes C, published and committed after the release tag
+        (self.work / "seed_people.txt").write_text("C\n")
+        run([*dvc_cmd(), "repro", "-q"], cwd=self.work, env=self.env)
+        assert run_pedata("publish", cwd=self.work, env=self.env).ok
+        run(["git", "add", "-A"], cwd=self.work)
+        run(["git", "commit", "-q", "-m", "publish C"], cwd=self.work)
+        self.people_c = sha256_of(self.work / "people.bin")
+        self.bare = base / "origin.git"
+        run(["git", "clone", "-q", "--bare", str(self.work), str(self.bare)], cwd=base)
+
+    @property
+    def a(self) -> str:
+        return self.published.people_a
+
+    @property
+    def b(self) -> str:
+        return self.published.people_b
+
+
+@pytest.fixture(scope="module")
+def reg(tmp_path_factory) -> Reg:
+    return Reg(tmp_path_factory.mktemp("h18"))
+
+
+def consumer(tmp: Path, name: str = "consumer") -> Path:
+    c = tmp / name
+    c.mkdir()
+    run(["git", "init", "-q", "-b", "main"], cwd=c)
+    run([*dvc_cmd(), "init", "-q"], cwd=c)
+    run(["git", "commit", "-q", "-m", "dvc init"], cwd=c)
+    return c
+
+
+def dvc_file(path: Path) -> dict:
+    from ruamel.yaml import YAML
+
+    return YAML(typ="safe").load(path.read_text())
+
+
+def pull_afresh(c: Path, out: str) -> str:
+    """Drop the file and the consumer's DVC cache, ``dvc pull``; the sha256 of what DVC wrote."""
+    (c / out).unlink()
+    shutil.rmtree(c / ".dvc" / "cache", ignore_errors=True)
+    run([*dvc_cmd(), "pull", "-q", f"{out}.dvc"], cwd=c)
+    return sha256_of(c / out)
+
+
+def test_import_release_after_main_moved_then_dvc_pull_and_update(reg, tmp_path):
+    assert reg.people_c not in (reg.a, reg.b)
+    url = f"file://{reg.bare}"
+    c = consumer(tmp_path)
+    res = run_pedata("import", f"{PEOPLE}@v1.0.0", "--registry", url, "-o", "data/people.bin", cwd=c)
+    assert res.ok, res
+    assert res.stdout.strip().endswith("rev us/v1.0.0)"), res.stdout
+    assert sha256_of(c / "data/people.bin") == reg.b
+    d = dvc_file(c / "data/people.bin.dvc")
+    repo = d["deps"][0]["repo"]
+    assert (repo["url"], repo["rev"]) == (url, "us/v1.0.0")
+    assert d["meta"]["pedata"] == {"uri": f"{PEOPLE}@v1.0.0", "sha256": reg.b}
+    run(["git", "add", "-A"], cwd=c)
+    run(["git", "commit", "-q", "-m", "import"], cwd=c)
+    # plain DVC, in the consumer, with nothing of pedata's: exactly the pinned bytes
+    assert pull_afresh(c, "data/people.bin") == reg.b
+    run([*dvc_cmd(), "update", "-q", "data/people.bin.dvc"], cwd=c)
+    assert sha256_of(c / "data/people.bin") == reg.b
+    d2 = dvc_file(c / "data/people.bin.dvc")
+    assert d2["deps"][0]["repo"]["rev"] == "us/v1.0.0" and d2["meta"] == d["meta"]  # DVC keeps pedata's record
+
+
+@pytest.mark.parametrize("ref", ["next", "sha256:A"])
+def test_import_channel_and_older_sha256_record_the_publishing_commit(reg, tmp_path, ref):
+    url = f"file://{reg.bare}"
+    want = reg.b if ref == "next" else reg.a
+    ref = ref.replace("A", reg.a)
+    c = consumer(tmp_path)
+    res = run_pedata("import", f"{PEOPLE}@{ref}", "--registry", url, "-o", "people.bin", "--json", cwd=c)
+    assert res.ok, res
+    assert sha256_of(c / "people.bin") == want
+    rev = json.loads(res.stdout)["import_rev"]
+    # the commit that first added the pin's manifest: its dvc.lock names exactly these bytes
+    added = run(["git", "log", "--diff-filter=A", "--format=%H", "main", "--", f"manifests/us/people/{want}.json"],
+                cwd=reg.bare).stdout.split()[-1]
+    assert rev == added
+    assert dvc_file(c / "people.bin.dvc")["deps"][0]["repo"]["rev"] == added
+    assert pull_afresh(c, "people.bin") == want
+    run([*dvc_cmd(), "update", "-q", "people.bin.dvc"], cwd=c)
+    assert sha256_of(c / "people.bin") == want
+
+
+def test_moved_release_tag_is_refused_and_nothing_is_left(reg, tmp_path):
+    """An attacker force-moves the release tag to the tip (other bytes): the sha256 check refuses."""
+    bare = tmp_path / "moved.git"
+    run(["git", "clone", "-q", "--bare", str(reg.bare), str(bare)], cwd=tmp_path)
+    run(["git", "tag", "-f", "-a", "us/v1.0.0", "-m", "moved", "main"], cwd=bare)
+    c = consumer(tmp_path)
+    res = run_pedata("import", f"{PEOPLE}@v1.0.0", "--registry", f"file://{bare}", "-o", "people.bin", cwd=c)
+    assert_one_line_error(res, reg.people_c, reg.b, "removed people.bin")
+    assert res.returncode == 3
+    assert not (c / "people.bin").exists() and not (c / "people.bin.dvc").exists()
