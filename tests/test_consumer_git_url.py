@@ -125,3 +125,36 @@ def test_moved_release_tag_is_refused_and_nothing_is_left(reg, tmp_path):
     assert_one_line_error(res, reg.people_c, reg.b, "removed people.bin")
     assert res.returncode == 3
     assert not (c / "people.bin").exists() and not (c / "people.bin.dvc").exists()
+
+
+def test_update_moves_a_channel_import_to_the_promoted_pin(reg, tmp_path):
+    bare = tmp_path / "upd.git"
+    run(["git", "clone", "-q", "--bare", str(reg.bare), str(bare)], cwd=tmp_path)
+    url = f"file://{bare}"
+    c = consumer(tmp_path)
+    for ref, out in (("next", "next.bin"), ("v1.0.0", "rel.bin")):
+        assert run_pedata("import", f"{PEOPLE}@{ref}", "--registry", url, "-o", out, cwd=c).ok
+    res = run_pedata("update", cwd=c)
+    assert res.ok, res
+    assert res.stdout.splitlines() == [
+        f"current  next.bin.dvc: {PEOPLE}@next still pins sha256 {reg.b[:12]}",
+        f"pinned   rel.bin.dvc: {PEOPLE}@v1.0.0 names fixed bytes (a release or sha256), nothing to move",
+    ]
+    # a promoter moves next to C and pushes it to the origin
+    work = tmp_path / "work"
+    run(["git", "clone", "-q", url, str(work)], cwd=tmp_path)
+    assert run_pedata("promote", "us", "--sign", "alice", "--no-commit", cwd=work, env=reg.env).ok
+    run(["git", "commit", "-q", "-m", "promote next"], cwd=work)
+    run(["git", "push", "-q", "origin", "HEAD:main"], cwd=work)
+    res = run_pedata("update", "next.bin", cwd=c)
+    assert res.ok, res
+    added = run(["git", "log", "--diff-filter=A", "--format=%H", "main", "--", f"manifests/us/people/{reg.people_c}.json"],
+                cwd=bare).stdout.split()[-1]
+    assert res.stdout == f"updated  next.bin.dvc: {PEOPLE}@next sha256 {reg.b[:12]} -> {reg.people_c[:12]} (rev {added}, verified)\n"
+    assert sha256_of(c / "next.bin") == reg.people_c and sha256_of(c / "rel.bin") == reg.b
+    d = dvc_file(c / "next.bin.dvc")
+    assert d["deps"][0]["repo"]["rev"] == added and d["meta"]["pedata"]["sha256"] == reg.people_c
+    assert pull_afresh(c, "next.bin") == reg.people_c
+    # a file that pedata did not import is named, not guessed at
+    (c / "plain.txt").write_text("x")
+    assert_one_line_error(run_pedata("update", "plain.txt", cwd=c), "plain.txt: no plain.txt.dvc")
