@@ -158,3 +158,24 @@ def test_update_moves_a_channel_import_to_the_promoted_pin(reg, tmp_path):
     # a file that pedata did not import is named, not guessed at
     (c / "plain.txt").write_text("x")
     assert_one_line_error(run_pedata("update", "plain.txt", cwd=c), "plain.txt: no plain.txt.dvc")
+
+
+def test_origin_whose_head_names_a_missing_branch(reg, tmp_path):
+    """``git init --bare`` says master; the registry pushed main. Tagged releases still resolve."""
+    bare = tmp_path / "dangling.git"
+    run(["git", "clone", "-q", "--bare", str(reg.bare), str(bare)], cwd=tmp_path)
+    run(["git", "symbolic-ref", "HEAD", "refs/heads/master"], cwd=bare)
+    url = f"file://{bare}"
+    for extra in ((), ("--rev", "us/v1.0.0")):
+        res = run_pedata("get", f"{PEOPLE}@v1.0.0", "--registry", url, *extra, "--json", cwd=tmp_path)
+        assert res.ok, (extra, res)
+        assert json.loads(res.stdout)["sha256"] == reg.b
+    c = consumer(tmp_path)
+    res = run_pedata("import", f"{PEOPLE}@v1.0.0", "--registry", url, "-o", "people.bin", cwd=c)
+    assert res.ok, res
+    assert sha256_of(c / "people.bin") == reg.b
+    # two branches and neither is main: say what to do
+    run(["git", "branch", "-m", "main", "trunk"], cwd=bare)
+    run(["git", "branch", "other", "trunk"], cwd=bare)
+    res = run_pedata("get", f"{PEOPLE}@v1.0.0", "--registry", url, cwd=tmp_path / "consumer")
+    assert_one_line_error(res, "HEAD names a branch that does not exist", "branches: other, trunk", "--rev BRANCH")
