@@ -9,6 +9,7 @@ record a revision whose tree holds exactly the pinned bytes, so that plain ``dvc
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -179,3 +180,38 @@ def test_origin_whose_head_names_a_missing_branch(reg, tmp_path):
     run(["git", "branch", "other", "trunk"], cwd=bare)
     res = run_pedata("get", f"{PEOPLE}@v1.0.0", "--registry", url, cwd=tmp_path / "consumer")
     assert_one_line_error(res, "HEAD names a branch that does not exist", "branches: other, trunk", "--rev BRANCH")
+
+
+READ_ONLY = [
+    ("schema", f"{PEOPLE}@v1.0.0"),
+    ("diff", f"{PEOPLE}@v1.0.0", f"{PEOPLE}@latest"),
+    ("releases",),
+    ("releases", "us", "--json"),
+    ("show", "us@1.0.0"),
+    ("cite", "us@1.0.0"),
+    ("cite", "us@1.0.0", "--format", "bibtex"),
+    ("export", "us@1.0.0", "--format", "datapackage"),
+    ("lineage", f"{PEOPLE}@v1.0.0"),
+]
+
+
+def test_read_only_commands_take_a_registry_url(reg, tmp_path):
+    """Each read-only command gives, from an empty folder with --registry URL (or $PEDATA_REGISTRY),
+    exactly what it prints inside the registry's own checkout."""
+    url = f"file://{reg.bare}"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for args in READ_ONLY:
+        here = run_pedata(*args, cwd=reg.work)
+        assert here.ok, (args, here)
+        there = run_pedata(*args, "--registry", url, cwd=empty)
+        assert there.ok, (args, there)
+        assert there.stdout == here.stdout, args
+    via_env = run_pedata("releases", cwd=empty, env={"PEDATA_REGISTRY": url})
+    assert via_env.ok and via_env.stdout == run_pedata("releases", cwd=reg.work).stdout
+    # one clone per URL, shared with the resolver: a get then reads the same cached clone
+    assert run_pedata("get", f"{PEOPLE}@v1.0.0", "--registry", url, cwd=empty).ok
+    clones = Path(os.environ["PEDATA_CACHE_DIR"]) / "registries"
+    assert len([p for p in clones.iterdir() if len(p.name) == 64]) == 1
+    bad = run_pedata("releases", "--registry", f"file://{tmp_path}/nothing.git", cwd=empty)
+    assert_one_line_error(bad, "nothing.git")

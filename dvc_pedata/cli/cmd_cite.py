@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from .output import add_json_flag, add_list_flag, emit, warn
+from .readonly import add_registry_flag, registry_root
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,11 +18,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("-o", "--output", metavar="FILE", help="write to FILE (policyengine: also <ns>.trace.tro.jsonld next to it)")
     c.add_argument("--dataset", metavar="NAME", help="policyengine: the certified dataset (default: the first HDF5 pin)")
     c.add_argument("--base-url", metavar="URL", help="policyengine: https URL serving the DVC remote, for TRO locations")
+    add_registry_flag(c)
     c.set_defaults(func=_cite)
     e = sub.add_parser("export", help="export a release as Croissant 1.1 JSON-LD or a Frictionless datapackage.json")
     e.add_argument("ref", metavar="NS@VERSION")
     e.add_argument("--format", required=True, choices=["croissant", "datapackage"])
     e.add_argument("-o", "--output", metavar="DIR", help="folder to write croissant.json / datapackage.json into")
+    add_registry_flag(e)
     e.set_defaults(func=_export)
     b = sub.add_parser("import-bundle", help="record a PolicyEngine bundle manifest's datasets as external pins")
     b.add_argument("manifest", metavar="MANIFEST.json")
@@ -42,13 +45,13 @@ def _write(path: str | None, data: bytes) -> None:
         write_if_changed(Path(path), data)
 
 
-def _cited(ref: str):  # noqa: ANN202 - a citation.Cited
+def _cited(ref: str, args: argparse.Namespace):  # noqa: ANN202 - a citation.Cited
     from ..citation import gather
     from ..registry import Registry
     from ..releases import parse_ref
 
     ns, version = parse_ref(ref)
-    return gather(Registry.find("."), ns, version)
+    return gather(Registry.find(registry_root(args)), ns, version)
 
 
 def _json_bytes(obj: object) -> bytes:
@@ -62,7 +65,7 @@ def _cite(args: argparse.Namespace) -> int:
         from ..errors import UsageError
 
         raise UsageError(f"-o {args.output}: is a folder; give a file name")
-    c = _cited(args.ref)
+    c = _cited(args.ref, args)
     if args.format == "cff":
         _write(args.output, citation.to_cff(c).encode())
     elif args.format == "bibtex":
@@ -91,7 +94,7 @@ def _cite(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from ..export import croissant, datapackage
 
-    c = _cited(args.ref)
+    c = _cited(args.ref, args)
     doc, fname = (croissant(c), "croissant.json") if args.format == "croissant" else (datapackage(c), "datapackage.json")
     if args.output is None:
         sys.stdout.write(_json_bytes(doc).decode())
