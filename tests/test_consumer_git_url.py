@@ -215,3 +215,37 @@ def test_read_only_commands_take_a_registry_url(reg, tmp_path):
     assert len([p for p in clones.iterdir() if len(p.name) == 64]) == 1
     bad = run_pedata("releases", "--registry", f"file://{tmp_path}/nothing.git", cwd=empty)
     assert_one_line_error(bad, "nothing.git")
+
+
+def test_status_fails_for_revoked_imports_and_files_from_get_o(reg, tmp_path):
+    bare = tmp_path / "rv.git"
+    run(["git", "clone", "-q", "--bare", str(reg.bare), str(bare)], cwd=tmp_path)
+    url = f"file://{bare}"
+    c = consumer(tmp_path, "analysis")
+    plain = tmp_path / "plain"  # not a DVC project: get -o alone
+    plain.mkdir()
+    for args, cwd in (((f"{PEOPLE}@sha256:{reg.a}", "-o", "data/a.bin"), c), ((f"{PEOPLE}@next", "-o", "data/b.bin"), c),
+                      ((f"{PEOPLE}@next", "-o", "b.bin"), plain)):
+        assert run_pedata("get", *args, "--registry", url, cwd=cwd).ok
+    assert run_pedata("import", f"{PEOPLE}@v1.0.0", "--registry", url, "-o", "imp.bin", cwd=c).ok
+    for cwd in (c, plain):
+        res = run_pedata("status", cwd=cwd)
+        assert (res.returncode, res.stdout) == (0, "no revoked artifacts\n"), res
+    # the revoker revokes B and pushes the tombstone
+    work = tmp_path / "work"
+    run(["git", "clone", "-q", url, str(work)], cwd=tmp_path)
+    res = run_pedata("revoke", reg.b, "--reason", "consent withdrawn", "--authority", "Data Office", "--sign", "alice",
+                     cwd=work, env=reg.env)
+    assert res.ok, res
+    run(["git", "push", "-q", "origin", "HEAD:main"], cwd=work)
+    res = run_pedata("status", "--json", cwd=c)
+    assert res.returncode == 4, res
+    assert sorted((i["path"], i["sha256"], i["reason"]) for i in json.loads(res.stdout)) == [
+        ("data/b.bin", reg.b, "consent withdrawn"), ("imp.bin", reg.b, "consent withdrawn")]
+    res = run_pedata("status", cwd=plain)
+    assert res.returncode == 4 and res.stdout.startswith(f"revoked: b.bin (sha256 {reg.b}, written by pedata get -o"), res
+    # a file replaced by other bytes since is not the revoked bytes
+    (plain / "b.bin").unlink()  # (may be a read-only hard link to the cache object)
+    (plain / "b.bin").write_bytes(b"other")
+    res = run_pedata("status", cwd=plain)
+    assert (res.returncode, res.stdout) == (0, "no revoked artifacts\n"), res
