@@ -38,7 +38,7 @@ from .uri import is_uri, parse
 if TYPE_CHECKING:
     from .purgeplan import PurgePlan, WorkOut
 
-_SHA_RE = re.compile(r"^(?:sha256:)?([0-9a-f]{64})\Z")
+_SHA_RE = re.compile(r"^(?:sha256:)?([0-9a-f]{12,64})\Z")
 
 
 @dataclass
@@ -99,8 +99,10 @@ def target_sha256(reg: Registry, ref: str) -> str:
         return str(pin_for(reg, uri)["sha256"])
     m = _SHA_RE.match(ref)
     if not m:
-        raise UsageError(f"{ref!r} is neither a pedata:// URI nor a sha256 (64 lowercase hex digits)")
-    return m.group(1)
+        raise UsageError(f"{ref!r} is neither a pedata:// URI nor a sha256 (64 lowercase hex digits, or a unique prefix of at least 12)")
+    from .shaprefix import expand_bare
+
+    return expand_bare(reg.root, m.group(1))  # a prefix: the one manifest it names, or an error
 
 
 def _split_signers(signers: list[Signer], root: Any) -> tuple[list[Signer], list[Signer]]:

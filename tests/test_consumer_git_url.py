@@ -234,7 +234,8 @@ def test_status_fails_for_revoked_imports_and_files_from_get_o(reg, tmp_path):
     # the revoker revokes B and pushes the tombstone
     work = tmp_path / "work"
     run(["git", "clone", "-q", url, str(work)], cwd=tmp_path)
-    res = run_pedata("revoke", reg.b, "--reason", "consent withdrawn", "--authority", "Data Office", "--sign", "alice",
+    # a short sha256, as pedata prints them
+    res = run_pedata("revoke", reg.b[:12], "--reason", "consent withdrawn", "--authority", "Data Office", "--sign", "alice",
                      cwd=work, env=reg.env)
     assert res.ok, res
     run(["git", "push", "-q", "origin", "HEAD:main"], cwd=work)
@@ -249,3 +250,48 @@ def test_status_fails_for_revoked_imports_and_files_from_get_o(reg, tmp_path):
     (plain / "b.bin").write_bytes(b"other")
     res = run_pedata("status", cwd=plain)
     assert (res.returncode, res.stdout) == (0, "no revoked artifacts\n"), res
+
+
+def test_short_sha256_and_did_you_mean(reg, tmp_path):
+    url = f"file://{reg.bare}"
+    short = reg.a[:12]
+    res = run_pedata("get", f"{PEOPLE}@sha256:{short}", "--registry", url, "--json", cwd=tmp_path)
+    assert res.ok, res
+    data = json.loads(res.stdout)
+    assert (data["uri"], data["sha256"]) == (f"{PEOPLE}@sha256:{reg.a}", reg.a)
+    assert sha256_of(Path(data["path"])) == reg.a
+    full = run_pedata("schema", f"{PEOPLE}@sha256:{reg.a}", "--registry", url, cwd=tmp_path)
+    assert run_pedata("schema", f"{PEOPLE}@sha256:{short}", "--registry", url, cwd=tmp_path).stdout == full.stdout
+    c = consumer(tmp_path)
+    assert run_pedata("import", f"{PEOPLE}@sha256:{reg.b[:16]}", "--registry", url, "-o", "b.bin", cwd=c).ok
+    assert dvc_file(c / "b.bin.dvc")["meta"]["pedata"] == {"uri": f"{PEOPLE}@sha256:{reg.b}", "sha256": reg.b}
+    assert_one_line_error(run_pedata("get", f"{PEOPLE}@sha256:{reg.a[:11]}", "--registry", url, cwd=tmp_path),
+                          "unique prefix of at least 12")
+    assert_one_line_error(run_pedata("get", f"{PEOPLE}@sha256:{'0' * 12}", "--registry", url, cwd=tmp_path),
+                          "no manifest for us/people with a sha256 starting 000000000000")
+    # hints
+    assert_one_line_error(run_pedata("get", f"{PEOPLE}@1.0.0", "--registry", url, cwd=tmp_path),
+                          "no channel us/1.0.0", "did you mean @v1.0.0? (that release exists)")
+    assert_one_line_error(run_pedata("get", f"{PEOPLE}@nxet", "--registry", url, cwd=tmp_path),
+                          "no channel us/nxet", "(did you mean 'next'?)")
+    assert_one_line_error(run_pedata("get", "pedata://us/peple@latest", "--registry", url, cwd=tmp_path),
+                          "has no artifact 'peple' (did you mean 'people'?)")
+    assert_one_line_error(run_pedata("schema", f"{PEOPLE}@1.0.0", "--registry", url, cwd=tmp_path), "did you mean @v1.0.0?")
+    # offline, bytes not cached: the suggested command keeps the --registry the user gave
+    res = run_pedata("get", f"{PEOPLE}@sha256:{reg.people_c}", "--registry", url, "--offline", cwd=tmp_path)
+    assert_one_line_error(res, f"run 'pedata get {PEOPLE}@sha256:{reg.people_c} --registry {url}' once online")
+
+
+def test_an_ambiguous_prefix_is_refused_not_guessed(reg, tmp_path):
+    """An attacker plants a second manifest whose name shares the 12-digit prefix of a real one."""
+    work = tmp_path / "work"
+    run(["git", "clone", "-q", str(reg.bare), str(work)], cwd=tmp_path)
+    forged = reg.a[:12] + ("0" * 52 if reg.a[12] != "0" else "1" * 52)
+    folder = work / "manifests/us/people"
+    (folder / f"{forged}.json").write_bytes((folder / f"{reg.a}.json").read_bytes())
+    run(["git", "add", "-A"], cwd=work)
+    run(["git", "commit", "-q", "-m", "plant"], cwd=work)
+    res = run_pedata("get", f"{PEOPLE}@sha256:{reg.a[:12]}", "--registry", str(work), cwd=tmp_path)
+    assert_one_line_error(res, f"sha256 prefix {reg.a[:12]} is ambiguous: 2 manifests of us/people", "give more digits")
+    res = run_pedata("get", f"{PEOPLE}@sha256:{reg.a[:13]}", "--registry", str(work), "--json", cwd=tmp_path)
+    assert res.ok and json.loads(res.stdout)["sha256"] == reg.a, res
