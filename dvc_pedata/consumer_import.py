@@ -80,8 +80,8 @@ def introducing_commit(view: RegistryView, rel: str) -> str | None:
     tip = view.rev or gitio.head(view.root)
     if tip is None:
         return None
-    if view.url is not None:
-        ensure_history(view)  # a depth-1 clone cannot say when a file was added
+    if view.url is not None and ensure_history(view) is not None:
+        return None  # still shallow: its boundary commit would look like it added every file
     out = gitio.git(view.root, "log", "--diff-filter=A", "--format=%H", tip, "--", rel, check=False)
     commits = out.split()
     return commits[-1] if commits else None
