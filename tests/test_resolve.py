@@ -285,13 +285,16 @@ def test_pedata_import_checks_the_pin(published, clone, tmp_path):
     line = log_lines(Path(os.environ["PEDATA_CACHE_DIR"]))[-1]
     assert (line["uri"], line["sha256"], line["source"]) == (f"{PEOPLE}@latest", published.people_b, "dvc-import")
 
-    # A channel that pins bytes A while the commit's dvc.lock holds B: DVC imports B, pedata refuses.
+    # A channel that pins bytes A while the tip's dvc.lock holds B: the import is made at the commit
+    # that published A (not at the tip), so DVC brings A. (A moved release tag, whose bytes DVC then
+    # imports and pedata refuses: tests/test_consumer_git_url.py.)
     old = run(["git", "show", "snap-1:channels/us/latest.json"], cwd=clone).stdout
     (clone / "channels/us/latest.json").write_text(old)
     run(["git", "commit", "-qam", "stale channel"], cwd=clone)
-    res = run_pedata("import", f"{PEOPLE}@latest", "-o", "data/other.bin", "--registry", str(clone), cwd=consumer)
-    assert_one_line_error(res, published.people_a, published.people_b, "removed other.bin")
-    assert not (consumer / "data/other.bin").exists() and not (consumer / "data/other.bin.dvc").exists()
+    res = run_pedata("import", f"{PEOPLE}@latest", "-o", "data/other.bin", "--registry", str(clone), "--json", cwd=consumer)
+    assert res.ok, res
+    assert json.loads(res.stdout)["import_rev"] == run(["git", "rev-parse", "snap-1"], cwd=clone).stdout.strip()
+    assert sha256_of(consumer / "data/other.bin") == published.people_a
 
 
 # -- refs that demand signatures ---------------------------------------------------------------

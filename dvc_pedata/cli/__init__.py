@@ -110,8 +110,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.chdir(args.chdir)
         rc = args.func(args)
     except PedataError as exc:
-        print(f"pedata: error: {exc.message}", file=sys.stderr)
+        from dvc_pedata.dvcio.extras import hint
+
+        print(f"pedata: error: {hint(exc.message) or exc.message}", file=sys.stderr)
         return exc.exit_code
+    except ImportError as exc:  # a remote whose DVC plugin (extra) is missing; anything else is a bug
+        from dvc_pedata.dvcio.extras import hint
+
+        if (line := hint(str(exc))) is None:
+            raise
+        print(f"pedata: error: {line}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("pedata: interrupted", file=sys.stderr)
         return 130

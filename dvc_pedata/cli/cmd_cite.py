@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from dvc_pedata.cli.output import add_json_flag, add_list_flag, emit, warn
+from dvc_pedata.cli.readonly import add_registry_flag, registry_root
 from dvc_pedata.model import layout
 from dvc_pedata.model.names import LATEST
 
@@ -19,11 +20,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("-o", "--output", metavar="FILE", help="write to FILE (policyengine: also <ns>.trace.tro.jsonld next to it)")
     c.add_argument("--dataset", metavar="NAME", help="policyengine: the certified dataset (default: the first HDF5 pin)")
     c.add_argument("--base-url", metavar="URL", help="policyengine: https URL serving the DVC remote, for TRO locations")
+    add_registry_flag(c)
     c.set_defaults(func=_cite)
     e = sub.add_parser("export", help="export a release as Croissant 1.1 JSON-LD or a Frictionless datapackage.json")
     e.add_argument("ref", metavar="NS@VERSION", help="a release: us@1.0.0, us@v1.0.0 or its tag us/v1.0.0")
     e.add_argument("--format", required=True, choices=["croissant", "datapackage"])
     e.add_argument("-o", "--output", metavar="DIR", help="folder to write croissant.json / datapackage.json into")
+    add_registry_flag(e)
     e.set_defaults(func=_export)
     b = sub.add_parser("import-bundle", help="record a PolicyEngine bundle manifest's datasets as external pins")
     b.add_argument("manifest", metavar="MANIFEST.json")
@@ -44,13 +47,13 @@ def _write(path: str | None, data: bytes) -> None:
         write_if_changed(Path(path), data)
 
 
-def _cited(ref: str):  # noqa: ANN202 - a citation.Cited
+def _cited(ref: str, args: argparse.Namespace):  # noqa: ANN202 - a citation.Cited
     from dvc_pedata.registry.repo import Registry
     from dvc_pedata.releases.catalog import parse_ref
     from dvc_pedata.releases.citation import gather
 
     ns, version = parse_ref(ref)
-    return gather(Registry.find("."), ns, version)
+    return gather(Registry.find(registry_root(args)), ns, version)
 
 
 def _json_bytes(obj: object) -> bytes:
@@ -64,7 +67,7 @@ def _cite(args: argparse.Namespace) -> int:
         from dvc_pedata.errors import UsageError
 
         raise UsageError(f"-o {args.output}: is a folder; give a file name")
-    c = _cited(args.ref)
+    c = _cited(args.ref, args)
     if args.format == "cff":
         _write(args.output, citation.to_cff(c).encode())
     elif args.format == "bibtex":
@@ -93,7 +96,7 @@ def _cite(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from dvc_pedata.releases.export import croissant, datapackage
 
-    c = _cited(args.ref)
+    c = _cited(args.ref, args)
     doc, fname = (croissant(c), "croissant.json") if args.format == "croissant" else (datapackage(c), "datapackage.json")
     if args.output is None:
         sys.stdout.write(_json_bytes(doc).decode())

@@ -73,6 +73,9 @@ def _get(args: argparse.Namespace) -> int:
         for w in m.warnings:
             warn(w)
         data["out"], data["link"] = str(shown), dict(sorted(m.used.items()))
+        from dvc_pedata.store.placed import record
+
+        record(shown, res.uri, res.sha256, res.registry, res.rev)  # for pedata status (after the bytes are in place)
     emit(args, data, str(shown))
     return 0
 

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from dvc_pedata.cli.readonly import add_registry_flag, registry_root
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("lineage", help="the pipeline as a provenance graph (JSON, DOT, PROV-JSON, OpenLineage)")
@@ -14,6 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="output format (default: json, or dot with --svg)")
     p.add_argument("--svg", metavar="FILE", help="print DOT and also render it to FILE with Graphviz (implies --format dot)")
     p.add_argument("--lint", action="store_true", help="check the lineage rules; exit 1 on any violation")
+    add_registry_flag(p)
     p.set_defaults(func=_run)
 
 
@@ -30,7 +33,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.svg and args.format not in (None, "dot"):
         raise UsageError(f"--svg renders the DOT graph: it cannot be combined with --format {args.format}")
     args.format = args.format or ("dot" if args.svg else "json")
-    reg = Registry.find(".")
+    reg = Registry.find(registry_root(args))
     graph = lineage.lineage(args.ref, reg.root)
     if args.lint:
         problems = lineage.lint(graph, reg, None if args.ref is None else graph.commit)

@@ -5,15 +5,18 @@ from __future__ import annotations
 import argparse
 
 from dvc_pedata.cli.output import add_json_flag, emit
+from dvc_pedata.cli.readonly import add_registry_flag, registry_root
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("releases", help="list releases with status, dates, artifacts and what changed since the previous release")
     p.add_argument("namespace", metavar="NS", nargs="?")
+    add_registry_flag(p)
     add_json_flag(p)
     p.set_defaults(func=_list)
     s = sub.add_parser("show", help="one release: pins, tags, lifecycle and changes since the previous release")
     s.add_argument("ref", metavar="NS@VERSION", help="a release: us@1.0.0, us@v1.0.0 or its tag us/v1.0.0")
+    add_registry_flag(s)
     add_json_flag(s)
     s.set_defaults(func=_show)
 
@@ -22,7 +25,7 @@ def _list(args: argparse.Namespace) -> int:
     from dvc_pedata.registry.repo import Registry
     from dvc_pedata.releases.catalog import list_releases, render_list
 
-    infos = list_releases(Registry.find("."), args.namespace)
+    infos = list_releases(Registry.find(registry_root(args)), args.namespace)
     emit(args, [ri.to_json() for ri in infos], render_list(infos))
     return 0
 
@@ -32,6 +35,6 @@ def _show(args: argparse.Namespace) -> int:
     from dvc_pedata.releases.catalog import info, parse_ref, render_show
 
     ns, version = parse_ref(args.ref)
-    ri = info(Registry.find("."), ns, version, with_changes=True)
+    ri = info(Registry.find(registry_root(args)), ns, version, with_changes=True)
     emit(args, ri.to_json(), render_show(ri))
     return 0

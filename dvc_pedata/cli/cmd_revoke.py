@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_json_flag(r)
     r.set_defaults(func=_revocations)
 
-    s = sub.add_parser("status", help="revoked artifacts among this project's DVC outputs and imports")
+    s = sub.add_parser("status", help="revoked artifacts among this project's DVC outputs, imports and files from get -o (exit 4 if any)")
     add_json_flag(s)
     s.set_defaults(func=_status)
 
@@ -66,12 +66,25 @@ def _revocations(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dvc_pedata.errors import NotFoundError
+    from dvc_pedata.store.placed import placed_under, revoked_placed
     from dvc_pedata.store.revoke import status
 
-    items = status(".")
+    try:
+        tracked = status(".")
+    except NotFoundError:
+        if not placed_under(Path(".")):
+            raise  # neither a DVC project nor a folder pedata get -o wrote to
+        tracked = []
+    fetched = revoked_placed(".")
+    items = tracked + fetched
     text = "\n".join(
-        f"revoked: {i['path']} (sha256 {i['sha256']}) by {i['authority']} on {i['date']}: {i['reason']}; 'dvc pull' cannot fetch it"
-        for i in items
+        [f"revoked: {i['path']} (sha256 {i['sha256']}) by {i['authority']} on {i['date']}: {i['reason']}; 'dvc pull' cannot fetch it"
+         for i in tracked]
+        + [f"revoked: {i['path']} (sha256 {i['sha256']}, written by pedata get -o from {i['uri']}) by {i['authority']}"
+           f" on {i['date']}: {i['reason']}; delete it and stop using it" for i in fetched]
     ) or "no revoked artifacts"
     emit(args, items, text)
-    return 0
+    return 4 if items else 0  # like a refused resolution (RevokedError): scripts and CI notice

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from dvc_pedata.cli.output import add_json_flag, emit
+from dvc_pedata.cli.readonly import add_registry_flag, registry_root
 from dvc_pedata.errors import PedataError
 from dvc_pedata.model.dirdiff import diff_directories, render_markdown, render_text
 from dvc_pedata.model.documents import Manifest
@@ -15,12 +16,14 @@ from dvc_pedata.registry.refs import reader_for
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("schema", help="print an artifact's schema from its manifest (no download)")
     p.add_argument("ref", metavar="REF", help="pedata://ns/name@ref or a manifest file")
+    add_registry_flag(p)
     add_json_flag(p)
     p.set_defaults(func=_schema)
     d = sub.add_parser("diff", help="schema, row-count and input differences between two artifacts")
     d.add_argument("a", metavar="A")
     d.add_argument("b", metavar="B")
     d.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    add_registry_flag(d)
     d.set_defaults(func=_diff)
 
 
@@ -55,12 +58,20 @@ def format_schema(m, schema=None) -> str:  # noqa: ANN001 - a Manifest, its comp
     return "\n".join(lines)
 
 
+def _root_for(args: argparse.Namespace, *refs: str):  # noqa: ANN202 - a Path, or "." for manifest files only
+    """The registry to read URIs from; manifest file paths alone need none (and no fetch)."""
+    from dvc_pedata.model.uri import is_uri
+
+    return registry_root(args) if any(is_uri(r) for r in refs) else "."
+
+
 def _schema(args: argparse.Namespace) -> int:
     from dvc_pedata.model.fields import complete_schema
     from dvc_pedata.registry.refs import load_manifest_ref, reader_for_ref
 
-    m = load_manifest_ref(args.ref)
-    s = complete_schema(m, reader_for_ref(args.ref))  # a wide table's every field, checked
+    root = _root_for(args, args.ref)
+    m = load_manifest_ref(args.ref, root)
+    s = complete_schema(m, reader_for_ref(args.ref, root))  # a wide table's every field, checked
     emit(args, {"namespace": m.namespace, "name": m.name, "sha256": m.sha256, "format": m.format,
                 "size": m.size, "licence": m.licence, "schema": s}, format_schema(m, s))
     return 0
@@ -71,10 +82,11 @@ def _diff(args: argparse.Namespace) -> int:
     from dvc_pedata.model.schema_diff import diff_manifests, render_markdown, render_text
     from dvc_pedata.registry.refs import load_manifest_ref, reader_for_ref
 
-    a, b = load_manifest_ref(args.a), load_manifest_ref(args.b)
+    root = _root_for(args, args.a, args.b)
+    a, b = load_manifest_ref(args.a, root), load_manifest_ref(args.b, root)
     if "directory" in (a.format, b.format):  # files added/removed/changed: model/dirdiff.py
         return run_diff(args, a, b)
-    d = diff_manifests(a, b, reader_for_ref(args.a), reader_for_ref(args.b))
+    d = diff_manifests(a, b, reader_for_ref(args.a, root), reader_for_ref(args.b, root))
     if args.format == "json":
         print_json(d)
     else:

@@ -76,8 +76,8 @@ def parse(text: str, *, default_ref: str | None = None) -> PedataURI:
         path = check_inner_path(value)
     if ref.startswith("sha256:"):
         hexd = ref[len("sha256:"):]
-        if not re.fullmatch(r"[0-9a-f]{64}", hexd):
-            raise URIError(f"invalid pedata URI {text!r}: sha256 must be 64 lowercase hex digits")
+        if not re.fullmatch(r"[0-9a-f]{12,64}", hexd):  # a prefix is expanded against the registry (shaprefix.py)
+            raise URIError(f"invalid pedata URI {text!r}: sha256 must be 64 lowercase hex digits (or a unique prefix of at least 12)")
         return PedataURI(ns, name, "sha256", hexd, path)
     if re.fullmatch(r"v\d.*", ref):
         if not SEMVER_RE.match(ref[1:]):

@@ -17,25 +17,30 @@ from dvc_pedata.model.listing import file_view, find_entry, load_listing
 from dvc_pedata.model.names import LATEST
 from dvc_pedata.model.uri import PedataURI, is_uri, parse
 from dvc_pedata.registry.repo import Registry
+from dvc_pedata.registry.shaprefix import channel_hint, did_you_mean, expand_in_registry
 
 
 def pin_for(reg: Registry, uri: PedataURI) -> dict[str, Any]:
     """The pin (sha256, manifest_sha256, size[, location]) that ``uri`` names in ``reg``."""
     ns = reg.namespace(uri.namespace)
+    if uri.ref_kind == "sha256" and len(uri.ref) < 64:
+        uri = expand_in_registry(reg, uri)  # the full digest; the manifest is checked against it below
     if uri.ref_kind == "sha256":
         manifest = reg.load_manifest(ns, uri.name, uri.ref)
         return {"sha256": uri.ref, "manifest_sha256": manifest.digest, "size": manifest.size}
     if uri.ref_kind == "channel":
         ch = reg.load_channel(ns, uri.ref)
         if ch is None:
-            raise NotFoundError(f"no channel {ns}/{uri.ref}")
+            names = [p.stem for p in (reg.root / "channels" / ns).glob("*.json")]
+            versions = [p.stem for p in (reg.root / "releases" / ns).glob("*.json")]
+            raise NotFoundError(f"no channel {ns}/{uri.ref}{channel_hint(ns, uri.ref, names, versions)}")
         pins, where = ch.artifacts, f"channel {ns}/{uri.ref} (version {ch.version})"
     else:
         rel = reg.load_release(ns, uri.ref)
         pins, where = rel.pins, f"release {ns}@{uri.ref}"
     if uri.name not in pins:
         known = ", ".join(sorted(pins)) or "none"
-        raise NotFoundError(f"{where} has no artifact {uri.name!r} (it pins: {known})")
+        raise NotFoundError(f"{where} has no artifact {uri.name!r}{did_you_mean(uri.name, pins)} (it pins: {known})")
     return dict(pins[uri.name])
 
 

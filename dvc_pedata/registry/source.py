@@ -250,6 +250,10 @@ def _fetch(clone: Path, url: str, rev: str | None) -> str:
     try:
         gitio.git(clone, "fetch", "-q", "--depth", "1", "--no-tags", "origin", target)
     except gitio.GitError as exc:
+        if rev is None and "couldn't find remote ref HEAD" in exc.message:
+            # A bare origin whose HEAD names a branch nobody pushed (``git init --bare`` says
+            # master, the registry pushed main): read its main branch instead of failing.
+            return _fetch_branch_for_head(clone, url)
         if rev is not None and _SHA1_RE.match(rev):
             # Servers that refuse a bare commit id in "want": fetch the refs and look it up.
             gitio.git(clone, "fetch", "-q", "origin", "+refs/heads/*:refs/pedata/remote/heads/*", "+refs/tags/*:refs/tags/*")
@@ -262,6 +266,31 @@ def _fetch(clone: Path, url: str, rev: str | None) -> str:
     if rev is not None and "\ttag '" in head_line and not rev.startswith("refs/"):
         gitio.git(clone, "update-ref", f"refs/tags/{rev}", fetched)
     gitio.git(clone, "update-ref", _ref_name(rev), commit)
+    return commit
+
+
+def _fetch_branch_for_head(clone: Path, url: str) -> str:
+    """The registry's default state when its HEAD is dangling: ``main``, ``master``, or its only branch."""
+    try:
+        listed = gitio.git(clone, "ls-remote", "--heads", "origin")
+    except gitio.GitError as exc:
+        raise PedataError(f"cannot list the branches of registry {url}: {exc.message.removeprefix('git ls-remote failed: ')}") from None
+    heads = [line.split("\t", 1)[1] for line in listed.splitlines() if "\t" in line]
+    pick: str | None = next((h for h in ("refs/heads/main", "refs/heads/master") if h in heads), None)
+    if pick is None and len(heads) == 1:
+        pick = heads[0]
+    if pick is None:
+        names = ", ".join(h.removeprefix("refs/heads/") for h in heads) or "none"
+        raise PedataError(
+            f"registry {url}: its HEAD names a branch that does not exist and no main branch can be chosen"
+            f" (branches: {names}); pass --rev BRANCH, or set the origin's HEAD (git symbolic-ref HEAD refs/heads/BRANCH)"
+        )
+    try:
+        gitio.git(clone, "fetch", "-q", "--depth", "1", "--no-tags", "origin", pick)
+    except gitio.GitError as exc:
+        raise PedataError(f"cannot fetch {pick!r} from registry {url}: {exc.message.removeprefix('git fetch failed: ')}") from None
+    commit = gitio.git(clone, "rev-parse", "FETCH_HEAD^{commit}")
+    gitio.git(clone, "update-ref", _ref_name(None), commit)
     return commit
 
 

@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from dvc_pedata.base import gitio
+from dvc_pedata.base.atomic import write_bytes
 from dvc_pedata.base.hashing import hash_file
 from dvc_pedata.errors import IntegrityError, PedataError
+from dvc_pedata.registry.source import RegistryView, _clone_lock, ensure_history
 from dvc_pedata.resolver.resolve import Resolution, describe, log_access
 
 
@@ -32,18 +34,55 @@ class Imported:
 
 
 def _import_rev(res: Resolution) -> str:
-    """The release tag ``<ns>/v<version>`` when it exists, else the exact commit resolved."""
+    """The git revision whose tree holds exactly the pinned bytes, fetched into the clone if needed.
+
+    A release: its tag ``<ns>/v<version>`` (fetched from a git URL, whose cached clone holds only
+    the default branch's tip). Otherwise, and for a release without its tag: the commit that first
+    added the pin's manifest, i.e. the commit publish recorded those bytes in (a clone is deepened
+    once to find it). The registry's tip is the last resort: its ``dvc.lock`` may name newer bytes,
+    which the sha256 check after ``dvc import`` then refuses.
+    """
     view = res.view
     assert view is not None
     if res.ref_kind == "release":
-        version = res.uri.rsplit("@v", 1)[1]
+        version = res.uri.split(";", 1)[0].rsplit("@v", 1)[1]
         tag = f"{res.namespace}/v{version}"
-        if gitio.git(view.root, "rev-parse", "--verify", "-q", f"refs/tags/{tag}", check=False):
+        if _have_tag(view, tag):
             return tag
+    found = introducing_commit(view, f"manifests/{res.namespace}/{res.name}/{res.directory_sha256 or res.sha256}.json")
+    if found is not None:
+        return found
     commit = view.rev or gitio.head(view.root)
     if commit is None:
         raise PedataError(f"registry {view.location} has no commits: commit the published documents first")
     return commit
+
+
+def _have_tag(view: RegistryView, tag: str) -> bool:
+    """Whether ``refs/tags/<tag>`` is in the registry (fetched into a URL's cached clone first)."""
+    if gitio.git(view.root, "rev-parse", "--verify", "-q", f"refs/tags/{tag}", check=False):
+        return True
+    if view.url is None:
+        return False
+
+    with _clone_lock(view.root):
+        try:
+            gitio.git(view.root, "fetch", "-q", "--depth", "1", "--no-tags", "origin", f"+refs/tags/{tag}:refs/tags/{tag}")
+        except gitio.GitError:
+            return False  # no such tag at the origin: fall back to the manifest's commit
+    return True
+
+
+def introducing_commit(view: RegistryView, rel: str) -> str | None:
+    """The oldest commit (up to the view's state) that added ``rel``; None if it was never committed."""
+    tip = view.rev or gitio.head(view.root)
+    if tip is None:
+        return None
+    if view.url is not None and ensure_history(view) is not None:
+        return None  # still shallow: its boundary commit would look like it added every file
+    out = gitio.git(view.root, "log", "--diff-filter=A", "--format=%H", tip, "--", rel, check=False)
+    commits = out.split()
+    return commits[-1] if commits else None
 
 
 def import_uri(
@@ -80,6 +119,45 @@ def import_uri(
         raise IntegrityError(
             f"{res.uri}: dvc import of {src_path} at {at} gave sha256 {got}, but the pin is {res.sha256}; removed {out_path.name}"
         )
+    record_pin(dvcfile, res.uri, res.sha256)
     res.source = "dvc-import"
     log_access(view, res, offline=False)  # every resolution leaves its line, imports included
     return Imported(res, out_path, dvcfile, at)
+
+
+def record_pin(dvcfile: Path, uri: str, sha256: str) -> None:
+    """Note in the ``.dvc`` file which URI it follows and the sha256 checked (``pedata update``, ``status``).
+
+    DVC keeps a ``.dvc`` file's ``meta`` as it is, also through ``dvc update``; the file is
+    rewritten (round-trip YAML, DVC's own layout kept) through a temp file and rename, so a crash
+    leaves the old file or the new one.
+    """
+    import io
+
+    from ruamel.yaml import YAML
+
+
+    yaml = YAML()
+    data = yaml.load(dvcfile.read_text(encoding="utf-8"))
+    meta = data.get("meta")
+    if not isinstance(meta, dict):
+        meta = data["meta"] = {}
+    meta["pedata"] = {"uri": uri, "sha256": sha256}
+    buf = io.StringIO()
+    yaml.dump(data, buf)
+    write_bytes(dvcfile, buf.getvalue().encode("utf-8"))
+
+
+def recorded_pin(dvcfile: Path) -> dict[str, str] | None:
+    """The ``meta.pedata`` record :func:`record_pin` wrote, or None (not a pedata import)."""
+    from ruamel.yaml import YAML, YAMLError
+
+    try:
+        data = YAML(typ="safe").load(dvcfile.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, YAMLError):
+        return None
+    meta = data.get("meta") if isinstance(data, dict) else None
+    rec = meta.get("pedata") if isinstance(meta, dict) else None
+    if isinstance(rec, dict) and isinstance(rec.get("uri"), str) and isinstance(rec.get("sha256"), str):
+        return {"uri": rec["uri"], "sha256": rec["sha256"]}
+    return None

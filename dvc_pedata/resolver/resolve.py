@@ -27,6 +27,7 @@ from dvc_pedata.model import layout
 from dvc_pedata.model.documents import Manifest
 from dvc_pedata.model.names import LATEST
 from dvc_pedata.model.uri import PedataURI, parse
+from dvc_pedata.registry.shaprefix import channel_hint, did_you_mean, expand_in_view, view_names
 from dvc_pedata.registry.source import RegistryView, open_registry
 from dvc_pedata.resolver import access_log, cache, dirresolve, warm
 from dvc_pedata.resolver.dirfetch import fetch_directory
@@ -96,7 +97,8 @@ def _pin(view: RegistryView, uri: PedataURI, trusted_root: str | None, offline: 
     if uri.ref_kind == "channel":
         ch = view.load_channel(ns, uri.ref)
         if ch is None:
-            raise NotFoundError(f"no channel {ns}/{uri.ref} in registry {view.location}")
+            hint = channel_hint(ns, uri.ref, view_names(view, f"channels/{ns}"), view_names(view, f"releases/{ns}"))
+            raise NotFoundError(f"no channel {ns}/{uri.ref} in registry {view.location}{hint}")
         what = f"channel {ns}/{uri.ref} (version {ch.version})"
         verified_by = None
         if uri.ref != LATEST:
@@ -127,7 +129,7 @@ def _pin(view: RegistryView, uri: PedataURI, trusted_root: str | None, offline: 
         verified_by = "certifier"
         pins = rel.pins
     if uri.name not in pins:
-        raise NotFoundError(f"{what} has no artifact {uri.name!r} (it pins: {', '.join(sorted(pins)) or 'none'})")
+        raise NotFoundError(f"{what} has no artifact {uri.name!r}{did_you_mean(uri.name, pins)} (it pins: {', '.join(sorted(pins)) or 'none'})")
     pin = pins[uri.name]
     if not pin.get("sha256"):
         raise IntegrityError(f"{what}: pin {uri.name!r} has no sha256, so its bytes cannot be verified; a certified pin must name its sha256")
@@ -182,6 +184,9 @@ def describe(
     view = open_registry(registry, rev, offline=offline)
     if view.rev is None and view.url is None:
         view.reads = {}  # a work tree: remember what was read, for the warm-cache memo
+    if parsed.ref_kind == "sha256" and len(parsed.ref) < 64:
+        parsed = expand_in_view(view, parsed)  # the full digest from here on (checked like any other)
+        view.reads = None  # a later manifest could make the prefix ambiguous: never memoise it
     pin = _pin(view, parsed, trusted_root, offline)
     pin.warnings.extend(view.notes)  # e.g. offline, and the URL's default branch never fetched
     manifest = _manifest(view, parsed, pin)
@@ -258,7 +263,7 @@ def resolve(
         if offline:
             raise OfflineError(
                 f"offline: {res.uri} (sha256 {res.sha256}{'' if res.size is None else f', {res.size} bytes'}) is not in the local cache"
-                f" {cache.cache_dir()}; run 'pedata get {res.uri}' once online"
+                f" {cache.cache_dir()}; run 'pedata get {res.uri}{_registry_arg(registry)}' once online"
             )
         if res.location or not res.md5:  # external or adopted bytes: external.py
             from dvc_pedata.resolver.external import (  # lazy: ssl/urllib; only external (hf://, https://) fetches pay for them
@@ -275,6 +280,15 @@ def resolve(
         log_access(view, res, offline)
     _remember(view, res, uri if isinstance(uri, str) else str(uri), trusted_root)
     return res
+
+
+def _registry_arg(registry: str | os.PathLike[str] | None) -> str:
+    """`` --registry X`` for a suggested command, when the user named the registry (else nothing)."""
+    if registry is None:
+        return ""
+    import shlex
+
+    return f" --registry {shlex.quote(os.fspath(registry))}"
 
 
 def _remember(view: RegistryView, res: Resolution, uri: str, trusted_root: str | None) -> None:

@@ -36,6 +36,7 @@ from dvc_pedata.model.uri import is_uri, parse
 from dvc_pedata.registry.lock import registry_lock
 from dvc_pedata.registry.refs import manifest_for_pin, pin_for
 from dvc_pedata.registry.repo import Registry
+from dvc_pedata.registry.shaprefix import expand_bare
 from dvc_pedata.registry.source import is_git_url, open_registry
 from dvc_pedata.resolver import cache
 from dvc_pedata.store.pinset import member_records, pin_contains
@@ -47,7 +48,7 @@ from dvc_pedata.trust.signing import sign as sign_doc
 if TYPE_CHECKING:
     from dvc_pedata.store.purgeplan import PurgePlan, WorkOut
 
-_SHA_RE = re.compile(r"^(?:sha256:)?([0-9a-f]{64})\Z")
+_SHA_RE = re.compile(r"^(?:sha256:)?([0-9a-f]{12,64})\Z")
 
 
 @dataclass
@@ -103,8 +104,9 @@ def target_sha256(reg: Registry, ref: str) -> str:
         return str(pin_for(reg, uri)["sha256"])
     found = _SHA_RE.match(ref)
     if not found:
-        raise UsageError(f"{ref!r} is neither a pedata:// URI nor a sha256 (64 lowercase hex digits)")
-    return found.group(1)
+        raise UsageError(f"{ref!r} is neither a pedata:// URI nor a sha256 (64 lowercase hex digits, or a unique prefix of at least 12)")
+
+    return expand_bare(reg.root, found.group(1))  # a prefix: the one manifest it names, or an error
 
 
 def _split_signers(signers: list[Signer], root: Any) -> tuple[list[Signer], list[Signer]]:
