@@ -91,7 +91,74 @@ def default_dataset(c: Cited, dataset: str | None) -> str:
     return h5[0] if h5 else sorted(pins)[0]
 
 
-def policyengine_block(c: Cited, *, dataset: str | None = None, base_url: str | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+@dataclass(frozen=True)
+class PackagePin:
+    """A package and version (PolicyEngine's ``PackageVersion``: ``name``, ``version``)."""
+
+    name: str
+    version: str
+
+
+def policyengine_requirements(c: Cited, policyengine_version: str | None,
+                              model_package: str | None) -> tuple[str, PackagePin]:
+    """(policyengine version, model package) for the export, or one error naming all that is missing.
+
+    PolicyEngine's ``CountryReleaseManifest`` requires both and pedata cannot know them: the model
+    package comes from ``--model-package`` else the release's ``certified_for``; the policyengine
+    version (the bundle carrier the block is meant for) only from ``--policyengine-version``.
+    """
+    from .certify import parse_certified_for
+
+    cf = c.release.body.get("certified_for") or None
+    pkg: PackagePin | None = None
+    if model_package is not None:
+        try:
+            parsed = parse_certified_for(model_package)
+        except UsageError:
+            raise UsageError(f"--model-package {model_package!r}: expected PACKAGE==VERSION, like policyengine-us==2.2.1") from None
+        assert parsed is not None
+        pkg = PackagePin(parsed["package"], parsed["version"])
+    elif cf:
+        pkg = PackagePin(cf["package"], cf["version"])
+    missing = []
+    if not policyengine_version:
+        missing.append("--policyengine-version VERSION (the policyengine release whose bundle carries this block,"
+                       " e.g. 6.11.1)")
+    if pkg is None:
+        missing.append(f"--model-package PACKAGE==VERSION (release {c.ns}@{c.version} was certified without"
+                       " --certified-for)")
+    if missing:
+        raise UsageError("PolicyEngine requires policyengine_version and model_package; give "
+                         + " and ".join(missing))
+    assert policyengine_version is not None and pkg is not None
+    return policyengine_version, pkg
+
+
+def _dataset_entry(c: Cited, name: str, pin: dict[str, Any], repo_id: str, url: str | None) -> dict[str, Any]:
+    """One ``datasets`` entry (PolicyEngine's ``ArtifactPathReference``).
+
+    Bytes that live on Hugging Face (an imported pin) keep their repository coordinates, so
+    PolicyEngine can still download them; anything else names the registry as a ``dataset``
+    repository (``repo_type`` is ``model`` or ``dataset`` in PolicyEngine's model) at the release
+    tag. pedata's own coordinates go in keys the model ignores (``pedata_uri``) and, when the
+    bytes are served over https, in a ``preservation_mirrors`` entry of kind ``pedata``.
+    """
+    m = c.manifests[name]
+    loc = pin.get("location") or m.location or {}
+    if loc.get("type") == "hf":
+        entry = {"path": loc["path"], "repo_id": loc["repo_id"], "revision": loc["revision"],
+                 "sha256": pin["sha256"], "repo_type": loc.get("repo_type") or "model"}
+    else:
+        entry = {"path": m.body.get("path") or name, "repo_id": repo_id, "revision": c.tag.name,
+                 "sha256": pin["sha256"], "repo_type": "dataset"}
+    entry["pedata_uri"] = c.uri(name)
+    if url:
+        entry["preservation_mirrors"] = [{"kind": "pedata", "url": url, "sha256": pin["sha256"]}]
+    return entry
+
+
+def policyengine_block(c: Cited, *, policyengine_version: str, model_package: PackagePin, dataset: str | None = None,
+                       base_url: str | None = None) -> tuple[dict[str, Any], dict[str, str]]:
     """(``data_releases.<ns>`` block, https locations by TRO key) for a release."""
     r = c.release
     name = default_dataset(c, dataset)
@@ -101,21 +168,18 @@ def policyengine_block(c: Cited, *, dataset: str | None = None, base_url: str | 
     certification = {
         "built_with_model_version": cf.get("version"),
         "certified_by": certified_by,
-        "certified_for_model_version": cf.get("version"),
+        "certified_for_model_version": model_package.version,
         "compatibility_basis": f"pedata_release_{r.body['compat_mode']}",
         "data_build_id": build_id,
         "release_status": r.status,
     }
     package = {"name": c.settings.get("package") or f"pedata-{c.ns}", "version": c.version}
-    origin = c.swhids.origin
+    repo_id = c.swhids.origin or str(c.reg.root.name)
     datasets = {}
     locations: dict[str, str] = {}
     for n, pin in sorted(r.pins.items()):
-        m = c.manifests[n]
-        entry = {"path": m.body.get("path") or n, "repo_id": origin or str(c.reg.root.name),
-                 "revision": c.tag.name, "sha256": pin["sha256"], "repo_type": "pedata"}
-        datasets[n] = entry
-        url = https_location(c.reg, m, pin, base_url)
+        url = https_location(c.reg, c.manifests[n], pin, base_url)
+        datasets[n] = _dataset_entry(c, n, pin, repo_id, url)
         if url:
             locations[f"data/{''.join(ch if ch.isalnum() else '_' for ch in n).strip('_').lower()}"] = url
     block: dict[str, Any] = {
@@ -126,30 +190,47 @@ def policyengine_block(c: Cited, *, dataset: str | None = None, base_url: str | 
                                     "sha256": r.pins[name]["sha256"], "uri": c.uri(name)},
         "country_id": c.ns,
         "data_package": {**package, "release_manifest_path": c.release_path,
-                         "release_manifest_revision": c.tag.name, "repo_id": origin or str(c.reg.root.name),
-                         "repo_type": "pedata"},
+                         "release_manifest_revision": c.tag.name, "repo_id": repo_id, "repo_type": "dataset"},
         "data_producer": "pedata",
         "datasets": datasets,
         "default_dataset": name,
         "default_dataset_uri": c.uri(name),
+        "model_package": {"name": model_package.name, "version": model_package.version},
+        "policyengine_version": policyengine_version,
         "release_status": r.status,
         "schema_version": 1,
         "version": c.version,
     }
-    if cf:
-        block["model_package"] = {"name": cf["package"], "version": cf["version"]}
     return block, locations
 
 
-def policyengine_export(c: Cited, *, dataset: str | None = None, base_url: str | None = None) -> tuple[bytes, dict[str, Any]]:
-    """(bytes of ``{"data_releases": {ns: block}}``, its TRO sidecar)."""
-    from .tro import policyengine_tro
+def policyengine_export(c: Cited, *, policyengine_version: str | None = None, model_package: str | None = None,
+                        bundle_version: str | None = None, dataset: str | None = None, base_url: str | None = None,
+                        manifest_location: str = "manifest.json") -> tuple[bytes, dict[str, Any]]:
+    """(bytes of a bundle manifest ``{"bundle_version", "policyengine_version", "data_releases": {ns: block}, "pedata"}``,
+    its TRO sidecar, whose location for the manifest is ``manifest_location``, relative to the TRO).
 
-    block, locations = policyengine_block(c, dataset=dataset, base_url=base_url)
-    data = pretty_bytes({"data_releases": {c.ns: block}})
+    The top level is what PolicyEngine's bundle loader needs (``bundle_version`` or
+    ``policyengine_version``); ``pedata`` (a key it ignores) names the registry, tag and release digest.
+    """
     import hashlib
 
-    tro = policyengine_tro(c, locations, hashlib.sha256(data).hexdigest(), block["certification"])
+    from .tro import policyengine_tro
+
+    pe_version, pkg = policyengine_requirements(c, policyengine_version, model_package)
+    block, locations = policyengine_block(c, policyengine_version=pe_version, model_package=pkg,
+                                          dataset=dataset, base_url=base_url)
+    doc = {
+        "bundle_version": bundle_version or pe_version,
+        "data_releases": {c.ns: block},
+        "pedata": {"registry": c.swhids.origin, "release": f"{c.ns}@{c.version}", "tag": c.tag.name,
+                   "release_path": c.release_path, "release_digest": f"sha256:{c.release.digest}"},
+        "policyengine_version": pe_version,
+        "schema_version": 2,
+    }
+    data = pretty_bytes(doc)
+    tro = policyengine_tro(c, locations, hashlib.sha256(data).hexdigest(), block["certification"],
+                           manifest_location=manifest_location)
     return data, tro
 
 

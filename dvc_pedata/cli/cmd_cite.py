@@ -17,6 +17,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("-o", "--output", metavar="FILE", help="write to FILE (policyengine: also <ns>.trace.tro.jsonld next to it)")
     c.add_argument("--dataset", metavar="NAME", help="policyengine: the certified dataset (default: the first HDF5 pin)")
     c.add_argument("--base-url", metavar="URL", help="policyengine: https URL serving the DVC remote, for TRO locations")
+    c.add_argument("--policyengine-version", metavar="VERSION",
+                   help="policyengine: the policyengine release whose bundle carries the block (required by PolicyEngine)")
+    c.add_argument("--model-package", metavar="PACKAGE==VERSION",
+                   help="policyengine: the model package (default: the release's --certified-for)")
+    c.add_argument("--bundle-version", metavar="VERSION", help="policyengine: bundle_version (default: --policyengine-version)")
+    add_list_flag(c, "--sign", metavar="KEY",
+                  help="policyengine: certifier keys; also write <ns>.trace.tro.dsse.json, a DSSE envelope over the TRO")
     c.set_defaults(func=_cite)
     e = sub.add_parser("export", help="export a release as Croissant 1.1 JSON-LD or a Frictionless datapackage.json")
     e.add_argument("ref", metavar="NS@VERSION")
@@ -74,18 +81,45 @@ def _cite(args: argparse.Namespace) -> int:
 
         _write(args.output, _json_bytes(trov_tro(c)))
     else:
-        from ..bundle import policyengine_export
-
-        data, tro = policyengine_export(c, dataset=args.dataset, base_url=args.base_url)
-        if args.output is None:
-            sys.stdout.write(data.decode())
-        else:
-            out = Path(args.output)
-            _write(str(out), data)
-            tro_path = out.parent / f"{c.ns}.trace.tro.jsonld"
-            _write(str(tro_path), _json_bytes(tro))
-            print(f"wrote {out} and {tro_path}")
+        _cite_policyengine(args, c)
     return 0
+
+
+def _cite_policyengine(args: argparse.Namespace, c) -> None:  # noqa: ANN001 - a citation.Cited
+    """The bundle manifest (stdout or -o FILE); with -o also the TRO, and with --sign its DSSE envelope."""
+    import re
+
+    from ..bundle import policyengine_export
+    from ..errors import UsageError
+
+    out = Path(args.output) if args.output else None
+    # PolicyEngine's TRO schema admits relative locations of the form [a-z_]+.json only.
+    if out is not None and not re.fullmatch(r"[a-z_]+\.json", out.name):
+        raise UsageError(f"-o {args.output}: PolicyEngine's TRO schema admits a relative manifest location only as"
+                         " [a-z_]+.json; name the file like manifest.json")
+    if args.sign and out is None:
+        raise UsageError("--sign writes the signed TRO next to the bundle manifest: give -o FILE")
+    data, tro = policyengine_export(c, policyengine_version=args.policyengine_version, model_package=args.model_package,
+                                    bundle_version=args.bundle_version, dataset=args.dataset, base_url=args.base_url,
+                                    manifest_location=out.name if out else "manifest.json")
+    if out is None:
+        sys.stdout.write(data.decode())
+        return
+    tro_bytes = _json_bytes(tro)
+    envelope = None
+    if args.sign:  # keys are checked before anything is written
+        from ..tro_sign import dsse_envelope
+
+        envelope = dsse_envelope(c.reg, c.ns, tro_bytes, args.sign)
+    _write(str(out), data)
+    tro_path = out.parent / f"{c.ns}.trace.tro.jsonld"
+    _write(str(tro_path), tro_bytes)
+    written = [str(out), str(tro_path)]
+    if envelope is not None:
+        dsse_path = out.parent / f"{c.ns}.trace.tro.dsse.json"
+        _write(str(dsse_path), envelope)
+        written.append(str(dsse_path))
+    print("wrote " + ", ".join(written[:-1]) + " and " + written[-1])
 
 
 def _export(args: argparse.Namespace) -> int:
