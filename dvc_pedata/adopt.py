@@ -38,7 +38,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from . import atomic, gitio
+from . import atomic, filekind, gitio
 from .adopt_guard import checked_remote, undo_on_failure
 from .channels import advance
 from .documents import Channel, Document, new_body
@@ -229,7 +229,9 @@ def adopt(ref: str, root: Path | str = ".", *, remote: str | None = None, push: 
             size = _copy_verified(res.path, data_abs, sha256)
             if res.size is not None and size != res.size:
                 raise IntegrityError(f"{res.uri}: {size} bytes, the pin says {res.size}")
-            meta = {"format": res.manifest.format} if res.manifest.format not in ("binary", "directory") else {}
+            # the verified bytes decide when they prove a format (an imported name may say nothing)
+            fmt = filekind.of_file(data_abs, res.manifest.format)
+            meta = {"format": fmt} if fmt not in ("binary", "directory") else {}
             # read once, complete (build_manifest caps it); a sidecar that cannot be read fails before DVC is touched
             described = describe_file(data_abs, meta, limit=None)
             dvcfile = repo.add(data_rel)

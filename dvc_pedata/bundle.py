@@ -18,10 +18,10 @@ from __future__ import annotations
 import configparser
 import json
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-from . import gitio
+from . import filekind, gitio
 from .canonical import loads_strict, pretty_bytes
 from .channels import advance, pin_of
 from .citation import Cited
@@ -30,10 +30,6 @@ from .errors import DocumentError, NotFoundError, PedataError, UsageError
 from .locking import registry_lock
 from .names import check_name
 from .registry import Registry
-
-FORMATS = {".h5": ("hdf5", "application/x-hdf5"), ".hdf5": ("hdf5", "application/x-hdf5"),
-           ".parquet": ("parquet", "application/vnd.apache.parquet"), ".csv": ("csv", "text/csv"),
-           ".json": ("binary", "application/json"), ".npz": ("binary", "application/octet-stream")}
 
 
 # -- locations ------------------------------------------------------------------------------------
@@ -234,6 +230,9 @@ def policyengine_export(c: Cited, *, policyengine_version: str | None = None, mo
     return data, tro
 
 
+LATEST = "latest"  # the one channel written unsigned (publish.LATEST; not imported: publish loads DVC helpers)
+
+
 # -- import ---------------------------------------------------------------------------------------
 @dataclass
 class ImportResult:
@@ -243,10 +242,13 @@ class ImportResult:
     commit: str | None
     pins: dict[str, str] = field(default_factory=dict)
     manifests: list[str] = field(default_factory=list)
+    overlays: list[str] = field(default_factory=list)  # pins from dataset_overlays (not certified by the bundle)
+    signed: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {"namespace": self.namespace, "channel": self.channel, "version": self.version,
-                "commit": self.commit, "pins": self.pins, "manifests": self.manifests}
+                "commit": self.commit, "pins": self.pins, "manifests": self.manifests, "overlays": self.overlays,
+                "signed": self.signed}
 
 
 def _entry_docs(ns: str, name: str, entry: Any, default_repo_type: str | None,
@@ -262,15 +264,27 @@ def _entry_docs(ns: str, name: str, entry: Any, default_repo_type: str | None,
     if not isinstance(sha, str) or len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
         raise DocumentError("no valid sha256")
     loc, file_path = entry_location(entry, default_repo_type)
-    fmt, media = FORMATS.get(PurePosixPath(file_path).suffix.lower(), ("binary", "application/octet-stream"))
-    body = new_body("manifest", namespace=ns, name=name, path=file_path, size=None, format=fmt,
+    fmt, media = filekind.by_name(file_path)
+    body = new_body("manifest", namespace=ns, name=name, path=file_path, size=_entry_size(entry), format=fmt,
                     media_type=media, digest={"sha256": sha, "md5": None},
                     schema={"external": True, "note": "schema not stated by the source bundle"},
                     inputs={"deps": [], "params": {}, "locks": {}, "composite_digest": None},
                     producer=producer, licence=None, location=loc)
     m = Manifest(body)
     m.validate()
-    return m, pin_of(sha, m.digest, None, loc)  # type: ignore[arg-type]
+    return m, pin_of(sha, m.digest, m.size, loc)  # type: ignore[arg-type]
+
+
+def _entry_size(entry: dict[str, Any]) -> int | None:
+    """The size an entry states (``size_bytes``, as PolicyEngine's release artifacts name it, or ``size``)."""
+    for key in ("size_bytes", "size"):
+        value = entry.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise DocumentError(f"{key} must be a whole number of bytes, not {value!r}")
+        return value
+    return None
 
 
 def _country_block(bundle: Any, ns: str, country: str | None) -> tuple[str, dict[str, Any]]:
@@ -290,15 +304,21 @@ def import_bundle(
     namespace: str,
     *,
     country: str | None = None,
-    channel: str = "bundle",
+    channel: str | None = None,
     sign: list[str] | None = None,
     commit: bool = True,
     root: Path | str = ".",
 ) -> ImportResult:
-    """Record a bundle's datasets as external pins: a manifest each, and channel ``channel``.
+    """Record a bundle's datasets and dataset overlays as external pins: a manifest each, and a channel.
 
-    With ``sign`` (promoter keys) the channel is signed, so it can be certified from directly.
-    Everything is parsed and checked before anything is written.
+    With ``sign`` (promoter keys) the pins become channel ``channel`` (default ``bundle``), exactly
+    the bundle's entries, signed, so it can be certified from directly. Without keys they are
+    merged into ``latest`` (default), the one channel that is written unsigned (as ``publish``
+    writes it), so ``verify`` and ``get @latest`` accept the result; promoting or certifying from
+    it is the signed next step. ``dataset_overlays.<country>`` entries (PolicyEngine's uncertified,
+    hand-curated additions) become pins of their own, their manifests marked
+    ``producer.bundle_section: dataset_overlays``. Everything is parsed and checked before
+    anything is written.
     """
     from .keys import load_signer
     from .signing import sign as sign_doc
@@ -311,30 +331,42 @@ def import_bundle(
     bundle = loads_strict(raw, source=str(path))
     reg = Registry.find(root)
     ns = reg.namespace(namespace)
+    channel = channel or ("bundle" if sign else LATEST)
     check_name(channel, "channel")
     key, block = _country_block(bundle, ns, country)
     datasets = block.get("datasets")
     if not isinstance(datasets, dict) or not datasets:
         raise DocumentError(f"{path}: data_releases.{key} has no datasets")
+    overlays = (bundle.get("dataset_overlays") or {})
+    overlays = overlays.get(key) if isinstance(overlays, dict) else None
+    if overlays is not None and not isinstance(overlays, dict):
+        raise DocumentError(f"{path}: dataset_overlays.{key} is not an object")
+    overlays = overlays or {}
+    shadowed = sorted(set(overlays) & set(datasets))
+    if shadowed:  # PolicyEngine refuses such a bundle too: overlays are strictly additive
+        raise DocumentError(f"{path}: dataset_overlays.{key} shadows certified datasets: {', '.join(shadowed)}")
     default_repo_type = (block.get("data_package") or {}).get("repo_type")
     producer = {"stage": None, "source": "policyengine bundle", "bundle_version": bundle.get("bundle_version"),
                 "bundle_id": block.get("bundle_id"), "build_id": block.get("build_id"),
                 "data_producer": block.get("data_producer"), "certification": block.get("certification"),
                 "data_package": block.get("data_package")}
+    overlay_producer = {**producer, "bundle_section": "dataset_overlays", "certification": None}
     signers = [load_signer(s) for s in (sign or [])]
     docs: dict[str, tuple[Manifest, dict[str, Any]]] = {}
-    for name, entry in sorted(datasets.items()):
-        try:
-            docs[name] = _entry_docs(ns, name, entry, default_repo_type, producer)
-        except PedataError as exc:  # every per-entry error names the bundle and the dataset
-            raise DocumentError(f"{path}: dataset {name!r}: {exc.message}") from None
+    for section, entries, prod in (("dataset", datasets, producer), ("dataset overlay", overlays, overlay_producer)):
+        for name, entry in sorted(entries.items()):
+            try:
+                docs[name] = _entry_docs(ns, name, entry, default_repo_type, prod)
+            except PedataError as exc:  # every per-entry error names the bundle and the dataset
+                raise DocumentError(f"{path}: {section} {name!r}: {exc.message}") from None
     with registry_lock(reg.state_dir, wait=False):
         written = []
         for name, (m, _) in docs.items():
             p = reg.manifest_path(ns, name, m.sha256)
             if p.is_file() and Manifest.load(p).digest != m.digest:
                 raise PedataError(f"{reg.rel(p)} already exists with different content; manifests are immutable")
-        doc = advance(reg, ns, channel, {n: pin for n, (_, pin) in docs.items()}, replace=True)
+        # latest gains the pins (publish's way); a signed channel is exactly the bundle's entries
+        doc = advance(reg, ns, channel, {n: pin for n, (_, pin) in docs.items()}, replace=channel != LATEST)
         for name, (m, _) in docs.items():
             p = reg.manifest_path(ns, name, m.sha256)
             if m.save(p):
@@ -355,7 +387,8 @@ def import_bundle(
     ch = reg.load_channel(ns, channel)
     return ImportResult(ns, channel, ch.version if ch else None, sha,
                         {n: m.sha256 for n, (m, _) in docs.items()},
-                        [reg.rel(reg.manifest_path(ns, n, m.sha256)) for n, (m, _) in docs.items()])
+                        [reg.rel(reg.manifest_path(ns, n, m.sha256)) for n, (m, _) in docs.items()],
+                        sorted(overlays), bool(ch and ch.signatures))
 
 
 def write_json(path: Path, obj: Any) -> None:

@@ -35,6 +35,8 @@ def describe_file(path: Path, meta: dict[str, Any], limit: int | None = FIELD_LI
     fmt = meta.get("format") or detect_format(path)
     if fmt == "binary":
         return "binary", meta.get("media_type", "application/octet-stream"), {}
+    if fmt == "json":  # named and checked (filekind.py), but no schema is read from it
+        return "json", meta.get("media_type", "application/json"), {}
     from .sidecar import describe
 
     side = describe(Path(path), fmt, meta, limit=limit)

@@ -27,7 +27,8 @@ from .citation import Cited
 TROV_NS = "https://w3id.org/trace/trov/0.1#"
 PE_NS = "https://policyengine.org/trace/0.1#"
 MEDIA_TYPES = {"parquet": "application/x-parquet", "hdf5": "application/x-hdf5", "csv": "text/csv",
-               "directory": "application/x-directory", "binary": "application/octet-stream"}
+               "directory": "application/x-directory", "binary": "application/octet-stream",
+               "json": "application/json"}
 
 
 @dataclass

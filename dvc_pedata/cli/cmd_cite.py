@@ -34,8 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("manifest", metavar="MANIFEST.json")
     b.add_argument("--namespace", required=True, metavar="NS")
     b.add_argument("--country", help="which data_releases entry (default: NS, or the only one)")
-    b.add_argument("--channel", default="bundle", help="channel that pins them (default: bundle)")
-    add_list_flag(b, "--sign", metavar="KEY", help="promoter keys to sign the channel (several after one flag, or repeated)")
+    b.add_argument("--channel", help="channel that pins them (default: bundle with --sign, else latest)")
+    add_list_flag(b, "--sign", metavar="KEY", help="promoter keys to sign the channel (several after one flag, or repeated);"
+                                                   " without keys the pins join the unsigned channel latest")
     add_json_flag(b)
     b.set_defaults(func=_import)
 
@@ -142,13 +143,17 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from ..bundle import import_bundle
+    from ..bundle import LATEST, import_bundle
 
     res = import_bundle(args.manifest, args.namespace, country=args.country, channel=args.channel, sign=args.sign)
-    text = (f"imported {len(res.pins)} external artifacts into channel {res.namespace}/{res.channel} "
-            f"(version {res.version})" + (f", commit {res.commit}" if res.commit else ", nothing new"))
-    emit(args, res.to_json(), text + "\n" + "\n".join(f"  {n}  sha256:{s}" for n, s in sorted(res.pins.items())))
-    if not args.sign and res.channel != "latest" and res.commit:
+    text = (f"imported {len(res.pins)} external artifacts ({len(res.overlays)} from dataset_overlays) into channel"
+            f" {res.namespace}/{res.channel} (version {res.version})" + (f", commit {res.commit}" if res.commit else ", nothing new"))
+    lines = [f"  {n}  sha256:{s}" + ("  (overlay)" if n in res.overlays else "") for n, s in sorted(res.pins.items())]
+    if res.channel == LATEST:
+        lines.append(f"next: promote them to a signed channel (pedata promote {res.namespace} --to bundle --sign KEY)"
+                     f" or certify a release from latest (pedata certify {res.namespace} VERSION --from latest --sign KEY)")
+    emit(args, res.to_json(), "\n".join([text, *lines]))
+    if not args.sign and res.channel != LATEST and res.commit:
         from ..registry import Registry
 
         if Registry.find(".").root_versions():  # verify demands the promoter threshold on this channel
