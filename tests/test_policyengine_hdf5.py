@@ -4,40 +4,29 @@
 real CLI and DVC pipeline; its manifest names the entities, the ``eternity`` ids and each
 variable's periods exactly as h5py reports them; ``pedata schema`` prints the periods.
 
-The wheel is fetched from the package index once (``pip download --no-deps``) into a cache folder
-(``PEDATA_TEST_WHEELS``, else ``~/.cache/pedata-tests/wheels``): installing it would pull
-policyengine-core and an old pandas, and only its data file is needed."""
+The wheel is fetched from the package index once (tests/pe_wheels.py: ``pip download --no-deps``
+into a cache folder): installing it would pull policyengine-core and an old pandas, and only its
+data file is needed."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import zipfile
 from pathlib import Path
 
 import h5py
 import pytest
 from conftest import run, run_pedata
+from pe_wheels import wheel_member
 
 from dvc_pedata.sidecar.pe_periods import is_period
 
-WHEEL = "policyengine_italy-0.16.3-py3-none-any.whl"
 MEMBER = "policyengine_it/data/storage/country_template_dataset.h5"
 
 
 @pytest.fixture(scope="session")
 def template_h5(tmp_path_factory) -> Path:
-    cache = Path(os.environ.get("PEDATA_TEST_WHEELS") or Path.home() / ".cache" / "pedata-tests" / "wheels")
-    cache.mkdir(parents=True, exist_ok=True)
-    wheel = cache / WHEEL
-    if not wheel.is_file():
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
-                        "policyengine-italy==0.16.3", "-d", str(cache)], check=True, capture_output=True, timeout=300)
     out = tmp_path_factory.mktemp("it") / "country_template_dataset.h5"
-    with zipfile.ZipFile(wheel) as zf:
-        out.write_bytes(zf.read(MEMBER))
+    out.write_bytes(wheel_member("policyengine-italy", "0.16.3", MEMBER))
     return out
 
 
