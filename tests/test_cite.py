@@ -209,7 +209,8 @@ def test_import_policyengine_bundle_yields_its_exact_sha256s(git_repo, tmp_path,
     assert run_pedata("verify", cwd=git_repo).ok
     # uk by --country; an unknown country is a one-line error
     res = run_pedata("import-bundle", DATA / "policyengine/manifest.json", "--namespace", "uk", "--json", cwd=git_repo)
-    assert res.ok and json.loads(res.stdout)["pins"] == {n: d["sha256"] for n, d in bundle["data_releases"]["uk"]["datasets"].items()}
+    uk = {**bundle["data_releases"]["uk"]["datasets"], **bundle["dataset_overlays"]["uk"]}  # overlays are pins too
+    assert res.ok and json.loads(res.stdout)["pins"] == {n: d["sha256"] for n, d in uk.items()}
     assert_one_line_error(run_pedata("import-bundle", DATA / "policyengine/manifest.json", "--namespace", "us", "--country", "fr", cwd=git_repo), "no data release for 'fr'")
 
 
