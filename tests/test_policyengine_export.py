@@ -33,7 +33,10 @@ def released(tmp_path_factory) -> Path:
     """publish -> promote -> certify 1.0.0 with --certified-for and 1.1.0 without."""
     repo = tmp_path_factory.mktemp("pe") / "repo"
     repo.mkdir()
-    env = {"PEDATA_KEYS_DIR": str(keys_of(repo)), "PEDATA_STORAGE_DIR": str(repo.parent / "storage")}
+    home = repo.parent  # keys, remote, caches: never the user's (the autouse home fixture is per test)
+    env = {"PEDATA_KEYS_DIR": str(keys_of(repo)), "PEDATA_STORAGE_DIR": str(home / "storage"),
+           "PEDATA_CACHE_DIR": str(home / "cache"), "XDG_CACHE_HOME": str(home / "xdg-cache"),
+           "XDG_CONFIG_HOME": str(home / "config")}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:

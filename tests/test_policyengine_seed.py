@@ -26,25 +26,40 @@ NO_NETWORK = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0
               "http_proxy": "http://127.0.0.1:9", "NO_PROXY": "", "no_proxy": ""}
 
 
-@pytest.fixture
-def released(git_repo, tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("PEDATA_STORAGE_DIR", str(tmp_path / "storage"))
-    repo = git_repo
-    assert run_pedata("init", "-n", "us", cwd=repo).ok
-    (repo / "build.py").write_text(STAGE_SCRIPT)
-    (repo / "dvc.yaml").write_text(DVC_YAML)
-    build(repo)
-    for name in ("alice", "bob"):
-        keys.generate(name)
-    trust.init_root(Registry(repo), ["alice"], {"promoter": ["alice"], "certifier": ["bob"], "revoker": ["alice"]})
-    run(["git", "add", "-A"], cwd=repo)
-    run(["git", "commit", "-qm", "pipeline and trust"], cwd=repo)
-    for args in (("publish",), ("promote", "us", "--sign", "alice"),
-                 ("certify", "us", "1.0.0", "--sign", "bob", "--certified-for", "policyengine-us==2.2.1")):
-        res = run_pedata(*args, cwd=repo)
-        assert res.ok, (args, res.stderr)
+@pytest.fixture(scope="module")
+def released(tmp_path_factory) -> Path:
+    """publish (real DVC pipeline, pushed to a local remote) -> promote -> certify us@1.0.0, once per module."""
+    repo = tmp_path_factory.mktemp("seed") / "repo"
+    repo.mkdir()
+    home = repo.parent  # keys, remote, caches: never the user's (the autouse home fixture is per test)
+    env = {"PEDATA_KEYS_DIR": str(home / "keys"), "PEDATA_STORAGE_DIR": str(home / "storage"),
+           "PEDATA_CACHE_DIR": str(home / "cache"), "XDG_CACHE_HOME": str(home / "xdg-cache"),
+           "XDG_CONFIG_HOME": str(home / "config")}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        run(["git", "init", "-q", "-b", "main"], cwd=repo)
+        assert run_pedata("init", "-n", "us", cwd=repo).ok
+        (repo / "build.py").write_text(STAGE_SCRIPT)
+        (repo / "dvc.yaml").write_text(DVC_YAML)
+        build(repo)
+        for name in ("alice", "bob"):
+            keys.generate(name)
+        trust.init_root(Registry(repo), ["alice"], {"promoter": ["alice"], "certifier": ["bob"], "revoker": ["alice"]})
         run(["git", "add", "-A"], cwd=repo)
-        run(["git", "commit", "-qm", " ".join(args), "--allow-empty"], cwd=repo)
+        run(["git", "commit", "-qm", "pipeline and trust"], cwd=repo)
+        for args in (("publish",), ("promote", "us", "--sign", "alice"),
+                     ("certify", "us", "1.0.0", "--sign", "bob", "--certified-for", "policyengine-us==2.2.1")):
+            res = run_pedata(*args, cwd=repo)
+            assert res.ok, (args, res.stderr)
+            run(["git", "add", "-A"], cwd=repo)
+            run(["git", "commit", "-qm", " ".join(args), "--allow-empty"], cwd=repo)
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     return repo
 
 
