@@ -156,3 +156,39 @@ def test_signed_tro_is_a_dsse_envelope_by_the_certifier(released, tmp_path):
     assert_one_line_error(cite(released, out2, "1.0.0", "--policyengine-version", "6.11.1", "--sign", "alice"),
                           "not a certifier key")
     assert not out2.exists()
+
+
+@pytest.mark.parametrize("country,default", [("us", "populace_us_2024"), ("uk", "microcosm_uk_2024_25")])
+def test_a_bundle_imported_certified_and_cited_keeps_policyengine_coordinates(git_repo, tmp_path, monkeypatch, country, default):
+    """PolicyEngine -> pedata -> PolicyEngine: its own resolver finds every dataset (and overlay) where it was."""
+    from policyengine.provenance.dataset_materialization import _resolve_bundle_dataset
+    from policyengine.provenance.manifest import _apply_dataset_overlays
+
+    bundle_file = Path(str(files("policyengine").joinpath("data", "bundle", "manifest.json")))
+    monkeypatch.setenv("PEDATA_STORAGE_DIR", str(tmp_path / "storage"))
+    assert run_pedata("init", "-n", country, cwd=git_repo).ok
+    keys.generate("alice")
+    trust.init_root(Registry(git_repo), ["alice"], {"promoter": ["alice"], "certifier": ["alice"], "revoker": ["alice"]})
+    run(["git", "add", "-A"], cwd=git_repo)
+    run(["git", "commit", "-qm", "init"], cwd=git_repo)
+    for args in (("import-bundle", bundle_file, "--namespace", country, "--sign", "alice"),
+                 ("certify", country, "1.0.0", "--from", "bundle", "--sign", "alice", "--certified-for", "policyengine-x==1.0")):
+        res = run_pedata(*args, cwd=git_repo)
+        assert res.ok, (args, res.stderr)
+    out = tmp_path / "out" / "manifest.json"
+    out.parent.mkdir()
+    res = run_pedata("cite", f"{country}@1.0.0", "--format", "policyengine", "--policyengine-version", "6.11.1",
+                     "--dataset", default, "-o", out, cwd=git_repo)
+    assert res.ok, res.stderr
+    check_with_policyengine(out)
+    ours = CountryReleaseManifest.model_validate(json.loads(out.read_text())["data_releases"][country])
+    original_bundle = json.loads(bundle_file.read_text())
+    theirs = CountryReleaseManifest.model_validate(
+        _apply_dataset_overlays(country, original_bundle["data_releases"][country], original_bundle))
+    assert sorted(ours.datasets) == sorted(theirs.datasets)
+    data = tmp_path / "data"
+    for name in theirs.datasets:
+        a = _resolve_bundle_dataset(country, name, data_dir=data, manifest=ours)
+        b = _resolve_bundle_dataset(country, name, data_dir=data, manifest=theirs)
+        assert (a.source_uri, a.repo_type, a.path, a.revision, a.sha256, a.destination) == \
+               (b.source_uri, b.repo_type, b.path, b.revision, b.sha256, b.destination), name
