@@ -199,7 +199,8 @@ def test_bundle_import_certify_adopt_and_a_fresh_clone_resolves_without_http(hf,
 def test_adopt_never_re_signs_an_untrusted_channel(hf, repo, tmp_path):
     """An unsigned ``import-bundle`` channel is not trusted: adopt --sign moves the bytes but leaves it."""
     env = hf.env()
-    res = run_pedata("import-bundle", bundle_manifest(tmp_path / "manifest.json", hf.h5), "--namespace", "us", cwd=repo, env=env)
+    res = run_pedata("import-bundle", bundle_manifest(tmp_path / "manifest.json", hf.h5), "--namespace", "us", "--channel", "bundle",
+                     cwd=repo, env=env)  # an unsigned channel other than latest, asked for by name
     assert res.ok, res.stderr
     assert res.stderr.strip() == (
         "pedata: warning: channels/us/bundle.json is unsigned, and this registry has a trust root: pedata verify fails"

@@ -232,3 +232,17 @@ def test_the_rule_fails_on_a_cycle():
     edges = {m: list(v) for m, v in EDGES.items()}
     edges["dvc_pedata.model.names"].append(("dvc_pedata.model.uri", 1, True, "from x import y  # lazy: test"))
     assert ["dvc_pedata.model.names", "dvc_pedata.model.uri"] in cycles(edges)
+
+
+def test_every_command_module_is_in_the_command_table():
+    from dvc_pedata.cli import COMMANDS
+
+    assert sorted(COMMANDS) == sorted(p.stem for p in (PKG / "cli").glob("cmd_*.py"))
+
+
+def test_every_check_module_is_in_the_check_table():
+    from dvc_pedata.verify.checks import CHECKS
+
+    listed = {fn.__module__.rsplit(".", 1)[1] for _name, fn in CHECKS}
+    present = {p.stem for p in (PKG / "verify").glob("*.py")} - {"__init__", "checks", "core", "context"}
+    assert listed == present

@@ -21,12 +21,14 @@ from dvc_pedata.errors import PedataError
 COMMANDS = (
     "cmd_adopt",
     "cmd_certify",
+    "cmd_channel",
     "cmd_cite",
     "cmd_get",
     "cmd_init",
     "cmd_key",
     "cmd_lineage",
     "cmd_lock",
+    "cmd_policyengine",
     "cmd_promote",
     "cmd_publish",
     "cmd_releases",
@@ -37,6 +39,7 @@ COMMANDS = (
     "cmd_site",
     "cmd_store",
     "cmd_trust",
+    "cmd_update",
     "cmd_verify",
 )
 

@@ -49,9 +49,15 @@ def format_schema(m, schema=None) -> str:  # noqa: ANN001 - a Manifest, its comp
         width = max(len(f["name"]) for f in fields)
         tw = max(len(f["type"]) for f in fields)
         lines.append("")
-        lines.append(f"{'column'.ljust(width)}  {'type'.ljust(tw)}  entity / role")
+        # HDF5 in PolicyEngine's layout: each variable's periods (eternity, 2022, 2022-01, ...)
+        variables = (s.get("format_details") or {}).get("variables") or {}
+        has_periods = any(v.get("periods") for v in variables.values() if isinstance(v, dict))
+        lines.append(f"{'column'.ljust(width)}  {'type'.ljust(tw)}  entity / role" + ("  [periods]" if has_periods else ""))
         for f in fields:
             tags = " ".join(x for x in (f.get("entity"), f.get("role"), f.get("references") and "-> " + f["references"]) if x)
+            periods = (variables.get(f["name"]) or {}).get("periods") if has_periods else None
+            if periods:
+                tags = (tags + "  " if tags else "") + "[" + ", ".join(periods) + "]"
             lines.append(f"{f['name'].ljust(width)}  {f['type'].ljust(tw)}  {tags}".rstrip())
         if s.get("fields_truncated"):
             lines.append(f"... {s['field_count'] - len(fields)} more columns (fingerprint {s['fingerprint'][:12]})")

@@ -43,6 +43,7 @@ from dvc_pedata.base.hashing import FileDigest
 from dvc_pedata.base.timeutil import is_expired
 from dvc_pedata.errors import IntegrityError, PedataError, SignatureError
 from dvc_pedata.external.adopt_guard import checked_remote, undo_on_failure
+from dvc_pedata.model import filekind
 from dvc_pedata.model.documents import Adoption, Channel, new_body
 from dvc_pedata.model.names import LATEST
 from dvc_pedata.model.uri import parse
@@ -219,7 +220,9 @@ def adopt(ref: str, root: Path | str = ".", *, remote: str | None = None, push: 
             size = _copy_verified(res.path, data_abs, sha256)
             if res.size is not None and size != res.size:
                 raise IntegrityError(f"{res.uri}: {size} bytes, the pin says {res.size}")
-            meta = {"format": res.manifest.format} if res.manifest.format not in ("binary", "directory") else {}
+            # the verified bytes decide when they prove a format (an imported name may say nothing)
+            fmt = filekind.of_file(data_abs, res.manifest.format)
+            meta = {"format": fmt} if fmt not in ("binary", "directory") else {}
             # read once, complete (build_manifest caps it); a sidecar that cannot be read fails before DVC is touched
             described = describe_file(data_abs, meta, limit=None)
             dvcfile = repo.add(data_rel)

@@ -17,24 +17,21 @@ from __future__ import annotations
 
 import configparser
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from dvc_pedata.base import gitio
 from dvc_pedata.errors import DocumentError, NotFoundError, PedataError, UsageError
+from dvc_pedata.model import filekind
 from dvc_pedata.model.canonical import loads_strict, pretty_bytes
 from dvc_pedata.model.documents import Manifest, new_body
-from dvc_pedata.model.names import check_name
+from dvc_pedata.model.names import LATEST, check_name
 from dvc_pedata.publish.channels import advance, pin_of
 from dvc_pedata.registry.lock import registry_lock
 from dvc_pedata.registry.repo import Registry
 from dvc_pedata.releases.citation import Cited
 from dvc_pedata.releases.tro import policyengine_tro
 from dvc_pedata.trust.signing import sign as sign_doc
-
-FORMATS = {".h5": ("hdf5", "application/x-hdf5"), ".hdf5": ("hdf5", "application/x-hdf5"),
-           ".parquet": ("parquet", "application/vnd.apache.parquet"), ".csv": ("csv", "text/csv"),
-           ".json": ("binary", "application/json"), ".npz": ("binary", "application/octet-stream")}
 
 
 # -- locations ------------------------------------------------------------------------------------
@@ -92,7 +89,76 @@ def default_dataset(c: Cited, dataset: str | None) -> str:
     return h5[0] if h5 else sorted(pins)[0]
 
 
-def policyengine_block(c: Cited, *, dataset: str | None = None, base_url: str | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+@dataclass(frozen=True)
+class PackagePin:
+    """A package and version (PolicyEngine's ``PackageVersion``: ``name``, ``version``)."""
+
+    name: str
+    version: str
+
+
+def policyengine_requirements(c: Cited, policyengine_version: str | None,
+                              model_package: str | None) -> tuple[str, PackagePin]:
+    """(policyengine version, model package) for the export, or one error naming all that is missing.
+
+    PolicyEngine's ``CountryReleaseManifest`` requires both and pedata cannot know them: the model
+    package comes from ``--model-package`` else the release's ``certified_for``; the policyengine
+    version (the bundle carrier the block is meant for) only from ``--policyengine-version``.
+    """
+    from dvc_pedata.releases.certify import (
+        parse_certified_for,  # lazy: cryptography; only signed refs and signing pay for it
+    )
+
+    cf = c.release.body.get("certified_for") or None
+    pkg: PackagePin | None = None
+    if model_package is not None:
+        try:
+            parsed = parse_certified_for(model_package)
+        except UsageError:
+            raise UsageError(f"--model-package {model_package!r}: expected PACKAGE==VERSION, like policyengine-us==2.2.1") from None
+        assert parsed is not None
+        pkg = PackagePin(parsed["package"], parsed["version"])
+    elif cf:
+        pkg = PackagePin(cf["package"], cf["version"])
+    missing = []
+    if not policyengine_version:
+        missing.append("--policyengine-version VERSION (the policyengine release whose bundle carries this block,"
+                       " e.g. 6.11.1)")
+    if pkg is None:
+        missing.append(f"--model-package PACKAGE==VERSION (release {c.ns}@{c.version} was certified without"
+                       " --certified-for)")
+    if missing:
+        raise UsageError("PolicyEngine requires policyengine_version and model_package; give "
+                         + " and ".join(missing))
+    assert policyengine_version is not None and pkg is not None
+    return policyengine_version, pkg
+
+
+def _dataset_entry(c: Cited, name: str, pin: dict[str, Any], repo_id: str, url: str | None) -> dict[str, Any]:
+    """One ``datasets`` entry (PolicyEngine's ``ArtifactPathReference``).
+
+    Bytes that live on Hugging Face (an imported pin) keep their repository coordinates, so
+    PolicyEngine can still download them; anything else names the registry as a ``dataset``
+    repository (``repo_type`` is ``model`` or ``dataset`` in PolicyEngine's model) at the release
+    tag. pedata's own coordinates go in keys the model ignores (``pedata_uri``) and, when the
+    bytes are served over https, in a ``preservation_mirrors`` entry of kind ``pedata``.
+    """
+    m = c.manifests[name]
+    loc = pin.get("location") or m.location or {}
+    if loc.get("type") == "hf":
+        entry = {"path": loc["path"], "repo_id": loc["repo_id"], "revision": loc["revision"],
+                 "sha256": pin["sha256"], "repo_type": loc.get("repo_type") or "model"}
+    else:
+        entry = {"path": m.body.get("path") or name, "repo_id": repo_id, "revision": c.tag.name,
+                 "sha256": pin["sha256"], "repo_type": "dataset"}
+    entry["pedata_uri"] = c.uri(name)
+    if url:
+        entry["preservation_mirrors"] = [{"kind": "pedata", "url": url, "sha256": pin["sha256"]}]
+    return entry
+
+
+def policyengine_block(c: Cited, *, policyengine_version: str, model_package: PackagePin, dataset: str | None = None,
+                       base_url: str | None = None) -> tuple[dict[str, Any], dict[str, str]]:
     """(``data_releases.<ns>`` block, https locations by TRO key) for a release."""
     r = c.release
     name = default_dataset(c, dataset)
@@ -102,21 +168,18 @@ def policyengine_block(c: Cited, *, dataset: str | None = None, base_url: str | 
     certification = {
         "built_with_model_version": cf.get("version"),
         "certified_by": certified_by,
-        "certified_for_model_version": cf.get("version"),
+        "certified_for_model_version": model_package.version,
         "compatibility_basis": f"pedata_release_{r.body['compat_mode']}",
         "data_build_id": build_id,
         "release_status": r.status,
     }
     package = {"name": c.settings.get("package") or f"pedata-{c.ns}", "version": c.version}
-    origin = c.swhids.origin
+    repo_id = c.swhids.origin or str(c.reg.root.name)
     datasets = {}
     locations: dict[str, str] = {}
     for n, pin in sorted(r.pins.items()):
-        m = c.manifests[n]
-        entry = {"path": m.body.get("path") or n, "repo_id": origin or str(c.reg.root.name),
-                 "revision": c.tag.name, "sha256": pin["sha256"], "repo_type": "pedata"}
-        datasets[n] = entry
-        url = https_location(c.reg, m, pin, base_url)
+        url = https_location(c.reg, c.manifests[n], pin, base_url)
+        datasets[n] = _dataset_entry(c, n, pin, repo_id, url)
         if url:
             locations[f"data/{''.join(ch if ch.isalnum() else '_' for ch in n).strip('_').lower()}"] = url
     block: dict[str, Any] = {
@@ -127,29 +190,49 @@ def policyengine_block(c: Cited, *, dataset: str | None = None, base_url: str | 
                                     "sha256": r.pins[name]["sha256"], "uri": c.uri(name)},
         "country_id": c.ns,
         "data_package": {**package, "release_manifest_path": c.release_path,
-                         "release_manifest_revision": c.tag.name, "repo_id": origin or str(c.reg.root.name),
-                         "repo_type": "pedata"},
+                         "release_manifest_revision": c.tag.name, "repo_id": repo_id, "repo_type": "dataset"},
         "data_producer": "pedata",
         "datasets": datasets,
         "default_dataset": name,
         "default_dataset_uri": c.uri(name),
+        "model_package": {"name": model_package.name, "version": model_package.version},
+        "policyengine_version": policyengine_version,
         "release_status": r.status,
         "schema_version": 1,
         "version": c.version,
     }
-    if cf:
-        block["model_package"] = {"name": cf["package"], "version": cf["version"]}
     return block, locations
 
 
-def policyengine_export(c: Cited, *, dataset: str | None = None, base_url: str | None = None) -> tuple[bytes, dict[str, Any]]:
-    """(bytes of ``{"data_releases": {ns: block}}``, its TRO sidecar)."""
-    block, locations = policyengine_block(c, dataset=dataset, base_url=base_url)
-    data = pretty_bytes({"data_releases": {c.ns: block}})
+def policyengine_export(c: Cited, *, policyengine_version: str | None = None, model_package: str | None = None,
+                        bundle_version: str | None = None, dataset: str | None = None, base_url: str | None = None,
+                        manifest_location: str = "manifest.json") -> tuple[bytes, dict[str, Any]]:
+    """(bytes of a bundle manifest ``{"bundle_version", "policyengine_version", "data_releases": {ns: block}, "pedata"}``,
+    its TRO sidecar, whose location for the manifest is ``manifest_location``, relative to the TRO).
+
+    The top level is what PolicyEngine's bundle loader needs (``bundle_version`` or
+    ``policyengine_version``); ``pedata`` (a key it ignores) names the registry, tag and release digest.
+    """
     import hashlib
 
-    tro = policyengine_tro(c, locations, hashlib.sha256(data).hexdigest(), block["certification"])
+
+    pe_version, pkg = policyengine_requirements(c, policyengine_version, model_package)
+    block, locations = policyengine_block(c, policyengine_version=pe_version, model_package=pkg,
+                                          dataset=dataset, base_url=base_url)
+    doc = {
+        "bundle_version": bundle_version or pe_version,
+        "data_releases": {c.ns: block},
+        "pedata": {"registry": c.swhids.origin, "release": f"{c.ns}@{c.version}", "tag": c.tag.name,
+                   "release_path": c.release_path, "release_digest": f"sha256:{c.release.digest}"},
+        "policyengine_version": pe_version,
+        "schema_version": 2,
+    }
+    data = pretty_bytes(doc)
+    tro = policyengine_tro(c, locations, hashlib.sha256(data).hexdigest(), block["certification"],
+                           manifest_location=manifest_location)
     return data, tro
+
+
 
 
 # -- import ---------------------------------------------------------------------------------------
@@ -161,10 +244,13 @@ class ImportResult:
     commit: str | None
     pins: dict[str, str] = field(default_factory=dict)
     manifests: list[str] = field(default_factory=list)
+    overlays: list[str] = field(default_factory=list)  # pins from dataset_overlays (not certified by the bundle)
+    signed: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {"namespace": self.namespace, "channel": self.channel, "version": self.version,
-                "commit": self.commit, "pins": self.pins, "manifests": self.manifests}
+                "commit": self.commit, "pins": self.pins, "manifests": self.manifests, "overlays": self.overlays,
+                "signed": self.signed}
 
 
 def _entry_docs(ns: str, name: str, entry: Any, default_repo_type: str | None,
@@ -182,15 +268,27 @@ def _entry_docs(ns: str, name: str, entry: Any, default_repo_type: str | None,
     if not isinstance(sha, str) or len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
         raise DocumentError("no valid sha256")
     loc, file_path = entry_location(entry, default_repo_type)
-    fmt, media = FORMATS.get(PurePosixPath(file_path).suffix.lower(), ("binary", "application/octet-stream"))
-    body = new_body("manifest", namespace=ns, name=name, path=file_path, size=None, format=fmt,
+    fmt, media = filekind.by_name(file_path)
+    body = new_body("manifest", namespace=ns, name=name, path=file_path, size=_entry_size(entry), format=fmt,
                     media_type=media, digest={"sha256": sha, "md5": None},
                     schema={"external": True, "note": "schema not stated by the source bundle"},
                     inputs={"deps": [], "params": {}, "locks": {}, "composite_digest": None},
                     producer=producer, licence=None, location=loc)
     m = Manifest(body)
     m.validate()
-    return m, pin_of(sha, m.digest, None, loc)  # type: ignore[arg-type]
+    return m, pin_of(sha, m.digest, m.size, loc)  # type: ignore[arg-type]
+
+
+def _entry_size(entry: dict[str, Any]) -> int | None:
+    """The size an entry states (``size_bytes``, as PolicyEngine's release artifacts name it, or ``size``)."""
+    for key in ("size_bytes", "size"):
+        value = entry.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise DocumentError(f"{key} must be a whole number of bytes, not {value!r}")
+        return value
+    return None
 
 
 def _country_block(bundle: Any, ns: str, country: str | None) -> tuple[str, dict[str, Any]]:
@@ -210,15 +308,21 @@ def import_bundle(
     namespace: str,
     *,
     country: str | None = None,
-    channel: str = "bundle",
+    channel: str | None = None,
     sign: list[str] | None = None,
     commit: bool = True,
     root: Path | str = ".",
 ) -> ImportResult:
-    """Record a bundle's datasets as external pins: a manifest each, and channel ``channel``.
+    """Record a bundle's datasets and dataset overlays as external pins: a manifest each, and a channel.
 
-    With ``sign`` (promoter keys) the channel is signed, so it can be certified from directly.
-    Everything is parsed and checked before anything is written.
+    With ``sign`` (promoter keys) the pins become channel ``channel`` (default ``bundle``), exactly
+    the bundle's entries, signed, so it can be certified from directly. Without keys they are
+    merged into ``latest`` (default), the one channel that is written unsigned (as ``publish``
+    writes it), so ``verify`` and ``get @latest`` accept the result; promoting or certifying from
+    it is the signed next step. ``dataset_overlays.<country>`` entries (PolicyEngine's uncertified,
+    hand-curated additions) become pins of their own, their manifests marked
+    ``producer.bundle_section: dataset_overlays``. Everything is parsed and checked before
+    anything is written.
     """
     from dvc_pedata.trust.keys import (  # lazy: cryptography; only signed refs and signing pay for it
         load_signer,
@@ -232,30 +336,42 @@ def import_bundle(
     bundle = loads_strict(raw, source=str(path))
     reg = Registry.find(root)
     ns = reg.namespace(namespace)
+    channel = channel or ("bundle" if sign else LATEST)
     check_name(channel, "channel")
     key, block = _country_block(bundle, ns, country)
     datasets = block.get("datasets")
     if not isinstance(datasets, dict) or not datasets:
         raise DocumentError(f"{path}: data_releases.{key} has no datasets")
+    overlays = (bundle.get("dataset_overlays") or {})
+    overlays = overlays.get(key) if isinstance(overlays, dict) else None
+    if overlays is not None and not isinstance(overlays, dict):
+        raise DocumentError(f"{path}: dataset_overlays.{key} is not an object")
+    overlays = overlays or {}
+    shadowed = sorted(set(overlays) & set(datasets))
+    if shadowed:  # PolicyEngine refuses such a bundle too: overlays are strictly additive
+        raise DocumentError(f"{path}: dataset_overlays.{key} shadows certified datasets: {', '.join(shadowed)}")
     default_repo_type = (block.get("data_package") or {}).get("repo_type")
     producer = {"stage": None, "source": "policyengine bundle", "bundle_version": bundle.get("bundle_version"),
                 "bundle_id": block.get("bundle_id"), "build_id": block.get("build_id"),
                 "data_producer": block.get("data_producer"), "certification": block.get("certification"),
                 "data_package": block.get("data_package")}
+    overlay_producer = {**producer, "bundle_section": "dataset_overlays", "certification": None}
     signers = [load_signer(s) for s in (sign or [])]
     docs: dict[str, tuple[Manifest, dict[str, Any]]] = {}
-    for name, entry in sorted(datasets.items()):
-        try:
-            docs[name] = _entry_docs(ns, name, entry, default_repo_type, producer)
-        except PedataError as exc:  # every per-entry error names the bundle and the dataset
-            raise DocumentError(f"{path}: dataset {name!r}: {exc.message}") from None
+    for section, entries, prod in (("dataset", datasets, producer), ("dataset overlay", overlays, overlay_producer)):
+        for name, entry in sorted(entries.items()):
+            try:
+                docs[name] = _entry_docs(ns, name, entry, default_repo_type, prod)
+            except PedataError as exc:  # every per-entry error names the bundle and the dataset
+                raise DocumentError(f"{path}: {section} {name!r}: {exc.message}") from None
     with registry_lock(reg.state_dir, wait=False):
         written = []
         for name, (m, _) in docs.items():
             p = reg.manifest_path(ns, name, m.sha256)
             if p.is_file() and Manifest.load(p).digest != m.digest:
                 raise PedataError(f"{reg.rel(p)} already exists with different content; manifests are immutable")
-        doc = advance(reg, ns, channel, {n: pin for n, (_, pin) in docs.items()}, replace=True)
+        # latest gains the pins (publish's way); a signed channel is exactly the bundle's entries
+        doc = advance(reg, ns, channel, {n: pin for n, (_, pin) in docs.items()}, replace=channel != LATEST)
         for name, (m, _) in docs.items():
             p = reg.manifest_path(ns, name, m.sha256)
             if m.save(p):
@@ -276,5 +392,6 @@ def import_bundle(
     ch = reg.load_channel(ns, channel)
     return ImportResult(ns, channel, ch.version if ch else None, sha,
                         {n: m.sha256 for n, (m, _) in docs.items()},
-                        [reg.rel(reg.manifest_path(ns, n, m.sha256)) for n, (m, _) in docs.items()])
+                        [reg.rel(reg.manifest_path(ns, n, m.sha256)) for n, (m, _) in docs.items()],
+                        sorted(overlays), bool(ch and ch.signatures))
 

@@ -40,8 +40,10 @@ def describe_file(path: Path, meta: dict[str, Any], limit: int | None = FIELD_LI
     fmt = meta.get("format") or detect_format(path)
     if fmt == "binary":
         return "binary", meta.get("media_type", "application/octet-stream"), {}
-    from dvc_pedata.sidecar import (  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
-        describe,
+    if fmt == "json":  # named and checked (filekind.py), but no schema is read from it
+        return "json", meta.get("media_type", "application/json"), {}
+    from dvc_pedata.sidecar import (
+        describe,  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
     )
 
     side = describe(Path(path), fmt, meta, limit=limit)

@@ -14,7 +14,8 @@ from dvc_pedata.model.documents import Manifest
 from dvc_pedata.releases.citation import Cited
 
 CROISSANT_MEDIA = {"parquet": "application/x-parquet", "csv": "text/csv", "hdf5": "application/x-hdf5",
-                   "directory": "application/x-directory", "binary": "application/octet-stream"}
+                   "directory": "application/x-directory", "binary": "application/octet-stream",
+                   "json": "application/json"}
 CROISSANT_TYPES = {
     "int8": "cr:Int8", "int16": "cr:Int16", "int32": "cr:Int32", "int64": "cr:Int64",
     "uint8": "cr:UInt8", "uint16": "cr:UInt16", "uint32": "cr:UInt32", "uint64": "cr:UInt64",

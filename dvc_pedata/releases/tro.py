@@ -27,7 +27,8 @@ from dvc_pedata.releases.citation import Cited
 TROV_NS = "https://w3id.org/trace/trov/0.1#"
 PE_NS = "https://policyengine.org/trace/0.1#"
 MEDIA_TYPES = {"parquet": "application/x-parquet", "hdf5": "application/x-hdf5", "csv": "text/csv",
-               "directory": "application/x-directory", "binary": "application/octet-stream"}
+               "directory": "application/x-directory", "binary": "application/octet-stream",
+               "json": "application/json"}
 
 
 @dataclass
@@ -142,16 +143,18 @@ def trov_tro(c: Cited) -> dict[str, Any]:
 
 
 def policyengine_tro(c: Cited, locations: dict[str, str], bundle_manifest_sha256: str,
-                     certification: dict[str, Any]) -> dict[str, Any]:
+                     certification: dict[str, Any], *, manifest_location: str = "manifest.json") -> dict[str, Any]:
     """The TRO sidecar of a PolicyEngine bundle block, valid against policyengine's trace_tro schema.
 
     ``locations`` maps artifact keys (``data/<name>``) to https URLs; artifacts without one are
-    in the composition but not the arrangement (that schema only admits https locations).
+    in the composition but not the arrangement (``policyengine trace-tro-verify`` fetches only
+    ``https://`` and paths relative to the TRO). The bundle manifest is at ``manifest_location``,
+    relative to the TRO's folder (``pedata cite`` writes the two side by side).
     """
     arts = [a for a in release_artifacts(c, locks=False)]
     arts.insert(0, TroArtifact("bundle_manifest", f"pedata bundle manifest block for {c.ns}",
                                bundle_manifest_sha256, "application/json", "data/bundle/manifest.json"))
-    placed = [(a, "data/bundle/manifest.json" if a.key == "bundle_manifest" else locations.get(a.key)) for a in arts]
+    placed = [(a, manifest_location if a.key == "bundle_manifest" else locations.get(a.key)) for a in arts]
     return {
         "@context": [{"pe": PE_NS, "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
                       "rdfs": "http://www.w3.org/2000/01/rdf-schema#", "schema": "https://schema.org/",

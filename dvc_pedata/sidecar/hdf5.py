@@ -1,13 +1,19 @@
 """HDF5 sidecar from object headers only (names, shapes, dtypes; no dataset values are read).
 
 Recognises the PolicyEngine layout: one group per variable, one dataset per period
-(``<variable>/<year>``); entity row counts come from the shapes of ``<entity>_id/<year>``.
-Any other HDF5 file still gets its datasets listed ("generic" layout).
+(``<variable>/<period>``, every period string PolicyEngine accepts: ``eternity``, ``2022``,
+``2022-01``, ``2022-01-15``, ``year:2022:3``…, see :mod:`.pe_periods`); entity row counts come from
+the shapes of ``<entity>_id/<period>`` (ids are usually stored under ``eternity``). Each
+variable's ``format_details.variables[v].periods`` lists its periods. Any other HDF5 file still
+gets its datasets listed ("generic" layout).
+
+Compatibility: a file whose periods are all years (or the ``YYYY-MM[-DD]`` forms read before)
+describes to the same bytes as before: periods sort as strings, and the latest period is the one
+with the latest start (ties broken by the string, as the string maximum did).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +29,7 @@ from dvc_pedata.sidecar.common import (
     weight_column,
 )
 from dvc_pedata.sidecar.common import field as make_field
-
-_PERIOD = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+from dvc_pedata.sidecar.pe_periods import is_period, latest_key
 
 
 @dataclass
@@ -35,7 +40,7 @@ class _Var:
     periods: dict[str, tuple[tuple[int, ...], Any]] = field(default_factory=dict)
 
     def latest(self) -> tuple[str, tuple[int, ...], Any]:
-        period = max(self.periods) if self.periods else ""
+        period = max(self.periods, key=latest_key) if self.periods else ""
         shape, dtype = self.periods[period]
         return period, shape, dtype
 
@@ -60,7 +65,8 @@ def describe_hdf5(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
     layout = "policyengine" if entity_rows else "generic"
     if meta.get("layout") == "policyengine" and layout != "policyengine":
         raise FormatError(
-            f"{path}: declared layout policyengine, but no <entity>_id/<year> datasets found"
+            f"{path}: declared layout policyengine, but no <entity>_id/<period> datasets found"
+            " (periods: eternity, YYYY, YYYY-MM, …)"
         )
 
     known = known_entities(meta)
@@ -114,7 +120,7 @@ def _variables(datasets: list[tuple[str, tuple[int, ...], Any]]) -> list[_Var]:
     out: dict[str, _Var] = {}
     for name, shape, dtype in datasets:
         head, _, tail = name.rpartition("/")
-        if head and "/" not in head and _PERIOD.match(tail):
+        if head and "/" not in head and is_period(tail):
             out.setdefault(head, _Var(head)).periods[tail] = (shape, dtype)
         else:
             out.setdefault(name, _Var(name)).periods[""] = (shape, dtype)
