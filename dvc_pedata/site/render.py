@@ -483,7 +483,20 @@ def _history(rel: Release) -> str:
     return f'<ul class="status-history">{items}</ul>' if items else ""
 
 
+@dataclass
+class _Page:
+    """What every section of an artifact page shares: the cited reference and its manifest."""
+
+    ids: _Ids
+    ref: str
+    pin: dict[str, Any]
+    rv: Any
+    sha: str
+    m: Manifest | None
+
+
 def render_artifact(data: SiteData, a: ArtifactView) -> str:
+    """One artifact's page: a header, then each section in reading order (each a pure function)."""
     ids = _Ids()
     ref, pin, rv = cited(a)
     sha = pin["sha256"]
@@ -494,7 +507,17 @@ def render_artifact(data: SiteData, a: ArtifactView) -> str:
         parts.append(f'<p class="lede">{e(a.description)}</p>')
     state = badge(rv.release.status) if rv else f'<span class="badge badge-channel">channel {e(ref)}</span>'
     parts.append(f'<p>Cite as <code>@{e(ref)}</code> {state}{_revoked(data, sha)}</p>')
-    # fetch
+    pg = _Page(ids, ref, pin, rv, sha, m)
+    for section in (_get_section, _channels_section, _schema_section, _changes_section, _lineage_section,
+                    _cite_section, _versions_section):
+        parts.extend(section(data, a, pg))
+    return _page("artifact", f"{a.ns}/{a.name}", "\n".join(parts), "../", data)
+
+
+def _get_section(data: SiteData, a: ArtifactView, pg: _Page) -> list[str]:
+    """How to fetch the bytes, and what revocation withholds."""
+    ids, ref, sha = pg.ids, pg.ref, pg.sha
+    parts: list[str] = []
     parts.append('<h2 id="get">Get it</h2>')
     tomb = data.tombstones.get(sha)
     if tomb is not None:
@@ -511,7 +534,12 @@ def render_artifact(data: SiteData, a: ArtifactView) -> str:
     shell, python = fetch_lines(data, a, ref)
     parts.append(snippet(ids, "Shell", shell, "get-shell"))
     parts.append(snippet(ids, "Python", python, "get-python"))
-    # channels and releases
+    return parts
+
+
+def _channels_section(data: SiteData, a: ArtifactView, pg: _Page) -> list[str]:
+    """The channels and releases that point at the artifact."""
+    parts: list[str] = []
     parts.append('<h2 id="channels">Channels</h2>')
     if a.channels:
         parts.append('<table class="channels"><thead><tr><th>channel</th><th class="num">version</th><th>signatures</th>'
@@ -541,7 +569,13 @@ def render_artifact(data: SiteData, a: ArtifactView) -> str:
         parts.append("</tbody></table>")
     else:
         parts.append('<p class="muted">Not released yet: channels are operational pointers; cite a release once one is certified.</p>')
-    # schema
+    return parts
+
+
+def _schema_section(data: SiteData, a: ArtifactView, pg: _Page) -> list[str]:
+    """The schema from the cited version's manifest."""
+    ref, sha, m = pg.ref, pg.sha, pg.m
+    parts: list[str] = []
     parts.append('<h2 id="schema">Schema</h2>')
     if m is not None:
         parts.append(f'<p class="muted">From the manifest of <code>@{e(ref)}</code>; read from file metadata, not the payload.</p>')
@@ -553,7 +587,12 @@ def render_artifact(data: SiteData, a: ArtifactView) -> str:
         parts.append(schema_html(m, schema))
     else:
         parts.append(f'<p class="warning">No manifest for sha256 {short(sha)} in this registry.</p>')
-    # schema changes between consecutive releases
+    return parts
+
+
+def _changes_section(data: SiteData, a: ArtifactView, pg: _Page) -> list[str]:
+    """Schema changes between consecutive releases."""
+    parts: list[str] = []
     parts.append('<h2 id="changes">Changes between releases</h2>')
     pairs = list(zip(a.releases, a.releases[1:], strict=False))
     if not pairs:
@@ -568,7 +607,13 @@ def render_artifact(data: SiteData, a: ArtifactView) -> str:
                 parts.append(_diff_html(diff_manifests(m1, m2, registry_reader(data.reg.root))))
             except PedataError as exc:
                 parts.append(f'<p class="warning">No diff: {e(exc.message)}</p>')
-    # lineage
+    return parts
+
+
+def _lineage_section(data: SiteData, a: ArtifactView, pg: _Page) -> list[str]:
+    """The pipeline stages upstream of the artifact."""
+    m = pg.m
+    parts: list[str] = []
     parts.append('<h2 id="lineage">Lineage</h2>')
     path = str(m.body.get("path")) if m is not None else ""
     graph = upstream_graph(data, path) if m is not None else None
@@ -586,7 +631,13 @@ def render_artifact(data: SiteData, a: ArtifactView) -> str:
         if node is not None:
             parts.append(f'<p class="muted">Stage <code>{e(stage)}</code>: <code>{e(node.get("cmd"))}</code>; '
                          'rebuild with <code>dvc repro</code>.</p>')
-    # cite: the release's citation, byte for byte what `pedata cite` prints
+    return parts
+
+
+def _cite_section(data: SiteData, a: ArtifactView, pg: _Page) -> list[str]:
+    """The release's citation, byte for byte what `pedata cite` prints."""
+    ids, rv, sha = pg.ids, pg.rv, pg.sha
+    parts: list[str] = []
     parts.append('<h2 id="cite">Cite</h2>')
     c = cited_release(data, rv) if rv is not None else None
     if rv is None:
@@ -601,7 +652,12 @@ def render_artifact(data: SiteData, a: ArtifactView) -> str:
         parts.append(snippet(ids, "CITATION.cff", citation.to_cff(c), "cite-cff"))
         parts.append(snippet(ids, "BibTeX", citation.to_bibtex(c), "cite-bibtex"))
         parts.append(snippet(ids, "SWHIDs", citation.to_swhid_text(c), "cite-swhid"))
-    # every version
+    return parts
+
+
+def _versions_section(data: SiteData, a: ArtifactView, pg: _Page) -> list[str]:
+    """Every version the registry holds."""
+    parts: list[str] = []
     parts.append('<h2 id="versions">All versions</h2><table class="versions"><thead><tr><th>sha256</th>'
                  '<th class="num">size</th><th class="num">rows</th><th>built at commit</th></tr></thead><tbody>')
     for vsha, vm in sorted(a.manifests.items()):
@@ -609,8 +665,7 @@ def render_artifact(data: SiteData, a: ArtifactView) -> str:
         parts.append(f'<tr><td><code>{e(vsha)}</code>{_revoked(data, vsha)}</td><td class="num">{e(vm.size)}</td>'
                      f'<td class="num">{e(vm.schema.get("rows", ""))}</td><td>{short(prod.get("git_commit"))}</td></tr>')
     parts.append("</tbody></table>")
-    return _page("artifact", f"{a.ns}/{a.name}", "\n".join(parts), "../", data)
-
+    return parts
 
 def _revocation_cells(data: SiteData, sha: str) -> tuple[str, list[str]]:
     """The artifact cell and the affected releases of one tombstone.

@@ -66,6 +66,41 @@ class FsckReport:
                 "cache": self.cache, "findings": [asdict(f) for f in self.findings]}
 
 
+@dataclass
+class FsckPlan:
+    """What ``fsck`` checks, decided before any store is asked (no side effects)."""
+
+    stores: list[str]
+    source: str | None  # where `pedata mirror` copies from: a store other than it is repaired from it
+    pins: list[Any]  # pinned artifacts (Pinned), revoked ones included (they are skipped per pin)
+    folders: list[tuple[str, str, set[tuple[str, str]]]]  # (uri, .dir md5, files) of unrevoked folders
+    revoked: list[tuple[Any, Any]]  # (tombstone, purge target) whose objects must be gone
+    plans: list[tuple[Any, Any]]  # (tombstone, PurgePlan) for every tombstone
+    purge_flags: str = ""
+    purge_note: str = ""
+
+
+def plan_fsck(reg: Registry, repo: Any, remote: str | None, namespace: str | None) -> FsckPlan:
+    """Which stores, which objects, and which revoked objects ``fsck`` looks for."""
+    pins = pinned(reg, namespace)
+    tombstones = [Tombstone.load(path, reg.rel(path)) for path in reg.iter_tombstone_paths()]
+    folders = []
+    for ns, name, sha in pinned_folders(pins):
+        if reg.load_tombstone(sha) is None:
+            folders.append((f"pedata://{ns}/{name}@sha256:{sha}", *folder_files(reg, ns, name, sha)))
+    configured = repo.remote_names()
+    if remote is not None:
+        repo.remote_url(remote)  # a one-line error for an unknown remote
+        stores = [remote]
+    else:
+        stores = [s for s in declared_stores(reg) if s in configured] or configured
+    plans = _purge_plans(reg, repo, tombstones) if tombstones else []
+    revoked = [(ts, t) for ts, p in plans for t in p.targets if t.md5 and (namespace is None or t.namespace == namespace)]
+    purge_flags, purge_note = _purge_flags(reg) if any(p.targets for _ts, p in plans) else ("", "")
+    return FsckPlan(stores, reg.config.get("remote") or repo.default_remote(), pins, folders, revoked, plans,
+                    purge_flags, purge_note)
+
+
 def fsck(root: Path | str = ".", remote: str | None = None, *, deep: bool = False, namespace: str | None = None) -> FsckReport:
     """Check the stores (``remote``, or pedata.json's remote and mirrors); every finding is reported."""
     from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
@@ -73,80 +108,86 @@ def fsck(root: Path | str = ".", remote: str | None = None, *, deep: bool = Fals
     )
 
     reg = Registry.find(root)
-    pins = pinned(reg, namespace)
-    tombstones = [Tombstone.load(path, reg.rel(path)) for path in reg.iter_tombstone_paths()]
-    folders = []  # (uri, .dir md5, files) of every pinned, unrevoked folder
-    for ns, name, sha in pinned_folders(pins):
-        if reg.load_tombstone(sha) is None:
-            folders.append((f"pedata://{ns}/{name}@sha256:{sha}", *folder_files(reg, ns, name, sha)))
     with StoreRepo(reg.root) as repo:
-        configured = repo.remote_names()
-        if remote is not None:
-            repo.remote_url(remote)  # a one-line error for an unknown remote
-            stores = [remote]
-        else:
-            stores = [s for s in declared_stores(reg) if s in configured] or configured
-        report = FsckReport(stores, deep)
-        source = reg.config.get("remote") or repo.default_remote()  # where `pedata mirror` copies from
-        plans = _purge_plans(reg, repo, tombstones) if tombstones else []
-        revoked = [(ts, t) for ts, p in plans for t in p.targets if t.md5 and (namespace is None or t.namespace == namespace)]
-        purge_flags, purge_note = _purge_flags(reg) if any(p.targets for _ts, p in plans) else ("", "")
-        for store in stores:
-            repair = "" if store == source else f"; repair: pedata mirror --to {store} --deep"
-            refill = "" if store == source else f"; copy it: pedata mirror --to {store}"
-            for p in pins:
-                if p.revoked is not None:
-                    continue
-                report.checked += 1
-                assert p.md5 is not None
-                url = repo.object_url(p.md5, store)
-                try:
-                    size = repo.remote_object_size(p.md5, store)
-                except PedataError as exc:
-                    report.findings.append(Finding("unreachable", p.uri, store, url, exc.message))
-                    continue
-                except Exception as exc:  # network errors from DVC's filesystems
-                    report.findings.append(Finding("unreachable", p.uri, store, url, str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
-                    continue
-                if size is None:
-                    report.findings.append(Finding("missing", p.uri, store, url, f"object {p.md5} is not there ({', '.join(p.pinned_by)}){refill}"))
-                elif size != p.size:
-                    report.findings.append(Finding("corrupt", p.uri, store, url, f"size {size} bytes, the pin says {p.size}{repair}"))
-                elif deep:
-                    actual = repo.hash_remote_object(p.md5, store)
-                    if actual != p.sha256:
-                        report.findings.append(Finding("corrupt", p.uri, store, url, f"bytes hash to sha256 {actual}{repair}"))
-            for uri, md5, files in folders:
-                report.checked += 1
-                url = repo.object_url(md5, store)
-                try:
-                    found = repo.listing_problem(md5, files, store, deep)
-                except Exception as exc:  # PedataError or a network error from DVC's filesystems
-                    text = getattr(exc, "message", "") or (str(exc).splitlines() or [type(exc).__name__])[0]
-                    report.findings.append(Finding("unreachable", uri, store, url, text))
-                    continue
-                if found is not None:
-                    hint = repair if found[0] == "corrupt" else refill
-                    report.findings.append(Finding(found[0], uri, store, url, found[1] + hint))
-            for ts, t in revoked:
-                report.checked += 1
-                try:
-                    size = repo.remote_object_size(str(t.md5), store)
-                except Exception:
-                    continue
-                if size is not None:
-                    report.findings.append(Finding(
-                        "revoked-present", t.uri, store, repo.object_url(str(t.md5), store), _still(ts, purge_flags, purge_note)))
+        todo = plan_fsck(reg, repo, remote, namespace)
+        report = FsckReport(todo.stores, deep)
+        for store in todo.stores:
+            _probe_pins(repo, todo, store, report)
+            _probe_folders(repo, todo, store, report)
+            _probe_revoked(repo, todo, store, report)
         if deep:  # the local copies a purge deletes: the DVC cache here, the resolver cache below
-            for ts, t in revoked:
+            for ts, t in todo.revoked:
                 path = repo.local_cache_path(str(t.md5))
                 if path.exists():
-                    report.findings.append(Finding("revoked-present", t.uri, "", str(path), _still(ts, purge_flags, purge_note),
-                                                   where="dvc-cache"))
+                    report.findings.append(Finding("revoked-present", t.uri, "", str(path),
+                                                   _still(ts, todo.purge_flags, todo.purge_note), where="dvc-cache"))
     if deep:
-        _check_revoked_cache(report, plans, namespace, purge_flags, purge_note)
-        _check_cache(report, pins)
+        _check_revoked_cache(report, todo.plans, namespace, todo.purge_flags, todo.purge_note)
+        _check_cache(report, todo.pins)
     return report
+
+
+def _hints(todo: FsckPlan, store: str) -> tuple[str, str]:
+    """(how to repair a corrupt object, how to refill a missing one) in ``store``."""
+    if store == todo.source:
+        return "", ""
+    return f"; repair: pedata mirror --to {store} --deep", f"; copy it: pedata mirror --to {store}"
+
+
+def _first_line(exc: Exception) -> str:
+    return getattr(exc, "message", "") or (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
+def _probe_pins(repo: Any, todo: FsckPlan, store: str, report: FsckReport) -> None:
+    """Every pinned, unrevoked file object: present, the pinned size, (deep) the pinned sha256."""
+    repair, refill = _hints(todo, store)
+    for p in todo.pins:
+        if p.revoked is not None:
+            continue
+        report.checked += 1
+        assert p.md5 is not None
+        url = repo.object_url(p.md5, store)
+        try:
+            size = repo.remote_object_size(p.md5, store)
+        except Exception as exc:  # PedataError, or a network error from DVC's filesystems
+            report.findings.append(Finding("unreachable", p.uri, store, url, _first_line(exc)))
+            continue
+        if size is None:
+            report.findings.append(Finding("missing", p.uri, store, url, f"object {p.md5} is not there ({', '.join(p.pinned_by)}){refill}"))
+        elif size != p.size:
+            report.findings.append(Finding("corrupt", p.uri, store, url, f"size {size} bytes, the pin says {p.size}{repair}"))
+        elif report.deep:
+            actual = repo.hash_remote_object(p.md5, store)
+            if actual != p.sha256:
+                report.findings.append(Finding("corrupt", p.uri, store, url, f"bytes hash to sha256 {actual}{repair}"))
+
+
+def _probe_folders(repo: Any, todo: FsckPlan, store: str, report: FsckReport) -> None:
+    """Every pinned, unrevoked folder: its ``.dir`` listing and the objects it names."""
+    repair, refill = _hints(todo, store)
+    for uri, md5, files in todo.folders:
+        report.checked += 1
+        url = repo.object_url(md5, store)
+        try:
+            found = repo.listing_problem(md5, files, store, report.deep)
+        except Exception as exc:  # PedataError or a network error from DVC's filesystems
+            report.findings.append(Finding("unreachable", uri, store, url, _first_line(exc)))
+            continue
+        if found is not None:
+            report.findings.append(Finding(found[0], uri, store, url, found[1] + (repair if found[0] == "corrupt" else refill)))
+
+
+def _probe_revoked(repo: Any, todo: FsckPlan, store: str, report: FsckReport) -> None:
+    """Every object a purge deletes must be gone from ``store``."""
+    for ts, t in todo.revoked:
+        report.checked += 1
+        try:
+            size = repo.remote_object_size(str(t.md5), store)
+        except Exception:
+            continue
+        if size is not None:
+            report.findings.append(Finding(
+                "revoked-present", t.uri, store, repo.object_url(str(t.md5), store), _still(ts, todo.purge_flags, todo.purge_note)))
 
 
 def _purge_plans(reg: Registry, repo: Any, tombstones: list[Any]) -> list[tuple[Any, Any]]:
