@@ -111,6 +111,21 @@ def _hash_stable(path: Path, progress: Any) -> tuple[Any, Any, Any]:
     return fd, before, os.stat(path)
 
 
+@dataclass
+class _Run:
+    """One publish: the open DVC repo and hash memo, the checked plans, what was written."""
+
+    reg: Registry
+    repo: Any
+    state: HashState
+    head: str | None
+    locks: Any  # LockState: the locks as `pedata lock` would write them
+    tombstones: RevokedIndex
+    result: PublishResult
+    plans: list[_Plan] = field(default_factory=list)
+    written: list[str] = field(default_factory=list)
+
+
 def publish(
     paths: list[str] | None = None,
     namespace: str | None = None,
@@ -121,28 +136,24 @@ def publish(
 ) -> PublishResult:
     """Publish the named outputs (or every artifact in dvc.yaml) and move channel ``latest``."""
     reg = Registry.find(root)
-    from dvc_pedata.dvcio.repo import (
-        DvcRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+    from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        DvcRepo,
+        pipeline_stages,
+    )
+    from dvc_pedata.publish.recordlocks import (  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
+        prepare,
+        uncommitted,
     )
 
     result = PublishResult()
     with DvcRepo(reg.root) as repo, registry_lock(reg.state_dir), HashState(reg.state_dir / "hashes.db") as state:
         targets = _targets(repo, reg, list(paths or []))
         head = gitio.head(reg.root)
-        # The locks as `pedata lock` would write them (publish_locks.py), read once for every
+        # The locks as `pedata lock` would write them (recordlocks.py), read once for every
         # manifest; a broken inputs lock is refused here, before anything is pushed. Written below,
         # after the checks and before the push.
-        from dvc_pedata.dvcio.repo import (
-            pipeline_stages,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        )
-        from dvc_pedata.publish.recordlocks import (  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
-            prepare,
-            uncommitted,
-        )
-
         stages = pipeline_stages(reg.root)
         lock_files = prepare(reg, stages, state)
-        locks = lock_files.state
         result.warnings += lock_files.warnings
         dirty = uncommitted(reg, stages)
         if dirty:
@@ -150,100 +161,122 @@ def publish(
                 f"{', '.join(dirty)} differ from the last commit ({(head or 'none')[:10]}), which the manifests name as the "
                 "recipe that built these bytes (producer.git_commit); commit the pipeline before publishing"
             )
-        plans: list[_Plan] = []
-        written: list[str] = []
-        tombstones = RevokedIndex(reg)
+        run = _Run(reg, repo, state, head, lock_files.state, RevokedIndex(reg), result)
         # 1. Check everything (metadata only: DVC's records, file footers) before writing anything.
         for t in targets:
-            ns = reg.namespace(namespace or t.meta.get("namespace"))
-            info = repo.out_info(t.path)
-            if info.md5 is None:
-                raise PedataError(f"{t.path} has no recorded hash yet: run 'dvc repro' (or 'dvc commit') first")
-            if not (reg.root / t.path).exists():
-                raise NotFoundError(f"{t.path} is missing from the workspace: run 'dvc pull' or 'dvc repro'")
-            status = repo.workspace_status(t.path)
-            if status is not None:
-                record = info.dvcfile.removesuffix(".yaml") + ".lock" if info.stage else info.dvcfile
-                raise PedataError(f"{t.path} is {status} since {record} was written: run 'dvc repro' or 'dvc commit' first")
-            # DVC's md5 is known without hashing: refuse before anything is pushed or written.
-            refuse_upload(tombstones, t.path, md5=info.md5, action="publish", hint=_REVOKED_HINT)
-            licence = t.meta.get("licence", reg.config.get("licence"))
-            if info.is_dir:  # a folder out: Merkle identity, per-file listing, layouts
-
-                manifest, fd, cached, extra = build_directory_manifest(
-                    repo=repo, state=state, root=reg.root, namespace=ns, name=t.name, out=info, meta=t.meta,
-                    git_commit=head, licence=licence, inline_limit=int(reg.config.get("directory_inline_files", INLINE_LIMIT)),
-                    locks=locks,
-                )
-                refuse_upload(tombstones, t.path, sha256=fd.sha256, action="publish", hint=_REVOKED_HINT)
-                exists = reg.manifest_path(ns, t.name, fd.sha256).exists()
-                plans.append(_Plan(t, ns, info, fd, cached, licence, manifest, extra, exists))
-                continue
-            hit = state.lookup(reg.root / t.path)
-            if hit is not None:
-                refuse_upload(tombstones, t.path, sha256=hit.sha256, action="publish", hint=_REVOKED_HINT)
-            plan = _Plan(t, ns, info, hit, hit is not None, licence)
-            # Unchanged since hashed, and its manifest exists and is immutable: nothing to read
-            # (a CSV's sidecar would be a full parse).
-            plan.exists = hit is not None and reg.manifest_path(ns, t.name, hit.sha256).exists()
-            if not plan.exists:
-                plan.described = describe_file(reg.root / t.path, t.meta, limit=None)  # a corrupt file fails here, before any write
-            plans.append(plan)
+            run.plans.append(_plan_output(run, t, namespace))
         result.locks_written = lock_files.write()
-        written += result.locks_written
-        # 2. Bytes to the remote first (a pin must never name bytes the remote lacks), while a
-        #    worker thread hashes the files that changed since last seen: hashlib releases the GIL
-        #    and the push is mostly kernel I/O, so the sha256 pass costs almost no wall time.
-        misses = [p for p in plans if p.fd is None]
-        total = sum(p.info.size or 0 for p in misses)
-        with bar("sha256", total or None) as advance_bar, ThreadPoolExecutor(max_workers=1) as pool:
-            futures = [(p, pool.submit(_hash_stable, reg.root / p.t.path, advance_bar)) for p in misses]
-            try:
-                if push:
-                    result.pushed = repo.push([p.t.path for p in plans], remote=remote or reg.config.get("remote"))
-            finally:
-                hashed = [(p, f.result()) for p, f in futures]
-        for p, (fd, before, after) in hashed:
-            p.fd = fd
-            # the md5 check above already kept revoked objects out of the push; a tombstone that
-            # names only the sha256 still stops the manifest and the channel
-            refuse_upload(tombstones, p.t.path, sha256=fd.sha256, action="publish", hint=_REVOKED_HINT)
-            state.record_if_stable(reg.root / p.t.path, fd, before, after)
-            p.exists = reg.manifest_path(p.ns, p.t.name, fd.sha256).exists()
-        for p in plans:
-            if p.manifest is None and not p.exists:
-                p.manifest, p.extra = build_manifest(
-                    root=reg.root, namespace=p.ns, name=p.t.name, out=p.info, file_digest=p.fd,
-                    meta=p.t.meta, git_commit=head, licence=p.licence, described=p.described, locks=locks,
-                )
-        # 3. Manifests (immutable: an existing manifest for these bytes is kept as it is, with the
-        #    companion files it names; a new one's companions are written before it).
-        pins: dict[str, dict[str, dict[str, Any]]] = {}
-        for p in plans:
-            t, ns, fd = p.t, p.ns, p.fd
-            mpath = reg.manifest_path(ns, t.name, fd.sha256)
-            created = False
-            manifest = p.manifest
-            if not p.exists:
-                for rel, data in sorted(p.extra.items()):  # a directory's file list, a wide table's field list
-                    atomic.create_exclusive(reg.root / rel, data)
-                    written.append(rel)
-                created = atomic.create_exclusive(mpath, manifest.to_bytes())
-            if not created:
-                manifest = Manifest.load(mpath, reg.rel(mpath))
-            written.append(reg.rel(mpath))
-            pins.setdefault(ns, {})[t.name] = pin_of(fd.sha256, manifest.digest, fd.size)
-            result.artifacts.append(
-                Published(ns, t.name, t.path, fd.sha256, p.info.md5, fd.size, reg.rel(mpath), manifest.digest, created, not p.cached)
-            )
-        # 4. Channel latest, one new version per namespace at most.
-        for ns, arts in sorted(pins.items()):
-            doc = advance(reg, ns, LATEST, arts)
-            path = reg.channel_path(ns, LATEST)
-            if doc is not None:
-                doc.save(path)
-                result.channels[ns] = doc.version
-            # Staged even when unchanged: a run killed after writing it may not have staged it.
-            written.append(reg.rel(path))
-        gitio.add(reg.root, written)
+        run.written += result.locks_written
+        # 2. Bytes to the remote first (a pin must never name bytes the remote lacks).
+        _push_and_hash(run, push, remote)
+        # 3. Manifests (immutable), then 4. channel latest.
+        pins = _write_manifests(run)
+        _move_latest(run, pins)
+        gitio.add(reg.root, run.written)
     return result
+
+
+def _plan_output(run: _Run, t: Any, namespace: str | None) -> _Plan:
+    """Step 1 for one output: refuse what cannot be published, describe it; writes nothing."""
+    reg, repo, state, tombstones = run.reg, run.repo, run.state, run.tombstones
+    ns = reg.namespace(namespace or t.meta.get("namespace"))
+    info = repo.out_info(t.path)
+    if info.md5 is None:
+        raise PedataError(f"{t.path} has no recorded hash yet: run 'dvc repro' (or 'dvc commit') first")
+    if not (reg.root / t.path).exists():
+        raise NotFoundError(f"{t.path} is missing from the workspace: run 'dvc pull' or 'dvc repro'")
+    status = repo.workspace_status(t.path)
+    if status is not None:
+        record = info.dvcfile.removesuffix(".yaml") + ".lock" if info.stage else info.dvcfile
+        raise PedataError(f"{t.path} is {status} since {record} was written: run 'dvc repro' or 'dvc commit' first")
+    # DVC's md5 is known without hashing: refuse before anything is pushed or written.
+    refuse_upload(tombstones, t.path, md5=info.md5, action="publish", hint=_REVOKED_HINT)
+    licence = t.meta.get("licence", reg.config.get("licence"))
+    if info.is_dir:  # a folder out: Merkle identity, per-file listing, layouts
+        manifest, fd, cached, extra = build_directory_manifest(
+            repo=repo, state=state, root=reg.root, namespace=ns, name=t.name, out=info, meta=t.meta,
+            git_commit=run.head, licence=licence, inline_limit=int(reg.config.get("directory_inline_files", INLINE_LIMIT)),
+            locks=run.locks,
+        )
+        refuse_upload(tombstones, t.path, sha256=fd.sha256, action="publish", hint=_REVOKED_HINT)
+        exists = reg.manifest_path(ns, t.name, fd.sha256).exists()
+        return _Plan(t, ns, info, fd, cached, licence, manifest, extra, exists)
+    hit = state.lookup(reg.root / t.path)
+    if hit is not None:
+        refuse_upload(tombstones, t.path, sha256=hit.sha256, action="publish", hint=_REVOKED_HINT)
+    plan = _Plan(t, ns, info, hit, hit is not None, licence)
+    # Unchanged since hashed, and its manifest exists and is immutable: nothing to read
+    # (a CSV's sidecar would be a full parse).
+    plan.exists = hit is not None and reg.manifest_path(ns, t.name, hit.sha256).exists()
+    if not plan.exists:
+        plan.described = describe_file(reg.root / t.path, t.meta, limit=None)  # a corrupt file fails here, before any write
+    return plan
+
+
+def _push_and_hash(run: _Run, push: bool, remote: str | None) -> None:
+    """Step 2: push, while a worker thread hashes the files that changed since last seen (hashlib
+    releases the GIL and the push is mostly kernel I/O, so the sha256 pass costs almost no wall
+    time); then build the manifests of new bytes (in memory)."""
+    reg, state, result = run.reg, run.state, run.result
+    misses = [p for p in run.plans if p.fd is None]
+    total = sum(p.info.size or 0 for p in misses)
+    with bar("sha256", total or None) as advance_bar, ThreadPoolExecutor(max_workers=1) as pool:
+        futures = [(p, pool.submit(_hash_stable, reg.root / p.t.path, advance_bar)) for p in misses]
+        try:
+            if push:
+                result.pushed = run.repo.push([p.t.path for p in run.plans], remote=remote or reg.config.get("remote"))
+        finally:
+            hashed = [(p, f.result()) for p, f in futures]
+    for p, (fd, before, after) in hashed:
+        p.fd = fd
+        # the md5 check above already kept revoked objects out of the push; a tombstone that
+        # names only the sha256 still stops the manifest and the channel
+        refuse_upload(run.tombstones, p.t.path, sha256=fd.sha256, action="publish", hint=_REVOKED_HINT)
+        state.record_if_stable(reg.root / p.t.path, fd, before, after)
+        p.exists = reg.manifest_path(p.ns, p.t.name, fd.sha256).exists()
+    for p in run.plans:
+        if p.manifest is None and not p.exists:
+            p.manifest, p.extra = build_manifest(
+                root=reg.root, namespace=p.ns, name=p.t.name, out=p.info, file_digest=p.fd,
+                meta=p.t.meta, git_commit=run.head, licence=p.licence, described=p.described, locks=run.locks,
+            )
+
+
+def _write_manifests(run: _Run) -> dict[str, dict[str, dict[str, Any]]]:
+    """Step 3: manifests are immutable: an existing manifest for these bytes is kept as it is,
+    with the companion files it names; a new one's companions are written before it."""
+    reg = run.reg
+    pins: dict[str, dict[str, dict[str, Any]]] = {}
+    for p in run.plans:
+        t, ns, fd = p.t, p.ns, p.fd
+        mpath = reg.manifest_path(ns, t.name, fd.sha256)
+        created = False
+        manifest = p.manifest
+        if not p.exists:
+            for rel, data in sorted(p.extra.items()):  # a directory's file list, a wide table's field list
+                atomic.create_exclusive(reg.root / rel, data)
+                run.written.append(rel)
+            created = atomic.create_exclusive(mpath, manifest.to_bytes())
+        if not created:
+            manifest = Manifest.load(mpath, reg.rel(mpath))
+        run.written.append(reg.rel(mpath))
+        pins.setdefault(ns, {})[t.name] = pin_of(fd.sha256, manifest.digest, fd.size)
+        run.result.artifacts.append(
+            Published(ns, t.name, t.path, fd.sha256, p.info.md5, fd.size, reg.rel(mpath), manifest.digest, created, not p.cached)
+        )
+    return pins
+
+
+def _move_latest(run: _Run, pins: dict[str, dict[str, dict[str, Any]]]) -> None:
+    """Step 4: channel latest, one new version per namespace at most."""
+    reg = run.reg
+    for ns, arts in sorted(pins.items()):
+        doc = advance(reg, ns, LATEST, arts)
+        path = reg.channel_path(ns, LATEST)
+        if doc is not None:
+            doc.save(path)
+            run.result.channels[ns] = doc.version
+        # Staged even when unchanged: a run killed after writing it may not have staged it.
+        run.written.append(reg.rel(path))
+
+

@@ -198,23 +198,25 @@ def _check_resume(existing: Tombstone, sha256: str, reason: str, authority: str,
         )
 
 
-def revoke(
-    ref: str,
-    *,
-    reason: str | None = None,
-    authority: str | None = None,
-    sign: list[str] | None = None,
-    purge: bool = False,
-    commit: bool = True,
-    root: Path | str = ".",
-) -> RevokeResult:
-    """Write (and commit) a signed tombstone for ``ref``'s bytes; optionally purge them everywhere.
+@dataclass
+class RevokePlan:
+    """Everything ``revoke`` decided and checked before writing anything."""
 
-    On bytes already revoked, ``purge=True`` resumes the purge: ``reason``/``authority`` may be left
-    out (if given they must equal the tombstone's), and ``sign`` needs revoker keys meeting the
-    threshold because the tombstone is re-signed with the grown ``purged`` record (certifier keys
-    only if a release pinning the bytes is not yet ``unreproducible``).
-    """
+    reg: Registry
+    sha256: str
+    existing: Tombstone | None  # resuming: the tombstone already committed
+    tombstone: Tombstone  # signed by the revokers, threshold met
+    revokers: list[Any]
+    certifiers: list[Any]
+    pinned_by: list[tuple[Path, Release, list[str]]]  # releases pinning the bytes
+    pinning: list[tuple[Path, Release, list[str]]]  # ... of which still to mark unreproducible
+    rels: list[str]  # release files the commit carries
+    left: list[tuple[str, Release]]  # releases re-signed by a killed run, not yet committed
+
+
+def plan_revoke(reg: Registry, ref: str, *, reason: str | None, authority: str | None, sign: list[str] | None,
+                purge: bool, commit: bool) -> RevokePlan:
+    """Check the request, load the keys and sign the tombstone in memory: nothing is written."""
     from dvc_pedata.trust.keys import (  # lazy: cryptography; only signed refs and signing pay for it
         load_signer,
     )
@@ -222,7 +224,6 @@ def revoke(
         load_root_chain,
     )
 
-    reg = Registry.find(root)
     reason, authority = " ".join((reason or "").split()), " ".join((authority or "").split())
     sha = target_sha256(reg, ref)
     existing = reg.load_tombstone(sha)
@@ -282,10 +283,40 @@ def revoke(
     left = [(reg.rel(p), r) for p, r, _ in pinned_by
             if existing is not None and r.status == "unreproducible" and _resigned_for(r, sha)
             and gitio.is_dirty(reg.root, [reg.rel(p)])]
+    return RevokePlan(reg, sha, existing, ts, revokers, certifiers, pinned_by, pinning, rels, left)
 
+
+def revoke(
+    ref: str,
+    *,
+    reason: str | None = None,
+    authority: str | None = None,
+    sign: list[str] | None = None,
+    purge: bool = False,
+    commit: bool = True,
+    root: Path | str = ".",
+) -> RevokeResult:
+    """Write (and commit) a signed tombstone for ``ref``'s bytes; optionally purge them everywhere.
+
+    On bytes already revoked, ``purge=True`` resumes the purge: ``reason``/``authority`` may be left
+    out (if given they must equal the tombstone's), and ``sign`` needs revoker keys meeting the
+    threshold because the tombstone is re-signed with the grown ``purged`` record (certifier keys
+    only if a release pinning the bytes is not yet ``unreproducible``).
+    """
+    reg = Registry.find(root)
+    todo = plan_revoke(reg, ref, reason=reason, authority=authority, sign=sign, purge=purge, commit=commit)
+    return apply_revoke(todo, purge=purge, commit=commit)
+
+
+def apply_revoke(todo: RevokePlan, *, purge: bool, commit: bool) -> RevokeResult:
+    """Write the tombstone first (the resolver refuses the bytes from then on), purge, mark the
+    pinning releases unreproducible, commit. A kill at any step is resumed by the same command."""
+    reg, sha, ts, body = todo.reg, todo.sha256, todo.tombstone, todo.tombstone.body
+    rels = list(todo.rels)
     ts_path = reg.tombstone_path(sha)
     result = RevokeResult(sha, reg.rel(ts_path), ts.reason, ts.authority, ts.date, body.get("manifests", []),
-                          resumed=existing is not None)
+                          resumed=todo.existing is not None)
+    purged_before = list(body.get("purged") or [])
     with registry_lock(reg.state_dir, wait=False):
         # Decided before anything is written, and under the lock: a publish finishing meanwhile
         # cannot add an artifact sharing these bytes after the plan chose to delete them.
@@ -293,18 +324,18 @@ def revoke(
         ts.save(ts_path)  # from here on the resolver refuses the bytes, whatever happens next
         if plan is not None:
             result.purged = purge_everywhere(reg, plan, outs)
-            ts.body["purged"] = [*(body.get("purged") or []), *(p.to_json() for p in result.purged)]
+            ts.body["purged"] = [*purged_before, *(p.to_json() for p in result.purged)]
             if plan.directories or plan.kept or "kept" in ts.body:  # what this purge left, and why
                 result.kept = [k.to_json() for k in plan.kept]
                 ts.body["kept"] = result.kept
             ts.signatures.clear()
-            for s in revokers:
+            for s in todo.revokers:
                 sign_doc(ts, s)
             ts.save(ts_path)
-        for _path, rel, names in pinning:
-            doc = _mark_unreproducible(reg, rel, names, ts, certifiers)
+        for _path, rel, names in todo.pinning:
+            doc = _mark_unreproducible(reg, rel, names, ts, todo.certifiers)
             result.releases.append({"namespace": doc.namespace, "version": doc.version, "status": doc.status})
-        for rel_path, rel in left:
+        for rel_path, rel in todo.left:
             rels.append(rel_path)
             result.releases.append({"namespace": rel.namespace, "version": rel.version, "status": rel.status})
         result.channels = channels_pointing(reg, sha)
