@@ -173,6 +173,35 @@ def _move_channels(reg: Registry, ns: str, name: str, sha256: str, md5: str, dvc
     return written
 
 
+@dataclass
+class AdoptPlan:
+    """What ``adopt`` checked before writing anything: the keys, the remote, the verified bytes."""
+
+    reg: Registry
+    res: Any  # the resolver's Resolution: every trust check passed, the bytes verified in the cache
+    remote: str | None
+    signers: list[Any]
+    trust_root: Any
+    origin: dict[str, Any]
+    record_rel: str
+
+
+def plan_adopt(reg: Registry, ref: str, remote: str | None, push: bool, sign: list[str] | None) -> AdoptPlan:
+    """Check the keys and the remote, then resolve ``ref`` (verified bytes land in the resolver's
+    cache, never in the registry): a failure here leaves the registry untouched."""
+    uri = parse(ref, default_ref=LATEST)
+    signers, trust_root = _promoters(reg, reg.namespace(uri.namespace), sign)
+    remote = checked_remote(reg, remote, push)  # a missing remote fails here, before any fetch or write
+    res = resolve(uri, reg.root, log=False)  # every trust check, then verified bytes in the cache
+    if not res.location:
+        raise PedataError(f"{res.uri}: sha256 {res.sha256} is not an external pin (its bytes already live in the DVC remote)")
+    record_rel = adoption_path(res.namespace, res.name, res.sha256)
+    origin = dict(res.location)
+    if origin.get("type") == "dvc" and not (reg.root / record_rel).is_file():
+        raise PedataError(f"{res.uri}: the pin already names a DVC location but {record_rel} is missing")
+    return AdoptPlan(reg, res, remote, signers, trust_root, origin, record_rel)
+
+
 def adopt(ref: str, root: Path | str = ".", *, remote: str | None = None, push: bool = True,
           sign: list[str] | None = None) -> AdoptResult:
     """Copy the external artifact ``ref`` names into the registry's DVC remote (see module doc).
@@ -180,29 +209,33 @@ def adopt(ref: str, root: Path | str = ".", *, remote: str | None = None, push: 
     ``sign``: promoter keys to re-sign the signed channels that pin these bytes with the DVC
     location (checked against the promoter threshold before anything is done).
     """
-    reg = Registry.find(root)
-    uri = parse(ref, default_ref=LATEST)
-    signers, trust_root = _promoters(reg, reg.namespace(uri.namespace), sign)
-    remote = checked_remote(reg, remote, push)  # a missing remote fails here, before any fetch or write
-    res = resolve(uri, reg.root, log=False)  # every trust check, then verified bytes in the cache
+    todo = plan_adopt(Registry.find(root), ref, remote, push, sign)
+    if (todo.reg.root / todo.record_rel).is_file():
+        return _resume_adopt(todo)
+    return _apply_adopt(todo, push)
+
+
+def _resume_adopt(todo: AdoptPlan) -> AdoptResult:
+    """Adopted before: only the channels that still name the external location move."""
+    reg, res = todo.reg, todo.res
+    rec = Adoption.load(reg.root / todo.record_rel, todo.record_rel)
+    result = AdoptResult(res.uri, res.namespace, res.name, res.sha256, rec.md5, rec.size, rec.path, rec.dvcfile,
+                         todo.record_rel, rec.body["remote"], rec.body["origin"], 0, False)
+    with registry_lock(reg.state_dir):
+        written = _move_channels(reg, res.namespace, res.name, res.sha256, rec.md5, rec.dvcfile, todo.signers,
+                                 todo.trust_root, result)
+        if written:
+            gitio.add(reg.root, written)
+    return result
+
+
+def _apply_adopt(todo: AdoptPlan, push: bool) -> AdoptResult:
+    """Copy the verified bytes into the work tree, ``dvc add`` and push them, write the adoption
+    record, move the channels; a failure up to the push takes back the copy and the .dvc file."""
+    reg, res, remote, origin, record_rel = todo.reg, todo.res, todo.remote, todo.origin, todo.record_rel
     ns, name, sha256 = res.namespace, res.name, res.sha256
-    if not res.location:
-        raise PedataError(f"{res.uri}: sha256 {sha256} is not an external pin (its bytes already live in the DVC remote)")
-    origin = dict(res.location)
-    record_rel = adoption_path(ns, name, sha256)
-    existing = reg.root / record_rel
-    if existing.is_file():
-        rec = Adoption.load(existing, record_rel)
-        result = AdoptResult(res.uri, ns, name, sha256, rec.md5, rec.size, rec.path, rec.dvcfile, record_rel,
-                             rec.body["remote"], rec.body["origin"], 0, False)
-        with registry_lock(reg.state_dir):
-            written = _move_channels(reg, ns, name, sha256, rec.md5, rec.dvcfile, signers, trust_root, result)
-            if written:
-                gitio.add(reg.root, written)
-        return result
-    if origin.get("type") == "dvc":
-        raise PedataError(f"{res.uri}: the pin already names a DVC location but {record_rel} is missing")
     assert res.path is not None
+    existing = reg.root / record_rel
     data_rel = f"adopted/{ns}/{name}/{sha256}/{_file_name(origin, name)}"
     from dvc_pedata.dvcio.repo import (
         DvcRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
@@ -250,7 +283,7 @@ def adopt(ref: str, root: Path | str = ".", *, remote: str | None = None, push: 
         if (reg.root / gitignore).is_file():
             written.append(gitignore.as_posix())
         gitio.add(reg.root, written)
-        channels = _move_channels(reg, ns, name, sha256, info.md5, dvcfile, signers, trust_root, result)
+        channels = _move_channels(reg, ns, name, sha256, info.md5, dvcfile, todo.signers, todo.trust_root, result)
         if channels:
             gitio.add(reg.root, channels)
     return result
