@@ -118,11 +118,11 @@ def _artifact_digests(files: _Files) -> tuple[dict[tuple[str, str | None], str],
 def build_graph(reg: Registry, rev: str | None = None, stages: list[Any] | None = None) -> Graph:
     """The whole pipeline graph of the registry (work tree, or the commit ``rev``)."""
     if stages is None:
-        from dvc_pedata.dvcio import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-            repo as dvcio,
+        from dvc_pedata.dvcio.pipeline import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+            pipeline_stages,
         )
 
-        stages = dvcio.pipeline_stages(reg.root, rev=rev)
+        stages = pipeline_stages(reg.root, rev=rev)
     files = _Files(reg, rev)
     known, lock = _artifact_digests(files)
     g = Graph(commit=rev or gitio.head(reg.root))

@@ -129,8 +129,8 @@ def _never_runs(stage: Any) -> bool:
 
 def _plan(reg: Registry, scope: Scope, pins: dict[str, dict[str, Any]]) -> _Plan:
     """The stages behind the pins, each pin's producer and frozen upstream, at the release's commit."""
-    from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        pipeline_stages,
+    from dvc_pedata.dvcio.pipeline import (
+        pipeline_stages,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
     )
 
     stages = pipeline_stages(reg.root, rev=scope.commit)
@@ -179,11 +179,14 @@ def replay(ref: str, policy: str = "strict", tolerance: float | None = None, roo
     if policy == "lenient" and tolerance is None:
         tolerance = DEFAULT_TOLERANCE
     reg = Registry.find(root)
-    from dvc_pedata.dvcio import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        repo as dvcio,
+    from dvc_pedata.dvcio.pipeline import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        configure_scratch,
+    )
+    from dvc_pedata.dvcio.repo import (
+        DvcRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
     )
 
-    with dvcio.DvcRepo(reg.root) as repo:
+    with DvcRepo(reg.root) as repo:
         remotes, default_remote = repo.remotes(), repo.default_remote()
     remote = _check_remote(reg, remote, remotes)
     scope = parse_ref(reg, ref)
@@ -203,7 +206,7 @@ def replay(ref: str, policy: str = "strict", tolerance: float | None = None, roo
     plan = _plan(reg, scope, pins)
     try:
         with scratch_worktree(reg, scope.commit, clock) as wt:
-            dvcio.configure_scratch(wt, remotes, default_remote)
+            configure_scratch(wt, remotes, default_remote)
             _run(reg, scope, wt, lock, plan, pins, report, clock, remote, env_lock)
     finally:
         clock.done()
@@ -218,7 +221,7 @@ def _run(reg: Registry, scope: Scope, wt: Path, lock: dict[str, Any], plan: _Pla
          pins: dict[str, dict[str, Any]], report: ReplayReport, clock: _Clock, remote: str | None,
          env_lock: dict[str, Any] | None = None) -> None:
     from dvc_pedata.dvcio import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        repo as dvcio,
+        pipeline as dvcio,
     )
 
     dvc_outs = {o["path"]: o["md5"] for s in plan.stages if s.data_source for o in s.outs}

@@ -54,7 +54,7 @@ def refuse_unreplayable(reg: Registry, ns: str, version: str, pins: dict[str, di
         raise PedataError(f"{what}: HEAD has no committed {INPUTS_LOCK} (run 'pedata lock' or 'pedata publish', "
                           f"commit the locks, then certify; or {OPT_OUT})")
     lock = load_inputs_lock(data, f"{INPUTS_LOCK} at HEAD")
-    from dvc_pedata.dvcio.repo import (
+    from dvc_pedata.dvcio.pipeline import (
         pipeline_stages,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
     )
 

@@ -311,11 +311,11 @@ def environment_diff(locked: dict[str, Any], current: dict[str, Any]) -> list[di
 def lock(root: Path | str = ".") -> LockResult:
     """Write both locks for the registry at ``root`` (unchanged files are not rewritten)."""
     reg = Registry.find(root)
-    from dvc_pedata.dvcio import (
-        repo as dvcio,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+    from dvc_pedata.dvcio.pipeline import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        pipeline_stages,
     )
 
-    stages = dvcio.pipeline_stages(reg.root)
+    stages = pipeline_stages(reg.root)
     path = reg.root / INPUTS_LOCK
     previous = load_inputs_lock(path.read_bytes()) if path.is_file() else None
     inputs = build_inputs_lock(reg, stages, reg.config.get("remote"), previous)

@@ -136,9 +136,11 @@ def publish(
 ) -> PublishResult:
     """Publish the named outputs (or every artifact in dvc.yaml) and move channel ``latest``."""
     reg = Registry.find(root)
-    from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        DvcRepo,
-        pipeline_stages,
+    from dvc_pedata.dvcio.pipeline import (
+        pipeline_stages,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+    )
+    from dvc_pedata.dvcio.repo import (
+        DvcRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
     )
     from dvc_pedata.publish.recordlocks import (  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
         prepare,

@@ -95,9 +95,11 @@ def import_uri(
     project: Path | str = ".",
 ) -> Imported:
     """Resolve ``uri`` (with all trust checks), ``dvc import`` it to ``out``, verify its sha256."""
-    from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        find_project,
-        import_artifact,
+    from dvc_pedata.dvcio.imports import (
+        import_artifact,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+    )
+    from dvc_pedata.dvcio.repo import (
+        find_project,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
     )
 
     res = describe(uri, registry, rev, trusted_root=trusted_root)

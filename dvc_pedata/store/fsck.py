@@ -103,8 +103,8 @@ def plan_fsck(reg: Registry, repo: Any, remote: str | None, namespace: str | Non
 
 def fsck(root: Path | str = ".", remote: str | None = None, *, deep: bool = False, namespace: str | None = None) -> FsckReport:
     """Check the stores (``remote``, or pedata.json's remote and mirrors); every finding is reported."""
-    from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        StoreRepo,
+    from dvc_pedata.dvcio.store import (
+        StoreRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
     )
 
     reg = Registry.find(root)

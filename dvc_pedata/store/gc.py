@@ -152,8 +152,8 @@ def referenced(reg: Registry) -> Referenced:
 
 def gc(root: Path | str = ".", remote: str | None = None, *, dry_run: bool = False) -> GcReport:
     """List (and unless ``dry_run``, delete) the orphans in ``remote`` (default: the registry's)."""
-    from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        StoreRepo,
+    from dvc_pedata.dvcio.store import (
+        StoreRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
     )
 
     reg = Registry.find(root)

@@ -63,7 +63,7 @@ def mirror(
 
     ``deep``: hash the objects ``to`` already holds too, and replace those with the wrong sha256.
     """
-    from dvc_pedata.dvcio.repo import (
+    from dvc_pedata.dvcio.store import (
         StoreRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
     )
 

@@ -351,8 +351,8 @@ def apply_revoke(todo: RevokePlan, *, purge: bool, commit: bool) -> RevokeResult
 
 def _purge_plan(reg: Registry, sha256: str) -> tuple[PurgePlan, list[WorkOut]]:
     """What purging ``sha256`` deletes (:mod:`purgeplan`), and the work tree's DVC outputs it reads."""
-    from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        StoreRepo,
+    from dvc_pedata.dvcio.store import (
+        StoreRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
     )
 
     with StoreRepo(reg.root) as repo:
@@ -364,8 +364,8 @@ def purge_everywhere(reg: Registry, plan: PurgePlan, outs: list[WorkOut]) -> lis
     """Delete the plan's objects from every DVC remote and mirror, the DVC cache, the work tree and
     the resolver cache (objects and cached trees). Never raises for one place: each failure is
     recorded with its reason."""
-    from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        StoreRepo,
+    from dvc_pedata.dvcio.store import (
+        StoreRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
     )
 
     entries: list[PurgeEntry] = []
@@ -485,11 +485,15 @@ def status(root: Path | str = ".") -> list[dict[str, Any]]:
 
     ``dvc pull`` fails for exactly these (the objects are purged); this says why.
     """
-    from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        StoreRepo,
+    from dvc_pedata.dvcio.imports import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
         cached_listing,
-        find_project,
         repo_imports,
+    )
+    from dvc_pedata.dvcio.repo import (
+        find_project,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+    )
+    from dvc_pedata.dvcio.store import (
+        StoreRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
     )
 
     start = Path(root).resolve()
