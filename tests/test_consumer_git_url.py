@@ -328,3 +328,22 @@ def test_update_to_bytes_dvc_cannot_deliver_restores_the_previous_import(reg, tm
     assert_one_line_error(res, f"gave sha256 {reg.people_c}, but the pin is {fake}", f"restored the previous import (sha256 {reg.people_c})")
     assert res.returncode == 3
     assert (c / "p.bin.dvc").read_bytes() == before and sha256_of(c / "p.bin") == reg.people_c
+
+
+def test_remote_audit_trail_read_through_the_registry_url(reg, tmp_path):
+    bare = tmp_path / "audit.git"
+    run(["git", "clone", "-q", "--bare", str(reg.bare), str(bare)], cwd=tmp_path)
+    url = f"file://{bare}"
+    work = tmp_path / "work"
+    run(["git", "clone", "-q", url, str(work)], cwd=tmp_path)
+    cfg = json.loads((work / "pedata.json").read_text())
+    cfg["audit"] = {"remote": True}
+    (work / "pedata.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    run(["git", "commit", "-q", "-am", "remote audit"], cwd=work)
+    run(["git", "push", "-q", "origin", "HEAD:main"], cwd=work)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert run_pedata("get", f"{PEOPLE}@sha256:{reg.a}", "--registry", url, cwd=empty).ok
+    res = run_pedata("audit", "--remote", "--registry", url, "--json", cwd=empty)
+    assert res.ok, res
+    assert f"{PEOPLE}@sha256:{reg.a}" in [e["uri"] for e in json.loads(res.stdout)]
