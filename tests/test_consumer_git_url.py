@@ -347,3 +347,26 @@ def test_remote_audit_trail_read_through_the_registry_url(reg, tmp_path):
     res = run_pedata("audit", "--remote", "--registry", url, "--json", cwd=empty)
     assert res.ok, res
     assert f"{PEOPLE}@sha256:{reg.a}" in [e["uri"] for e in json.loads(res.stdout)]
+
+
+def test_checkouts_of_a_url_are_reused_and_old_ones_dropped(reg, tmp_path):
+    import time
+
+    bare = tmp_path / "trees.git"
+    run(["git", "clone", "-q", "--bare", str(reg.bare), str(bare)], cwd=tmp_path)
+    url = f"file://{bare}"
+    assert run_pedata("releases", "--registry", url, cwd=tmp_path).ok
+    [trees] = (Path(os.environ["PEDATA_CACHE_DIR"]) / "registries").glob("*.trees")
+    first = run(["git", "rev-parse", "main"], cwd=bare).stdout.strip()
+    assert sorted(p.name for p in trees.iterdir()) == [first, f"{first}.ok"]
+    work = tmp_path / "work"
+    run(["git", "clone", "-q", url, str(work)], cwd=tmp_path)
+    run(["git", "commit", "-q", "--allow-empty", "-m", "later"], cwd=work)
+    run(["git", "push", "-q", "origin", "HEAD:main"], cwd=work)
+    second = run(["git", "rev-parse", "main"], cwd=bare).stdout.strip()
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(trees / f"{first}.ok", (two_days_ago, two_days_ago))
+    assert run_pedata("releases", "--registry", url, cwd=tmp_path).ok
+    assert sorted(p.name for p in trees.iterdir()) == [second, f"{second}.ok"]
+    assert run_pedata("releases", "--registry", url, cwd=tmp_path).ok  # reused as it is
+    assert sorted(p.name for p in trees.iterdir()) == [second, f"{second}.ok"]
