@@ -295,3 +295,78 @@ def test_an_ambiguous_prefix_is_refused_not_guessed(reg, tmp_path):
     assert_one_line_error(res, f"sha256 prefix {reg.a[:12]} is ambiguous: 2 manifests of us/people", "give more digits")
     res = run_pedata("get", f"{PEOPLE}@sha256:{reg.a[:13]}", "--registry", str(work), "--json", cwd=tmp_path)
     assert res.ok and json.loads(res.stdout)["sha256"] == reg.a, res
+
+
+def test_update_to_bytes_dvc_cannot_deliver_restores_the_previous_import(reg, tmp_path):
+    """An attacker moves the unsigned ``latest`` to a forged manifest (a sha256 no bytes have, the
+    tip's path and md5); DVC brings the tip's bytes, the hash refuses them, the old import stays."""
+    import hashlib
+    import secrets
+
+    import rfc8785
+
+    bare = tmp_path / "forge.git"
+    run(["git", "clone", "-q", "--bare", str(reg.bare), str(bare)], cwd=tmp_path)
+    url = f"file://{bare}"
+    c = consumer(tmp_path)
+    assert run_pedata("import", f"{PEOPLE}@latest", "--registry", url, "-o", "p.bin", cwd=c).ok
+    before = (c / "p.bin.dvc").read_bytes()
+    work = tmp_path / "work"
+    run(["git", "clone", "-q", url, str(work)], cwd=tmp_path)
+    doc = json.loads((work / f"manifests/us/people/{reg.people_c}.json").read_text())
+    fake = secrets.token_hex(32)
+    doc["digest"]["sha256"] = fake  # a manifest is an unsigned document (docs/registry.md)
+    (work / f"manifests/us/people/{fake}.json").write_text(json.dumps(doc, indent=2))
+    ch = json.loads((work / "channels/us/latest.json").read_text())
+    ch["signed"]["artifacts"]["people"].update(
+        sha256=fake, manifest_sha256=hashlib.sha256(rfc8785.dumps(doc)).hexdigest())
+    (work / "channels/us/latest.json").write_text(json.dumps(ch, indent=2))
+    run(["git", "add", "-A"], cwd=work)
+    run(["git", "commit", "-q", "-m", "forge"], cwd=work)
+    run(["git", "push", "-q", "origin", "HEAD:main"], cwd=work)
+    res = run_pedata("update", "p.bin", cwd=c)
+    assert_one_line_error(res, f"gave sha256 {reg.people_c}, but the pin is {fake}", f"restored the previous import (sha256 {reg.people_c})")
+    assert res.returncode == 3
+    assert (c / "p.bin.dvc").read_bytes() == before and sha256_of(c / "p.bin") == reg.people_c
+
+
+def test_remote_audit_trail_read_through_the_registry_url(reg, tmp_path):
+    bare = tmp_path / "audit.git"
+    run(["git", "clone", "-q", "--bare", str(reg.bare), str(bare)], cwd=tmp_path)
+    url = f"file://{bare}"
+    work = tmp_path / "work"
+    run(["git", "clone", "-q", url, str(work)], cwd=tmp_path)
+    cfg = json.loads((work / "pedata.json").read_text())
+    cfg["audit"] = {"remote": True}
+    (work / "pedata.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    run(["git", "commit", "-q", "-am", "remote audit"], cwd=work)
+    run(["git", "push", "-q", "origin", "HEAD:main"], cwd=work)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert run_pedata("get", f"{PEOPLE}@sha256:{reg.a}", "--registry", url, cwd=empty).ok
+    res = run_pedata("audit", "--remote", "--registry", url, "--json", cwd=empty)
+    assert res.ok, res
+    assert f"{PEOPLE}@sha256:{reg.a}" in [e["uri"] for e in json.loads(res.stdout)]
+
+
+def test_checkouts_of_a_url_are_reused_and_old_ones_dropped(reg, tmp_path):
+    import time
+
+    bare = tmp_path / "trees.git"
+    run(["git", "clone", "-q", "--bare", str(reg.bare), str(bare)], cwd=tmp_path)
+    url = f"file://{bare}"
+    assert run_pedata("releases", "--registry", url, cwd=tmp_path).ok
+    [trees] = (Path(os.environ["PEDATA_CACHE_DIR"]) / "registries").glob("*.trees")
+    first = run(["git", "rev-parse", "main"], cwd=bare).stdout.strip()
+    assert sorted(p.name for p in trees.iterdir()) == [first, f"{first}.ok"]
+    work = tmp_path / "work"
+    run(["git", "clone", "-q", url, str(work)], cwd=tmp_path)
+    run(["git", "commit", "-q", "--allow-empty", "-m", "later"], cwd=work)
+    run(["git", "push", "-q", "origin", "HEAD:main"], cwd=work)
+    second = run(["git", "rev-parse", "main"], cwd=bare).stdout.strip()
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(trees / f"{first}.ok", (two_days_ago, two_days_ago))
+    assert run_pedata("releases", "--registry", url, cwd=tmp_path).ok
+    assert sorted(p.name for p in trees.iterdir()) == [second, f"{second}.ok"]
+    assert run_pedata("releases", "--registry", url, cwd=tmp_path).ok  # reused as it is
+    assert sorted(p.name for p in trees.iterdir()) == [second, f"{second}.ok"]

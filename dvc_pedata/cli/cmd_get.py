@@ -41,7 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--since", metavar="TIME", help="only entries from TIME on (YYYY-MM-DD, or an ISO time: UTC unless it has an offset)")
     a.add_argument("--remote", action="store_true",
                    help="read the registry's append-only audit trail in its DVC remote (audit/), not this machine's log")
-    a.add_argument("--registry", help="with --remote: the registry checkout (default: the one containing the current folder)")
+    a.add_argument("--registry", metavar="PATH|URL",
+                   help="with --remote: the registry checkout or git URL (default: $PEDATA_REGISTRY, else the one containing the current folder)")
     add_json_flag(a)
     a.set_defaults(func=_audit)
 
@@ -94,9 +95,10 @@ def _audit(args: argparse.Namespace) -> int:
     from dvc_pedata.resolver import access_log
 
     if args.remote:
+        from dvc_pedata.registry.checkout import registry_root
         from dvc_pedata.registry.repo import Registry
 
-        reg = Registry.find(Path(args.registry) if args.registry else Path.cwd())
+        reg = Registry.find(registry_root(args.registry))  # a URL: a work tree of the cached clone
         entries = access_log.read_remote(reg.root, args.since, reg.config.get("remote"))
     else:
         if args.registry:

@@ -15,7 +15,9 @@ objects.
   tree never changes, so a finished work tree is reused as it is. It is finished when
   ``<commit>.ok`` exists next to it; the marker is written after ``git worktree add`` succeeded,
   so a crash in between leaves a tree without a marker, which the next call (under the clone's
-  lock) removes and makes again. Older work trees are kept (another process may be reading one).
+  lock) removes and makes again. Each use touches the marker; a work tree unused for
+  :data:`KEEP_SECONDS` (a day: no command reads one that long) is removed when another is made,
+  so a registry that moves every hour does not fill the cache with old checkouts.
 - Nothing here writes to the work tree after it is made; the commands only read it.
 """
 
@@ -29,6 +31,8 @@ from dvc_pedata.base import gitio
 from dvc_pedata.errors import PedataError
 from dvc_pedata.registry.repo import Registry
 from dvc_pedata.registry.source import _clone_lock, is_git_url, open_registry
+
+KEEP_SECONDS = 24 * 3600
 
 
 def registry_root(registry: str | os.PathLike[str] | None = None, *, offline: bool = False) -> Path:
@@ -49,6 +53,7 @@ def registry_root(registry: str | os.PathLike[str] | None = None, *, offline: bo
         trees = clone.parent / f"{clone.name}.trees"
         tree, marker = trees / commit, trees / f"{commit}.ok"
         if marker.is_file() and (tree / ".git").is_file():
+            os.utime(marker)  # in use: keep it
             return tree
         trees.mkdir(parents=True, exist_ok=True)
         if tree.exists():  # a crash between worktree add and the marker: make it again
@@ -59,7 +64,25 @@ def registry_root(registry: str | os.PathLike[str] | None = None, *, offline: bo
         except gitio.GitError as exc:
             raise PedataError(f"cannot check out registry {view.location} at {commit[:12]} into {tree}: {exc.message}") from None
         marker.write_bytes(b"")
+        _drop_unused(clone, trees, keep=commit)
         return tree
+
+
+def _drop_unused(clone: Path, trees: Path, keep: str) -> None:
+    """Remove work trees whose marker was last touched more than :data:`KEEP_SECONDS` ago (best effort)."""
+    import time
+
+    cutoff = time.time() - KEEP_SECONDS
+    for marker in trees.glob("*.ok"):
+        commit = marker.name[: -len(".ok")]
+        try:
+            if commit == keep or marker.stat().st_mtime > cutoff:
+                continue
+            marker.unlink()  # first: a half-removed tree is then one without a marker (made again if needed)
+        except OSError:
+            continue
+        shutil.rmtree(trees / commit, ignore_errors=True)
+    gitio.git(clone, "worktree", "prune", check=False)
 
 
 def _fetch_history_and_tags(clone: Path, url: str) -> None:

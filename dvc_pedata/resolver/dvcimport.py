@@ -1,9 +1,16 @@
 """``pedata import``: a DVC-native consumer copy, checked against the pin.
 
 ``dvc import`` records the registry URL, the artifact's path and the revision in a ``.dvc`` file,
-so ``dvc pull`` and ``dvc update`` in the consumer keep working with plain DVC. DVC identifies the
-bytes by md5 only; pedata then hashes the imported file and removes it (and its ``.dvc`` file) if
-its sha256 is not the one the release or channel pins.
+so ``dvc pull`` and ``dvc update`` in the consumer keep working with plain DVC. The revision is one
+whose tree holds exactly the pinned bytes (:func:`_import_rev`: the release tag, else the commit
+that added the pin's manifest), never merely the registry's tip, so both keep giving those bytes
+after the registry moves on. DVC identifies the bytes by md5 only; pedata then hashes the imported
+file and removes it (and its ``.dvc`` file) if its sha256 is not the one the release or channel pins.
+
+Order: resolve and check the pin; ``dvc import``; hash; only then add ``meta.pedata`` (URI and
+sha256, for ``pedata update``) to the ``.dvc`` file. A crash before the last step leaves a plain
+DVC import of verified bytes, which ``pedata status`` still checks but ``pedata update`` does not
+move.
 """
 
 from __future__ import annotations

@@ -119,7 +119,7 @@ def _uri(m: Manifest, path: str | None = None) -> str:
 
 def work_outs(repo: Any, reg: Registry, manifests: Manifests | None = None) -> list[WorkOut]:
     """The work tree's DVC outputs; a folder's files from DVC's listing in the local cache, else
-    from a directory manifest with the same ``.dir`` md5 (``repo`` is a :class:`dvcio.StoreRepo`)."""
+    from a directory manifest with the same ``.dir`` md5 (``repo`` is a :class:`dvc_pedata.dvcio.store.StoreRepo`)."""
     out = []
     for path, md5 in repo.workspace_outs():
         files = None
