@@ -43,7 +43,7 @@ from dvc_pedata.base.hashing import FileDigest
 from dvc_pedata.base.timeutil import is_expired
 from dvc_pedata.errors import IntegrityError, PedataError, SignatureError
 from dvc_pedata.external.adopt_guard import checked_remote, undo_on_failure
-from dvc_pedata.model import filekind
+from dvc_pedata.model import filekind, layout
 from dvc_pedata.model.documents import Adoption, Channel, new_body
 from dvc_pedata.model.names import LATEST
 from dvc_pedata.model.uri import parse
@@ -126,7 +126,7 @@ def _promoters(reg: Registry, ns: str, refs: list[str] | None) -> tuple[list[Any
 
 
 def _channel_names(reg: Registry, ns: str) -> list[str]:
-    folder = reg.root / "channels" / ns
+    folder = reg.root / layout.CHANNELS / ns
     names = sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
     return [LATEST, *[n for n in names if n != LATEST]] if LATEST in names else names
 

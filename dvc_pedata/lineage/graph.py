@@ -88,7 +88,7 @@ class _Files:
         if self.rev is None:
             items = [(self.reg.rel(p), p.read_bytes()) for p in self.reg.iter_manifest_paths()]
         else:
-            paths = [p for p in gitio.ls_tree(self.reg.root, self.rev, "manifests") if p.endswith(".json") and not is_companion(p)]
+            paths = [p for p in gitio.ls_tree(self.reg.root, self.rev, layout.MANIFESTS) if p.endswith(".json") and not is_companion(p)]
             items = [(s.split(":", 1)[1], d) for s, d in gitio.batch_read(self.reg.root, [f"{self.rev}:{p}" for p in paths]) if d]
         out = []
         for rel, data in items:
@@ -275,7 +275,7 @@ def lint(graph: Graph, reg: Registry, rev: str | None = None) -> list[str]:
     enabled = not (replay is False or (isinstance(replay, dict) and replay.get("enabled") is False))
     if enabled and files.read(INPUTS_LOCK) is None:
         problems.append(f"replay is enabled but {INPUTS_LOCK} is missing (run 'pedata lock', or set \"replay\": {{\"enabled\": false}} in pedata.json)")
-    paths = gitio.ls_tree(reg.root, rev or "HEAD", "releases") if rev else [reg.rel(p) for p in reg.iter_release_paths()]
+    paths = gitio.ls_tree(reg.root, rev or "HEAD", layout.RELEASES) if rev else [reg.rel(p) for p in reg.iter_release_paths()]
     for rel in paths:
         stem = Path(rel).stem
         if rel.endswith(".json") and not SEMVER_RE.match(stem):

@@ -68,7 +68,7 @@ class Kind:
 
     def strays(self, root: Path, named: set[str]) -> list[str]:
         """Registry paths of the companion files of this kind that are not in ``named``."""
-        rels = (p.relative_to(root).as_posix() for p in sorted((Path(root) / "manifests").glob(f"*/*/*{self.suffix}")))
+        rels = (p.relative_to(root).as_posix() for p in sorted((Path(root) / layout.MANIFESTS).glob(f"*/*/*{self.suffix}")))
         return [rel for rel in rels if rel not in named]
 
 

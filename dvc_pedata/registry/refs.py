@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from dvc_pedata.errors import IntegrityError, NotFoundError, PedataError
+from dvc_pedata.model import layout
 from dvc_pedata.model.companion import Reader, registry_reader
 from dvc_pedata.model.documents import Manifest
 from dvc_pedata.model.fields import beside
@@ -31,8 +32,8 @@ def pin_for(reg: Registry, uri: PedataURI) -> dict[str, Any]:
     if uri.ref_kind == "channel":
         ch = reg.load_channel(ns, uri.ref)
         if ch is None:
-            names = [p.stem for p in (reg.root / "channels" / ns).glob("*.json")]
-            versions = [p.stem for p in (reg.root / "releases" / ns).glob("*.json")]
+            names = [p.stem for p in (reg.root / layout.CHANNELS / ns).glob("*.json")]
+            versions = [p.stem for p in (reg.root / layout.RELEASES / ns).glob("*.json")]
             raise NotFoundError(f"no channel {ns}/{uri.ref}{channel_hint(ns, uri.ref, names, versions)}")
         pins, where = ch.artifacts, f"channel {ns}/{uri.ref} (version {ch.version})"
     else:

@@ -21,6 +21,7 @@ from typing import Any
 
 from dvc_pedata.base import gitio
 from dvc_pedata.errors import NotFoundError, UsageError
+from dvc_pedata.model import layout
 from dvc_pedata.model.semver import SEMVER_RE
 
 MIN_PREFIX = 12
@@ -72,7 +73,7 @@ def expand_in_registry(reg: Any, uri: Any) -> Any:
     if uri.ref_kind != "sha256" or not is_prefix(uri.ref):
         return uri
     ns = reg.namespace(uri.namespace)
-    folder = Path(reg.root) / "manifests" / ns / uri.name
+    folder = Path(reg.root) / layout.manifest_dir(ns, uri.name)
     names = [p.name for p in folder.iterdir()] if folder.is_dir() else []
     return uri.with_ref("sha256", pick(uri.ref, digests(names), f"{ns}/{uri.name}"))
 
@@ -81,7 +82,7 @@ def expand_bare(root: Path, hexd: str) -> str:
     """A bare sha256 or prefix (``revoke``) -> the full digest, from every manifest in the work tree."""
     if not is_prefix(hexd):
         return hexd
-    names = [str(p) for p in (Path(root) / "manifests").glob("*/*/*.json")]
+    names = [str(p) for p in (Path(root) / layout.MANIFESTS).glob("*/*/*.json")]
     return pick(hexd, digests(names), "any artifact")
 
 

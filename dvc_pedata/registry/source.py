@@ -158,10 +158,10 @@ class RegistryView:
         names: set[str] = set()
         for state in (self.rev or WORK_TREE, *(s for s, _ in self.current)):
             if state == WORK_TREE:
-                folder = self.root / "tombstones"
+                folder = self.root / layout.TOMBSTONES
                 names |= {p.stem for p in folder.glob("*.json")} if folder.is_dir() else set()
             else:
-                names |= {Path(p).stem for p in gitio.ls_tree(self.root, state, "tombstones") if p.endswith(".json")}
+                names |= {Path(p).stem for p in gitio.ls_tree(self.root, state, layout.TOMBSTONES) if p.endswith(".json")}
         return names
 
 

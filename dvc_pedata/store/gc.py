@@ -22,6 +22,7 @@ from typing import Any
 
 from dvc_pedata.base import gitio
 from dvc_pedata.errors import IntegrityError, PedataError
+from dvc_pedata.model import layout
 from dvc_pedata.model.listing import listed_md5s
 from dvc_pedata.publish.locks import INPUTS_LOCK
 from dvc_pedata.registry.repo import Registry
@@ -128,14 +129,14 @@ def referenced(reg: Registry) -> Referenced:
     sha_to_md5: dict[str, set[str]] = {}
     keep: set[str] = set()
 
-    for _path, data in _history_blobs(reg, "manifests"):
+    for _path, data in _history_blobs(reg, layout.MANIFESTS):
         keep |= listed_md5s(data)  # a directory's files are objects of their own
         digest = _loads(data).get("digest") or {}
         if isinstance(digest, dict) and digest.get("md5"):
             keep.add(digest["md5"])
             sha_to_md5.setdefault(str(digest.get("sha256")), set()).add(digest["md5"])
     release_pinned: set[str] = set()
-    for path, data in _history_blobs(reg, "releases"):
+    for path, data in _history_blobs(reg, layout.RELEASES):
         signed = _loads(data).get("signed") or {}
         for name, pin in (signed.get("pins") or {}).items():
             sha = pin.get("sha256") if isinstance(pin, dict) else None

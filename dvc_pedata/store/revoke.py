@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from dvc_pedata.base import gitio
 from dvc_pedata.base.timeutil import format_time, now
 from dvc_pedata.errors import NotFoundError, PedataError, SignatureError, UsageError
+from dvc_pedata.model import layout
 from dvc_pedata.model.companion import registry_reader
 from dvc_pedata.model.documents import Channel, Release, Tombstone, new_body
 from dvc_pedata.model.listing import find_entry, load_listing
@@ -465,7 +466,7 @@ def revocations(registry: str | None = None, rev: str | None = None) -> list[dic
     if view.rev is None:
         rels = [view.registry.rel(p) for p in view.registry.iter_tombstone_paths()]
     else:
-        rels = [p for p in gitio.ls_tree(view.root, view.rev, "tombstones") if p.endswith(".json")]
+        rels = [p for p in gitio.ls_tree(view.root, view.rev, layout.TOMBSTONES) if p.endswith(".json")]
     out = []
     for rel in sorted(rels):
         data = view.read(rel)

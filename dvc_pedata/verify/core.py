@@ -262,7 +262,7 @@ def _committed_signature_check(ctx: Context, rel: str, doc: Document, role: str,
         return
     if ctx.states is None:
         head = gitio.head(ctx.reg.root)
-        ctx.states = committed_states(ctx.reg.root, head, ["releases", "tombstones"]) if head else {}
+        ctx.states = committed_states(ctx.reg.root, head, [layout.RELEASES, layout.TOMBSTONES]) if head else {}
     problem = judge(doc, rel, role, ns, ctx.roots, ctx.states.get(rel, []))
     if problem:
         ctx.violation(rel, problem)
