@@ -134,6 +134,10 @@ def test_missing_policyengine_fields_are_named(released, tmp_path):
     assert not (tmp_path / "a").exists() or not any((tmp_path / "a").iterdir())
     res = cite(released, tmp_path / "c" / "us-bundle.json", "1.0.0", "--policyengine-version", "6.11.1")
     assert_one_line_error(res, "-o", "us-bundle.json", "[a-z_]+.json")
+    res = cite(released, tmp_path / "d" / "manifest.json", "1.1.0", "--policyengine-version", "6.11.1",
+               "--model-package", "policyengine-us")
+    assert_one_line_error(res, "--model-package 'policyengine-us'", "PACKAGE==VERSION")
+    assert not (tmp_path / "d" / "manifest.json").exists()
 
 
 def test_signed_tro_is_a_dsse_envelope_by_the_certifier(released, tmp_path):
