@@ -107,7 +107,8 @@ def policyengine_requirements(c: Cited, policyengine_version: str | None,
     """(policyengine version, model package) for the export, or one error naming all that is missing.
 
     PolicyEngine's ``CountryReleaseManifest`` requires both and pedata cannot know them: the model
-    package comes from ``--model-package`` else the release's ``certified_for``; the policyengine
+    package comes from ``--model-package`` else the release's ``certified_for`` (the two must agree:
+    the block's certification states it); the policyengine
     version (the bundle carrier the block is meant for) only from ``--policyengine-version``.
     """
     from .certify import parse_certified_for
@@ -121,6 +122,11 @@ def policyengine_requirements(c: Cited, policyengine_version: str | None,
             raise UsageError(f"--model-package {model_package!r}: expected PACKAGE==VERSION, like policyengine-us==2.2.1") from None
         assert parsed is not None
         pkg = PackagePin(parsed["package"], parsed["version"])
+        if cf and (cf["package"], cf["version"]) != (pkg.name, pkg.version):
+            # the block's certification would claim a compatibility nobody certified
+            raise UsageError(f"release {c.ns}@{c.version} is certified for {cf['package']}=={cf['version']};"
+                             f" --model-package {model_package} disagrees (leave it out, or certify a new release"
+                             " with --certified-for)")
     elif cf:
         pkg = PackagePin(cf["package"], cf["version"])
     missing = []
