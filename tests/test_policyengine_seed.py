@@ -146,6 +146,24 @@ def test_installed_bundle_and_bad_input(released, tmp_path):
                           "no data release for fr")
 
 
+def test_seed_from_a_registry_given_by_git_url(released, tmp_path):
+    """--registry names a bare git repository (read at a commit, as a URL is): the same files are placed."""
+    bundle_path, bundle = pe_bundle(released, tmp_path)
+    bare = tmp_path / "registry.git"
+    run(["git", "clone", "-q", "--bare", str(released), str(bare)], cwd=tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    data = elsewhere / "data"
+    res = run_pedata("policyengine", "seed", "--bundle", bundle_path, "--registry", bare, "--json", cwd=elsewhere,
+                     env={"PEDATA_CACHE_DIR": str(tmp_path / "another-cache")})
+    assert res.ok, res.stderr
+    out = json.loads(res.stdout)
+    assert out["data_dir"] == "data" and out["counts"]["placed"] == 4 and out["counts"]["not-held"] == 1
+    for name in ("micro", "persons", "households"):
+        entry = bundle["data_releases"]["us"]["datasets"][name]
+        assert hash_file(data / entry["path"]).sha256 == entry["sha256"]
+
+
 def test_revoked_bytes_are_never_placed(released, tmp_path):
     """Runs last in this module: it revokes micro in the shared registry."""
     bundle_path, bundle = pe_bundle(released, tmp_path)
