@@ -135,6 +135,16 @@ def test_missing_policyengine_fields_are_named(released, tmp_path):
     assert not (tmp_path / "a").exists() or not any((tmp_path / "a").iterdir())
     res = cite(released, tmp_path / "c" / "us-bundle.json", "1.0.0", "--policyengine-version", "6.11.1")
     assert_one_line_error(res, "-o", "us-bundle.json", "[a-z_]+.json")
+    res = cite(released, tmp_path / "d" / "manifest.json", "1.1.0", "--policyengine-version", "6.11.1",
+               "--model-package", "policyengine-us")
+    assert_one_line_error(res, "--model-package 'policyengine-us'", "PACKAGE==VERSION")
+    assert not (tmp_path / "d" / "manifest.json").exists()
+    # a model package other than the one the release was certified for would be a false certification
+    res = cite(released, tmp_path / "e" / "manifest.json", "1.0.0", "--policyengine-version", "6.11.1",
+               "--model-package", "policyengine-us==2.3.0")
+    assert_one_line_error(res, "us@1.0.0 is certified for policyengine-us==2.2.1",
+                          "--model-package policyengine-us==2.3.0 disagrees")
+    assert not (tmp_path / "e" / "manifest.json").exists()
 
 
 def test_signed_tro_is_a_dsse_envelope_by_the_certifier(released, tmp_path):

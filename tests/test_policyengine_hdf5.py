@@ -15,7 +15,7 @@ from pathlib import Path
 
 import h5py
 import pytest
-from support.commands import run, run_pedata
+from support.commands import ROOT, run, run_pedata
 from support.pe_wheels import wheel_member
 
 from dvc_pedata.sidecar.pe_periods import is_period
@@ -115,3 +115,30 @@ def test_without_a_declared_layout_eternity_is_a_period_not_a_variable(template_
 ])
 def test_period_strings_policyengine_accepts(text, ok):
     assert is_period(text) is ok
+
+
+def test_year_only_files_describe_to_the_committed_bytes(tmp_path):
+    """The example registry's PolicyEngine-layout HDF5 (periods: years only), rebuilt from its real
+    pipeline and parameters, describes to exactly the schema its committed manifest holds (written
+    before this reader knew other period strings). The committed manifest predates wide-table
+    capping, so the rebuilt one's complete schema is compared, without the companion-file keys."""
+    from support.example import make_example
+
+    from dvc_pedata.model.canonical import canonical_bytes
+    from dvc_pedata.model.companion import registry_reader
+    from dvc_pedata.model.documents import Manifest
+    from dvc_pedata.model.fields import complete_schema
+
+    def manifest(repo: Path) -> tuple[dict, dict]:
+        [path] = [p for p in (repo / "manifests/us/us_microdata_2024").glob("*.json") if len(p.stem) == 64]
+        body = json.loads(path.read_text())
+        return body, complete_schema(Manifest(body), registry_reader(repo))
+
+    committed, committed_schema = manifest(ROOT)
+    repo = make_example(tmp_path, households=2000)
+    rebuilt, rebuilt_schema = manifest(repo)
+    assert rebuilt["digest"]["sha256"] == committed["digest"]["sha256"]  # the same HDF5 bytes
+    companion = ("fields_sidecar", "fields_sidecar_sha256", "fields_truncated")
+    assert canonical_bytes({k: v for k, v in rebuilt_schema.items() if k not in companion}) == \
+        canonical_bytes({k: v for k, v in committed_schema.items() if k not in companion})
+    assert committed_schema["format_details"]["periods"] == ["2024"]

@@ -145,3 +145,39 @@ def test_installed_bundle_and_bad_input(released, tmp_path):
     assert_one_line_error(run_pedata("policyengine", "seed", "--bundle", tmp_path / "nope.json", cwd=released), "no such file")
     assert_one_line_error(run_pedata("policyengine", "seed", "--bundle", bad, "--country", "fr", cwd=released),
                           "no data release for fr")
+
+
+def test_seed_from_a_registry_given_by_git_url(released, tmp_path):
+    """--registry names a bare git repository (read at a commit, as a URL is): the same files are placed."""
+    bundle_path, bundle = pe_bundle(released, tmp_path)
+    bare = tmp_path / "registry.git"
+    run(["git", "clone", "-q", "--bare", str(released), str(bare)], cwd=tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    data = elsewhere / "data"
+    res = run_pedata("policyengine", "seed", "--bundle", bundle_path, "--registry", bare, "--json", cwd=elsewhere,
+                     env={"PEDATA_CACHE_DIR": str(tmp_path / "another-cache")})
+    assert res.ok, res.stderr
+    out = json.loads(res.stdout)
+    assert out["data_dir"] == "data" and out["counts"]["placed"] == 4 and out["counts"]["not-held"] == 1
+    for name in ("micro", "persons", "households"):
+        entry = bundle["data_releases"]["us"]["datasets"][name]
+        assert hash_file(data / entry["path"]).sha256 == entry["sha256"]
+
+
+def test_revoked_bytes_are_never_placed(released, tmp_path):
+    """Runs last in this module: it revokes micro in the shared registry."""
+    bundle_path, bundle = pe_bundle(released, tmp_path)
+    micro = bundle["data_releases"]["us"]["datasets"]["micro"]
+    res = run_pedata("revoke", f"pedata://us/micro@sha256:{micro['sha256']}", "--reason", "disclosure risk",
+                     "--authority", "the statistics office", "--sign", "alice", "bob", cwd=released,
+                     env={"PEDATA_KEYS_DIR": str(released.parent / "keys")})
+    assert res.ok, res.stderr
+    data = tmp_path / "pe-data"
+    res = run_pedata("policyengine", "seed", "--bundle", bundle_path, "--data-dir", data, "--json", cwd=released)
+    assert res.returncode == 1
+    out = json.loads(res.stdout)
+    item = next(i for i in out["items"] if i["path"] == micro["path"])
+    assert item["outcome"] == "failed" and "revoked" in item["detail"] and "disclosure risk" in item["detail"], item
+    assert not (data / micro["path"]).exists()
+    assert out["counts"]["placed"] == 3  # the rest are placed (the metadata file is other bytes)

@@ -1,16 +1,23 @@
 """PolicyEngine bundle manifests (``policyengine`` 6.11 ``data/bundle/manifest.json``, schema 2).
 
-Export: a release becomes the ``data_releases.<ns>`` block that bundle carries, with
+Export: a release becomes a bundle manifest PolicyEngine's own code accepts — ``bundle_version``
+and ``policyengine_version`` at the top (its bundle loader), the release as ``data_releases.<ns>``
+(its ``CountryReleaseManifest``: ``policyengine_version`` and ``model_package`` from flags or the
+release's ``certified_for``, ``repo_type`` only ``model``/``dataset``), with
 ``certified_data_artifact.uri`` a content-addressed ``pedata://…@sha256:…`` URI, plus its TRO
-sidecar. Import: a bundle's certified datasets become *external* pins — sha256 known, bytes
-elsewhere — with a manifest each and a channel that pins them, so a registry can take over.
+sidecar. pedata's own coordinates go only where the format has room (keys its models ignore, a
+``preservation_mirrors`` entry). Import: a bundle's certified datasets and its
+``dataset_overlays`` become *external* pins — sha256 known, bytes elsewhere — with a manifest each
+and a channel that pins them (signed, or merged into the unsigned ``latest``), so a registry can
+take over.
 
-External manifests record only what the bundle states: no schema (it is not in the bundle) and
-``size: null`` (the bundle does not state sizes; the resolver learns the size when it fetches and
-checks the sha256). The location is ``{"type": "hf", "uri", "repo_id", "repo_type", "revision",
-"path"}`` for Hugging Face entries (repository fields, an ``hf://`` ``uri``, or both, agreeing) and
-``{"type": "https", "uri"}`` for an entry whose ``uri`` is a plain ``https://`` URL; every entry's
-location is checked (:mod:`dvc_pedata.bundle_entry`) before anything is written.
+External manifests record only what the bundle states: no schema (it is not in the bundle), the
+size only when the entry states it (else ``null``: the resolver learns it when it fetches and
+checks the sha256), the format from the file name (:mod:`dvc_pedata.filekind`). The location is
+``{"type": "hf", "uri", "repo_id", "repo_type", "revision", "path"}`` for Hugging Face entries
+(repository fields, an ``hf://`` ``uri``, or both, agreeing) and ``{"type": "https", "uri"}`` for
+an entry whose ``uri`` is a plain ``https://`` URL; every entry's location is checked
+(:mod:`dvc_pedata.bundle_entry`) before anything is written.
 """
 
 from __future__ import annotations
@@ -102,7 +109,8 @@ def policyengine_requirements(c: Cited, policyengine_version: str | None,
     """(policyengine version, model package) for the export, or one error naming all that is missing.
 
     PolicyEngine's ``CountryReleaseManifest`` requires both and pedata cannot know them: the model
-    package comes from ``--model-package`` else the release's ``certified_for``; the policyengine
+    package comes from ``--model-package`` else the release's ``certified_for`` (the two must agree:
+    the block's certification states it); the policyengine
     version (the bundle carrier the block is meant for) only from ``--policyengine-version``.
     """
     from dvc_pedata.releases.certify import (
@@ -118,6 +126,11 @@ def policyengine_requirements(c: Cited, policyengine_version: str | None,
             raise UsageError(f"--model-package {model_package!r}: expected PACKAGE==VERSION, like policyengine-us==2.2.1") from None
         assert parsed is not None
         pkg = PackagePin(parsed["package"], parsed["version"])
+        if cf and (cf["package"], cf["version"]) != (pkg.name, pkg.version):
+            # the block's certification would claim a compatibility nobody certified
+            raise UsageError(f"release {c.ns}@{c.version} is certified for {cf['package']}=={cf['version']};"
+                             f" --model-package {model_package} disagrees (leave it out, or certify a new release"
+                             " with --certified-for)")
     elif cf:
         pkg = PackagePin(cf["package"], cf["version"])
     missing = []

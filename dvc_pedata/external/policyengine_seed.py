@@ -91,7 +91,7 @@ def installed_bundle() -> Path:
 def destination(data_dir: Path, path: str, where: str) -> Path:
     """``data_dir/<path>`` by PolicyEngine's rule (``_bundle_destination``), refusing paths that leave it."""
     rel = PurePosixPath(path)
-    if (not path or rel.is_absolute() or ".." in rel.parts or "\\" in path
+    if (not rel.parts or rel.is_absolute() or ".." in rel.parts or "\\" in path
             or any(PureWindowsPath(p).drive or PureWindowsPath(p).root for p in rel.parts)):
         raise DocumentError(f"{where}: path {path!r} must be relative to its repository (no '..', no backslash)")
     return data_dir.joinpath(*rel.parts)
