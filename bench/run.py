@@ -301,9 +301,10 @@ def row_dataframes(rep: Report, work: Path, registry: Path, reps: int) -> None:
     c = work / "clone-df"
     sh(["git", "clone", "-q", str(registry), str(c)], work)
     ours, theirs = [], []
+    sides = [("ours", "", "pd.read_parquet(sys.argv[1])"),
+             ("theirs", ", dvc_pedata", "pd.read_parquet(dvc_pedata.get_path(sys.argv[1]))")]
     for i in range(reps):
-        for side, imp, read in (("ours", "", "pd.read_parquet(sys.argv[1])"),
-                                ("theirs", ", dvc_pedata", "pd.read_parquet(dvc_pedata.get_path(sys.argv[1]))")):
+        for side, imp, read in sides if i % 2 == 0 else sides[::-1]:  # alternate who reads the remote first
             cache = work / f"cache-df-{side}-{i}"
             out = sh([PY, "-c", DF_COLD.format(imp=imp, read=read), uri], c, {"PEDATA_CACHE_DIR": str(cache)})
             (ours if side == "ours" else theirs).append(float(out.split()[0]))
