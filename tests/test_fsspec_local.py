@@ -280,3 +280,18 @@ def test_rev_trusted_root_and_offline_are_the_options_get_takes(reg, tmp_path):
     assert PedataFileSystem(**opts).info(PEOPLE)["sha256"] == manifest(reg, "people")["digest"]["sha256"]
     with PedataFileSystem(registry=str(reg.origin), offline=True).open(PEOPLE) as fh:  # cached now
         assert fh.read() == got
+
+
+def test_a_remembered_info_is_rejudged_when_a_registry_file_changes(reg, tmp_path):
+    clone = reg.clone(tmp_path / "clone")
+    fs = PedataFileSystem(registry=str(clone))
+    first = fs.info("us/people@latest")
+    assert fs.info("us/people@latest") == first  # the memo's answer equals the judgment
+    # Someone repoints latest by hand at bytes that are not a 'people' artifact.
+    latest = clone / "channels/us/latest.json"
+    text = latest.read_text().replace(reg.pins["people"]["sha256"], reg.pins["households"]["sha256"])
+    latest.write_text(text)
+    with pytest.raises(FileNotFoundError, match=f"no manifest for us/people with sha256 {reg.pins['households']['sha256']}"):
+        fs.info("us/people@latest")
+    with pytest.raises(FileNotFoundError):
+        pd.read_parquet("pedata://us/people@latest", storage_options={"registry": str(clone)})
