@@ -469,7 +469,8 @@ class PedataFileSystem(AbstractFileSystem):
             return Path(hit)
         from . import resolve
 
-        if parsed.path is None:  # refuse a folder before anything is downloaded
+        known = self._memo_lookup(path)  # engines call info before open: a proven-current answer
+        if parsed.path is None and (known is None or known["type"] != "file"):  # refuse a folder before any download
             res = resolve.describe(parsed, self.registry, self.rev, offline=self.offline, trusted_root=self.trusted_root)
             if res.entries is not None:
                 raise IsADirectoryError(f"{parsed} is a directory artifact: open one of its files (ls it first)")
