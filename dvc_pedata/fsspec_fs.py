@@ -110,7 +110,7 @@ def split_path(path: str) -> tuple[str | None, str | None, str | None]:
     A ref never contains ``/`` (sha256:<hex>, v<semver>, a channel name), so the first segment is
     the namespace, the second the artifact with its ref, and the rest a file inside a folder.
     """
-    parts = [p for p in path.split("/")] if path else []
+    parts = path.split("/") if path else []
     if not parts:
         return None, None, None
     if len(parts) == 1:
@@ -501,7 +501,8 @@ class PedataFileSystem(AbstractFileSystem):
         return datetime.datetime.fromtimestamp(seconds, tz=datetime.timezone.utc)
 
     def checksum(self, path: str) -> int:
-        return int(self.ukey(path)[:16], 16) if len(self.ukey(path)) == 64 else super().checksum(path)
+        key = self.ukey(path)
+        return int(key[:16], 16) if len(key) == 64 else super().checksum(path)
 
     # -- read-only ------------------------------------------------------------------------------
     mkdir = _read_only("mkdir")
