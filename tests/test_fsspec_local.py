@@ -295,3 +295,14 @@ def test_a_remembered_info_is_rejudged_when_a_registry_file_changes(reg, tmp_pat
         fs.info("us/people@latest")
     with pytest.raises(FileNotFoundError):
         pd.read_parquet("pedata://us/people@latest", storage_options={"registry": str(clone)})
+
+
+def test_duckdb_reads_a_folder_by_glob_and_a_member_by_its_name(reg):
+    con = duckdb.connect()
+    con.register_filesystem(PedataFileSystem(registry=str(reg.origin)))
+    expected = pd.read_parquet(reg.origin / "parts")
+    rows = con.sql("SELECT * FROM read_parquet('pedata://us/parts@v1.0.0/*.parquet') ORDER BY person_id").df()
+    assert rows.to_dict("list") == expected.sort_values("person_id").reset_index(drop=True).to_dict("list")
+    # A member's name ends in .parquet, so DuckDB's own `FROM '<file>'` form picks the reader.
+    [(count,)] = con.sql("SELECT count(*) FROM 'pedata://us/parts@v1.0.0/part-2.parquet'").fetchall()
+    assert count == len(pd.read_parquet(reg.origin / "parts/part-2.parquet"))
