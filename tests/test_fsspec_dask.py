@@ -58,6 +58,10 @@ def test_dask_cluster_reads_each_part_once_and_fails_on_a_revoked_part(tmp_path,
         fetched = [line["sha256"] for line in access_lines(cache) if line["source"].startswith("remote:")]
         assert sorted(fetched) == shas  # each part came from the remote exactly once
 
+        # A long-lived instance (fsspec caches them) remembers info answers; a revocation must show.
+        early = PedataFileSystem(**opts)
+        assert early.info("us/parts@v1.0.0")["type"] == early.info("us/parts@v1.0.0")["type"] == "directory"
+
         # Revoke one part (the real CLI, signed by alice): the folder still lists, the part is refused.
         bad = next(e for e in entries if e["path"] == "part-3.parquet")
         res = run_pedata("revoke", bad["sha256"], "--reason", "consent withdrawn for wave 3",
@@ -74,6 +78,18 @@ def test_dask_cluster_reads_each_part_once_and_fails_on_a_revoked_part(tmp_path,
 
         with pytest.raises(Exception, match="consent withdrawn for wave 3"):  # noqa: B017 - raised in a worker
             dd.read_parquet(PARTS_URI, storage_options=opts).compute()
+
+    # The release that pinned the folder is now unreproducible: the folder is refused as a whole,
+    # its other files stay readable one by one (as with `pedata get ...;path=`).
+    assert fs.ls("pedata://us")[1]["releases"]["1.0.0"]["status"] == "unreproducible"
+    with pytest.raises(PermissionError, match="unreproducible"):
+        fs.ls("pedata://us/parts@v1.0.0")
+    with pytest.raises(PermissionError, match="unreproducible"):
+        early.info("us/parts@v1.0.0")
+    one = pd.read_parquet("pedata://us/parts@v1.0.0/part-0.parquet", storage_options=opts)
+    assert one.equals(pd.read_parquet(reg.origin / "parts/part-0.parquet"))
+    with pytest.raises(PermissionError, match="consent withdrawn for wave 3"):
+        pd.read_parquet("pedata://us/parts@v1.0.0/part-3.parquet", storage_options=opts)
 
 
 def get_error(reg, uri: str, tmp_path: Path) -> str:

@@ -248,3 +248,61 @@ def test_a_warm_read_imports_no_dvc_and_serves_the_cached_object(reg, tmp_path):
     out = run([sys.executable, "-c", code, str(tmp_path / "people.parquet")], cwd=reg.origin).stdout
     assert out.split() == [str(ROWS), "True", "[]"]
     assert len(got) == manifest(reg, "people")["size"]
+
+
+def test_rev_trusted_root_and_offline_are_the_options_get_takes(reg, tmp_path):
+    """Each storage option behaves as the same flag of ``pedata get`` (same message on failure)."""
+    from dvc_pedata.model.canonical import digest, loads_strict
+
+    root1 = digest(loads_strict((reg.origin / "trust/root/1.json").read_bytes())["signed"])
+    wrong = "0" * 64
+
+    def get_fails(*flags: str) -> str:
+        res = run_pedata("get", PEOPLE, *flags, cwd=tmp_path)
+        (line,) = [ln for ln in res.stderr.splitlines() if ln.strip()]
+        assert res.returncode != 0 and line.startswith("pedata: error: "), res
+        return line[len("pedata: error: "):]
+
+    registry = ["--registry", str(reg.origin)]
+    offline_msg = get_fails(*registry, "--offline")
+    with pytest.raises(dvc_pedata.errors.OfflineError) as exc:
+        PedataFileSystem(registry=str(reg.origin), offline=True).open(PEOPLE)
+    assert str(exc.value) == offline_msg
+    wrong_msg = get_fails(*registry, "--trusted-root", wrong)
+    with pytest.raises(dvc_pedata.errors.PedataError) as exc:
+        pd.read_parquet(PEOPLE, storage_options={"registry": str(reg.origin), "trusted_root": wrong})
+    assert str(exc.value) == wrong_msg
+    assert cache_objects(cache_dir()) == []
+
+    opts = {"registry": str(reg.origin), "rev": "us/v1.0.0", "trusted_root": root1}
+    got = pedata_get(reg, PEOPLE, tmp_path / "p.parquet")
+    assert pd.read_parquet(PEOPLE, storage_options=opts).equals(pd.read_parquet(io.BytesIO(got)))
+    assert PedataFileSystem(**opts).info(PEOPLE)["sha256"] == manifest(reg, "people")["digest"]["sha256"]
+    with PedataFileSystem(registry=str(reg.origin), offline=True).open(PEOPLE) as fh:  # cached now
+        assert fh.read() == got
+
+
+def test_a_remembered_info_is_rejudged_when_a_registry_file_changes(reg, tmp_path):
+    clone = reg.clone(tmp_path / "clone")
+    fs = PedataFileSystem(registry=str(clone))
+    first = fs.info("us/people@latest")
+    assert fs.info("us/people@latest") == first  # the memo's answer equals the judgment
+    # Someone repoints latest by hand at bytes that are not a 'people' artifact.
+    latest = clone / "channels/us/latest.json"
+    text = latest.read_text().replace(reg.pins["people"]["sha256"], reg.pins["households"]["sha256"])
+    latest.write_text(text)
+    with pytest.raises(FileNotFoundError, match=f"no manifest for us/people with sha256 {reg.pins['households']['sha256']}"):
+        fs.info("us/people@latest")
+    with pytest.raises(FileNotFoundError):
+        pd.read_parquet("pedata://us/people@latest", storage_options={"registry": str(clone)})
+
+
+def test_duckdb_reads_a_folder_by_glob_and_a_member_by_its_name(reg):
+    con = duckdb.connect()
+    con.register_filesystem(PedataFileSystem(registry=str(reg.origin)))
+    expected = pd.read_parquet(reg.origin / "parts")
+    rows = con.sql("SELECT * FROM read_parquet('pedata://us/parts@v1.0.0/*.parquet') ORDER BY person_id").df()
+    assert rows.to_dict("list") == expected.sort_values("person_id").reset_index(drop=True).to_dict("list")
+    # A member's name ends in .parquet, so DuckDB's own `FROM '<file>'` form picks the reader.
+    [(count,)] = con.sql("SELECT count(*) FROM 'pedata://us/parts@v1.0.0/part-2.parquet'").fetchall()
+    assert count == len(pd.read_parquet(reg.origin / "parts/part-2.parquet"))

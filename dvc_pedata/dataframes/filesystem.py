@@ -17,10 +17,14 @@ Invariants:
   (:class:`VerifiedFile`) on the verified cache object. Random access (parquet footers, HDF5 seeks) is served from that
   object; nothing is streamed to a reader before it was hashed, and a cache hit neither imports
   DVC nor touches the network.
-- Every call judges afresh: no pin, listing or tombstone is remembered between calls, so a
-  revocation or promotion is seen by the next ``info``/``open`` of a long-lived instance (fsspec
-  caches instances per storage options). Only content-addressed facts could be cached safely,
-  and none is needed for speed.
+- Every call judges afresh, or answers from a memo that is proven current first: ``open`` uses
+  the warm-cache memo (:mod:`warm`), and ``info`` keeps, per instance, the answer of a judgment
+  made from a registry work tree with the sha256 of every registry file that judgment read (or
+  found absent: the tombstone), the ``trust/root/`` listing and the earliest expiry it relied on.
+  A hit re-hashes those few small files, so a promotion, revocation, root rotation, checkout or
+  expiry is seen by the next call of a long-lived instance (fsspec caches instances per storage
+  options). ``ls`` (which reports revoked folder members) and git-URL or ``rev`` registries
+  always judge afresh.
 - ``info``/``ls``/``find``/``glob`` answer from the checked manifest and the directory listing
   verified against its pinned digest: they never download payload bytes. A folder whose members
   are partly revoked still lists (revocation withdraws bytes, not the record; the revoked entries
@@ -107,7 +111,7 @@ def split_path(path: str) -> tuple[str | None, str | None, str | None]:
     A ref never contains ``/`` (sha256:<hex>, v<semver>, a channel name), so the first segment is
     the namespace, the second the artifact with its ref, and the rest a file inside a folder.
     """
-    parts = [p for p in path.split("/")] if path else []
+    parts = path.split("/") if path else []
     if not parts:
         return None, None, None
     if len(parts) == 1:
@@ -170,6 +174,8 @@ class PedataFileSystem(AbstractFileSystem):
         self.rev = rev
         self.trusted_root = trusted_root
         self.offline = bool(offline)
+        # (work tree top, path) -> (files read with their sha256, root listing, not_after, info)
+        self._info_memo: dict[tuple[str, str], tuple[Any, ...]] = {}
 
     # -- paths ---------------------------------------------------------------------------------
     @classmethod
@@ -219,12 +225,14 @@ class PedataFileSystem(AbstractFileSystem):
         )
 
         view = self._view()
+        if view.rev is None and view.url is None:
+            view.reads = {}  # a work tree: remember what was read, for the info memo
         pin = resolve._pin(view, parsed, self.trusted_root, self.offline)
         manifest = resolve._manifest(view, parsed, pin)
         resolve._check_tombstone(view, parsed, pin.sha256)
         return view, pin, manifest
 
-    def _artifact_info(self, path: str, parsed: Any) -> dict[str, Any]:
+    def _artifact_info(self, path: str, parsed: Any, judged: tuple[Any, Any, Any] | None = None) -> dict[str, Any]:
         from dvc_pedata.model.listing import (  # lazy: fsspec imports this module for every pedata:// URL
             file_view,
             is_directory,
@@ -233,7 +241,7 @@ class PedataFileSystem(AbstractFileSystem):
             listing,  # lazy: fsspec imports this module for every pedata:// URL
         )
 
-        view, pin, manifest = self._judge(parsed)
+        view, pin, manifest = judged or self._judge(parsed)
         if not is_directory(manifest):
             if parsed.path is not None:
                 from dvc_pedata.resolver.dirresolve import (
@@ -284,7 +292,62 @@ class PedataFileSystem(AbstractFileSystem):
         if "@" not in name_ref.split(";", 1)[0]:
             refs = self._artifact_refs(ns, name_ref)
             return {"name": path, "type": "directory", "size": 0, **refs}
-        return self._artifact_info(path, self._uri(ns, name_ref, member))
+        parsed = self._uri(ns, name_ref, member)
+        hit = self._memo_lookup(path)
+        if hit is not None:
+            return hit
+        view, pin, manifest = self._judge(parsed)
+        info = self._artifact_info(path, parsed, (view, pin, manifest))
+        self._memo_record(path, view, pin, info)
+        return info
+
+    # -- the info memo -------------------------------------------------------------------------
+    def _memo_key(self, path: str) -> tuple[str, str] | None:
+        if self.rev is not None:
+            return None
+        from dvc_pedata.resolver import (
+            warm,  # lazy: fsspec imports this module for every pedata:// URL
+        )
+
+        top = warm._work_tree(self.registry)
+        return None if top is None else (top, path)
+
+    def _memo_lookup(self, path: str) -> dict[str, Any] | None:
+        """A remembered ``info`` whose every input is unchanged (see the module docstring), else None."""
+        import time
+
+        from dvc_pedata.resolver import (
+            warm,  # lazy: fsspec imports this module for every pedata:// URL
+        )
+
+        key = self._memo_key(path)
+        rec = self._info_memo.get(key) if key is not None else None
+        if rec is None or key is None:
+            return None
+        files, roots, not_after, info = rec
+        if not_after is not None and time.time() >= not_after:
+            return None
+        top = key[0]
+        if any(warm._digest(os.path.join(top, rel)) != digest for rel, digest in files):
+            return None
+        if warm.root_listing(top) != roots:
+            return None
+        return dict(info)
+
+    def _memo_record(self, path: str, view: Any, pin: Any, info: dict[str, Any]) -> None:
+        from dvc_pedata.resolver import (
+            warm,  # lazy: fsspec imports this module for every pedata:// URL
+        )
+
+        key = self._memo_key(path)
+        if key is None or view.reads is None or key[0] != str(view.root):
+            return
+        from dvc_pedata.base.timeutil import (
+            parse_time,  # lazy: fsspec imports this module for every pedata:// URL
+        )
+
+        not_after = min((parse_time(e, "expiry").timestamp() for e in pin.expiries), default=None)
+        self._info_memo[key] = (tuple(view.reads.items()), warm.root_listing(key[0]), not_after, dict(info))
 
     # -- listings ------------------------------------------------------------------------------
     def _names(self, view: Any, folder: str) -> list[str]:
@@ -451,7 +514,8 @@ class PedataFileSystem(AbstractFileSystem):
             resolve,  # lazy: fsspec imports this module for every pedata:// URL
         )
 
-        if parsed.path is None:  # refuse a folder before anything is downloaded
+        known = self._memo_lookup(path)  # engines call info before open: a proven-current answer
+        if parsed.path is None and (known is None or known["type"] != "file"):  # refuse a folder before any download
             res = resolve.describe(parsed, self.registry, self.rev, offline=self.offline, trusted_root=self.trusted_root)
             if res.entries is not None:
                 raise IsADirectoryError(f"{parsed} is a directory artifact: open one of its files (ls it first)")
@@ -486,7 +550,8 @@ class PedataFileSystem(AbstractFileSystem):
         return datetime.datetime.fromtimestamp(seconds, tz=datetime.timezone.utc)
 
     def checksum(self, path: str) -> int:
-        return int(self.ukey(path)[:16], 16) if len(self.ukey(path)) == 64 else super().checksum(path)
+        key = self.ukey(path)
+        return int(key[:16], 16) if len(key) == 64 else super().checksum(path)
 
     # -- read-only ------------------------------------------------------------------------------
     mkdir = _read_only("mkdir")
