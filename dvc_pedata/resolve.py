@@ -3,9 +3,10 @@
 Order of work, cheapest and safest first:
 
 1. parse the URI; open the registry (work tree, commit, or cached git clone: :mod:`regsource`);
-2. find the pin and check what the ref demands: ``sha256:`` needs only a manifest; a channel other
-   than ``latest`` must meet the promoter threshold; a release the certifier threshold (under the
-   root in force when it was committed, if the newest root refuses it: :mod:`trust_history`), and must
+2. find the pin and check what the ref demands (:mod:`judge` decides, as for ``verify``; a
+   document stored under another name than its body gives is refused by name): ``sha256:`` needs
+   only a manifest; a channel other than ``latest`` must meet the promoter threshold; a release the certifier threshold (under the
+   root in force when it was committed, if the newest root refuses it: :mod:`judge`), and must
    not be ``unreproducible`` (refused) or ``retired`` (a warning); ``trusted_root`` pins root 1;
 3. refuse revoked bytes (a tombstone), even when they sit in the local cache, and whatever the
    revision read: a tombstone in the registry's current state wins (:meth:`RegistryView.find_tombstone`);
@@ -85,7 +86,7 @@ class _Pin:
 
 def _pin(view: RegistryView, uri: PedataURI, trusted_root: str | None, offline: bool = False) -> _Pin:
     """The pin ``uri`` names, after the checks its ref kind demands."""
-    from . import trust_gate
+    from . import judge, trust_gate
 
     ns = view.namespace(uri.namespace)
     root = trust_gate.load_root(view, trusted_root) if trusted_root else None
@@ -99,6 +100,7 @@ def _pin(view: RegistryView, uri: PedataURI, trusted_root: str | None, offline: 
         if ch is None:
             raise NotFoundError(f"no channel {ns}/{uri.ref} in registry {view.location}")
         what = f"channel {ns}/{uri.ref} (version {ch.version})"
+        judge.require_bound(f"channels/{ns}/{uri.ref}.json", ch, what)
         verified_by = None
         if uri.ref != LATEST:
             root = root or trust_gate.load_root(view, None)
@@ -112,6 +114,7 @@ def _pin(view: RegistryView, uri: PedataURI, trusted_root: str | None, offline: 
         if rel is None:
             raise NotFoundError(f"no release {ns}@v{uri.ref} in registry {view.location}")
         what = f"release {ns}@v{uri.ref}"
+        judge.require_bound(f"releases/{ns}/{uri.ref}.json", rel, what)
         root = root or trust_gate.load_root(view, None)
         trust_gate.require_committed(view, rel, f"releases/{ns}/{uri.ref}.json", root, "certifier", ns, what,
                                      trusted_root, offline)

@@ -46,15 +46,15 @@ def require_committed(view: RegistryView, doc: Document, path: str, root: Any, r
                       what: str, trusted_root: str | None, offline: bool = False) -> None:
     """Like :func:`require` for a release at ``path``: if the newest root refuses it, the root in force when it was committed decides.
 
-    That judgment reads git history (:mod:`trust_history`, imported only then), which the warm-cache
+    That judgment reads git history (:mod:`judge`, imported only then), which the warm-cache
     memo cannot re-check, so such a resolution is not memoised.
     """
     _, check_threshold = _trust_api()
     if not check_threshold(doc, root, role, namespace):
         return
-    from .trust_history import judge_in_view
+    from .judge import judge_in_view
 
-    problem = judge_in_view(view, doc, path, role, namespace, trusted_root, offline)
+    problem = judge_in_view(view, doc, path, trusted_root, offline)
     if problem:
         raise SignatureError(f"{what} is not trusted: {problem}")
     view.reads = None

@@ -25,7 +25,7 @@ from .registry import Registry
 from .timeutil import format_time, from_epoch, now, parse_time
 
 if TYPE_CHECKING:
-    from .trust_history import State
+    from .judge import State
 
 DOC_DIRS = ("channels", "releases", "tombstones", "trust/root", "manifests")
 STATUS_RANK = {"provisional": 0, "certified": 1, "retired": 2, "unreproducible": 3}
@@ -66,7 +66,8 @@ class Context:
     root_paths: list[str] = field(default_factory=list)  # where each of ``roots`` is stored
     root: Root | None = None
     history: list[HistoryEntry] = field(default_factory=list)
-    states: dict[str, list[State]] | None = None  # first-parent states of releases and tombstones (trust_history)
+    states: dict[str, list[State]] | None = None  # the judgment each release and tombstone rests on (judge.py)
+    root_at: dict[str, int] | None = None  # each commit's root version in force, by ancestry (judge.py)
     violations: list[Violation] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
@@ -237,28 +238,31 @@ def _check_roots(ctx: Context) -> None:
             ctx.violation("trust/root", "no trust root (trust/root/1.json): signed documents cannot be checked")
 
 
-def _signature_check(ctx: Context, rel: str, doc: Document, role: str, ns: str | None, root: Root | None, commit: str | None = None) -> None:
-    from .signing import check_threshold
-
-    if root is None:
-        return
-    for problem in check_threshold(doc, root, role, ns):
-        ctx.violation(rel, problem, commit)
-
-
 def _committed_signature_check(ctx: Context, rel: str, doc: Document, role: str, ns: str | None) -> None:
     """Releases and tombstones: the newest root, else the root in force when the version was committed."""
+    from .judge import judge_committed
     from .signing import check_threshold
-    from .trust_history import committed_states, judge
 
     if ctx.root is None or not check_threshold(doc, ctx.root, role, ns):
         return
-    if ctx.states is None:
-        head = gitio.head(ctx.reg.root)
-        ctx.states = committed_states(ctx.reg.root, head, ["releases", "tombstones"]) if head else {}
-    problem = judge(doc, rel, role, ns, ctx.roots, ctx.states.get(rel, []))
+    _walk(ctx)
+    assert ctx.states is not None
+    problem = judge_committed(doc, rel, ctx.roots, ctx.states.get(rel, []))
     if problem:
         ctx.violation(rel, problem)
+
+
+def _walk(ctx: Context) -> None:
+    """The ancestry walk (judge.py), once: judgments of releases and tombstones, each commit's root."""
+    from .judge import committed_states
+
+    if ctx.states is not None:
+        return
+    head = gitio.head(ctx.reg.root)
+    if head is None or not ctx.roots:
+        ctx.states, ctx.root_at = {}, {}
+        return
+    ctx.states, ctx.root_at = committed_states(ctx.reg.root, head, ["releases", "tombstones"], ctx.roots, ctx.base)
 
 
 def _check_pins(ctx: Context, rel: str, ns: str, pins: dict[str, Any]) -> None:
@@ -274,20 +278,26 @@ def _check_pins(ctx: Context, rel: str, ns: str, pins: dict[str, Any]) -> None:
 
 
 def _check_tree(ctx: Context) -> None:
+    from .judge import TrustedSet, binding_problem, room_problem
+
+    trusted = TrustedSet(ctx.roots) if ctx.roots else None
     revoked = {t.artifact_sha256: t for t in ctx.tombstones.values()}
     for rel, m in ctx.manifests.items():
-        parts = rel.split("/")
-        if (parts[1], parts[2], parts[3]) != (m.namespace, m.name, f"{m.sha256}.json"):
-            ctx.violation(rel, f"stored under the wrong name: the manifest describes {m.namespace}/{m.name} sha256 {m.sha256[:12]}…")
+        problem = binding_problem(rel, m)
+        if problem:
+            ctx.violation(rel, problem)
     for rel, ch in ctx.channels.items():
-        parts = rel.split("/")
-        if (parts[1], parts[2]) != (ch.namespace, f"{ch.channel}.json"):
-            ctx.violation(rel, f"stored under the wrong name: the document is channel {ch.namespace}/{ch.channel}")
         if ch.namespace not in ctx.reg.namespaces:
             ctx.violation(rel, f"namespace {ch.namespace!r} is not declared in pedata.json")
         _check_pins(ctx, rel, ch.namespace, ch.artifacts)
-        if ch.channel not in UNSIGNED_CHANNELS or ch.signatures:
-            _signature_check(ctx, rel, ch, "promoter", ch.namespace, ctx.root)
+        signed = ch.channel not in UNSIGNED_CHANNELS or bool(ch.signatures)
+        if trusted is not None:
+            for problem in trusted.problems(rel, ch, now=ctx.now, signatures=signed, expiry=False):
+                ctx.violation(rel, problem)
+        else:
+            for problem in (binding_problem(rel, ch), room_problem(ch)):
+                if problem:
+                    ctx.violation(rel, problem)
         if ch.expires and parse_time(ch.expires) < ctx.now:
             ctx.violation(rel, f"channel expired at {ch.expires}")
         for name, pin in ch.artifacts.items():
@@ -295,30 +305,28 @@ def _check_tree(ctx: Context) -> None:
                 t = revoked[pin["sha256"]]
                 ctx.violation(rel, f"pin {name!r} points at revoked artifact sha256 {pin['sha256'][:12]}… ({t.reason}; {t.authority}, {t.date}): move the channel")
     for rel, r in ctx.releases.items():
-        parts = rel.split("/")
-        if (parts[1], parts[2]) != (r.namespace, f"{r.version}.json"):
-            ctx.violation(rel, f"stored under the wrong name: the document is release {r.namespace}@{r.version}")
+        problem = binding_problem(rel, r)
+        if problem:
+            ctx.violation(rel, problem)
         _check_pins(ctx, rel, r.namespace, r.pins)
-        _committed_signature_check(ctx, rel, r, "certifier", r.namespace)
+        if not problem:  # a copy under another name is refused by name, not judged by signature
+            _committed_signature_check(ctx, rel, r, "certifier", r.namespace)
         for name, pin in r.pins.items():
             if pin["sha256"] in revoked and r.status != "unreproducible":
                 ctx.violation(rel, f"pins revoked artifact {name!r} (sha256 {pin['sha256'][:12]}…) but its status is {r.status}, not unreproducible")
     for rel, t in ctx.tombstones.items():
-        if rel != f"tombstones/{t.artifact_sha256}.json":
-            ctx.violation(rel, f"stored under the wrong name: the tombstone revokes {t.artifact_sha256}")
+        problem = binding_problem(rel, t)
+        if problem:
+            ctx.violation(rel, problem)
+            continue
         _committed_signature_check(ctx, rel, t, "revoker", None)
 
 
 def _roots_at(ctx: Context) -> dict[str, Root]:
-    """The newest root in force at each history commit, following the walk order."""
-    in_force: dict[str, Root] = {}
-    current: Root | None = None
-    for e in ctx.history:
-        if e.path.startswith("trust/root/") and isinstance(e.doc, Root) and (current is None or e.doc.version > current.version):
-            current = e.doc
-        if current is not None:
-            in_force[e.commit] = current
-    return in_force
+    """The root in force at each commit: the newest reachable through any parent (judge.py), not walk order."""
+    _walk(ctx)
+    by_version = {int(r.version): r for r in ctx.roots}
+    return {c: by_version[v] for c, v in (ctx.root_at or {}).items() if v in by_version}
 
 
 def _check_history(ctx: Context) -> None:
