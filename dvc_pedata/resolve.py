@@ -82,9 +82,11 @@ class _Pin:
     warnings: list[str]
     location: dict[str, Any] | None = None
     expiries: list[str] = field(default_factory=list)  # what was checked unexpired (the memo's limit)
+    channel: tuple[str, int] | None = None  # a signed channel served: (ns/channel, version), for consumer_state
 
 
-def _pin(view: RegistryView, uri: PedataURI, trusted_root: str | None, offline: bool = False) -> _Pin:
+def _pin(view: RegistryView, uri: PedataURI, trusted_root: str | None, offline: bool = False,
+         require_signed: bool = False) -> _Pin:
     """The pin ``uri`` names, after the checks its ref kind demands."""
     from . import judge, trust_gate
 
@@ -95,6 +97,7 @@ def _pin(view: RegistryView, uri: PedataURI, trusted_root: str | None, offline: 
         return _Pin(uri.ref, manifest.digest, manifest.size, None, [], expiries=_expiries(root))
     warnings: list[str] = []
     expiries: list[str] = []
+    signed_channel = None
     if uri.ref_kind == "channel":
         ch = view.load_channel(ns, uri.ref)
         if ch is None:
@@ -102,12 +105,22 @@ def _pin(view: RegistryView, uri: PedataURI, trusted_root: str | None, offline: 
         what = f"channel {ns}/{uri.ref} (version {ch.version})"
         judge.require_bound(f"channels/{ns}/{uri.ref}.json", ch, what)
         verified_by = None
+        if uri.ref == LATEST and (trusted_root or require_signed):
+            # latest is unsigned by design: a hostile copy of a registry can serve its own.
+            text = (f"channel {ns}/{LATEST} is unsigned: nobody vouches for what it points at, even under the"
+                    " pinned trust root; resolve a signed channel or a release")
+            if require_signed:
+                from .errors import SignatureError
+
+                raise SignatureError(f"{text} (unsigned channels are refused: --require-signed or PEDATA_REQUIRE_SIGNED)")
+            warnings.append(text)
         if uri.ref != LATEST:
             root = root or trust_gate.load_root(view, None)
             trust_gate.require(ch, root, "promoter", ns, what)
             trust_gate.require_unexpired(ch.expires, what)
             verified_by = "promoter"
             expiries.extend(_expiries(root, ch.expires))
+            signed_channel = (f"{ns}/{uri.ref}", int(ch.version))
         pins = ch.artifacts
     else:
         rel = view.load_release(ns, uri.ref)
@@ -138,7 +151,8 @@ def _pin(view: RegistryView, uri: PedataURI, trusted_root: str | None, offline: 
     size = None if pin.get("size") is None else int(pin["size"])
     if root is not None and not expiries:
         expiries.extend(_expiries(root))
-    return _Pin(pin["sha256"], pin["manifest_sha256"], size, verified_by, warnings, pin.get("location"), expiries)
+    return _Pin(pin["sha256"], pin["manifest_sha256"], size, verified_by, warnings, pin.get("location"), expiries,
+                signed_channel)
 
 
 def _expiries(root: Any, *more: str | None) -> list[str]:
@@ -176,6 +190,7 @@ def describe(
     offline: bool = False,
     trusted_root: str | None = None,
     revoked_ok: bool = False,
+    require_signed: bool = False,
 ) -> Resolution:
     """Resolve ``uri`` to a checked pin and manifest without fetching bytes (``path`` may be None).
 
@@ -186,7 +201,8 @@ def describe(
     view = open_registry(registry, rev, offline=offline)
     if view.rev is None and view.url is None:
         view.reads = {}  # a work tree: remember what was read, for the warm-cache memo
-    pin = _pin(view, parsed, trusted_root, offline)
+    require_signed = require_signed or os.environ.get("PEDATA_REQUIRE_SIGNED", "") not in ("", "0")
+    pin = _pin(view, parsed, trusted_root, offline, require_signed)
     pin.warnings.extend(view.notes)  # e.g. offline, and the URL's default branch never fetched
     manifest = _manifest(view, parsed, pin)
     try:
@@ -195,6 +211,10 @@ def describe(
         if not revoked_ok:
             raise
         pin.warnings.append(f"{exc.message} (its manifest stays readable; its bytes are not served)")
+    if not revoked_ok:  # what this consumer saw before wins (consumer_state.py); the memo is written after
+        from . import consumer_state
+
+        consumer_state.consult(view, trusted_root=trusted_root, channel=pin.channel, sha256s=[pin.sha256])
     if parsed.path is not None or manifest.format == "directory":  # directory artifacts: dirresolve.py
         return _describe_directory(view, parsed, pin, manifest)
     hit = cache.lookup(pin.sha256, pin.size)
@@ -252,9 +272,10 @@ def resolve(
     offline: bool = False,
     trusted_root: str | None = None,
     log: bool = True,
+    require_signed: bool = False,
 ) -> Resolution:
     """Resolve ``uri`` and make sure its verified bytes are in the local cache."""
-    res = describe(uri, registry, rev, offline=offline, trusted_root=trusted_root)
+    res = describe(uri, registry, rev, offline=offline, trusted_root=trusted_root, require_signed=require_signed)
     view = res.view
     assert view is not None
     if res.path is None and res.entries is not None and res.inner_path is None and not offline:
