@@ -365,3 +365,48 @@ def judge_in_view(view: Any, doc: Document, rel: str, trusted_root: str | None, 
         states = found.get(rel, [])
     problem = judge_committed(doc, rel, roots, states)
     return f"{problem}; {hint}" if problem and hint else problem
+
+
+# -- append-only: what a tag or a base already fixed ------------------------------------------------
+FIXED_RELEASE = ("namespace", "version", "pins")  # status, notice and signatures may move forward
+
+
+def release_change_problem(old: Release, new: Release, since: str) -> str | None:
+    """Why ``new`` may not replace ``old`` (a release already tagged or in the base); None if it may."""
+    changed = [k for k in FIXED_RELEASE if old.body.get(k) != new.body.get(k)]
+    if not changed:
+        return None
+    return (f"{' and '.join(changed)} changed since {since}: a tagged release never changes what it pins "
+            "(citations resolve to those bytes); restore it and certify a new version instead")
+
+
+def tagged_release(repo: Path, rel: str, ns: str, version: str) -> tuple[str, Release | None] | None:
+    """(tag name, the release file at the tag's commit, None if unreadable) or None when untagged."""
+    from .releases import tag_name
+
+    try:
+        name = tag_name(ns, version)
+    except PedataError:
+        return None
+    commit = gitio.git(repo, "rev-parse", "--verify", "-q", f"refs/tags/{name}^{{commit}}", check=False)
+    if not commit:
+        return None
+    data = gitio.show(repo, commit, rel)
+    if data is None:
+        return name, None
+    try:
+        return name, Release.from_bytes(data, f"{rel} at tag {name}")
+    except PedataError:
+        return name, None
+
+
+def require_as_tagged(view: Any, rel: str, doc: Release, what: str) -> None:
+    """Resolver: a release whose citation tag is known locally must still pin what it pinned when tagged."""
+    if view.url is not None and view.rev is None:
+        return  # a URL clone fetches no tags unless one is asked for
+    found = tagged_release(view.root, rel, doc.namespace, doc.version)
+    if found is None or found[1] is None:
+        return
+    problem = release_change_problem(found[1], doc, f"tag {found[0]}")
+    if problem:
+        raise SignatureError(f"{what} is not trusted: {rel}: {problem}")

@@ -131,6 +131,7 @@ def _pin(view: RegistryView, uri: PedataURI, trusted_root: str | None, offline: 
         root = root or trust_gate.load_root(view, None)
         trust_gate.require_committed(view, rel, f"releases/{ns}/{uri.ref}.json", root, "certifier", ns, what,
                                      trusted_root, offline)
+        judge.require_as_tagged(view, f"releases/{ns}/{uri.ref}.json", rel, what)
         expiries.extend(_expiries(root))
         if rel.status == "unreproducible" and uri.path is not None:
             # One file of a folder: its own tombstone decides (checked later); the rest stay fetchable.
