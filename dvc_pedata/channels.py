@@ -58,6 +58,14 @@ def advance(
     if current is not None and merged == current.artifacts and expires == current.expires:
         return None
     version, prev = _next_position(reg, ns, channel, current)
+    if current is not None:
+        from .judge import room_problem
+
+        problem = room_problem(current) or room_problem(Channel({**current.body, "version": version}))
+        if problem:  # never write a version the strict reader refuses, or one that bricks the next write
+            from .errors import DocumentError
+
+            raise DocumentError(f"{reg.rel(reg.channel_path(ns, channel))}: {problem}; nothing written")
     body = new_body(
         "channel",
         namespace=ns,
