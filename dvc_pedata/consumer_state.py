@@ -9,6 +9,8 @@ of its trust root 1, the same value ``--trusted-root`` pins -- the resolver reme
 * ``channels``: the newest version of each *signed* channel it served (``latest`` is unsigned:
   anyone with push access could write any number, so it is never remembered); an older version
   is refused;
+* ``releases``: the digest of the pins (canonical JSON) of each release it served: a release
+  never changes what it pins once cited (docs/trust.md), so other pins are refused;
 * ``tombstones``: every artifact sha256 it has seen revoked (by name, in ``tombstones/``);
   those bytes are never served again -- not from the registry, not from its own cache --
   whatever the registry says later.
@@ -58,7 +60,8 @@ def state_path(registry_id: str) -> Path:
 
 
 def _empty(registry_id: str) -> dict[str, Any]:
-    return {"format": FORMAT, "registry": registry_id, "root_version": 0, "channels": {}, "tombstones": {}}
+    return {"format": FORMAT, "registry": registry_id, "root_version": 0, "channels": {}, "releases": {},
+            "tombstones": {}}
 
 
 def load(registry_id: str) -> dict[str, Any]:
@@ -68,13 +71,13 @@ def load(registry_id: str) -> dict[str, Any]:
         data = path.read_bytes()
     except FileNotFoundError:
         return _empty(registry_id)
-    except OSError as exc:
+    except OSError as exc:  # pragma: no cover - a permission problem on the cache folder
         raise StateError(f"{path}: cannot read the consumer trust state ({exc.strerror})") from None
     try:
         obj = json.loads(data)
         ok = (isinstance(obj, dict) and obj.get("format") == FORMAT and obj.get("registry") == registry_id
               and isinstance(obj.get("root_version"), int) and isinstance(obj.get("channels"), dict)
-              and isinstance(obj.get("tombstones"), dict))
+              and isinstance(obj.get("tombstones"), dict) and isinstance(obj.setdefault("releases", {}), dict))
     except (ValueError, UnicodeDecodeError):
         ok = False
     if not ok:
@@ -110,7 +113,7 @@ def _drop_warm_memos() -> None:
 
 
 def check(registry_id: str, *, root_version: int | None, channel: tuple[str, int] | None,
-          sha256s: list[str], where: str) -> None:
+          sha256s: list[str], where: str, release: tuple[str, str] | None = None) -> None:
     """Refuse what is older than, or revoked by, what this consumer already saw (nothing written)."""
     state = load(registry_id)
     reset = f"if the registry was reset on purpose: pedata trust state --reset {registry_id}"
@@ -123,6 +126,9 @@ def check(registry_id: str, *, root_version: int | None, channel: tuple[str, int
         if version < seen:
             raise SignatureError(f"channel {name} is at version {version} in registry {where}, but this consumer "
                                  f"already served version {seen}: a rollback or a frozen mirror; {reset}")
+    if release is not None and state["releases"].get(release[0], release[1]) != release[1]:
+        raise SignatureError(f"release {release[0]} in registry {where} pins other bytes than when this consumer "
+                             f"resolved it before: a cited release never changes its pins; {reset}")
     for sha in sha256s:
         if sha in state["tombstones"]:
             seen_ts = state["tombstones"][sha]
@@ -131,11 +137,14 @@ def check(registry_id: str, *, root_version: int | None, channel: tuple[str, int
 
 
 def record(registry_id: str, *, root_version: int | None, channel: tuple[str, int] | None,
-           tombstones: dict[str, str]) -> None:
+           tombstones: dict[str, str], release: tuple[str, str] | None = None) -> None:
     """Merge what was just verified or seen into the state (maximum / union; never lowers anything)."""
     with _locked(registry_id):
         state = load(registry_id)
-        new = dict(state, channels=dict(state["channels"]), tombstones=dict(state["tombstones"]))
+        new = dict(state, channels=dict(state["channels"]), tombstones=dict(state["tombstones"]),
+                   releases=dict(state["releases"]))
+        if release is not None:
+            new["releases"].setdefault(release[0], release[1])
         if root_version is not None:
             new["root_version"] = max(state["root_version"], root_version)
         if channel is not None:
@@ -197,7 +206,8 @@ def _claimed_root_version(view: Any) -> int:
     return max((int(s) for s in stems if s.isascii() and s.isdigit()), default=0)
 
 
-def consult(view: Any, *, trusted_root: str | None, channel: tuple[str, int] | None, sha256s: list[str]) -> None:
+def consult(view: Any, *, trusted_root: str | None, channel: tuple[str, int] | None, sha256s: list[str],
+            release: tuple[str, str] | None = None) -> None:
     """Refuse a registry state older than what this consumer saw, then remember what it verified now.
 
     The root chain is verified here when the registry has one (a chain that does not verify only
@@ -216,10 +226,11 @@ def consult(view: Any, *, trusted_root: str | None, channel: tuple[str, int] | N
     except PedataError:
         roots = None
     version = int(roots[-1].version) if roots else _claimed_root_version(view)
-    check(registry_id, root_version=version, channel=channel, sha256s=sha256s, where=view.location)
+    check(registry_id, root_version=version, channel=channel, sha256s=sha256s, where=view.location, release=release)
     state = load(registry_id)
     seen = _verified_tombstones(view, roots, set(state["tombstones"])) if roots else {}
-    record(registry_id, root_version=version if roots else None, channel=channel if roots else None, tombstones=seen)
+    record(registry_id, root_version=version if roots else None, channel=channel if roots else None, tombstones=seen,
+           release=release if roots else None)
 
 
 def _verified_tombstones(view: Any, roots: list[Any], known: set[str]) -> dict[str, str]:

@@ -83,6 +83,7 @@ class _Pin:
     location: dict[str, Any] | None = None
     expiries: list[str] = field(default_factory=list)  # what was checked unexpired (the memo's limit)
     channel: tuple[str, int] | None = None  # a signed channel served: (ns/channel, version), for consumer_state
+    release: tuple[str, str] | None = None  # a release served: (ns@vX, digest of its pins), for consumer_state
 
 
 def _pin(view: RegistryView, uri: PedataURI, trusted_root: str | None, offline: bool = False,
@@ -97,7 +98,7 @@ def _pin(view: RegistryView, uri: PedataURI, trusted_root: str | None, offline: 
         return _Pin(uri.ref, manifest.digest, manifest.size, None, [], expiries=_expiries(root))
     warnings: list[str] = []
     expiries: list[str] = []
-    signed_channel = None
+    signed_channel = served_release = None
     if uri.ref_kind == "channel":
         ch = view.load_channel(ns, uri.ref)
         if ch is None:
@@ -144,6 +145,9 @@ def _pin(view: RegistryView, uri: PedataURI, trusted_root: str | None, offline: 
             warnings.append(f"{what} is provisional (not yet certified)")
         verified_by = "certifier"
         pins = rel.pins
+        from .canonical import digest
+
+        served_release = (f"{ns}@v{uri.ref}", digest(pins))
     if uri.name not in pins:
         raise NotFoundError(f"{what} has no artifact {uri.name!r} (it pins: {', '.join(sorted(pins)) or 'none'})")
     pin = pins[uri.name]
@@ -153,7 +157,7 @@ def _pin(view: RegistryView, uri: PedataURI, trusted_root: str | None, offline: 
     if root is not None and not expiries:
         expiries.extend(_expiries(root))
     return _Pin(pin["sha256"], pin["manifest_sha256"], size, verified_by, warnings, pin.get("location"), expiries,
-                signed_channel)
+                signed_channel, served_release)
 
 
 def _expiries(root: Any, *more: str | None) -> list[str]:
@@ -215,7 +219,8 @@ def describe(
     if not revoked_ok:  # what this consumer saw before wins (consumer_state.py); the memo is written after
         from . import consumer_state
 
-        consumer_state.consult(view, trusted_root=trusted_root, channel=pin.channel, sha256s=[pin.sha256])
+        consumer_state.consult(view, trusted_root=trusted_root, channel=pin.channel, sha256s=[pin.sha256],
+                               release=pin.release)
     if parsed.path is not None or manifest.format == "directory":  # directory artifacts: dirresolve.py
         return _describe_directory(view, parsed, pin, manifest)
     hit = cache.lookup(pin.sha256, pin.size)

@@ -370,6 +370,8 @@ def _check_history(ctx: Context) -> None:
                     ctx.violation(path, f"version {doc.version}: prev {str(doc.prev)[:12]}… is not the digest of an earlier version of this channel", e.commit)
                 elif doc.prev in known and known[doc.prev] >= doc.version:
                     ctx.violation(path, f"version {doc.version}: prev points at version {known[doc.prev]}, which is not older", e.commit)
+                elif doc.prev in known and doc.version > known[doc.prev] + 1:
+                    ctx.violation(path, _jump(doc.version, known[doc.prev]), e.commit)
             if doc.expires and e.status != "B" and parse_time(doc.expires) < e.time:
                 ctx.violation(path, f"version {doc.version} was committed at {format_time(e.time)}, after it expired at {doc.expires}", e.commit)
             if doc.channel not in UNSIGNED_CHANNELS and e.status != "B" and e.commit in roots:
@@ -389,6 +391,8 @@ def _check_history(ctx: Context) -> None:
                 ctx.violation(path, f"version {head_doc.version} re-used with different content in the work tree")
             elif head_doc.prev != last_digest and head_doc.prev not in known:
                 ctx.violation(path, f"version {head_doc.version}: prev does not chain to version {last.version}")
+            elif head_doc.prev in known and head_doc.version > known[head_doc.prev] + 1:
+                ctx.violation(path, _jump(head_doc.version, known[head_doc.prev]))
     for path, entries in sorted(by_path.items()):
         if not path.startswith("releases/"):
             continue
@@ -401,6 +405,12 @@ def _check_history(ctx: Context) -> None:
         head_rel = ctx.releases.get(path)
         if head_rel is not None and last_rel is not None and STATUS_RANK[head_rel.status] < STATUS_RANK[last_rel.status]:
             ctx.violation(path, f"status went backwards: {last_rel.status} -> {head_rel.status}")
+
+
+def _jump(version: int, prev: int) -> str:
+    """A channel version must be its prev's plus one: a jump spends the room the next writes need."""
+    return (f"version {version} jumps from version {prev}: each new version adds one (publish and promote do), "
+            "so a jump only brings the channel nearer the largest version the strict reader accepts")
 
 
 def _report_unmet(ctx: Context, path: str, unmet: dict[str, tuple[int, str, list[str]]], met: set[str], head: str | None) -> None:

@@ -38,6 +38,7 @@ def _state(args: argparse.Namespace) -> int:
     for st in states:
         lines.append(f"registry {st['registry']}: trust root version {st['root_version']}")
         lines += [f"  channel {name}: version {v}" for name, v in sorted(st["channels"].items())]
+        lines += [f"  release {name}: pins sha256:{d}" for name, d in sorted(st.get("releases", {}).items())]
         lines += [f"  revoked {sha}: {note}" for sha, note in sorted(st["tombstones"].items())]
     emit(args, {"state_dir": str(consumer_state.state_dir()), "registries": states},
          "\n".join(lines) or f"no registry remembered yet ({consumer_state.state_dir()})")
