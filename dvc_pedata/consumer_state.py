@@ -117,6 +117,11 @@ def check(registry_id: str, *, root_version: int | None, channel: tuple[str, int
     """Refuse what is older than, or revoked by, what this consumer already saw (nothing written)."""
     state = load(registry_id)
     reset = f"if the registry was reset on purpose: pedata trust state --reset {registry_id}"
+    for sha in sha256s:
+        if sha in state["tombstones"]:
+            seen_ts = state["tombstones"][sha]
+            raise RevokedError(f"sha256 {sha} was revoked (tombstone seen by this consumer: {seen_ts}); registry "
+                               f"{where} no longer says so, but revoked bytes are never served again; {reset}")
     if root_version is not None and root_version < state["root_version"]:
         raise SignatureError(f"registry {where} serves trust root version {root_version}, but this consumer already "
                              f"verified version {state['root_version']}: a rollback (older keys would count again); {reset}")
@@ -129,11 +134,6 @@ def check(registry_id: str, *, root_version: int | None, channel: tuple[str, int
     if release is not None and state["releases"].get(release[0], release[1]) != release[1]:
         raise SignatureError(f"release {release[0]} in registry {where} pins other bytes than when this consumer "
                              f"resolved it before: a cited release never changes its pins; {reset}")
-    for sha in sha256s:
-        if sha in state["tombstones"]:
-            seen_ts = state["tombstones"][sha]
-            raise RevokedError(f"sha256 {sha} was revoked (tombstone seen by this consumer: {seen_ts}); registry "
-                               f"{where} no longer says so, but revoked bytes are never served again; {reset}")
 
 
 def record(registry_id: str, *, root_version: int | None, channel: tuple[str, int] | None,

@@ -210,17 +210,19 @@ def describe(
     pin = _pin(view, parsed, trusted_root, offline, require_signed)
     pin.warnings.extend(view.notes)  # e.g. offline, and the URL's default branch never fetched
     manifest = _manifest(view, parsed, pin)
+    if not revoked_ok:
+        # What this consumer saw before wins (consumer_state.py), and what it sees now is remembered
+        # first, so a tombstone that refuses the bytes below is remembered too. The memo comes last.
+        from . import consumer_state
+
+        consumer_state.consult(view, trusted_root=trusted_root, channel=pin.channel, sha256s=[pin.sha256],
+                               release=pin.release)
     try:
         _check_tombstone(view, parsed, pin.sha256)
     except RevokedError as exc:
         if not revoked_ok:
             raise
         pin.warnings.append(f"{exc.message} (its manifest stays readable; its bytes are not served)")
-    if not revoked_ok:  # what this consumer saw before wins (consumer_state.py); the memo is written after
-        from . import consumer_state
-
-        consumer_state.consult(view, trusted_root=trusted_root, channel=pin.channel, sha256s=[pin.sha256],
-                               release=pin.release)
     if parsed.path is not None or manifest.format == "directory":  # directory artifacts: dirresolve.py
         return _describe_directory(view, parsed, pin, manifest)
     hit = cache.lookup(pin.sha256, pin.size)
