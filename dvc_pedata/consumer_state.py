@@ -113,15 +113,15 @@ def _drop_warm_memos() -> None:
 
 
 def check(registry_id: str, *, root_version: int | None, channel: tuple[str, int] | None,
-          sha256s: list[str], where: str, release: tuple[str, str] | None = None) -> None:
+          sha256s: list[str], where: str, release: tuple[str, str] | None = None, uri: str | None = None) -> None:
     """Refuse what is older than, or revoked by, what this consumer already saw (nothing written)."""
     state = load(registry_id)
     reset = f"if the registry was reset on purpose: pedata trust state --reset {registry_id}"
     for sha in sha256s:
         if sha in state["tombstones"]:
-            seen_ts = state["tombstones"][sha]
-            raise RevokedError(f"sha256 {sha} was revoked (tombstone seen by this consumer: {seen_ts}); registry "
-                               f"{where} no longer says so, but revoked bytes are never served again; {reset}")
+            raise RevokedError(f"{uri + ': ' if uri else ''}sha256 {sha} was {state['tombstones'][sha]} (this consumer "
+                               "saw the tombstone; revoked bytes are never served again, whatever the registry "
+                               f"{where} says now); {reset}")
     if root_version is not None and root_version < state["root_version"]:
         raise SignatureError(f"registry {where} serves trust root version {root_version}, but this consumer already "
                              f"verified version {state['root_version']}: a rollback (older keys would count again); {reset}")
@@ -207,7 +207,7 @@ def _claimed_root_version(view: Any) -> int:
 
 
 def consult(view: Any, *, trusted_root: str | None, channel: tuple[str, int] | None, sha256s: list[str],
-            release: tuple[str, str] | None = None) -> None:
+            release: tuple[str, str] | None = None, uri: str | None = None) -> None:
     """Refuse a registry state older than what this consumer saw, then remember what it verified now.
 
     The root chain is verified here when the registry has one (a chain that does not verify only
@@ -226,7 +226,8 @@ def consult(view: Any, *, trusted_root: str | None, channel: tuple[str, int] | N
     except PedataError:
         roots = None
     version = int(roots[-1].version) if roots else _claimed_root_version(view)
-    check(registry_id, root_version=version, channel=channel, sha256s=sha256s, where=view.location, release=release)
+    check(registry_id, root_version=version, channel=channel, sha256s=sha256s, where=view.location, release=release,
+          uri=uri)
     state = load(registry_id)
     seen = _verified_tombstones(view, roots, set(state["tombstones"])) if roots else {}
     record(registry_id, root_version=version if roots else None, channel=channel if roots else None, tombstones=seen,

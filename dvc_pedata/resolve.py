@@ -216,7 +216,7 @@ def describe(
         from . import consumer_state
 
         consumer_state.consult(view, trusted_root=trusted_root, channel=pin.channel, sha256s=[pin.sha256],
-                               release=pin.release)
+                               release=pin.release, uri=str(parsed))
     try:
         _check_tombstone(view, parsed, pin.sha256)
     except RevokedError as exc:
@@ -324,7 +324,8 @@ def _remember(view: RegistryView, res: Resolution, uri: str, trusted_root: str |
     from .timeutil import parse_time
 
     not_after = min((parse_time(e, "expiry").timestamp() for e in res.expiries), default=None)
-    roots = tuple(sorted(rel.rsplit("/", 1)[1] for rel in view.reads if rel.startswith("trust/root/")))
+    roots = tuple(sorted(rel.rsplit("/", 1)[1] for rel, digest in view.reads.items()
+                         if rel.startswith("trust/root/") and digest is not None))  # an absent root 1: no listing
     log = {"uri": res.uri, "sha256": res.sha256, "manifest_sha256": res.manifest_sha256,
            "name": f"{res.namespace}/{res.name}"}
     warm.record(

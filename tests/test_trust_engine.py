@@ -229,8 +229,9 @@ def test_a_force_push_dropping_a_rotation_and_a_tombstone_fails_verify_base_and_
            "withdrawn" in found, found
     # the consumer that saw them refuses, from the registry and from its own cache and memo
     again = get(url, f"sha256:{world.sha_a}", cwd=tmp_path)
-    assert_one_line_error(again, f"sha256 {world.sha_a} was revoked (tombstone seen by this consumer: revoked on",
-                          "revoked bytes are never served again")
+    assert_one_line_error(again, f"{PEOPLE}@sha256:{world.sha_a}: sha256 {world.sha_a} was revoked on ",
+                          "by the office: disclosure risk (this consumer saw the tombstone; revoked bytes are never "
+                          f"served again, whatever the registry {url} says now)")
     memo = run_pedata("get", f"{PEOPLE}@sha256:{world.sha_a}", cwd=local, env=consumer_env())
     assert_one_line_error(memo, f"sha256 {world.sha_a} was revoked")
     rollback = get(url, "latest", cwd=tmp_path)  # latest pins B (not revoked): the older root alone refuses
