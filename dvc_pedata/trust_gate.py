@@ -1,13 +1,14 @@
 """The resolver's use of the trust API: load the root chain, demand a role's threshold.
 
 Kept in one small module so the resolver states *what* a ref demands (certifier for releases,
-promoter for non-``latest`` channels) while :mod:`dvc_pedata.trust` and
-:mod:`dvc_pedata.signing` own *how* signatures and root rotation are checked.
+promoter for non-``latest`` channels) while :mod:`dvc_pedata.judge` (binding, room, expiry,
+history), :mod:`dvc_pedata.trust` and :mod:`dvc_pedata.signing` own *how* it is judged --
+the same rules ``pedata verify`` applies.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from .documents import Document
@@ -61,9 +62,9 @@ def require_committed(view: RegistryView, doc: Document, path: str, root: Any, r
 
 
 def require_unexpired(expires: str | None, what: str, now: datetime | None = None) -> None:
-    """Signed pointers carry an expiry so a frozen mirror cannot serve stale state forever."""
-    if not expires:
-        return
-    when = datetime.fromisoformat(expires.replace("Z", "+00:00"))
-    if when <= (now or datetime.now(timezone.utc)):
-        raise SignatureError(f"{what} expired at {expires}; ask its signers for a fresh version")
+    """Signed pointers carry an expiry so a frozen mirror cannot serve stale state forever (the judge's rule)."""
+    from .judge import expiry_problem
+
+    problem = expiry_problem(expires, now)
+    if problem:
+        raise SignatureError(f"{what} {problem}")

@@ -298,3 +298,22 @@ def test_an_unsigned_latest_under_a_pinned_root_is_reported_and_can_be_refused(w
     assert_one_line_error(run_pedata("get", f"{PEOPLE}@latest", "--trusted-root", world.root1, cwd=hostile,
                                      env={**consumer_env(), "PEDATA_REQUIRE_SIGNED": "1"}), "channel us/latest is unsigned")
     assert run_pedata("get", f"{PEOPLE}@latest", cwd=hostile, env=consumer_env()).stderr == ""  # no pin: as before
+
+
+def test_a_back_dated_branch_that_copies_the_new_root_is_caught_by_verify_base(world, tmp_path):
+    """The honest limit of whole-history rules, and what closes it: the base's root is a floor."""
+    url, maintainer = world.fork(tmp_path)
+    bob = world.clone(url, tmp_path / "bob")
+    world.cli(maintainer, "trust", "add-key", "certifier", "dave", "--sign", "alice")
+    world.cli(maintainer, "trust", "remove-key", "certifier", "bob", "--sign", "alice")
+    tip = commit(maintainer, "trust roots 2 and 3: bob leaves the certifiers")
+    push(maintainer)
+    _forged_release(bob, world, "1.1.0", "bob")
+    run(["git", "fetch", "-q", "origin"], cwd=bob)
+    for n in (2, 3):  # the new roots copied into a commit of the branch: it now looks like a later rotation
+        (bob / f"trust/root/{n}.json").write_bytes(run(["git", "show", f"origin/main:trust/root/{n}.json"], cwd=bob).stdout.encode())
+    commit(bob, "roots")
+    run(["git", "merge", "-q", "--no-edit", "origin/main"], cwd=bob)
+    found = violations(bob, "--base", tip)
+    assert any(v.startswith("releases/us/1.1.0.json: signed by 0 of 1 required certifier keys under trust root version 3")
+               for v in found), found
