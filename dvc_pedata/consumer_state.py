@@ -193,15 +193,19 @@ def registry_identity(view: Any) -> str | None:
         return None  # the chain check (verify, or a ref that needs signatures) reports it
 
 
-def _claimed_root_version(view: Any) -> int:
-    """The highest ``trust/root/<N>.json`` the view lists (unverified: only compared, never recorded)."""
+def _claimed_root_version(view: Any, state: str | None = None) -> int:
+    """The highest ``trust/root/<N>.json`` listed at ``state`` (default: the view's own; "" = work tree).
+
+    Unverified: only ever compared with what was verified before, never recorded.
+    """
     from . import gitio
 
-    if view.rev is None:
+    rev = view.rev if state is None else (state or None)
+    if rev is None:
         folder = view.root / "trust" / "root"
         names = [p.name for p in folder.iterdir()] if folder.is_dir() else []
     else:
-        names = [p.rsplit("/", 1)[-1] for p in gitio.ls_tree(view.root, view.rev, "trust/root")]
+        names = [p.rsplit("/", 1)[-1] for p in gitio.ls_tree(view.root, rev, "trust/root")]
     stems = [n[:-5] for n in names if n.endswith(".json")]
     return max((int(s) for s in stems if s.isascii() and s.isdigit()), default=0)
 
@@ -210,7 +214,8 @@ def consult(view: Any, *, trusted_root: str | None, channel: tuple[str, int] | N
             release: tuple[str, str] | None = None, uri: str | None = None) -> None:
     """Refuse a registry state older than what this consumer saw, then remember what it verified now.
 
-    The root chain is verified here when the registry has one (a chain that does not verify only
+    Read at an explicit revision, the root version compared is the registry's current one and
+    channel versions are neither compared nor remembered. The root chain is verified here when the registry has one (a chain that does not verify only
     skips the remembering: the refs that need it refuse on their own). Tombstones are remembered
     only once their revoker signatures verify under that chain, so a push without keys cannot
     make a consumer refuse bytes for good.
@@ -226,8 +231,13 @@ def consult(view: Any, *, trusted_root: str | None, channel: tuple[str, int] | N
     except PedataError:
         roots = None
     version = int(roots[-1].version) if roots else _claimed_root_version(view)
-    check(registry_id, root_version=version, channel=channel, sha256s=sha256s, where=view.location, release=release,
-          uri=uri)
+    # An explicit revision (--rev, pedata import's tag) is history the user asked for: its root and
+    # channel versions may be older. The registry's current state (view.current) must not be.
+    current = max((_claimed_root_version(view, state) for state, _ in view.current), default=version)
+    if view.current:
+        channel = None
+    check(registry_id, root_version=max(version, current), channel=channel, sha256s=sha256s, where=view.location,
+          release=release, uri=uri)
     state = load(registry_id)
     seen = _verified_tombstones(view, roots, set(state["tombstones"])) if roots else {}
     record(registry_id, root_version=version if roots else None, channel=channel if roots else None, tombstones=seen,

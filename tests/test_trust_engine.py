@@ -317,3 +317,23 @@ def test_a_back_dated_branch_that_copies_the_new_root_is_caught_by_verify_base(w
     found = violations(bob, "--base", tip)
     assert any(v.startswith("releases/us/1.1.0.json: signed by 0 of 1 required certifier keys under trust root version 3")
                for v in found), found
+
+
+def test_history_the_consumer_asks_for_is_not_a_rollback(world, tmp_path):
+    """``--rev`` (what ``pedata import`` records) reads an older root and channel on purpose: served,
+    as long as the registry's current state is not older than what the consumer saw."""
+    url, maintainer = world.fork(tmp_path)
+    before = run(["git", "rev-parse", "HEAD"], cwd=maintainer).stdout.strip()
+    world.cli(maintainer, "promote", "us", "--sign", "alice", "--no-commit")
+    commit(maintainer, "next v2")
+    world.cli(maintainer, "trust", "add-key", "certifier", "dave", "--sign", "alice")
+    commit(maintainer, "trust root 2")
+    push(maintainer)
+    assert get(url, "next", cwd=tmp_path).ok  # remembers root 2 and next version 2
+    at_tag = get(url, "v1.0.0", "--rev", "us/v1.0.0", "--json", cwd=tmp_path)
+    assert at_tag.ok and json.loads(at_tag.stdout)["sha256"] == world.sha_a, at_tag
+    old_next = get(url, "next", "--rev", before, "--json", cwd=tmp_path)
+    assert old_next.ok and json.loads(old_next.stdout)["sha256"] == world.sha_a, old_next
+    run(["git", "push", "-q", "-f", "origin", f"{before}:refs/heads/main"], cwd=maintainer)  # now the current state rolls back
+    assert_one_line_error(get(url, "v1.0.0", "--rev", "us/v1.0.0", cwd=tmp_path),
+                          "serves trust root version 1, but this consumer already verified version 2")
