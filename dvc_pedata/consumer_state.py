@@ -211,18 +211,19 @@ def _claimed_root_version(view: Any, state: str | None = None) -> int:
 
 
 def consult(view: Any, *, trusted_root: str | None, channel: tuple[str, int] | None, sha256s: list[str],
-            release: tuple[str, str] | None = None, uri: str | None = None) -> None:
+            release: tuple[str, str] | None = None, uri: str | None = None) -> str | None:
     """Refuse a registry state older than what this consumer saw, then remember what it verified now.
 
     Read at an explicit revision, the root version compared is the registry's current one and
     channel versions are neither compared nor remembered. The root chain is verified here when the registry has one (a chain that does not verify only
     skips the remembering: the refs that need it refuse on their own). Tombstones are remembered
     only once their revoker signatures verify under that chain, so a push without keys cannot
-    make a consumer refuse bytes for good.
+    make a consumer refuse bytes for good. Returns a warning when the state cannot be written (a
+    read-only cache): the resolution stands, but its memory did not grow.
     """
     registry_id = registry_identity(view)
     if registry_id is None:
-        return
+        return None
     roots = None
     try:
         from .trust import load_root_versions
@@ -240,8 +241,12 @@ def consult(view: Any, *, trusted_root: str | None, channel: tuple[str, int] | N
           release=release, uri=uri)
     state = load(registry_id)
     seen = _verified_tombstones(view, roots, set(state["tombstones"])) if roots else {}
-    record(registry_id, root_version=version if roots else None, channel=channel if roots else None, tombstones=seen,
-           release=release if roots else None)
+    try:
+        record(registry_id, root_version=version if roots else None, channel=channel if roots else None,
+               tombstones=seen, release=release if roots else None)
+    except OSError as exc:  # a read-only cache: the resolution stands, the memory does not grow (say so)
+        return f"cannot remember this registry's state in {state_dir()} ({exc.strerror}): rollbacks go unnoticed"
+    return None
 
 
 def _verified_tombstones(view: Any, roots: list[Any], known: set[str]) -> dict[str, str]:

@@ -215,8 +215,10 @@ def describe(
         # first, so a tombstone that refuses the bytes below is remembered too. The memo comes last.
         from . import consumer_state
 
-        consumer_state.consult(view, trusted_root=trusted_root, channel=pin.channel, sha256s=[pin.sha256],
-                               release=pin.release, uri=str(parsed))
+        unremembered = consumer_state.consult(view, trusted_root=trusted_root, channel=pin.channel,
+                                              sha256s=[pin.sha256], release=pin.release, uri=str(parsed))
+        if unremembered:
+            pin.warnings.append(unremembered)
     try:
         _check_tombstone(view, parsed, pin.sha256)
     except RevokedError as exc:
