@@ -337,3 +337,19 @@ def test_history_the_consumer_asks_for_is_not_a_rollback(world, tmp_path):
     run(["git", "push", "-q", "-f", "origin", f"{before}:refs/heads/main"], cwd=maintainer)  # now the current state rolls back
     assert_one_line_error(get(url, "v1.0.0", "--rev", "us/v1.0.0", cwd=tmp_path),
                           "serves trust root version 1, but this consumer already verified version 2")
+
+
+def test_trust_state_shows_the_memory_and_a_damaged_state_file_is_named_not_reset(world, tmp_path):
+    url, _ = world.fork(tmp_path)
+    assert get(url, "next", cwd=tmp_path).ok and get(url, "v1.0.0", cwd=tmp_path).ok
+    shown = run_pedata("trust", "state", cwd=tmp_path)
+    pins = forge.digest(forge.load(world.origin / "releases/us/1.0.0.json")["signed"]["pins"])
+    assert shown.ok and shown.stdout == (f"registry {world.root1}: trust root version 1\n  channel us/next: version 1\n"
+                                         f"  release us@v1.0.0: pins sha256:{pins}\n"), shown
+    state = Path(json.loads(run_pedata("trust", "state", "--json", cwd=tmp_path).stdout)["state_dir"]) / f"{world.root1}.json"
+    state.write_text("{not json")
+    res = get(url, "next", cwd=tmp_path)
+    assert_one_line_error(res, f"{state}: not a pedata consumer trust state", f"pedata trust state --reset {world.root1}")
+    assert state.read_text() == "{not json"  # never silently replaced
+    assert run_pedata("trust", "state", "--reset", world.root1, cwd=tmp_path).ok and not state.exists()
+    assert get(url, "next", cwd=tmp_path).ok and state.is_file()
