@@ -85,7 +85,9 @@ def _warm_get(argv: Sequence[str]) -> int | None:
         args = parser.parse_args(argv)
     except _NotFast:
         return None
-    if args.command != "get" or args.out or args.json or args.rev:
+    if args.command != "get" or args.out or args.json or args.rev or args.require_signed:
+        return None  # --require-signed: a memo written without it may hold an unsigned channel
+    if os.environ.get("PEDATA_REQUIRE_SIGNED", "") not in ("", "0"):
         return None
     hit = warm.lookup(args.uri, args.registry, None, args.trusted_root)
     if hit is None:

@@ -28,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="how -o places cache objects: reflink, read-only hardlink or copy (auto: the cheapest safe one)")
     g.add_argument("--force", action="store_true", help="with -o: replace files that hold other bytes (refused otherwise)")
     g.add_argument("--offline", action="store_true", help="never touch the network; fail if the bytes are not cached")
+    g.add_argument("--require-signed", action="store_true",
+                   help="refuse unsigned channels (latest) instead of warning (also: PEDATA_REQUIRE_SIGNED=1)")
     add_json_flag(g)
     g.set_defaults(func=_get)
 
@@ -50,7 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _get(args: argparse.Namespace) -> int:
     from dvc_pedata.resolver.resolve import resolve
 
-    res = resolve(args.uri, args.registry, args.rev, offline=args.offline, trusted_root=args.trusted_root)
+    res = resolve(args.uri, args.registry, args.rev, offline=args.offline, trusted_root=args.trusted_root,
+                  require_signed=args.require_signed)
     for w in res.warnings:
         warn(w)
     assert res.path is not None

@@ -56,6 +56,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_json_flag(sh)
     sh.set_defaults(func=_show)
 
+    from dvc_pedata.cli.trust_state import register_under  # the consumer's side: pedata trust state
+
+    register_under(tsub)
+
 
 def _rotation_args(p: argparse.ArgumentParser) -> None:
     _keys_arg(p, "--sign", "private keys of the old and new root role that approve (repeatable)", required=True)

@@ -227,9 +227,8 @@ class PedataFileSystem(AbstractFileSystem):
         view = self._view()
         if view.rev is None and view.url is None:
             view.reads = {}  # a work tree: remember what was read, for the info memo
-        pin = resolve._pin(view, parsed, self.trusted_root, self.offline)
-        manifest = resolve._manifest(view, parsed, pin)
-        resolve._check_tombstone(view, parsed, pin.sha256)
+        pin, manifest = resolve.judge_pin(view, parsed, trusted_root=self.trusted_root, offline=self.offline)
+        resolve.check_tombstone(view, parsed, pin.sha256)
         return view, pin, manifest
 
     def _artifact_info(self, path: str, parsed: Any, judged: tuple[Any, Any, Any] | None = None) -> dict[str, Any]:
@@ -386,7 +385,7 @@ class PedataFileSystem(AbstractFileSystem):
             doc = view.load_channel(ns, ch)
             for name in sorted(doc.artifacts if doc is not None else []):
                 try:
-                    pin = resolve._pin(view, PedataURI(ns, name, "channel", ch), self.trusted_root, self.offline)
+                    pin, _ = resolve.judge_pin(view, PedataURI(ns, name, "channel", ch), trusted_root=self.trusted_root, offline=self.offline)
                     slot(name)["channels"][ch] = pin.sha256
                 except PedataError as exc:
                     slot(name)["refused"][ch] = exc.message
@@ -395,7 +394,7 @@ class PedataFileSystem(AbstractFileSystem):
             for name in sorted(rel.pins if rel is not None else []):
                 ref = f"v{version}"
                 try:
-                    pin = resolve._pin(view, PedataURI(ns, name, "release", version), self.trusted_root, self.offline)
+                    pin, _ = resolve.judge_pin(view, PedataURI(ns, name, "release", version), trusted_root=self.trusted_root, offline=self.offline)
                     slot(name)["releases"][version] = {"sha256": pin.sha256, "status": rel.status}
                 except RevokedError:
                     slot(name)["releases"][version] = {"sha256": rel.pins[name].get("sha256"), "status": rel.status}

@@ -108,3 +108,13 @@ def parse_release_ref(ref: str) -> tuple[str, str]:
     if not m:
         raise UsageError(f"bad reference {ref!r}: expected {RELEASE_REF_HELP}")
     return check_namespace(m.group(1)), check_semver(m.group(2))
+
+
+def tag_name(ns: str, version: str) -> str:
+    """The citation tag of a release: ``<ns>/v<version>``."""
+    return f"{ns}/v{check_semver(version)}"
+
+
+def gto_tag_name(ns: str, version: str) -> str:
+    """The GTO-readable tag: ``<ns>@v<version>`` (GTO's ``<artifact>@v<semver>`` convention)."""
+    return f"{ns}@v{check_semver(version)}"

@@ -6,8 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from dvc_pedata.base import gitio
+from dvc_pedata.errors import DocumentError
 from dvc_pedata.model.documents import Channel, new_body
 from dvc_pedata.registry.repo import Registry
+from dvc_pedata.trust.judge import room_problem
 
 
 def pin_of(sha256: str, manifest_sha256: str, size: int, location: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -59,6 +61,11 @@ def advance(
     if current is not None and merged == current.artifacts and expires == current.expires:
         return None
     version, prev = _next_position(reg, ns, channel, current)
+    if current is not None:
+        problem = room_problem(current) or room_problem(Channel({**current.body, "version": version}))
+        if problem:  # never write a version the strict reader refuses, or one that bricks the next write
+
+            raise DocumentError(f"{reg.rel(reg.channel_path(ns, channel))}: {problem}; nothing written")
     body = new_body(
         "channel",
         namespace=ns,

@@ -18,22 +18,16 @@ from dvc_pedata.errors import NotFoundError
 from dvc_pedata.model.companion import registry_reader
 from dvc_pedata.model.documents import Release
 from dvc_pedata.model.schema_diff import diff_manifests, render_text, summarise
-from dvc_pedata.model.semver import Version, check_semver
-from dvc_pedata.model.uri import parse_release_ref
+from dvc_pedata.model.semver import Version
+from dvc_pedata.model.uri import gto_tag_name, parse_release_ref, tag_name
 from dvc_pedata.registry.refs import manifest_for_pin
 from dvc_pedata.registry.repo import Registry
 
 DIGEST_LINE_RE = re.compile(r"^release-digest: sha256:([0-9a-f]{64})$", re.M)
 
 
-def tag_name(ns: str, version: str) -> str:
-    """The citation tag of a release: ``<ns>/v<version>``."""
-    return f"{ns}/v{check_semver(version)}"
 
 
-def gto_tag_name(ns: str, version: str) -> str:
-    """The GTO-readable tag: ``<ns>@v<version>`` (GTO's ``<artifact>@v<semver>`` convention)."""
-    return f"{ns}@v{check_semver(version)}"
 
 
 def tag_message(ns: str, version: str, rel_path: str, digest: str) -> str:

@@ -24,17 +24,11 @@ from dvc_pedata.model.companion import FILES
 from dvc_pedata.model.documents import Manifest, Release, new_body, status_rank
 from dvc_pedata.model.fields import companion_of
 from dvc_pedata.model.semver import Version, check_semver
+from dvc_pedata.model.uri import gto_tag_name, tag_name
 from dvc_pedata.registry.lock import registry_lock
 from dvc_pedata.registry.refs import manifest_for_pin
 from dvc_pedata.registry.repo import Registry
-from dvc_pedata.releases.catalog import (
-    gto_tag_message,
-    gto_tag_name,
-    previous_of,
-    tag_message,
-    tag_name,
-    versions,
-)
+from dvc_pedata.releases.catalog import gto_tag_message, previous_of, tag_message, versions
 from dvc_pedata.trust.keys import Signer
 from dvc_pedata.trust.signing import check_threshold, sign
 

@@ -3,9 +3,10 @@
 Order of work, cheapest and safest first:
 
 1. parse the URI; open the registry (work tree, commit, or cached git clone: :mod:`regsource`);
-2. find the pin and check what the ref demands: ``sha256:`` needs only a manifest; a channel other
-   than ``latest`` must meet the promoter threshold; a release the certifier threshold (under the
-   root in force when it was committed, if the newest root refuses it: :mod:`trust_history`), and must
+2. find the pin and check what the ref demands (:mod:`judge` decides, as for ``verify``; a
+   document stored under another name than its body gives is refused by name): ``sha256:`` needs
+   only a manifest; a channel other than ``latest`` must meet the promoter threshold; a release the certifier threshold (under the
+   root in force when it was committed, if the newest root refuses it: :mod:`judge`), and must
    not be ``unreproducible`` (refused) or ``retired`` (a warning); ``trusted_root`` pins root 1;
 3. refuse revoked bytes (a tombstone), even when they sit in the local cache, and whatever the
    revision read: a tombstone in the registry's current state wins (:meth:`RegistryView.find_tombstone`);
@@ -22,17 +23,26 @@ from pathlib import Path
 from typing import Any
 
 from dvc_pedata.base.timeutil import parse_time
-from dvc_pedata.errors import IntegrityError, NotFoundError, OfflineError, RevokedError
+from dvc_pedata.errors import (
+    IntegrityError,
+    NotFoundError,
+    OfflineError,
+    RevokedError,
+    SignatureError,
+)
 from dvc_pedata.model import layout
+from dvc_pedata.model.canonical import digest
 from dvc_pedata.model.documents import Manifest
 from dvc_pedata.model.names import LATEST
 from dvc_pedata.model.uri import PedataURI, parse
 from dvc_pedata.registry.shaprefix import channel_hint, did_you_mean, expand_in_view, view_names
 from dvc_pedata.registry.source import RegistryView, open_registry
 from dvc_pedata.resolver import access_log, cache, dirresolve, warm
+from dvc_pedata.resolver import state as consumer_state
 from dvc_pedata.resolver.dirfetch import fetch_directory
 from dvc_pedata.resolver.fetch import fetch
 from dvc_pedata.trust import gate as trust_gate
+from dvc_pedata.trust import judge
 
 
 @dataclass
@@ -83,9 +93,12 @@ class _Pin:
     warnings: list[str]
     location: dict[str, Any] | None = None
     expiries: list[str] = field(default_factory=list)  # what was checked unexpired (the memo's limit)
+    channel: tuple[str, int] | None = None  # a signed channel served: (ns/channel, version), for consumer_state
+    release: tuple[str, str] | None = None  # a release served: (ns@vX, digest of its pins), for consumer_state
 
 
-def _pin(view: RegistryView, uri: PedataURI, trusted_root: str | None, offline: bool = False) -> _Pin:
+def _pin(view: RegistryView, uri: PedataURI, trusted_root: str | None, offline: bool = False,
+         require_signed: bool = False) -> _Pin:
     """The pin ``uri`` names, after the checks its ref kind demands."""
     ns = view.namespace(uri.namespace)
     root = trust_gate.load_root(view, trusted_root) if trusted_root else None
@@ -94,28 +107,40 @@ def _pin(view: RegistryView, uri: PedataURI, trusted_root: str | None, offline: 
         return _Pin(uri.ref, manifest.digest, manifest.size, None, [], expiries=_expiries(root))
     warnings: list[str] = []
     expiries: list[str] = []
+    signed_channel = served_release = None
     if uri.ref_kind == "channel":
         ch = view.load_channel(ns, uri.ref)
         if ch is None:
             hint = channel_hint(ns, uri.ref, view_names(view, f"channels/{ns}"), view_names(view, f"releases/{ns}"))
             raise NotFoundError(f"no channel {ns}/{uri.ref} in registry {view.location}{hint}")
         what = f"channel {ns}/{uri.ref} (version {ch.version})"
+        judge.require_bound(f"channels/{ns}/{uri.ref}.json", ch, what)
         verified_by = None
+        if uri.ref == LATEST and (trusted_root or require_signed):
+            # latest is unsigned by design: a hostile copy of a registry can serve its own.
+            text = (f"channel {ns}/{LATEST} is unsigned: nobody vouches for what it points at, even under the"
+                    " pinned trust root; resolve a signed channel or a release")
+            if require_signed:
+                raise SignatureError(f"{text} (unsigned channels are refused: --require-signed or PEDATA_REQUIRE_SIGNED)")
+            warnings.append(text)
         if uri.ref != LATEST:
             root = root or trust_gate.load_root(view, None)
             trust_gate.require(ch, root, "promoter", ns, what)
             trust_gate.require_unexpired(ch.expires, what)
             verified_by = "promoter"
             expiries.extend(_expiries(root, ch.expires))
+            signed_channel = (f"{ns}/{uri.ref}", int(ch.version))
         pins = ch.artifacts
     else:
         rel = view.load_release(ns, uri.ref)
         if rel is None:
             raise NotFoundError(f"no release {ns}@v{uri.ref} in registry {view.location}")
         what = f"release {ns}@v{uri.ref}"
+        judge.require_bound(f"releases/{ns}/{uri.ref}.json", rel, what)
         root = root or trust_gate.load_root(view, None)
         trust_gate.require_committed(view, rel, layout.release(ns, uri.ref), root, "certifier", ns, what,
                                      trusted_root, offline)
+        judge.require_as_tagged(view, f"releases/{ns}/{uri.ref}.json", rel, what)
         expiries.extend(_expiries(root))
         if rel.status == "unreproducible" and uri.path is not None:
             # One file of a folder: its own tombstone decides (checked later); the rest stay fetchable.
@@ -128,6 +153,8 @@ def _pin(view: RegistryView, uri: PedataURI, trusted_root: str | None, offline: 
             warnings.append(f"{what} is provisional (not yet certified)")
         verified_by = "certifier"
         pins = rel.pins
+
+        served_release = (f"{ns}@v{uri.ref}", digest(pins))
     if uri.name not in pins:
         raise NotFoundError(f"{what} has no artifact {uri.name!r}{did_you_mean(uri.name, pins)} (it pins: {', '.join(sorted(pins)) or 'none'})")
     pin = pins[uri.name]
@@ -136,7 +163,8 @@ def _pin(view: RegistryView, uri: PedataURI, trusted_root: str | None, offline: 
     size = None if pin.get("size") is None else int(pin["size"])
     if root is not None and not expiries:
         expiries.extend(_expiries(root))
-    return _Pin(pin["sha256"], pin["manifest_sha256"], size, verified_by, warnings, pin.get("location"), expiries)
+    return _Pin(pin["sha256"], pin["manifest_sha256"], size, verified_by, warnings, pin.get("location"), expiries,
+                signed_channel, served_release)
 
 
 def _expiries(root: Any, *more: str | None) -> list[str]:
@@ -155,7 +183,7 @@ def _manifest(view: RegistryView, uri: PedataURI, pin: _Pin) -> Manifest:
     return manifest
 
 
-def _check_tombstone(view: RegistryView, uri: PedataURI, sha256: str) -> None:
+def check_tombstone(view: RegistryView, uri: PedataURI, sha256: str) -> None:
     """Refuse revoked bytes: a tombstone at the view's state or, read at a revision, in the current state."""
     found = view.find_tombstone(sha256)
     if found is not None:
@@ -166,6 +194,25 @@ def _check_tombstone(view: RegistryView, uri: PedataURI, sha256: str) -> None:
         )
 
 
+def judge_pin(view: RegistryView, parsed: PedataURI, *, trusted_root: str | None = None, offline: bool = False,
+              require_signed: bool = False, remember: bool = True) -> tuple[_Pin, Manifest]:
+    """The pin ``parsed`` names and its manifest, after every check its ref demands (the judge),
+    and, with ``remember``, after this consumer's memory (:mod:`dvc_pedata.resolver.state`): what it
+    saw before wins, and what it sees now is remembered. Tombstones are :func:`check_tombstone`'s."""
+    require_signed = require_signed or os.environ.get("PEDATA_REQUIRE_SIGNED", "") not in ("", "0")
+    pin = _pin(view, parsed, trusted_root, offline, require_signed)
+    pin.warnings.extend(view.notes)  # e.g. offline, and the URL's default branch never fetched
+    manifest = _manifest(view, parsed, pin)
+    if remember:
+        # Remembered before the tombstone check, so a tombstone that refuses the bytes is
+        # remembered too. The warm memo comes last (resolve()).
+        unremembered = consumer_state.consult(view, trusted_root=trusted_root, channel=pin.channel,
+                                              sha256s=[pin.sha256], release=pin.release, uri=str(parsed))
+        if unremembered:
+            pin.warnings.append(unremembered)
+    return pin, manifest
+
+
 def describe(
     uri: str | PedataURI,
     registry: str | os.PathLike[str] | None = None,
@@ -174,6 +221,7 @@ def describe(
     offline: bool = False,
     trusted_root: str | None = None,
     revoked_ok: bool = False,
+    require_signed: bool = False,
 ) -> Resolution:
     """Resolve ``uri`` to a checked pin and manifest without fetching bytes (``path`` may be None).
 
@@ -187,11 +235,10 @@ def describe(
     if parsed.ref_kind == "sha256" and len(parsed.ref) < 64:
         parsed = expand_in_view(view, parsed)  # the full digest from here on (checked like any other)
         view.reads = None  # a later manifest could make the prefix ambiguous: never memoise it
-    pin = _pin(view, parsed, trusted_root, offline)
-    pin.warnings.extend(view.notes)  # e.g. offline, and the URL's default branch never fetched
-    manifest = _manifest(view, parsed, pin)
+    pin, manifest = judge_pin(view, parsed, trusted_root=trusted_root, offline=offline,
+                              require_signed=require_signed, remember=not revoked_ok)
     try:
-        _check_tombstone(view, parsed, pin.sha256)
+        check_tombstone(view, parsed, pin.sha256)
     except RevokedError as exc:
         if not revoked_ok:
             raise
@@ -224,7 +271,7 @@ def _describe_directory(view: RegistryView, parsed: PedataURI, pin: _Pin, manife
     """A whole directory (its cached tree, if complete) or the one file ``;path=`` names."""
     if parsed.path is not None:
         entry, entries = dirresolve.select(view, parsed, manifest)
-        _check_tombstone(view, parsed, entry.sha256)
+        check_tombstone(view, parsed, entry.sha256)
         sha256, size, md5 = entry.sha256, entry.size, entry.md5
         hit = cache.lookup(sha256, size)
     else:
@@ -251,9 +298,10 @@ def resolve(
     offline: bool = False,
     trusted_root: str | None = None,
     log: bool = True,
+    require_signed: bool = False,
 ) -> Resolution:
     """Resolve ``uri`` and make sure its verified bytes are in the local cache."""
-    res = describe(uri, registry, rev, offline=offline, trusted_root=trusted_root)
+    res = describe(uri, registry, rev, offline=offline, trusted_root=trusted_root, require_signed=require_signed)
     view = res.view
     assert view is not None
     if res.path is None and res.entries is not None and res.inner_path is None and not offline:
@@ -299,7 +347,8 @@ def _remember(view: RegistryView, res: Resolution, uri: str, trusted_root: str |
         return  # a directory tree, or every access must also reach the remote audit trail
 
     not_after = min((parse_time(e, "expiry").timestamp() for e in res.expiries), default=None)
-    roots = tuple(sorted(rel.rsplit("/", 1)[1] for rel in view.reads if rel.startswith(layout.ROOTS + "/")))
+    roots = tuple(sorted(rel.rsplit("/", 1)[1] for rel, digest in view.reads.items()
+                         if rel.startswith(layout.ROOTS + "/") and digest is not None))  # an absent root 1: no listing
     log = {"uri": res.uri, "sha256": res.sha256, "manifest_sha256": res.manifest_sha256,
            "name": f"{res.namespace}/{res.name}"}
     warm.record(

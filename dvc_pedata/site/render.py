@@ -41,9 +41,10 @@ from dvc_pedata.model.documents import Channel, Document, Manifest, Release, Tom
 from dvc_pedata.model.fields import complete_schema
 from dvc_pedata.model.schema_diff import INCOMPLETE, diff_manifests, is_empty
 from dvc_pedata.model.semver import Version
+from dvc_pedata.model.uri import tag_name
 from dvc_pedata.registry.repo import Registry
 from dvc_pedata.releases import citation
-from dvc_pedata.releases.catalog import TagInfo, read_tag, tag_name
+from dvc_pedata.releases.catalog import TagInfo, read_tag
 from dvc_pedata.site.schema import e, schema_html
 
 STATUSES = ("provisional", "certified", "retired", "unreproducible", "revoked")

@@ -1,18 +1,20 @@
 """The resolver's use of the trust API: load the root chain, demand a role's threshold.
 
 Kept in one small module so the resolver states *what* a ref demands (certifier for releases,
-promoter for non-``latest`` channels) while :mod:`dvc_pedata.trust` and
-:mod:`dvc_pedata.signing` own *how* signatures and root rotation are checked.
+promoter for non-``latest`` channels) while :mod:`dvc_pedata.judge` (binding, room, expiry,
+history), :mod:`dvc_pedata.trust` and :mod:`dvc_pedata.signing` own *how* it is judged --
+the same rules ``pedata verify`` applies.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from dvc_pedata.errors import SignatureError
 from dvc_pedata.model.documents import Document
 from dvc_pedata.registry.source import RegistryView
+from dvc_pedata.trust.judge import expiry_problem, judge_in_view
 
 
 def _trust_api() -> tuple[Any, Any]:
@@ -50,26 +52,21 @@ def require_committed(view: RegistryView, doc: Document, path: str, root: Any, r
                       what: str, trusted_root: str | None, offline: bool = False) -> None:
     """Like :func:`require` for a release at ``path``: if the newest root refuses it, the root in force when it was committed decides.
 
-    That judgment reads git history (:mod:`trust_history`, imported only then), which the warm-cache
+    That judgment reads git history (:mod:`judge`, imported only then), which the warm-cache
     memo cannot re-check, so such a resolution is not memoised.
     """
     _, check_threshold = _trust_api()
     if not check_threshold(doc, root, role, namespace):
         return
-    from dvc_pedata.trust.history import (  # lazy: cryptography; only signed refs and signing pay for it
-        judge_in_view,
-    )
 
-    problem = judge_in_view(view, doc, path, role, namespace, trusted_root, offline)
+    problem = judge_in_view(view, doc, path, trusted_root, offline)
     if problem:
         raise SignatureError(f"{what} is not trusted: {problem}")
     view.reads = None
 
 
 def require_unexpired(expires: str | None, what: str, now: datetime | None = None) -> None:
-    """Signed pointers carry an expiry so a frozen mirror cannot serve stale state forever."""
-    if not expires:
-        return
-    when = datetime.fromisoformat(expires.replace("Z", "+00:00"))
-    if when <= (now or datetime.now(timezone.utc)):
-        raise SignatureError(f"{what} expired at {expires}; ask its signers for a fresh version")
+    """Signed pointers carry an expiry so a frozen mirror cannot serve stale state forever (the judge's rule)."""
+    problem = expiry_problem(expires, now)
+    if problem:
+        raise SignatureError(f"{what} {problem}")

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from dvc_pedata.verify import directories, external, fields, releases, tombstones
+from dvc_pedata.verify import baseline, directories, external, fields, releases, tombstones
 
 CHECKS: tuple[tuple[str, Callable[[Any], None]], ...] = (
+    ("baseline", baseline.run),
     ("directories", directories.run),
     ("external", external.run),
     ("fields", fields.run),

@@ -23,11 +23,18 @@ from dvc_pedata.model.companion import is_companion
 from dvc_pedata.model.documents import Channel, Document, Manifest, Release, Root, Tombstone
 from dvc_pedata.model.names import LATEST
 from dvc_pedata.registry.repo import Registry
+from dvc_pedata.trust.judge import (
+    TrustedSet,
+    binding_problem,
+    committed_states,
+    judge_committed,
+    room_problem,
+)
 from dvc_pedata.trust.signing import check_threshold
 from dvc_pedata.verify.checks import CHECKS
 
 if TYPE_CHECKING:
-    from dvc_pedata.trust.history import State
+    from dvc_pedata.trust.judge import State
 
 DOC_DIRS = layout.DOC_DIRS
 UNSIGNED_CHANNELS = (LATEST,)
@@ -75,7 +82,8 @@ class Context:
     root_paths: list[str] = field(default_factory=list)  # where each of ``roots`` is stored
     root: Root | None = None
     history: list[HistoryEntry] = field(default_factory=list)
-    states: dict[str, list[State]] | None = None  # first-parent states of releases and tombstones (trust_history)
+    states: dict[str, list[State]] | None = None  # the judgment each release and tombstone rests on (judge.py)
+    root_at: dict[str, int] | None = None  # each commit's root version in force, by ancestry (judge.py)
     violations: list[Violation] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     options: VerifyOptions = field(default_factory=VerifyOptions)
@@ -244,28 +252,26 @@ def _check_roots(ctx: Context) -> None:
             ctx.violation(layout.ROOTS, f"no trust root ({layout.root(1)}): signed documents cannot be checked")
 
 
-def _signature_check(ctx: Context, rel: str, doc: Document, role: str, ns: str | None, root: Root | None, commit: str | None = None) -> None:
-    if root is None:
-        return
-    for problem in check_threshold(doc, root, role, ns):
-        ctx.violation(rel, problem, commit)
-
-
 def _committed_signature_check(ctx: Context, rel: str, doc: Document, role: str, ns: str | None) -> None:
     """Releases and tombstones: the newest root, else the root in force when the version was committed."""
-    from dvc_pedata.trust.history import (  # lazy: cryptography; only signed refs and signing pay for it
-        committed_states,
-        judge,
-    )
-
     if ctx.root is None or not check_threshold(doc, ctx.root, role, ns):
         return
-    if ctx.states is None:
-        head = gitio.head(ctx.reg.root)
-        ctx.states = committed_states(ctx.reg.root, head, [layout.RELEASES, layout.TOMBSTONES]) if head else {}
-    problem = judge(doc, rel, role, ns, ctx.roots, ctx.states.get(rel, []))
+    _walk(ctx)
+    assert ctx.states is not None
+    problem = judge_committed(doc, rel, ctx.roots, ctx.states.get(rel, []))
     if problem:
         ctx.violation(rel, problem)
+
+
+def _walk(ctx: Context) -> None:
+    """The ancestry walk (judge.py), once: judgments of releases and tombstones, each commit's root."""
+    if ctx.states is not None:
+        return
+    head = gitio.head(ctx.reg.root)
+    if head is None or not ctx.roots:
+        ctx.states, ctx.root_at = {}, {}
+        return
+    ctx.states, ctx.root_at = committed_states(ctx.reg.root, head, ["releases", "tombstones"], ctx.roots, ctx.base)
 
 
 def _check_pins(ctx: Context, rel: str, ns: str, pins: dict[str, Any]) -> None:
@@ -281,20 +287,24 @@ def _check_pins(ctx: Context, rel: str, ns: str, pins: dict[str, Any]) -> None:
 
 
 def _check_tree(ctx: Context) -> None:
+    trusted = TrustedSet(ctx.roots) if ctx.roots else None
     revoked = {t.artifact_sha256: t for t in ctx.tombstones.values()}
     for rel, m in ctx.manifests.items():
-        parts = rel.split("/")
-        if (parts[1], parts[2], parts[3]) != (m.namespace, m.name, f"{m.sha256}.json"):
-            ctx.violation(rel, f"stored under the wrong name: the manifest describes {m.namespace}/{m.name} sha256 {m.sha256[:12]}…")
+        problem = binding_problem(rel, m)
+        if problem:
+            ctx.violation(rel, problem)
     for rel, ch in ctx.channels.items():
-        parts = rel.split("/")
-        if (parts[1], parts[2]) != (ch.namespace, f"{ch.channel}.json"):
-            ctx.violation(rel, f"stored under the wrong name: the document is channel {ch.namespace}/{ch.channel}")
         if ch.namespace not in ctx.reg.namespaces:
             ctx.violation(rel, f"namespace {ch.namespace!r} is not declared in pedata.json")
         _check_pins(ctx, rel, ch.namespace, ch.artifacts)
-        if ch.channel not in UNSIGNED_CHANNELS or ch.signatures:
-            _signature_check(ctx, rel, ch, "promoter", ch.namespace, ctx.root)
+        signed = ch.channel not in UNSIGNED_CHANNELS or bool(ch.signatures)
+        if trusted is not None:
+            for problem in trusted.problems(rel, ch, now=ctx.now, signatures=signed, expiry=False):
+                ctx.violation(rel, problem)
+        else:
+            for problem in (binding_problem(rel, ch), room_problem(ch)):
+                if problem:
+                    ctx.violation(rel, problem)
         if ch.expires and parse_time(ch.expires) < ctx.now:
             ctx.violation(rel, f"channel expired at {ch.expires}")
         for name, pin in ch.artifacts.items():
@@ -302,30 +312,28 @@ def _check_tree(ctx: Context) -> None:
                 t = revoked[pin["sha256"]]
                 ctx.violation(rel, f"pin {name!r} points at revoked artifact sha256 {pin['sha256'][:12]}… ({t.reason}; {t.authority}, {t.date}): move the channel")
     for rel, r in ctx.releases.items():
-        parts = rel.split("/")
-        if (parts[1], parts[2]) != (r.namespace, f"{r.version}.json"):
-            ctx.violation(rel, f"stored under the wrong name: the document is release {r.namespace}@{r.version}")
+        problem = binding_problem(rel, r)
+        if problem:
+            ctx.violation(rel, problem)
         _check_pins(ctx, rel, r.namespace, r.pins)
-        _committed_signature_check(ctx, rel, r, "certifier", r.namespace)
+        if not problem:  # a copy under another name is refused by name, not judged by signature
+            _committed_signature_check(ctx, rel, r, "certifier", r.namespace)
         for name, pin in r.pins.items():
             if pin["sha256"] in revoked and r.status != "unreproducible":
                 ctx.violation(rel, f"pins revoked artifact {name!r} (sha256 {pin['sha256'][:12]}…) but its status is {r.status}, not unreproducible")
     for rel, t in ctx.tombstones.items():
-        if rel != layout.tombstone(t.artifact_sha256):
-            ctx.violation(rel, f"stored under the wrong name: the tombstone revokes {t.artifact_sha256}")
+        problem = binding_problem(rel, t)
+        if problem:
+            ctx.violation(rel, problem)
+            continue
         _committed_signature_check(ctx, rel, t, "revoker", None)
 
 
 def _roots_at(ctx: Context) -> dict[str, Root]:
-    """The newest root in force at each history commit, following the walk order."""
-    in_force: dict[str, Root] = {}
-    current: Root | None = None
-    for e in ctx.history:
-        if e.path.startswith(layout.ROOTS + "/") and isinstance(e.doc, Root) and (current is None or e.doc.version > current.version):
-            current = e.doc
-        if current is not None:
-            in_force[e.commit] = current
-    return in_force
+    """The root in force at each commit: the newest reachable through any parent (judge.py), not walk order."""
+    _walk(ctx)
+    by_version = {int(r.version): r for r in ctx.roots}
+    return {c: by_version[v] for c, v in (ctx.root_at or {}).items() if v in by_version}
 
 
 def _check_history(ctx: Context) -> None:
@@ -367,6 +375,8 @@ def _check_history(ctx: Context) -> None:
                     ctx.violation(path, f"version {doc.version}: prev {str(doc.prev)[:12]}… is not the digest of an earlier version of this channel", e.commit)
                 elif doc.prev in known and known[doc.prev] >= doc.version:
                     ctx.violation(path, f"version {doc.version}: prev points at version {known[doc.prev]}, which is not older", e.commit)
+                elif doc.prev in known and doc.version > known[doc.prev] + 1:
+                    ctx.violation(path, _jump(doc.version, known[doc.prev]), e.commit)
             if doc.expires and e.status != "B" and parse_time(doc.expires) < e.time:
                 ctx.violation(path, f"version {doc.version} was committed at {format_time(e.time)}, after it expired at {doc.expires}", e.commit)
             if doc.channel not in UNSIGNED_CHANNELS and e.status != "B" and e.commit in roots:
@@ -386,6 +396,8 @@ def _check_history(ctx: Context) -> None:
                 ctx.violation(path, f"version {head_doc.version} re-used with different content in the work tree")
             elif head_doc.prev != last_digest and head_doc.prev not in known:
                 ctx.violation(path, f"version {head_doc.version}: prev does not chain to version {last.version}")
+            elif head_doc.prev in known and head_doc.version > known[head_doc.prev] + 1:
+                ctx.violation(path, _jump(head_doc.version, known[head_doc.prev]))
     for path, entries in sorted(by_path.items()):
         if not path.startswith(layout.RELEASES + "/"):
             continue
@@ -398,6 +410,12 @@ def _check_history(ctx: Context) -> None:
         head_rel = ctx.releases.get(path)
         if head_rel is not None and last_rel is not None and head_rel.status_rank < last_rel.status_rank:
             ctx.violation(path, f"status went backwards: {last_rel.status} -> {head_rel.status}")
+
+
+def _jump(version: int, prev: int) -> str:
+    """A channel version must be its prev's plus one: a jump spends the room the next writes need."""
+    return (f"version {version} jumps from version {prev}: each new version adds one (publish and promote do), "
+            "so a jump only brings the channel nearer the largest version the strict reader accepts")
 
 
 def _report_unmet(ctx: Context, path: str, unmet: dict[str, tuple[int, str, list[str]]], met: set[str], head: str | None) -> None:

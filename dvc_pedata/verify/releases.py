@@ -22,7 +22,8 @@ from dvc_pedata.model import layout
 from dvc_pedata.model.canonical import digest as canonical_digest
 from dvc_pedata.model.canonical import loads_strict
 from dvc_pedata.model.documents import Channel
-from dvc_pedata.releases.catalog import gto_tag_name, read_tag, tag_name
+from dvc_pedata.model.uri import gto_tag_name, tag_name
+from dvc_pedata.releases.catalog import read_tag
 
 
 def _first_commit(root: Any, path: str) -> str | None:
