@@ -146,6 +146,7 @@ def test_revoked_artifact_dropped_from_latest_by_a_signed_commit(registry):
     assert "pedata channel drop us latest people --sign KEY" in res.stdout
     res = run_pedata("verify", cwd=repo)
     assert res.returncode != 0 and "channels/us/latest.json" in res.stdout + res.stderr
+    assert "or 'pedata channel drop us latest people --sign KEY')" in res.stdout + res.stderr
 
     res = run_pedata("channel", "drop", "us", "latest", "people", "--sign", "alice", "--reason", "licence withdrawn", cwd=repo)
     assert res.ok, res.stderr
