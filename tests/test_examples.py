@@ -2,16 +2,13 @@
 
 - a clone of this checkout's example registry: trust init, ``pedata promote``, ``pedata verify``,
   ``pedata certify``, ``pedata verify`` again (all CLI; no payload needed);
-- examples/github-workflow.yml: its inline reviewer step (the channel diff) run against a real
-  promotion of new bytes.
+- a promotion of new bytes: the printed pull-request body (the workflow example's summary is
+  `pedata review`, run through the action in tests/test_action.py).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import sys
-from pathlib import Path
 
 from support.commands import ROOT, run, run_pedata
 from support.example import commit, make_example, set_params
@@ -40,16 +37,7 @@ def test_promote_and_certify_the_example_registry_then_verify(tmp_path):
     assert res.ok and json.loads(res.stdout)["ok"] is True, res.stdout
 
 
-def _workflow_step(name: str) -> str:
-    from ruamel.yaml import YAML
-
-    doc = YAML(typ="safe").load((ROOT / "examples/github-workflow.yml").read_text())
-    return next(s for s in doc["jobs"]["verify"]["steps"] if s.get("name") == name)["run"]
-
-
-def test_the_workflow_reviewer_step_prints_the_schema_diff_of_a_promotion(tmp_path):
-    step = _workflow_step("schema diff of what the PR moves (for the reviewer)")
-    script = step.split("<<'PY'", 1)[1].split("\n", 1)[1].rsplit("\nPY", 1)[0]
+def test_a_promotion_prints_the_pull_request_body_and_review_the_schema_diff(tmp_path):
     repo = make_example(tmp_path, households=120)
     for args in (("key", "generate", "owner"), ("trust", "init", "--root", "owner", "--expires", "never")):
         assert run_pedata(*args, cwd=repo).ok
@@ -77,8 +65,6 @@ def test_the_workflow_reviewer_step_prints_the_schema_diff_of_a_promotion(tmp_pa
     assert "| rows | person | 286 → 350 |" in body and "Signatures: promoter threshold met." in body, body
     assert "CI runs `pedata verify` on this branch" in body
 
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    out = run([sys.executable, "-c", script, "main"], cwd=repo, env=env).stdout
-    assert out.startswith("## channels/us/next.json\n"), out
-    assert "### `us/enhanced_cps_2024`: `" in out and "pedata diff failed" not in out, out
+    out = run_pedata("review", "--base", "main", cwd=repo).stdout
+    assert "#### `us/next`: version 1 → 2\n" in out and "##### `us/enhanced_cps_2024`: `" in out, out
     assert "| rows | household | 120 → 150 |" in out and "| rows | person | 286 → 350 |" in out, out

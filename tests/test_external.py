@@ -74,7 +74,8 @@ def registry(tmp_path, monkeypatch, hf) -> Path:
     repo.mkdir()
     run(["git", "init", "-q", "-b", "main"], cwd=repo)
     monkeypatch.setenv("PEDATA_STORAGE_DIR", str(tmp_path / "storage"))
-    assert run_pedata("init", "-n", "us", cwd=repo).ok
+    # a fresh clone resolves from the remote: a shared (committed) one, not init's machine-local default
+    assert run_pedata("init", "-n", "us", "--remote", str(tmp_path / "storage" / "registry"), cwd=repo).ok
     reg = Registry(repo)
     pins = {
         "populace_us_2024": external_pin(reg, "populace_us_2024", hf.h5, hf_location("policyengine/populace-us", "populace_us_2024.h5", "dataset"), "hdf5"),

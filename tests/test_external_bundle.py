@@ -71,7 +71,8 @@ def repo(tmp_path, monkeypatch) -> Path:
     repo.mkdir()
     run(["git", "init", "-q", "-b", "main"], cwd=repo)
     monkeypatch.setenv("PEDATA_STORAGE_DIR", str(tmp_path / "storage"))
-    assert run_pedata("init", "-n", "us", cwd=repo).ok
+    # a fresh clone resolves from the remote: a shared (committed) one, not init's machine-local default
+    assert run_pedata("init", "-n", "us", "--remote", str(tmp_path / "storage" / "registry"), cwd=repo).ok
     for name in ("alice", "bob"):
         keys.generate(name)
     trust.init_root(Registry(repo), ["alice"], {"promoter": ["alice"], "certifier": ["bob"], "revoker": ["alice"]})

@@ -104,7 +104,7 @@ def fuzz_store(store_template, tmp_path_factory) -> tuple[Path, dict[str, str], 
     res = run_pedata("lock", cwd=repo, env=env)
     assert res.ok, res
     run(["git", "add", "-A"], cwd=repo)
-    run(["git", "commit", "-q", "-m", "lock"], cwd=repo)
+    run(["git", "commit", "-q", "--allow-empty", "-m", "lock"], cwd=repo)  # publish already recorded the locks
     res = run_pedata("revoke", "pedata://us/tax@latest", "--reason", "fuzz", "--authority", "tests", "--sign", "alice",
                      cwd=repo, env=env)
     assert res.ok, res

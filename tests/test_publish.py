@@ -57,6 +57,14 @@ def test_init_configures_local_remote_outside_work_tree(git_repo, tmp_path, monk
     # idempotent, and extends namespaces
     res = run_pedata("init", "-n", "uk", cwd=git_repo)
     assert res.ok and json.loads((git_repo / "pedata.json").read_text())["namespaces"] == ["us", "uk"]
+    assert res.stdout.endswith(
+        "  this folder is on this machine only, so its path is in .dvc/config.local (not committed);\n"
+        "  for a remote others can use: pedata init --remote s3://BUCKET/PREFIX (or gs://...), then commit .dvc/config\n")
+    # a shared remote: committed, and the machine-local URL is gone (DVC's local file would win)
+    res = run_pedata("init", "--remote", str(tmp_path / "shared"), "--json", cwd=git_repo)
+    assert res.ok and json.loads(res.stdout)["remote_local"] is False
+    assert f"url = {tmp_path / 'shared'}" in (git_repo / ".dvc/config").read_text()
+    assert "url" not in (git_repo / ".dvc/config.local").read_text()
 
 
 def test_init_outside_git_is_one_line_error(tmp_path):

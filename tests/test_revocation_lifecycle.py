@@ -146,6 +146,7 @@ def test_revoked_artifact_dropped_from_latest_by_a_signed_commit(registry):
     assert "pedata channel drop us latest people --sign KEY" in res.stdout
     res = run_pedata("verify", cwd=repo)
     assert res.returncode != 0 and "channels/us/latest.json" in res.stdout + res.stderr
+    assert "or 'pedata channel drop us latest people --sign KEY')" in res.stdout + res.stderr
 
     res = run_pedata("channel", "drop", "us", "latest", "people", "--sign", "alice", "--reason", "licence withdrawn", cwd=repo)
     assert res.ok, res.stderr
@@ -186,3 +187,46 @@ def test_channel_drop_refusals_write_nothing(registry):
         assert_one_line_error(run_pedata("channel", "drop", *args, cwd=repo), frag)
     assert _git(repo, "rev-parse", "HEAD") == head and _git(repo, "branch", "--show-current") == "main"
     assert _git(repo, "status", "--porcelain") == ""
+
+
+def _forge_signature(signed: dict, key_file: Path) -> dict:
+    """A signature made the documented way (docs/trust.md), from a key file: Ed25519 over the DSSE
+    PAE of the channel payload type and the RFC 8785 canonical JSON of ``signed``."""
+    import rfc8785
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+    body = rfc8785.dumps(signed)
+    ptype = b"application/vnd.pedata.channel+json"
+    pae = b"DSSEv1 %d %s %d %s" % (len(ptype), ptype, len(body), body)
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return {"keyid": hashlib.sha256(raw).hexdigest(), "sig": key.sign(pae).hex()}
+
+
+def test_a_drop_from_next_signed_by_a_key_outside_the_root_fails_verify(registry, _isolated_home):
+    """The attacker's side: a hand-written next version without `people`, chained and signed with
+    their own key file, committed on a branch. Only promoter signatures make a drop."""
+    import rfc8785
+
+    repo = registry[0]
+    assert run_pedata("promote", "us", "--sign", "alice", "--no-commit", cwd=repo).ok
+    _git(repo, "commit", "-qm", "next v1")
+    assert run_pedata("key", "generate", "mallory", cwd=repo).ok
+    _git(repo, "checkout", "-q", "-b", "sneaky-drop")
+    path = repo / "channels/us/next.json"
+    current = json.loads(path.read_text())["signed"]
+    signed = {**current, "version": current["version"] + 1,
+              "prev": hashlib.sha256(rfc8785.dumps(current)).hexdigest(),
+              "artifacts": {k: v for k, v in current["artifacts"].items() if k != "people"}}
+    doc = {"signatures": [_forge_signature(signed, _isolated_home / "keys" / "mallory.key")], "signed": signed}
+    path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    _git(repo, "commit", "-qam", "drop people from next")
+    res = run_pedata("verify", "--base", "main", cwd=repo)
+    assert res.returncode != 0
+    assert "channels/us/next.json" in res.stdout and "signed by 0 of 1 required promoter keys" in res.stdout, res.stdout
+    # the same drop through pedata, signed by the promoter, passes
+    _git(repo, "checkout", "-q", "main")
+    assert run_pedata("channel", "drop", "us", "next", "people", "--sign", "alice", cwd=repo).ok
+    res = run_pedata("verify", "--base", "main", cwd=repo)
+    assert res.ok, res.stdout + res.stderr
+    assert json.loads(path.read_text())["signed"]["artifacts"].keys() == {"households"}

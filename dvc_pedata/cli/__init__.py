@@ -33,6 +33,7 @@ COMMANDS = (
     "cmd_publish",
     "cmd_releases",
     "cmd_replay",
+    "cmd_review",
     "cmd_revoke",
     "cmd_schema",
     "cmd_sign",

@@ -310,7 +310,8 @@ def _check_tree(ctx: Context) -> None:
         for name, pin in ch.artifacts.items():
             if pin["sha256"] in revoked:
                 t = revoked[pin["sha256"]]
-                ctx.violation(rel, f"pin {name!r} points at revoked artifact sha256 {pin['sha256'][:12]}… ({t.reason}; {t.authority}, {t.date}): move the channel")
+                ctx.violation(rel, f"pin {name!r} points at revoked artifact sha256 {pin['sha256'][:12]}… ({t.reason}; {t.authority}, {t.date}): move the channel "
+                                   f"(promote a replacement, or 'pedata channel drop {ch.namespace} {ch.channel} {name} --sign KEY')")
     for rel, r in ctx.releases.items():
         problem = binding_problem(rel, r)
         if problem:

@@ -84,7 +84,9 @@ def make_registry(base: Path, remote=None, config: dict | None = None, **params:
     env = {"PEDATA_STORAGE_DIR": str(base / "storage"), "PEDATA_CACHE_DIR": str(base / "publisher-cache"),
            "PEDATA_KEYS_DIR": str(base / "keys")}
     run(["git", "init", "-q", "-b", "main"], cwd=origin)
-    assert run_pedata("init", "-n", "uk", cwd=origin, env=env).ok
+    # consumers import from clones, which read the remote from the committed config: the folder is
+    # declared the shared remote (init's default keeps a machine-local folder in .dvc/config.local)
+    assert run_pedata("init", "-n", "uk", "--remote", str(base / "storage" / "origin"), cwd=origin, env=env).ok
     if remote is not None:
         run([*dvc_cmd(), "remote", "remove", "storage"], cwd=origin)
         remote.configure(origin, "storage", default=True)

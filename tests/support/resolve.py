@@ -58,7 +58,9 @@ def build_registry(base: Path, big_size: int = BIG_SIZE) -> Published:
     storage = base / "storage"
     env = {"PEDATA_STORAGE_DIR": str(storage), "PEDATA_CACHE_DIR": str(base / "publisher-cache")}
     run(["git", "init", "-q", "-b", "main"], cwd=origin)
-    res = run_pedata("init", "-n", "us", cwd=origin, env=env)
+    # consumers resolve through clones, which read the remote from the committed config: declare the
+    # folder as the shared remote (init's default keeps a machine-local folder in .dvc/config.local)
+    res = run_pedata("init", "-n", "us", "--remote", str(storage / "origin"), cwd=origin, env=env)
     assert res.ok, res
     (origin / "gen.py").write_text(GEN)
     (origin / "seed_people.txt").write_text("A\n")
