@@ -23,6 +23,7 @@ The result goes to ``reports/replay.result.json``; the worktree is always remove
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -182,6 +183,12 @@ def replay(ref: str, policy: str = "strict", tolerance: float | None = None, roo
     scope = parse_ref(reg, ref)
     if scope.commit is None:
         raise UsageError(f"replay needs a release (NS@VERSION or a pedata://…@vX.Y.Z URI), not {ref!r}")
+    # The tag is followed only once it is proven to be the one certify wrote (replay_tag): a tag
+    # moved onto another commit would otherwise run that commit's dvc.yaml commands.
+    from .replay_tag import certified_commit
+
+    if certified_commit(reg, scope.namespace or "", scope.release or "") != scope.commit:
+        raise IntegrityError(f"the release tag for {ref!r} does not name the commit its release was certified in; nothing was run")
     report = ReplayReport(ref=scope.label, commit=scope.commit, policy=policy, tolerance=tolerance if policy == "lenient" else None)
     clock = _Clock(report)
     pins = pinned_paths(reg, scope)
@@ -234,6 +241,9 @@ def _run(reg: Registry, scope: Scope, wt: Path, lock: dict[str, Any], plan: _Pla
     with clock.phase("repro"):
         ran: set[str] = set()
         if targets:
+            # Say what is about to run, before it runs: replay executes the recipe's commands.
+            print(f"pedata: replay {scope.label} will now run the commands of dvc.yaml at commit {scope.commit[:12]}"
+                  f" (stages: {', '.join(targets)})", file=sys.stderr, flush=True)
             try:
                 ran = set(dvcio.reproduce(wt, targets))
             except PedataError as exc:

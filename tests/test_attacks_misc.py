@@ -1,0 +1,110 @@
+"""Attacks from issue 17's "And separately" list, mounted from the attacker's side.
+
+The attacker has push access to the registry but no keys: they move tags (``git tag -f``),
+commit what they like and copy signed files. Every test runs the real ``pedata`` CLI in a
+subprocess against real git repositories and keys made by ``pedata key generate``, shows the honest
+run first, then the attack, and asserts the one-line refusal and that nothing ran or was lost.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import assert_one_line_error, run, run_pedata
+from example_registry import make_example
+
+
+# -- replay follows only the tag certify wrote --------------------------------------------------
+@pytest.fixture(scope="module")
+def certified_template(tmp_path_factory):
+    """The example registry, certified with the real CLI: key, trust root, promote, certify."""
+    base = tmp_path_factory.mktemp("certified")
+    keys = base / "keys"
+    env = {"PEDATA_KEYS_DIR": str(keys)}
+    repo = make_example(base)
+    for args in (("key", "generate", "alice"), ("trust", "init", "--root", "alice")):
+        assert run_pedata(*args, cwd=repo, env=env).ok
+    run(["git", "commit", "-qm", "trust root"], cwd=repo)
+    for args in (("promote", "us", "--sign", "alice"), ("certify", "us", "1.0.0", "--sign", "alice")):
+        res = run_pedata(*args, cwd=repo, env=env)
+        assert res.ok, res
+    return repo
+
+
+@pytest.fixture
+def certified(certified_template, tmp_path) -> Path:
+    # the DVC remote is an absolute path outside the copy: both copies read the same storage
+    repo = tmp_path / "registry"
+    shutil.copytree(certified_template, repo, symlinks=True)
+    return repo
+
+
+def _tag_message(repo: Path, tag: str) -> str:
+    return run(["git", "tag", "-l", "--format=%(contents)", tag], cwd=repo).stdout
+
+
+def _hostile_recipe(repo: Path, marker: Path) -> None:
+    """A dvc.yaml whose stage also runs the attacker's command (outputs unchanged, so it PASSES)."""
+    text = (repo / "dvc.yaml").read_text()
+    assert "    cmd: python pipeline/generate.py\n" in text
+    (repo / "dvc.yaml").write_text(text.replace("    cmd: python pipeline/generate.py\n",
+                                                f"    cmd: touch {marker} && python pipeline/generate.py\n"))
+
+
+def test_replay_runs_only_the_certified_commit_and_says_so_first(certified, tmp_path):
+    repo = certified
+    marker = tmp_path / "attacker-ran"
+    message = _tag_message(repo, "us/v1.0.0")
+    assert "release-digest: sha256:" in message
+    honest = run(["git", "rev-parse", "us/v1.0.0^{commit}"], cwd=repo).stdout.strip()
+
+    # honest replay: the notice comes before the stage runs (stderr), then PASSED
+    res = run_pedata("replay", "us@1.0.0", cwd=repo)
+    assert res.ok, res
+    notice = f"pedata: replay us@1.0.0 will now run the commands of dvc.yaml at commit {honest[:12]} (stages: dvc.yaml:generate)"
+    assert res.stderr.splitlines()[0] == notice, res.stderr
+    assert "replay PASSED" in res.stdout
+
+    # 1. the attacker commits a recipe that also runs their command and moves the tag onto it,
+    #    with the very message certify wrote (the release file there is unchanged: same digest)
+    _hostile_recipe(repo, marker)
+    run(["git", "commit", "-qam", "faster build"], cwd=repo)
+    run(["git", "tag", "-f", "-a", "us/v1.0.0", "-m", message], cwd=repo)
+    moved = run(["git", "rev-parse", "HEAD"], cwd=repo).stdout.strip()
+    res = run_pedata("replay", "us@1.0.0", cwd=repo)
+    assert_one_line_error(res, f"tag us/v1.0.0 moved: it names commit {moved[:12]}, but the release was certified in {honest[:12]}",
+                          "nothing was run")
+    assert res.returncode == 3 and not marker.exists()
+    # the URI form follows the same tag
+    assert_one_line_error(run_pedata("replay", "pedata://us/enhanced_cps_2024@v1.0.0", cwd=repo), "tag us/v1.0.0 moved")
+    assert not marker.exists()
+
+    # 2. an orphan commit holding only a copy of the release file and the hostile recipe
+    branch = run(["git", "branch", "--show-current"], cwd=repo).stdout.strip()
+    run(["git", "checkout", "-q", "--orphan", "evil"], cwd=repo)
+    run(["git", "commit", "-qm", "evil root"], cwd=repo)
+    run(["git", "tag", "-f", "-a", "us/v1.0.0", "-m", message], cwd=repo)
+    orphan = run(["git", "rev-parse", "HEAD"], cwd=repo).stdout.strip()
+    run(["git", "checkout", "-q", "-f", branch], cwd=repo)
+    assert_one_line_error(run_pedata("replay", "us@1.0.0", cwd=repo), f"tag us/v1.0.0 moved: it names commit {orphan[:12]}")
+    assert not marker.exists()
+
+    # 3. back on the certified commit, but lightweight, or annotated without the digest line
+    run(["git", "tag", "-f", "us/v1.0.0", honest], cwd=repo)
+    assert_one_line_error(run_pedata("replay", "us@1.0.0", cwd=repo), "tag us/v1.0.0 is lightweight", "nothing was run")
+    run(["git", "tag", "-f", "-a", "us/v1.0.0", "-m", "pedata release us@1.0.0", honest], cwd=repo)
+    assert_one_line_error(run_pedata("replay", "us@1.0.0", cwd=repo), "does not name the release digest")
+    # 4. a digest line naming other bytes
+    other = re.sub(r"sha256:[0-9a-f]{64}", "sha256:" + "0" * 64, message)
+    run(["git", "tag", "-f", "-a", "us/v1.0.0", "-m", other, honest], cwd=repo)
+    assert_one_line_error(run_pedata("replay", "us@1.0.0", cwd=repo), "names release digest")
+    assert not marker.exists()
+
+    # restoring the tag certify made restores the replay
+    run(["git", "tag", "-f", "-a", "us/v1.0.0", "-m", message, honest], cwd=repo)
+    res = run_pedata("replay", "us@1.0.0", cwd=repo)
+    assert res.ok and "replay PASSED" in res.stdout, res
+    assert not marker.exists()
