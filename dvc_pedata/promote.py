@@ -122,6 +122,7 @@ def promote(
         sha = None
         if commit:
             br = branch or f"promote/{ns}-{target}-v{doc.version}"
+            gitio.check_user_rev(br, "branch name")  # never an option to git checkout -b
             if gitio.current_branch(reg.root) == br:
                 pass  # made by a run of this promotion that was killed before it committed: go on there
             elif gitio.git(reg.root, "rev-parse", "--verify", "-q", f"refs/heads/{br}", check=False):

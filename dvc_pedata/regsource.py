@@ -31,7 +31,7 @@ from typing import Any
 
 from . import gitio
 from .documents import Channel, Document, Manifest, Release, Tombstone
-from .errors import NotARegistryError, NotFoundError, OfflineError, PedataError
+from .errors import NotARegistryError, NotFoundError, OfflineError, PedataError, UsageError
 from .registry import CONFIG_FILE, Registry, load_config
 
 _SCP_RE = re.compile(r"^[\w.-]+@[\w.-]+:")
@@ -174,9 +174,14 @@ def open_registry(
     With ``rev`` and ``current`` (the default), the view also knows the registry's current state,
     so a later revocation is seen (for a URL online, that costs a fetch of the default HEAD).
     """
+    if rev is not None:
+        gitio.check_user_rev(rev)  # before any git command sees it (``--rev=--upload-pack=…``)
     if registry is None:
         registry = os.environ.get("PEDATA_REGISTRY") or "."
     text = os.fspath(registry)
+    if text.startswith("-"):
+        # a URL git would read as an option (``git remote add origin --upload-pack=…``)
+        raise UsageError(f"invalid registry {text!r}: a registry path or URL may not start with '-' (write ./{text} for a folder)")
     if is_git_url(text):
         return _open_url(text, rev, offline=offline, current=current)
     path = Path(text).expanduser()
@@ -251,7 +256,7 @@ def _fetch(clone: Path, url: str, rev: str | None) -> str:
     """Fetch ``rev`` (default HEAD) at depth 1; remember it, and remember tags as tags."""
     target = "HEAD" if rev is None else rev
     try:
-        gitio.git(clone, "fetch", "-q", "--depth", "1", "--no-tags", "origin", target)
+        gitio.git(clone, "fetch", "-q", "--depth", "1", "--no-tags", "--end-of-options", "origin", target)
     except gitio.GitError as exc:
         if rev is not None and _SHA1_RE.match(rev):
             # Servers that refuse a bare commit id in "want": fetch the refs and look it up.

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import assert_one_line_error, run, run_pedata
 from example_registry import make_example
+from resolve_helpers import build_registry
 
 
 # -- replay follows only the tag certify wrote --------------------------------------------------
@@ -108,3 +109,40 @@ def test_replay_runs_only_the_certified_commit_and_says_so_first(certified, tmp_
     res = run_pedata("replay", "us@1.0.0", cwd=repo)
     assert res.ok and "replay PASSED" in res.stdout, res
     assert not marker.exists()
+
+
+# -- a revision from a user never reaches git as an option --------------------------------------
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    return build_registry(tmp_path_factory.mktemp("published"), big_size=4096)
+
+
+def test_rev_that_looks_like_an_option_is_refused_before_git_sees_it(published, tmp_path):
+    marker = tmp_path / "upload-pack-ran"
+    bare = str(published.bare)
+    uri = "pedata://us/people@latest"
+    # the consumer resolves through the bare repository (read like a git URL: fetched into a clone)
+    res = run_pedata("get", uri, "--registry", bare, "--rev", "main", cwd=tmp_path)
+    assert res.ok, res
+    before = res.stdout
+
+    evil = f"--upload-pack=touch {marker}; git-upload-pack"
+    res = run_pedata("get", uri, "--registry", bare, f"--rev={evil}", cwd=tmp_path)
+    assert_one_line_error(res, f"invalid git revision {evil!r}", "may not start with '-'")
+    assert res.returncode == 2 and not marker.exists()
+    # a registry "URL" that git would read as an option is refused the same way
+    res = run_pedata("get", uri, "--registry", f"--upload-pack=touch {marker};://x", cwd=tmp_path)
+    assert_one_line_error(res, "invalid registry", "may not start with '-'")
+    # the Python API: a PedataError (UsageError), and git never ran the command
+    from dvc_pedata import get_path
+    from dvc_pedata.errors import UsageError
+
+    with pytest.raises(UsageError, match="invalid git revision"):
+        get_path(uri, registry=bare, rev=evil)
+    # a local checkout, and verify --base: the same refusal
+    assert_one_line_error(run_pedata("get", uri, "--registry", str(published.origin), f"--rev={evil}", cwd=tmp_path), "invalid git revision")
+    assert_one_line_error(run_pedata("verify", f"--base={evil}", cwd=published.origin), "invalid git revision")
+    assert not marker.exists()
+    # and the consumer still resolves as before
+    res = run_pedata("get", uri, "--registry", bare, "--rev", "main", cwd=tmp_path)
+    assert res.ok and res.stdout == before, res
