@@ -8,6 +8,7 @@ run first, then the attack, and asserts the one-line refusal and that nothing ra
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -40,6 +41,7 @@ def certified(certified_template, tmp_path) -> Path:
     # the DVC remote is an absolute path outside the copy: both copies read the same storage
     repo = tmp_path / "registry"
     shutil.copytree(certified_template, repo, symlinks=True)
+    shutil.copytree(certified_template.parent / "keys", tmp_path / "keys")
     return repo
 
 
@@ -146,3 +148,31 @@ def test_rev_that_looks_like_an_option_is_refused_before_git_sees_it(published, 
     # and the consumer still resolves as before
     res = run_pedata("get", uri, "--registry", bare, "--rev", "main", cwd=tmp_path)
     assert res.ok and res.stdout == before, res
+
+
+# -- release versions are unique ignoring case -----------------------------------------------------
+def test_versions_differing_only_in_case_are_refused_by_certify_and_reported_by_verify(certified, tmp_path):
+    repo = certified
+    env = {"PEDATA_KEYS_DIR": str(repo.parent / "keys")}  # the certifier's key file
+    res = run_pedata("certify", "us", "1.1.0-RC1", "--sign", "alice", cwd=repo, env=env)
+    assert res.ok, res
+    res = run_pedata("certify", "us", "1.1.0-rc1", "--sign", "alice", cwd=repo, env=env)
+    assert_one_line_error(res, "release us@1.1.0-RC1 already exists and differs from 1.1.0-rc1 only in case")
+    assert not (repo / "releases/us/1.1.0-rc1.json").exists()
+    assert run(["git", "tag", "-l", "us/v1.1.0-rc1"], cwd=repo).stdout == ""
+    assert run_pedata("verify", cwd=repo, env=env).ok
+
+    # a certifier in bad faith writes the second one by hand (edit, re-sign with the key file, tag)
+    doc = json.loads((repo / "releases/us/1.1.0-RC1.json").read_text())
+    doc["signed"]["version"] = "1.1.0-rc1"
+    doc["signatures"] = []
+    forged = repo / "releases/us/1.1.0-rc1.json"
+    forged.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    assert run_pedata("sign", str(forged), "--sign", "alice", cwd=repo, env=env).ok
+    run(["git", "add", str(forged)], cwd=repo)
+    run(["git", "commit", "-qm", "release 1.1.0-rc1"], cwd=repo)
+    run(["git", "tag", "-a", "us/v1.1.0-rc1", "-m", "pedata release us@1.1.0-rc1"], cwd=repo)
+    res = run_pedata("verify", cwd=repo, env=env)
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res
+    assert ("releases/us/1.1.0-rc1.json: release version 1.1.0-rc1 differs only in case from releases/us/1.1.0-RC1.json:"
+            " release versions must be unique ignoring case") in res.stdout + res.stderr, res
