@@ -54,7 +54,7 @@ def committed_states(repo: Path, rev: str, paths: Sequence[str]) -> dict[str, li
         changes = [(line[:1], line.partition("\t")[2]) for line in lines if "\t" in line]
         for status, path in changes:
             stem = path.removeprefix(ROOT_DIR + "/").removesuffix(".json")
-            if status == "A" and path.startswith(ROOT_DIR + "/") and stem.isdigit():
+            if status == "A" and path.startswith(ROOT_DIR + "/") and stem.isascii() and stem.isdigit():
                 version = max(version, int(stem))
         found += [(commit, version, p) for s, p in changes if s in "AM" and not p.startswith(ROOT_DIR + "/")]
     blobs = dict(gitio.batch_read(repo, [f"{c}:{p}" for c, _, p in found]))

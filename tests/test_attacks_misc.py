@@ -15,36 +15,13 @@ from pathlib import Path
 
 import pytest
 from conftest import assert_one_line_error, run, run_pedata
-from example_registry import make_example
+from forge import write_signed
 from resolve_helpers import build_registry
+
+pytest_plugins = ["attack_fixtures"]
 
 
 # -- replay follows only the tag certify wrote --------------------------------------------------
-@pytest.fixture(scope="module")
-def certified_template(tmp_path_factory):
-    """The example registry, certified with the real CLI: key, trust root, promote, certify."""
-    base = tmp_path_factory.mktemp("certified")
-    keys = base / "keys"
-    env = {"PEDATA_KEYS_DIR": str(keys)}
-    repo = make_example(base)
-    for args in (("key", "generate", "alice"), ("trust", "init", "--root", "alice")):
-        assert run_pedata(*args, cwd=repo, env=env).ok
-    run(["git", "commit", "-qm", "trust root"], cwd=repo)
-    for args in (("promote", "us", "--sign", "alice"), ("certify", "us", "1.0.0", "--sign", "alice")):
-        res = run_pedata(*args, cwd=repo, env=env)
-        assert res.ok, res
-    return repo
-
-
-@pytest.fixture
-def certified(certified_template, tmp_path) -> Path:
-    # the DVC remote is an absolute path outside the copy: both copies read the same storage
-    repo = tmp_path / "registry"
-    shutil.copytree(certified_template, repo, symlinks=True)
-    shutil.copytree(certified_template.parent / "keys", tmp_path / "keys")
-    return repo
-
-
 def _tag_message(repo: Path, tag: str) -> str:
     return run(["git", "tag", "-l", "--format=%(contents)", tag], cwd=repo).stdout
 
@@ -176,3 +153,81 @@ def test_versions_differing_only_in_case_are_refused_by_certify_and_reported_by_
     assert res.returncode == 1 and "Traceback" not in res.stderr, res
     assert ("releases/us/1.1.0-rc1.json: release version 1.1.0-rc1 differs only in case from releases/us/1.1.0-RC1.json:"
             " release versions must be unique ignoring case") in res.stdout + res.stderr, res
+
+
+# -- documents that pass the schema but are not what they claim: one line, naming the file ---------
+def _commit_all(repo: Path, msg: str) -> None:
+    run(["git", "add", "-A"], cwd=repo)
+    run(["git", "commit", "-qm", msg], cwd=repo)
+
+
+def _reset(repo: Path) -> None:
+    run(["git", "reset", "-q", "--hard", "HEAD~1"], cwd=repo)
+    run(["git", "clean", "-qfdx", "--", "releases", "trust"], cwd=repo)
+
+
+GET_OK = ("get", "pedata://us/enhanced_cps_2024@v1.0.0")
+
+
+@pytest.mark.parametrize("expires, why", [
+    ("2030-02-30T00:00:00Z", "invalid expires '2030-02-30T00:00:00Z': day is out of range for month"),
+    ("0000-01-01T00:00:00Z", "invalid expires '0000-01-01T00:00:00Z': year 0 is out of range"),
+    ("2030-01-01T00:00:00Z\n", "fails the release schema at signed/expires"),
+])
+def test_signed_expiry_that_is_no_real_time_is_one_line_naming_the_file(certified, expires, why):
+    repo = certified
+    key = repo.parent / "keys/alice.key"
+    assert run_pedata(*GET_OK, cwd=repo).ok  # the consumer resolves before
+    # a certifier signs (with the key file, by the documented format) a provisional release
+    # whose expiry has the schema's form but names no instant
+    signed = json.loads((repo / "releases/us/1.0.0.json").read_text())["signed"]
+    signed.update(version="1.2.0", status="provisional", expires=expires)
+    write_signed(repo / "releases/us/1.2.0.json", "release", signed, key)
+    _commit_all(repo, "release 1.2.0")
+    res = run_pedata("verify", cwd=repo)
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res
+    assert f"releases/us/1.2.0.json: {why}" in res.stdout, res.stdout
+    res = run_pedata("get", "pedata://us/enhanced_cps_2024@v1.2.0", cwd=repo)
+    assert_one_line_error(res, f"releases/us/1.2.0.json: {why}")
+    assert run_pedata(*GET_OK, cwd=repo).ok  # and after: other releases are unaffected
+
+
+def test_unpaired_surrogate_in_a_signed_document_is_a_violation_not_a_traceback(certified):
+    repo = certified
+    rel = repo / "releases/us/1.0.0.json"
+    text = rel.read_text()
+    assert '"summary": "Release us 1.0.0"' in text
+    rel.write_text(text.replace('"summary": "Release us 1.0.0"', '"summary": "Release \\ud800 1.0.0"'))
+    _commit_all(repo, "notice")
+    res = run_pedata("verify", cwd=repo)
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res
+    assert ("releases/us/1.0.0.json: a string holds an unpaired surrogate escape (\\ud800-\\udfff), which is not Unicode text"
+            in res.stdout), res.stdout
+    assert_one_line_error(run_pedata(*GET_OK, cwd=repo), "releases/us/1.0.0.json: a string holds an unpaired surrogate")
+    _reset(repo)
+    assert run_pedata(*GET_OK, cwd=repo).ok
+
+
+def test_root_file_names_that_are_not_decimal_and_folders_in_a_documents_place(certified):
+    repo = certified
+    shutil.copy(repo / "trust/root/1.json", repo / "trust/root/\u00b2.json")  # "²": isdigit() but not int()
+    _commit_all(repo, "superscript root")
+    for args in (GET_OK, ("trust", "show")):
+        assert_one_line_error(run_pedata(*args, cwd=repo), "trust/root/\u00b2.json: not a trust root file name")
+    res = run_pedata("verify", cwd=repo)
+    assert res.returncode == 1 and "Traceback" not in res.stderr and "trust/root/\u00b2.json" in res.stdout, res
+    _reset(repo)
+
+    # trust/root/1.json is a folder: the API raises a PedataError subclass naming it
+    (repo / "trust/root/1.json").unlink()
+    (repo / "trust/root/1.json").mkdir()
+    (repo / "trust/root/1.json/x").write_text("x")
+    _commit_all(repo, "root is a folder")
+    from dvc_pedata import get_path
+    from dvc_pedata.errors import DocumentError
+
+    with pytest.raises(DocumentError, match=r"trust/root/1\.json: is a folder, not a document"):
+        get_path("pedata://us/enhanced_cps_2024@v1.0.0", registry=repo)
+    assert_one_line_error(run_pedata(*GET_OK, cwd=repo), "trust/root/1.json: is a folder")
+    res = run_pedata("verify", cwd=repo)
+    assert res.returncode == 1 and "Traceback" not in res.stderr and "trust/root/1.json: is a folder" in res.stdout, res
