@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from . import gitio
+from .docfile import read_document
 from .documents import Channel, Document, Manifest, Release, Tombstone
 from .errors import NotARegistryError, NotFoundError, OfflineError, PedataError, UsageError
 from .registry import CONFIG_FILE, Registry, load_config
@@ -72,10 +73,9 @@ class RegistryView:
 
     def read(self, rel: str) -> bytes | None:
         if self.rev is None:
-            try:
-                data: bytes | None = (self.root / rel).read_bytes()
-            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-                data = None
+            # never through a committed symlink, and a folder or link in a document's place is
+            # refused by name (docfile)
+            data = read_document(self.root, rel)
             self.note(rel, data)
             return data
         return gitio.show(self.root, self.rev, rel)
@@ -130,10 +130,7 @@ class RegistryView:
     def _read_state(self, state: str, rel: str) -> bytes | None:
         if state != WORK_TREE:
             return gitio.show(self.root, state, rel)
-        try:
-            return (self.root / rel).read_bytes()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            return None
+        return read_document(self.root, rel)
 
     def find_tombstone(self, sha256: str) -> tuple[Tombstone, str | None] | None:
         """The tombstone revoking ``sha256`` at this view's state or in the registry's current state.

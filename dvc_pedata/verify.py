@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from . import gitio
 from .atomic import TMP_PREFIX
 from .companion import is_companion
+from .docfile import read_document
 from .documents import Channel, Document, Manifest, Release, Root, Tombstone
 from .errors import PedataError
 from .registry import Registry
@@ -136,7 +137,13 @@ def _load_tree(ctx: Context) -> None:
                 continue
             if p.suffix != ".json" or _kind_for(rel) is None:  # companion files are checked by checks/: not read here
                 continue
-            data = p.read_bytes()
+            try:
+                data = read_document(root, rel)  # a committed link is reported, never followed
+            except PedataError as exc:
+                ctx.violation(rel, exc.message.removeprefix(f"{rel}: "))
+                continue
+            if data is None:
+                continue  # a folder named *.json holding documents is listed by rglob itself
             doc = _parse(ctx, rel, data)
             if doc is None:
                 continue
