@@ -21,7 +21,7 @@ from typing import Any
 
 from . import gitio
 from .canonical import loads_strict
-from .documents import Release
+from .documents import Manifest, Release
 from .errors import NotFoundError, PedataError
 from .locks import INPUTS_LOCK, load_inputs_lock
 from .registry import Registry
@@ -92,9 +92,11 @@ class _Files:
         out = []
         for rel, data in items:
             try:
-                out.append(loads_strict(data, source=rel))
+                obj = loads_strict(data, source=rel)
             except PedataError:
                 continue  # `pedata verify` reports broken manifests; lineage just lacks their sha256
+            if isinstance(obj, dict):
+                out.append(obj)
         return out
 
 
@@ -102,9 +104,11 @@ def _artifact_digests(files: _Files) -> tuple[dict[tuple[str, str | None], str],
     """(path, md5) -> sha256 from manifests and the inputs lock; plus the lock entries by path."""
     known: dict[tuple[str, str | None], str] = {}
     for m in files.manifests():
-        dig = m.get("digest") or {}
-        if m.get("path") and dig.get("sha256"):
-            known[(m["path"], dig.get("md5"))] = dig["sha256"]
+        dig = m.get("digest")
+        # a malformed manifest (verify reports it) only leaves its artifact without a sha256
+        if isinstance(dig, dict) and isinstance(m.get("path"), str) and isinstance(dig.get("sha256"), str):
+            md5 = dig.get("md5")
+            known[(m["path"], md5 if isinstance(md5, str) else None)] = dig["sha256"]
     data = files.read(INPUTS_LOCK)
     lock = None
     if data is not None:
@@ -217,7 +221,7 @@ def pinned_paths(reg: Registry, scope: Scope) -> dict[str, dict[str, Any]]:
         data = files.read(rel)
         if data is None:
             raise NotFoundError(f"pin {name!r} names sha256 {pin['sha256'][:12]}…, but {rel} does not exist")
-        m = loads_strict(data, source=rel)
+        m = Manifest.from_bytes(data, rel).body  # a malformed manifest is a one-line error naming it
         out[name] = {"path": m.get("path"), "sha256": pin["sha256"], "md5": (m.get("digest") or {}).get("md5"), "manifest": m}
     return out
 

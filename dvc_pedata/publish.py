@@ -16,7 +16,7 @@ from typing import Any
 
 from . import atomic, gitio
 from .channels import advance, pin_of
-from .errors import NotFoundError, PedataError
+from .errors import DocumentError, NotFoundError, PedataError
 from .hashing import HashState, hash_file
 from .locking import registry_lock
 from .manifest import build_manifest, describe_file, read_locks
@@ -72,13 +72,25 @@ class _Plan:
     described: tuple[str, str, dict[str, Any]] | None = None
 
 
+def _pedata_meta(name: str, art: dict[str, Any]) -> dict[str, Any]:
+    """``meta: {pedata: {...}}`` of a dvc.yaml artifact: a mapping, or a one-line error naming the file."""
+    meta = art.get("meta") or {}
+    value = meta.get("pedata") if isinstance(meta, dict) else None
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise DocumentError(f"{art.get('dvcfile', 'dvc.yaml')}: artifact {name!r}: meta.pedata must be a mapping"
+                            f" (namespace:, licence:, …), not {type(value).__name__} {value!r}")
+    return dict(value)
+
+
 def _targets(repo: Any, reg: Registry, paths: list[str]) -> list[_Target]:
     declared = repo.artifacts()
     by_path = {a["path"]: (name, a) for name, a in declared.items()}
     if not paths:
         if not declared:
             raise NotFoundError("nothing to publish: no paths given and dvc.yaml declares no artifacts")
-        return [_Target(check_name(n, "artifact name"), a["path"], dict(a["meta"].get("pedata") or {})) for n, a in sorted(declared.items())]
+        return [_Target(check_name(n, "artifact name"), a["path"], _pedata_meta(n, a)) for n, a in sorted(declared.items())]
     out = []
     for p in paths:
         abs_p = Path(p).resolve()
@@ -87,7 +99,7 @@ def _targets(repo: Any, reg: Registry, paths: list[str]) -> list[_Target]:
         rel = abs_p.relative_to(reg.root).as_posix()
         if rel in by_path:
             name, art = by_path[rel]
-            out.append(_Target(check_name(name, "artifact name"), rel, dict(art["meta"].get("pedata") or {})))
+            out.append(_Target(check_name(name, "artifact name"), rel, _pedata_meta(name, art)))
         else:
             stem = Path(rel).name.split(".")[0]
             out.append(_Target(check_name(stem, "artifact name (from the file name)"), rel, {}))
@@ -111,10 +123,11 @@ def publish(
 ) -> PublishResult:
     """Publish the named outputs (or every artifact in dvc.yaml) and move channel ``latest``."""
     reg = Registry.find(root)
-    from .dvcio import DvcRepo
+    from .dvcio import DvcRepo, dvc_errors
 
     result = PublishResult()
-    with DvcRepo(reg.root) as repo, registry_lock(reg.state_dir), HashState(reg.state_dir / "hashes.db") as state:
+    # a broken dvc.yaml/dvc.lock is read lazily by DVC, wherever first needed: one line, naming it
+    with dvc_errors(), DvcRepo(reg.root) as repo, registry_lock(reg.state_dir), HashState(reg.state_dir / "hashes.db") as state:
         targets = _targets(repo, reg, list(paths or []))
         head = gitio.head(reg.root)
         locks = read_locks(reg.root)  # once for every manifest; a broken inputs lock is refused here, before anything is pushed
