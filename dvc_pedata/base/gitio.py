@@ -11,7 +11,7 @@ import subprocess
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from dvc_pedata.errors import NotARegistryError, PedataError
+from dvc_pedata.errors import NotARegistryError, PedataError, UsageError
 
 
 class GitError(PedataError):
@@ -54,7 +54,23 @@ def head(root: Path) -> str | None:
     return out or None
 
 
+def check_user_rev(rev: str, what: str = "git revision") -> str:
+    """A revision a user gave (``--rev``, ``get_path(rev=…)``, ``--base``), refused unless it can
+    only be read as a revision.
+
+    Git parses any argument that starts with ``-`` as an option wherever it appears before ``--``
+    (``--upload-pack=CMD`` on ``git fetch`` runs CMD), so such a name never reaches git; nor do
+    control characters or spaces, which no ref name may hold and which would only confuse the
+    one-line messages that quote the revision. Callers that pass it on also put it after
+    ``--end-of-options`` where git supports that (defence in depth).
+    """
+    if not isinstance(rev, str) or not rev or rev.startswith("-") or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in rev):
+        raise UsageError(f"invalid {what} {rev!r}: give a branch, tag or commit id (a revision may not start with '-' or contain spaces or control characters)")
+    return rev
+
+
 def rev_parse(root: Path, rev: str) -> str:
+    check_user_rev(rev)
     try:
         return git(root, "rev-parse", "--verify", "-q", f"{rev}^{{commit}}")
     except GitError:

@@ -74,6 +74,26 @@ def _ensure_local_storage(url: str) -> None:
         Path(url).mkdir(parents=True, exist_ok=True)
 
 
+@contextmanager
+def dvc_errors() -> Iterator[None]:
+    """Turn a DVC exception raised inside into a one-line :class:`DvcError`.
+
+    DVC reads ``dvc.yaml`` and ``dvc.lock`` lazily, from whichever call first needs them, so a
+    broken file (YAML syntax, a schema violation such as ``artifacts`` as a list, bytes that are
+    not UTF-8) surfaces wherever that is. DVC's own message names the file; the schema's first
+    complaint is added so the user sees what to fix.
+    """
+    try:
+        yield
+    except DvcException as exc:
+        text = str(exc)
+        cause = exc.__cause__
+        detail = str(cause).strip().splitlines()[0] if cause is not None and str(cause).strip() else ""
+        if detail and detail not in text:
+            text = f"{text}: {detail}"
+        raise DvcError(" ".join(text.split())) from exc
+
+
 R = TypeVar("R", bound="DvcRepo")
 
 

@@ -23,7 +23,7 @@ from dvc_pedata.errors import NotFoundError, PedataError, UsageError
 from dvc_pedata.model import layout
 from dvc_pedata.model.canonical import loads_strict
 from dvc_pedata.model.companion import is_companion
-from dvc_pedata.model.documents import Release
+from dvc_pedata.model.documents import Manifest, Release
 from dvc_pedata.model.names import LATEST
 from dvc_pedata.model.semver import SEMVER_RE, check_semver
 from dvc_pedata.model.uri import RELEASE_REF_HELP, is_uri, parse, parse_release_ref
@@ -93,9 +93,11 @@ class _Files:
         out = []
         for rel, data in items:
             try:
-                out.append(loads_strict(data, source=rel))
+                obj = loads_strict(data, source=rel)
             except PedataError:
                 continue  # `pedata verify` reports broken manifests; lineage just lacks their sha256
+            if isinstance(obj, dict):
+                out.append(obj)
         return out
 
 
@@ -103,9 +105,11 @@ def _artifact_digests(files: _Files) -> tuple[dict[tuple[str, str | None], str],
     """(path, md5) -> sha256 from manifests and the inputs lock; plus the lock entries by path."""
     known: dict[tuple[str, str | None], str] = {}
     for m in files.manifests():
-        dig = m.get("digest") or {}
-        if m.get("path") and dig.get("sha256"):
-            known[(m["path"], dig.get("md5"))] = dig["sha256"]
+        dig = m.get("digest")
+        # a malformed manifest (verify reports it) only leaves its artifact without a sha256
+        if isinstance(dig, dict) and isinstance(m.get("path"), str) and isinstance(dig.get("sha256"), str):
+            md5 = dig.get("md5")
+            known[(m["path"], md5 if isinstance(md5, str) else None)] = dig["sha256"]
     data = files.read(INPUTS_LOCK)
     lock = None
     if data is not None:
@@ -220,7 +224,7 @@ def pinned_paths(reg: Registry, scope: Scope) -> dict[str, dict[str, Any]]:
         data = files.read(rel)
         if data is None:
             raise NotFoundError(f"pin {name!r} names sha256 {pin['sha256'][:12]}…, but {rel} does not exist")
-        m = loads_strict(data, source=rel)
+        m = Manifest.from_bytes(data, rel).body  # a malformed manifest is a one-line error naming it
         out[name] = {"path": m.get("path"), "sha256": pin["sha256"], "md5": (m.get("digest") or {}).get("md5"), "manifest": m}
     return out
 

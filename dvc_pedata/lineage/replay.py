@@ -23,6 +23,7 @@ The result goes to ``reports/replay.result.json``; the worktree is always remove
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -35,6 +36,7 @@ from dvc_pedata.base import atomic, gitio
 from dvc_pedata.base.hashing import hash_file
 from dvc_pedata.errors import IntegrityError, NotFoundError, PedataError, UsageError
 from dvc_pedata.lineage.graph import Scope, build_graph, parse_ref, pinned_paths
+from dvc_pedata.lineage.replay_tag import certified_commit
 from dvc_pedata.lineage.restore import fetch_pinned, restore_frozen, restore_inputs
 from dvc_pedata.model.canonical import pretty_bytes
 from dvc_pedata.model.documents import Manifest
@@ -192,6 +194,11 @@ def replay(ref: str, policy: str = "strict", tolerance: float | None = None, roo
     scope = parse_ref(reg, ref)
     if scope.commit is None:
         raise UsageError(f"replay needs a release (NS@VERSION or a pedata://…@vX.Y.Z URI), not {ref!r}")
+    # The tag is followed only once it is proven to be the one certify wrote (replay_tag): a tag
+    # moved onto another commit would otherwise run that commit's dvc.yaml commands.
+
+    if certified_commit(reg, scope.namespace or "", scope.release or "") != scope.commit:
+        raise IntegrityError(f"the release tag for {ref!r} does not name the commit its release was certified in; nothing was run")
     report = ReplayReport(ref=scope.label, commit=scope.commit, policy=policy, tolerance=tolerance if policy == "lenient" else None)
     clock = _Clock(report)
     pins = pinned_paths(reg, scope)
@@ -220,8 +227,8 @@ def replay(ref: str, policy: str = "strict", tolerance: float | None = None, roo
 def _run(reg: Registry, scope: Scope, wt: Path, lock: dict[str, Any], plan: _Plan,
          pins: dict[str, dict[str, Any]], report: ReplayReport, clock: _Clock, remote: str | None,
          env_lock: dict[str, Any] | None = None) -> None:
-    from dvc_pedata.dvcio import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-        pipeline as dvcio,
+    from dvc_pedata.dvcio import (
+        pipeline as dvcio,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
     )
 
     dvc_outs = {o["path"]: o["md5"] for s in plan.stages if s.data_source for o in s.outs}
@@ -246,6 +253,9 @@ def _run(reg: Registry, scope: Scope, wt: Path, lock: dict[str, Any], plan: _Pla
     with clock.phase("repro"):
         ran: set[str] = set()
         if targets:
+            # Say what is about to run, before it runs: replay executes the recipe's commands.
+            print(f"pedata: replay {scope.label} will now run the commands of dvc.yaml at commit {str(scope.commit)[:12]}"
+                  f" (stages: {', '.join(targets)})", file=sys.stderr, flush=True)
             try:
                 ran = set(dvcio.reproduce(wt, targets))
             except PedataError as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 import rfc8785
@@ -131,7 +132,32 @@ def loads_strict(data: bytes | str, *, source: str = "document") -> Any:
         raise DocumentError(f"{source}: invalid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from exc
     if not _shallow(obj):
         raise DocumentError(f"{source}: JSON nested too deeply (more than {_MAX_DEPTH} levels)")
+    # A ``\ud800`` escape parses to a lone surrogate, which is not Unicode text: it could never be
+    # encoded as UTF-8, so canonicalising or digesting the document would crash. Only a text that
+    # holds such an escape is walked (one C-level substring test otherwise).
+    if "\\u" in text and _SURROGATE_ESCAPE_RE.search(text) and _has_lone_surrogate(obj):
+        raise DocumentError(f"{source}: a string holds an unpaired surrogate escape (\\ud800-\\udfff), which is not Unicode text")
     return obj
+
+
+_SURROGATE_ESCAPE_RE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _has_lone_surrogate(obj: Any) -> bool:
+    stack = [obj]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            try:
+                node.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
 
 
 def _exact_int(text: str) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from dvc_pedata.base import atomic
+from dvc_pedata.base.timeutil import parse_time
 from dvc_pedata.errors import DocumentError, NotFoundError
 from dvc_pedata.model.canonical import digest, loads_strict, pretty_bytes
 
@@ -33,12 +34,37 @@ def _schema_json(kind: str) -> dict[str, Any]:
     return json.loads(_schema_path(kind).read_text())
 
 
+def _fullmatch_patterns(node: Any) -> Any:
+    r"""The schema with every ``pattern`` anchored at the very end of the string.
+
+    JSON Schema patterns are ECMA-262, where ``$`` (no multiline flag) matches only at the end;
+    Python's ``re`` (which jsonschema and fastjsonschema use) also lets ``$`` match before a final
+    newline, so ``"2030-01-01T00:00:00Z\n"`` would pass ``^…Z$``. Rewriting a final unescaped
+    ``$`` to ``\Z`` gives Python the ECMA meaning (fullmatch), while the shipped files stay
+    portable for other tools (:func:`schema_of` returns them as written).
+    """
+    if isinstance(node, dict):
+        out = {k: _fullmatch_patterns(v) for k, v in node.items()}
+        pat = node.get("pattern")
+        if isinstance(pat, str) and pat.endswith("$") and not pat.endswith("\\$"):
+            out["pattern"] = pat[:-1] + "\\Z"
+        return out
+    if isinstance(node, list):
+        return [_fullmatch_patterns(v) for v in node]
+    return node
+
+
+@cache
+def _py_schema(kind: str) -> dict[str, Any]:
+    return _fullmatch_patterns(_schema_json(kind))
+
+
 @cache
 def _validator(kind: str) -> Any:
     """jsonschema's validator: imported (~0.15 s) only to phrase a rejected document's error."""
     import jsonschema
 
-    schema = _schema_json(kind)
+    schema = _py_schema(kind)
     cls = jsonschema.validators.validator_for(schema)
     return cls(schema)
 
@@ -54,7 +80,7 @@ def _schema_bytes_digest(kind: str) -> bytes:
 def _memo_key(kind: str, data: bytes) -> str:
     import hashlib
 
-    h = hashlib.sha256(b"pedata-validated-v1\0" + kind.encode() + b"\0" + _schema_bytes_digest(kind))
+    h = hashlib.sha256(b"pedata-validated-v2\0" + kind.encode() + b"\0" + _schema_bytes_digest(kind))
     h.update(data)
     return h.hexdigest()
 
@@ -69,7 +95,7 @@ def _fast_check(kind: str) -> Any:
     """A compiled validator (fastjsonschema, ~30x jsonschema) used only to say "valid"."""
     import fastjsonschema
 
-    return fastjsonschema.compile(_schema_json(kind))
+    return fastjsonschema.compile(_py_schema(kind))
 
 
 def validate(kind: str, obj: Any, source: str = "document") -> None:
@@ -83,15 +109,55 @@ def validate(kind: str, obj: Any, source: str = "document") -> None:
 
     try:
         _fast_check(kind)(obj)
-        return
     except fastjsonschema.JsonSchemaException:
         pass
+    else:
+        _check_times(obj, source)
+        return
     errors = sorted(_validator(kind).iter_errors(obj), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:
         err = errors[0]
         where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
         msg = err.message if len(err.message) < 200 else err.message[:200] + "..."
         raise DocumentError(f"{source}: fails the {kind} schema at {where}: {msg}")
+
+
+# Times a signed body may carry: the schema checks their form, this checks they name a real
+# instant (``2030-02-30T00:00:00Z`` and year 0 have the form but no date).
+_TIME_FIELDS = ("expires", "certified_at", "date")
+
+
+def _check_times(obj: Any, source: str) -> None:
+    body = obj.get("signed") if isinstance(obj, dict) and "signed" in obj else obj
+    if not isinstance(body, dict):
+        return
+    from datetime import date
+
+
+    for key in _TIME_FIELDS:
+        value = body.get(key)
+        if isinstance(value, str):
+            try:
+                parse_time(value, key)
+            except DocumentError as exc:
+                raise DocumentError(f"{source}: {exc.message}") from None
+    notice = body.get("notice")
+    day = notice.get("date") if isinstance(notice, dict) else None
+    if isinstance(day, str):
+        try:
+            date.fromisoformat(day[:10])
+        except ValueError as exc:
+            raise DocumentError(f"{source}: invalid notice date {day!r}: {exc}") from None
+
+
+def _refuse_link(path: Path, source: str) -> None:
+    """A document is a regular file: a symbolic link (committed in a registry, it can point
+    anywhere) is refused by name instead of being followed."""
+    if path.is_symlink():
+        import os
+
+        raise DocumentError(f"{source}: is a symbolic link (to {os.readlink(path)!r}); registry documents must be"
+                            " regular files, never links")
 
 
 class Document:
@@ -164,6 +230,7 @@ class Document:
     @classmethod
     def load(cls: type[D], path: Path, source: str | None = None) -> D:
         path = Path(path)
+        _refuse_link(path, source or str(path))
         try:
             data = path.read_bytes()
         except FileNotFoundError:
@@ -452,10 +519,13 @@ KINDS: dict[str, type[Document]] = {c.kind: c for c in (Manifest, Channel, Relea
 def load_any(path: Path) -> Document:
     """Load a document whose kind is read from the file itself."""
     path = Path(path)
+    _refuse_link(path, str(path))
     try:
         obj = loads_strict(path.read_bytes(), source=str(path))
     except FileNotFoundError:
         raise NotFoundError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise DocumentError(f"{path}: is a folder, not a document") from None
     kind = obj.get("kind") if isinstance(obj, dict) else None
     if kind is None and isinstance(obj, dict) and isinstance(obj.get("signed"), dict):
         kind = obj["signed"].get("kind")

@@ -46,7 +46,18 @@ def check_inner_path(path: str) -> str:
     parts = path.split("/")
     if any(p in ("", ".", "..") for p in parts) or posixpath.normpath(path) != path:
         raise URIError(f"invalid path qualifier {path!r}: '..', '.' and empty segments are not allowed")
+    for p in parts:
+        # Written into a consumer's folder (``get -o . --force``), ``.git/config`` would run code
+        # on the next ``git status`` (core.fsmonitor). Case-insensitive file systems (macOS,
+        # Windows) and Windows' dropping of trailing dots and spaces make ``.GIT`` and ``.git.``
+        # the same folder, so they are compared folded.
+        if p.rstrip(". ").casefold() in RESERVED_COMPONENTS:
+            raise URIError(f"invalid path qualifier {path!r}: a {p!r} component is not allowed"
+                           " (.git, .dvc and .pedata, in any case, hold repository machinery)")
     return path
+
+
+RESERVED_COMPONENTS = frozenset({".git", ".dvc", ".pedata"})
 
 
 def parse(text: str, *, default_ref: str | None = None) -> PedataURI:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dvc_pedata.base import gitio
+from dvc_pedata.registry import gitlock
 from dvc_pedata.base.timeutil import expires_in
 from dvc_pedata.errors import NotFoundError, PedataError, SignatureError
 from dvc_pedata.model.companion import registry_reader
@@ -88,6 +89,8 @@ def promote(
         if s.keyid not in trust_root.roles["promoter"]["keyids"]:
             raise SignatureError(f"key {s.keyid[:12]} is not a promoter key in trust root version {trust_root.version}")
     with registry_lock(reg.state_dir, wait=False):
+        # git locks a killed run of ours left behind (.git/index.lock) would fail every git write
+        gitlock.recover(reg)
         src = reg.load_channel(ns, source)
         if src is None:
             raise NotFoundError(f"no channel {ns}/{source} to promote from")
@@ -127,17 +130,20 @@ def promote(
         sha = None
         if commit:
             br = branch or f"promote/{ns}-{target}-v{doc.version}"
-            if gitio.current_branch(reg.root) == br:
-                pass  # made by a run of this promotion that was killed before it committed: go on there
-            elif gitio.git(reg.root, "rev-parse", "--verify", "-q", f"refs/heads/{br}", check=False):
-                raise PedataError(f"branch {br!r} already exists: another promotion to version {doc.version} is under way")
+            gitio.check_user_rev(br, "branch name")  # never an option to git checkout -b
+        with gitlock.git_writes(reg):
+            if commit:
+                if gitio.current_branch(reg.root) == br:
+                    pass  # made by a run of this promotion that was killed before it committed: go on there
+                elif gitio.git(reg.root, "rev-parse", "--verify", "-q", f"refs/heads/{br}", check=False):
+                    raise PedataError(f"branch {br!r} already exists: another promotion to version {doc.version} is under way")
+                else:
+                    gitio.git(reg.root, "checkout", "-q", "-b", str(br))
+            doc.save(path)
+            if commit:
+                sha = gitio.commit(reg.root, f"Promote {ns}: {source} -> {target} (version {doc.version})", [rel])
             else:
-                gitio.git(reg.root, "checkout", "-q", "-b", br)
-        doc.save(path)
-        if commit:
-            sha = gitio.commit(reg.root, f"Promote {ns}: {source} -> {target} (version {doc.version})", [rel])
-        else:
-            gitio.add(reg.root, [rel])
+                gitio.add(reg.root, [rel])
         problems = check_threshold(doc, trust_root, "promoter", ns)
     return PromoteResult(ns, source, target, doc.version, doc.digest, br, sha, moves, problems, rel)
 

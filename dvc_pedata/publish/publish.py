@@ -20,7 +20,7 @@ from typing import Any
 from dvc_pedata.base import atomic, gitio
 from dvc_pedata.base.hashing import HashState, hash_file
 from dvc_pedata.base.progress import bar
-from dvc_pedata.errors import NotFoundError, PedataError
+from dvc_pedata.errors import DocumentError, NotFoundError, PedataError
 from dvc_pedata.model.documents import Manifest
 from dvc_pedata.model.names import LATEST, check_name
 from dvc_pedata.publish.channels import advance, pin_of
@@ -82,13 +82,25 @@ class _Plan:
     described: tuple[str, str, dict[str, Any]] | None = None
 
 
+def _pedata_meta(name: str, art: dict[str, Any]) -> dict[str, Any]:
+    """``meta: {pedata: {...}}`` of a dvc.yaml artifact: a mapping, or a one-line error naming the file."""
+    meta = art.get("meta") or {}
+    value = meta.get("pedata") if isinstance(meta, dict) else None
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise DocumentError(f"{art.get('dvcfile', 'dvc.yaml')}: artifact {name!r}: meta.pedata must be a mapping"
+                            f" (namespace:, licence:, …), not {type(value).__name__} {value!r}")
+    return dict(value)
+
+
 def _targets(repo: Any, reg: Registry, paths: list[str]) -> list[_Target]:
     declared = repo.artifacts()
     by_path = {a["path"]: (name, a) for name, a in declared.items()}
     if not paths:
         if not declared:
             raise NotFoundError("nothing to publish: no paths given and dvc.yaml declares no artifacts")
-        return [_Target(check_name(n, "artifact name"), a["path"], dict(a["meta"].get("pedata") or {})) for n, a in sorted(declared.items())]
+        return [_Target(check_name(n, "artifact name"), a["path"], _pedata_meta(n, a)) for n, a in sorted(declared.items())]
     out = []
     for p in paths:
         abs_p = Path(p).resolve()
@@ -97,7 +109,7 @@ def _targets(repo: Any, reg: Registry, paths: list[str]) -> list[_Target]:
         rel = abs_p.relative_to(reg.root).as_posix()
         if rel in by_path:
             name, art = by_path[rel]
-            out.append(_Target(check_name(name, "artifact name"), rel, dict(art["meta"].get("pedata") or {})))
+            out.append(_Target(check_name(name, "artifact name"), rel, _pedata_meta(name, art)))
         else:
             stem = Path(rel).name.split(".")[0]
             out.append(_Target(check_name(stem, "artifact name (from the file name)"), rel, {}))
@@ -141,6 +153,7 @@ def publish(
     )
     from dvc_pedata.dvcio.repo import (
         DvcRepo,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
+        dvc_errors,
     )
     from dvc_pedata.publish.recordlocks import (  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
         prepare,
@@ -148,7 +161,8 @@ def publish(
     )
 
     result = PublishResult()
-    with DvcRepo(reg.root) as repo, registry_lock(reg.state_dir), HashState(reg.state_dir / "hashes.db") as state:
+    # a broken dvc.yaml/dvc.lock is read lazily by DVC, wherever first needed: one line, naming it
+    with dvc_errors(), DvcRepo(reg.root) as repo, registry_lock(reg.state_dir), HashState(reg.state_dir / "hashes.db") as state:
         targets = _targets(repo, reg, list(paths or []))
         head = gitio.head(reg.root)
         # The locks as `pedata lock` would write them (recordlocks.py), read once for every

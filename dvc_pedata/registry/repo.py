@@ -44,6 +44,7 @@ FOLDERS = layout.FOLDERS
 
 _NAME_RE = re.compile(rf"{NAME_PATTERN}\Z")
 _REMOTE_RE = re.compile(r"[^\x00-\x1f\x7f]{1,256}\Z")
+ROOT_FILE_RE = re.compile(r"[1-9][0-9]{0,8}\.json", re.ASCII)
 
 
 def _is_name(v: Any) -> bool:
@@ -229,10 +230,17 @@ class Registry:
         yield from sorted((self.root / layout.TOMBSTONES).glob("*.json"))
 
     def root_versions(self) -> list[int]:
+        """Versions of the root files ``trust/root/<N>.json``; any other ``.json`` name there is refused.
+
+        ``N`` is written as pedata writes it (ASCII digits, no leading zero): ``².json`` passes
+        ``str.isdigit`` but not ``int``, and ``01.json`` would be a second file for version 1.
+        """
         out = []
         for p in (self.root / layout.ROOTS).glob("*.json"):
-            if p.stem.isdigit():
-                out.append(int(p.stem))
+            if not ROOT_FILE_RE.fullmatch(p.name):
+                raise DocumentError(f"{self.rel(p)}: not a trust root file name (trust/root/<N>.json, N = 1, 2, 3, …);"
+                                    " remove or rename it")
+            out.append(int(p.stem))
         return sorted(out)
 
     def load_root(self, version: int) -> Root:

@@ -31,7 +31,14 @@ from typing import Any
 
 from dvc_pedata.base import gitio
 from dvc_pedata.base.cachedir import cache_dir
-from dvc_pedata.errors import NotARegistryError, NotFoundError, OfflineError, PedataError
+from dvc_pedata.base.docfile import read_document
+from dvc_pedata.errors import (
+    NotARegistryError,
+    NotFoundError,
+    OfflineError,
+    PedataError,
+    UsageError,
+)
 from dvc_pedata.model import layout
 from dvc_pedata.model.documents import Channel, Document, Manifest, Release, Tombstone
 from dvc_pedata.registry.repo import CONFIG_FILE, Registry, load_config
@@ -74,10 +81,9 @@ class RegistryView:
 
     def read(self, rel: str) -> bytes | None:
         if self.rev is None:
-            try:
-                data: bytes | None = (self.root / rel).read_bytes()
-            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-                data = None
+            # never through a committed symlink, and a folder or link in a document's place is
+            # refused by name (docfile)
+            data = read_document(self.root, rel)
             self.note(rel, data)
             return data
         return gitio.show(self.root, self.rev, rel)
@@ -131,10 +137,7 @@ class RegistryView:
     def _read_state(self, state: str, rel: str) -> bytes | None:
         if state != WORK_TREE:
             return gitio.show(self.root, state, rel)
-        try:
-            return (self.root / rel).read_bytes()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            return None
+        return read_document(self.root, rel)
 
     def find_tombstone(self, sha256: str) -> tuple[Tombstone, str | None] | None:
         """The tombstone revoking ``sha256`` at this view's state or in the registry's current state.
@@ -173,9 +176,14 @@ def open_registry(
     With ``rev`` and ``current`` (the default), the view also knows the registry's current state,
     so a later revocation is seen (for a URL online, that costs a fetch of the default HEAD).
     """
+    if rev is not None:
+        gitio.check_user_rev(rev)  # before any git command sees it (``--rev=--upload-pack=…``)
     if registry is None:
         registry = os.environ.get("PEDATA_REGISTRY") or "."
     text = os.fspath(registry)
+    if text.startswith("-"):
+        # a URL git would read as an option (``git remote add origin --upload-pack=…``)
+        raise UsageError(f"invalid registry {text!r}: a registry path or URL may not start with '-' (write ./{text} for a folder)")
     if is_git_url(text):
         return _open_url(text, rev, offline=offline, current=current)
     path = Path(text).expanduser()
@@ -248,7 +256,7 @@ def _fetch(clone: Path, url: str, rev: str | None) -> str:
     """Fetch ``rev`` (default HEAD) at depth 1; remember it, and remember tags as tags."""
     target = "HEAD" if rev is None else rev
     try:
-        gitio.git(clone, "fetch", "-q", "--depth", "1", "--no-tags", "origin", target)
+        gitio.git(clone, "fetch", "-q", "--depth", "1", "--no-tags", "--end-of-options", "origin", target)
     except gitio.GitError as exc:
         if rev is None and "couldn't find remote ref HEAD" in exc.message:
             # A bare origin whose HEAD names a branch nobody pushed (``git init --bare`` says

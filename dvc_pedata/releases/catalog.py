@@ -8,12 +8,9 @@ own tooling lists. Everything here only reads.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from dvc_pedata.base import gitio
-from dvc_pedata.base.timeutil import format_time, from_epoch
 from dvc_pedata.errors import NotFoundError
 from dvc_pedata.model.companion import registry_reader
 from dvc_pedata.model.documents import Release
@@ -22,12 +19,7 @@ from dvc_pedata.model.semver import Version
 from dvc_pedata.model.uri import gto_tag_name, parse_release_ref, tag_name
 from dvc_pedata.registry.refs import manifest_for_pin
 from dvc_pedata.registry.repo import Registry
-
-DIGEST_LINE_RE = re.compile(r"^release-digest: sha256:([0-9a-f]{64})$", re.M)
-
-
-
-
+from dvc_pedata.registry.tags import TagInfo, read_tag
 
 
 def tag_message(ns: str, version: str, rel_path: str, digest: str) -> str:
@@ -41,42 +33,7 @@ def gto_tag_message(ns: str, version: str) -> str:
     return f"Registering artifact {ns} version v{version}"
 
 
-@dataclass
-class TagInfo:
-    """An existing git tag: its object id (None for a lightweight tag), commit and message."""
 
-    name: str
-    object: str
-    commit: str
-    annotated: bool
-    message: str = ""
-    tagger_date: str | None = None
-
-    @property
-    def digest(self) -> str | None:
-        """The release digest the tag message names, if any."""
-        m = DIGEST_LINE_RE.search(self.message)
-        return m.group(1) if m else None
-
-
-def read_tag(root: Any, name: str) -> TagInfo | None:
-    """The tag ``name`` in the repository at ``root``, or None if it does not exist."""
-    obj = gitio.git(root, "rev-parse", "--verify", "-q", f"refs/tags/{name}", check=False)
-    if not obj:
-        return None
-    otype = gitio.git(root, "cat-file", "-t", obj)
-    commit = gitio.git(root, "rev-parse", f"{obj}^{{commit}}")
-    if otype != "tag":
-        return TagInfo(name, obj, commit, False)
-    raw = gitio.git(root, "cat-file", "tag", obj)
-    header, _, message = raw.partition("\n\n")
-    date = None
-    for line in header.splitlines():
-        if line.startswith("tagger "):
-            epoch = line.rsplit(" ", 2)[-2]
-
-            date = format_time(from_epoch(int(epoch)))
-    return TagInfo(name, obj, commit, True, message, date)
 
 
 def versions(reg: Registry, ns: str) -> list[Version]:

@@ -212,6 +212,11 @@ def certify(
             raise PedataError(f"release {ns}@{version} already exists (status {existing.status}); "
                               "releases are immutable: certify a new version")
         earlier = versions(reg, ns)
+        same = [v.text for v in earlier if v.text.lower() == version.lower()]
+        if same:
+            # semver orders "RC1" below "rc1", so the check below would let it through
+            raise PedataError(f"release {ns}@{same[0]} already exists and differs from {version} only in case: release"
+                              " versions must be unique ignoring case (their files and tags collide on macOS and Windows)")
         if earlier and not Version(version) > earlier[-1]:
             raise PedataError(f"version {version} is not greater than the latest release {ns}@{earlier[-1]}; "
                               "choose a higher version")

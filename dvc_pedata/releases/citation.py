@@ -22,7 +22,7 @@ from dvc_pedata.model.fields import complete_schema
 from dvc_pedata.model.uri import tag_name
 from dvc_pedata.registry.refs import manifest_for_pin
 from dvc_pedata.registry.repo import Registry
-from dvc_pedata.releases.catalog import TagInfo, read_tag
+from dvc_pedata.registry.tags import TagInfo, read_tag
 from dvc_pedata.releases.swhid import ReleaseSWHIDs, release_swhids
 
 LOCK_FILES = ("dvc.yaml", "dvc.lock", "params.yaml", layout.INPUTS_LOCK, layout.DEPS_LOCK)

@@ -25,7 +25,7 @@ from pathlib import Path
 from dvc_pedata.base.atomic import TMP_PREFIX, fsync_dir
 from dvc_pedata.base.atomic import clean_stale_temps as _clean_temps
 from dvc_pedata.base.cachedir import cache_dir
-from dvc_pedata.base.hashing import iter_file
+from dvc_pedata.base.hashing import hash_file, iter_file
 from dvc_pedata.errors import IntegrityError, PedataError
 from dvc_pedata.model.names import check_sha256
 
@@ -48,6 +48,19 @@ def lookup(sha256: str, size: int | None = None, root: Path | None = None) -> Pa
     except FileNotFoundError:
         return None
     if size is not None and st.st_size != size:
+        # Either the object was damaged in place or the pin's size is wrong. Only a re-hash can
+        # tell (this branch is rare, the hot path stays a stat): a damaged object is dropped and
+        # fetched again; a verified one is shared by every pin of these bytes, so a pushed
+        # manifest or channel with a wrong size is reported and the object is kept.
+
+        try:
+            intact = hash_file(path).sha256 == sha256
+        except FileNotFoundError:
+            return None
+        if intact:
+            raise IntegrityError(f"sha256:{sha256} is {st.st_size} bytes (the cached object was just re-hashed and is"
+                                 f" intact), but the pin says {size} bytes: the manifest or channel records a wrong"
+                                 " size; the cached object was kept")
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
         return None
@@ -98,6 +111,19 @@ class DigestMismatch(IntegrityError):
         self.actual = actual
         self.size = size
 
+    @property
+    def what(self) -> str:
+        """What the source held, for "<source> holds …" messages."""
+        return f"bytes with sha256 {self.actual}"
+
+
+class SizeExceeded(DigestMismatch):
+    """The source streamed more bytes than the pin's size: stopped after size + 1, nothing stored."""
+
+    @property
+    def what(self) -> str:
+        return f"more than the pinned {self.size - 1} bytes"
+
 
 def store_stream(
     sha256: str,
@@ -106,10 +132,14 @@ def store_stream(
     root: Path | None = None,
     progress: Callable[[int], None] | None = None,
     label: str = "object",
+    max_size: int | None = None,
 ) -> Stored:
     """Stream ``chunks`` into the store as ``sha256``, verifying the digest before publication.
 
-    Raises :class:`DigestMismatch` (nothing stored) when the bytes hash to anything else.
+    Raises :class:`DigestMismatch` (nothing stored) when the bytes hash to anything else. With
+    ``max_size`` (the pinned size), at most ``max_size + 1`` bytes are ever written: a source
+    that streams more is :class:`SizeExceeded` as soon as the extra byte arrives, so an object
+    far larger than its pin never fills the disk before it is refused.
     """
     target = object_path(sha256, root)
     import tempfile  # lazy: tempfile pulls in shutil, bz2, lzma; a cache hit never writes
@@ -125,6 +155,11 @@ def store_stream(
         try:
             with os.fdopen(fd, "wb") as fh:
                 for chunk in chunks:
+                    if max_size is not None and size + len(chunk) > max_size:
+                        fh.write(chunk[: max_size + 1 - size])  # the one extra byte that proves it, no more
+                        raise SizeExceeded(f"{label}: the source holds more than the pinned {max_size} bytes"
+                                           f" (stopped after {max_size + 1}); nothing was cached", sha256,
+                                           f"more than the pinned {max_size} bytes", max_size + 1)
                     fh.write(chunk)
                     h.update(chunk)
                     size += len(chunk)

@@ -54,11 +54,12 @@ def _fetch_one(repo: Any, srcs: list[Source], uri: str, e: FileEntry, advance: A
         bad: str | None = None
         for src in srcs:
             try:
-                cache.store_stream(e.sha256, repo.iter_remote_object(e.md5, src.remote), progress=advance, label=f"{uri};path={e.path}")
+                cache.store_stream(e.sha256, repo.iter_remote_object(e.md5, src.remote), progress=advance,
+                                   label=f"{uri};path={e.path}", max_size=e.size)
                 return src.label
             except cache.DigestMismatch as exc:
                 bad = bad or exc.actual
-                problems.append(f"{src.label} holds bytes with sha256 {exc.actual}")
+                problems.append(f"{src.label} holds {exc.what}")
             except (NotFoundError, PedataError) as exc:
                 problems.append(f"{src.label}: {exc.message}")
         if bad is not None:

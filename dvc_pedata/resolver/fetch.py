@@ -64,11 +64,11 @@ def fetch(view: RegistryView, *, uri: str, sha256: str, md5: str, size: int) -> 
                 try:
                     with bar(f"get {uri}", size) as advance:
                         stored = cache.store_stream(
-                            sha256, repo.iter_remote_object(md5, src.remote), progress=advance, label=uri
+                            sha256, repo.iter_remote_object(md5, src.remote), progress=advance, label=uri, max_size=size
                         )
                 except cache.DigestMismatch as exc:
                     mismatch = mismatch or exc
-                    problems.append(f"{src.label} holds bytes with sha256 {exc.actual}")
+                    problems.append(f"{src.label} holds {exc.what}")
                     continue
                 except cache.CacheWriteError:
                     raise  # a local problem (full disk): another source would fail the same way
@@ -79,8 +79,9 @@ def fetch(view: RegistryView, *, uri: str, sha256: str, md5: str, size: int) -> 
                 return Fetched(stored.path, src.label, stored.created)
     if mismatch is not None:
         raise IntegrityError(
-            f"{uri}: corrupted bytes in the remote: expected sha256 {sha256}, got {mismatch.actual}"
-            f" (md5 object {md5}); nothing was cached" + (f"; also: {'; '.join(problems[1:])}" if len(problems) > 1 else "")
+            f"{uri}: corrupted bytes in the remote: expected sha256 {sha256}"
+            + (f" ({size} bytes), got {mismatch.what}" if isinstance(mismatch, cache.SizeExceeded) else f", got {mismatch.actual}")
+            + f" (md5 object {md5}); nothing was cached" + (f"; also: {'; '.join(problems[1:])}" if len(problems) > 1 else "")
         )
     if unreadable:
         raise PedataError(f"{uri}: bytes sha256 {sha256} could not be fetched: {'; '.join(problems)}")

@@ -179,7 +179,8 @@ def _manifest(view: RegistryView, uri: PedataURI, pin: _Pin) -> Manifest:
             f"{uri}: manifest digest {manifest.digest} differs from the pinned {pin.manifest_sha256}"
         )
     if manifest.sha256 != pin.sha256 or manifest.size != pin.size:
-        raise IntegrityError(f"{uri}: manifest describes sha256 {manifest.sha256}, not the pinned {pin.sha256}")
+        raise IntegrityError(f"{uri}: manifest describes sha256 {manifest.sha256} ({manifest.size} bytes),"
+                             f" not the pinned {pin.sha256} ({pin.size} bytes)")
     return manifest
 
 

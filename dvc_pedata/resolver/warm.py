@@ -57,6 +57,10 @@ def _memo_path(top: str, uri: str, trusted_root: str | None) -> str:
 
 
 def _digest(path: str) -> str | None:
+    # A link anywhere below the work tree is never followed (the full resolver refuses it by
+    # name, see docfile): it matches neither a recorded digest nor a recorded absence.
+    if os.path.realpath(path) != path:
+        return "link"
     try:
         with open(path, "rb") as fh:
             return hashlib.sha256(fh.read()).hexdigest()
@@ -70,7 +74,7 @@ def root_listing(top: str) -> tuple[str, ...]:
         names = os.listdir(os.path.join(top, "trust", "root"))
     except (FileNotFoundError, NotADirectoryError):
         return ()
-    return tuple(sorted(n for n in names if n.endswith(".json") and n[:-5].isdigit()))
+    return tuple(sorted(n for n in names if n.endswith(".json") and n[:-5].isascii() and n[:-5].isdigit()))
 
 
 def lookup(uri: str, registry: object = None, rev: str | None = None,

@@ -43,8 +43,8 @@ from dvc_pedata.model.schema_diff import INCOMPLETE, diff_manifests, is_empty
 from dvc_pedata.model.semver import Version
 from dvc_pedata.model.uri import tag_name
 from dvc_pedata.registry.repo import Registry
+from dvc_pedata.registry.tags import TagInfo, read_tag
 from dvc_pedata.releases import citation
-from dvc_pedata.releases.catalog import TagInfo, read_tag
 from dvc_pedata.site.schema import e, schema_html
 
 STATUSES = ("provisional", "certified", "retired", "unreproducible", "revoked")

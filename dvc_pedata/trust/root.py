@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from dvc_pedata.base import atomic, gitio
+from dvc_pedata.base.docfile import read_document
 from dvc_pedata.base.timeutil import expires_in, is_expired, utcnow
-from dvc_pedata.errors import NotFoundError, PedataError, SignatureError, UsageError
+from dvc_pedata.errors import DocumentError, NotFoundError, PedataError, SignatureError, UsageError
 from dvc_pedata.model import layout
 from dvc_pedata.model.documents import Root, new_body
 from dvc_pedata.model.names import check_namespace
@@ -43,13 +44,21 @@ def open_registry(start: Path | str = ".") -> Registry:
     return Registry(gitio.toplevel(Path(start)))
 
 
+def _read_root_file(registry: Registry, rel: str) -> bytes:
+    """A listed root file's bytes: a link or folder in its place is refused by name (docfile)."""
+    data = read_document(registry.root, rel)
+    if data is None:
+        raise DocumentError(f"{rel}: vanished while the trust root was read; run the command again")
+    return data
+
+
 def _root_files(registry: Registry, rev: str | None, note: Callable[[str, bytes], None] | None = None) -> list[tuple[str, bytes]]:
     """``(relative path, bytes)`` of every ``trust/root/<N>.json``, ordered by N.
 
     ``note`` sees every work-tree file read (the resolver's warm-cache memo re-checks them).
     """
     if rev is None:
-        out = [(f"{ROOT_DIR}/{n}.json", registry.root_path(n).read_bytes()) for n in registry.root_versions()]
+        out = [(rel, _read_root_file(registry, rel)) for rel in (f"{ROOT_DIR}/{n}.json" for n in registry.root_versions())]
         for rel, data in out:
             if note is not None:
                 note(rel, data)
@@ -58,7 +67,7 @@ def _root_files(registry: Registry, rev: str | None, note: Callable[[str, bytes]
     named = []
     for path in gitio.ls_tree(registry.root, commit, ROOT_DIR):
         stem = path.rsplit("/", 1)[-1].removesuffix(".json")
-        if path.endswith(".json") and path.count("/") == 2 and stem.isdigit():
+        if path.endswith(".json") and path.count("/") == 2 and stem.isascii() and stem.isdigit():
             named.append((int(stem), path))
     out = []
     for _, path in sorted(named):
@@ -135,7 +144,7 @@ def verify_root_chain(
             problems.append(f"{path}: version {doc.version} skips {expected}")
         elif doc.version < expected:
             problems.append(f"{path}: version {doc.version} does not follow {expected - 1} (a rollback or replay)")
-        elif stem.isdigit() and int(stem) != doc.version:
+        elif stem.isascii() and stem.isdigit() and int(stem) != doc.version:
             problems.append(f"{path}: file name says version {stem} but the signed version is {doc.version}")
         problems += check_root_consistency(doc, path)
         if prev is not None:

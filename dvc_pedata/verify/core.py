@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from dvc_pedata.base import gitio
 from dvc_pedata.base.atomic import TMP_PREFIX
+from dvc_pedata.base.docfile import read_document
 from dvc_pedata.base.timeutil import format_time, from_epoch, now, parse_time
 from dvc_pedata.errors import PedataError
 from dvc_pedata.model import layout
@@ -149,7 +150,13 @@ def _load_tree(ctx: Context) -> None:
                 continue
             if p.suffix != ".json" or _kind_for(rel) is None:  # companion files are checked by checks/: not read here
                 continue
-            data = p.read_bytes()
+            try:
+                data = read_document(root, rel)  # a committed link is reported, never followed
+            except PedataError as exc:
+                ctx.violation(rel, exc.message.removeprefix(f"{rel}: "))
+                continue
+            if data is None:
+                continue  # a folder named *.json holding documents is listed by rglob itself
             doc = _parse(ctx, rel, data)
             if doc is None:
                 continue

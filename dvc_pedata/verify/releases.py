@@ -23,7 +23,7 @@ from dvc_pedata.model.canonical import digest as canonical_digest
 from dvc_pedata.model.canonical import loads_strict
 from dvc_pedata.model.documents import Channel
 from dvc_pedata.model.uri import gto_tag_name, tag_name
-from dvc_pedata.releases.catalog import read_tag
+from dvc_pedata.registry.tags import read_tag
 
 
 def _first_commit(root: Any, path: str) -> str | None:
@@ -61,8 +61,22 @@ def _check_source_channel(ctx: Any, rel: str, r: Any, commit: str) -> None:
                       "which the release names as its source")
 
 
+def _case_collisions(ctx: Any) -> None:
+    """Release versions are unique ignoring case: ``1.0.0-RC1`` and ``1.0.0-rc1`` would get tags
+    (and files) that are one name on macOS and Windows, so a clone there silently loses one."""
+    seen: dict[tuple[str, str], str] = {}
+    for rel, r in sorted(ctx.releases.items()):
+        key = (r.namespace, str(r.version).lower())
+        if key in seen:
+            ctx.violation(rel, f"release version {r.version} differs only in case from {seen[key]}: release versions must be"
+                          " unique ignoring case (their files and tags collide on macOS and Windows); retire one")
+        else:
+            seen[key] = rel
+
+
 def run(ctx: Any) -> None:
     root = ctx.reg.root
+    _case_collisions(ctx)
     if gitio.head(root) is None:
         return
     tags = gitio.git(root, "tag", "--list", check=False).split()

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import rfc8785
 from cryptography.hazmat.primitives import serialization
 
 
@@ -45,3 +46,21 @@ def sign(doc: dict[str, Any], kind: str, key_file: Path, *, replace: bool = Fals
     sigs = [] if replace else [s for s in doc.get("signatures", []) if s["keyid"] != keyid]
     doc["signatures"] = [*sigs, {"keyid": keyid, "sig": key.sign(pae).hex()}]
     return doc
+
+
+def write_signed(path: Path, kind: str, signed: dict[str, Any], key_file: Path | None) -> None:
+    """Write ``{"signed": ..., "signatures": [...]}`` to ``path``, signed with ``key_file`` if given.
+
+    Canonical bytes through ``rfc8785`` itself (not :func:`canonical`): documents that carry
+    non-ASCII text or lone surrogates must sign exactly as the standard says."""
+    sigs = []
+    if key_file is not None:
+        key = serialization.load_pem_private_key(Path(key_file).read_bytes(), password=None)
+        raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        body = rfc8785.dumps(signed)
+        ptype = f"application/vnd.pedata.{kind}+json".encode()
+        pae = b"DSSEv1 %d %s %d %s" % (len(ptype), ptype, len(body), body)
+        sigs = [{"keyid": hashlib.sha256(raw).hexdigest(), "sig": key.sign(pae).hex()}]
+    text = json.dumps({"signed": signed, "signatures": sigs}, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)

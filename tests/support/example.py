@@ -3,7 +3,7 @@
 The pipeline files (dvc.yaml, params.yaml, pipeline/generate.py) are the real ones from the top of
 this checkout, with a small ``households`` so a real ``dvc repro`` takes about a second. The
 release is created with the Python API (Release + signing.sign + an annotated tag
-``<ns>/v<version>``), as a certifier would.
+``<ns>/v<version>`` whose message names the release digest), as a certifier would.
 """
 
 from __future__ import annotations
@@ -72,7 +72,10 @@ def certify(repo: Path, version: str = "1.0.0", ns: str = "us") -> str:
     signing.sign(rel, keys.load_signer("certifier"))
     rel.save(reg.release_path(ns, version))
     sha = commit(repo, f"certify {ns} {version}")
-    run(["git", "tag", "-a", "-m", f"{ns} {version}", f"{ns}/v{version}", sha], cwd=repo)
+    # the message as `pedata certify` writes it (docs/releases.md): replay follows no other tag
+    message = (f"pedata release {ns}@{version}\n\nfile: releases/{ns}/{version}.json\n"
+               f"release-digest: sha256:{rel.digest}\n")
+    run(["git", "tag", "-a", "-m", message, f"{ns}/v{version}", sha], cwd=repo)
     return sha
 
 
