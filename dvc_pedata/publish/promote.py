@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from dvc_pedata.base import gitio
-from dvc_pedata.registry import gitlock
 from dvc_pedata.base.timeutil import expires_in
 from dvc_pedata.errors import NotFoundError, PedataError, SignatureError
 from dvc_pedata.model.companion import registry_reader
@@ -20,6 +19,7 @@ from dvc_pedata.model.documents import Channel
 from dvc_pedata.model.names import LATEST
 from dvc_pedata.model.schema_diff import diff_manifests, render_markdown
 from dvc_pedata.publish.channels import _next_position, advance
+from dvc_pedata.registry import gitlock
 from dvc_pedata.registry.lock import registry_lock
 from dvc_pedata.registry.refs import manifest_for_pin
 from dvc_pedata.registry.repo import Registry
