@@ -57,6 +57,85 @@ class PromoteResult:
         }
 
 
+@dataclass
+class PromotePlan:
+    """A promotion checked and signed in memory: what ``apply_promote`` writes and commits."""
+
+    reg: Registry
+    ns: str
+    source: str
+    target: str
+    doc: Any  # the signed Channel
+    rel: str
+    moves: list[Move]
+    branch: str | None  # where the commit goes (None: --no-commit)
+    trust_root: Any
+
+
+def plan_promote(reg: Registry, ns: str, source: str, target: str, *, signers: list[Any], trust_root: Any,
+                 only: list[str] | None, branch: str | None, expires: str | None, commit: bool) -> PromotePlan:
+    """Every check ``promote`` makes, the channel version signed, and the moves with their schema
+    diffs; writes nothing. Called under the registry lock."""
+    src = reg.load_channel(ns, source)
+    if src is None:
+        raise NotFoundError(f"no channel {ns}/{source} to promote from")
+    names = list(only) if only else sorted(src.artifacts)
+    missing = [n for n in names if n not in src.artifacts]
+    if missing:
+        raise NotFoundError(f"channel {ns}/{source} has no artifact {missing[0]!r}")
+    pins = {n: src.artifacts[n] for n in names}
+    rel = reg.rel(reg.channel_path(ns, target))
+    old = reg.load_channel(ns, target)
+    pending = _interrupted(reg, ns, target, rel, old, pins, replace=not only, branch=branch) if commit else None
+    if pending is not None:  # finish what a killed run of this promotion left uncommitted
+        old, doc = pending
+    else:
+        doc = advance(reg, ns, target, pins, replace=not only, expires=expires_in(expires))
+    if doc is None:
+        raise PedataError(f"channel {ns}/{target} already pins exactly these artifacts; nothing to promote")
+    for s in signers:
+        sign_doc(doc, s)
+    moves = []
+    for n in sorted(doc.artifacts):
+        before = old.artifacts.get(n) if old else None
+        after = doc.artifacts[n]
+        if before == after:
+            continue
+        d = None
+        if before is not None:
+            d = diff_manifests(manifest_for_pin(reg, ns, n, before), manifest_for_pin(reg, ns, n, after),
+                               registry_reader(reg.root))
+        else:
+            manifest_for_pin(reg, ns, n, after)  # the pin must name a real manifest
+        moves.append(Move(n, before["sha256"] if before else None, after["sha256"], d))
+    if pending is None and gitio.is_dirty(reg.root, [rel]):
+        raise PedataError(f"{rel} has uncommitted changes; commit or discard them before promoting")
+    br = None
+    if commit:
+        br = branch or f"promote/{ns}-{target}-v{doc.version}"
+        gitio.check_user_rev(br, "branch name")  # never an option to git checkout -b
+        if gitio.current_branch(reg.root) != br and gitio.git(reg.root, "rev-parse", "--verify", "-q", f"refs/heads/{br}", check=False):
+            raise PedataError(f"branch {br!r} already exists: another promotion to version {doc.version} is under way")
+    return PromotePlan(reg, ns, source, target, doc, rel, moves, br, trust_root)
+
+
+def apply_promote(todo: PromotePlan) -> PromoteResult:
+    """Switch to the promotion's branch (unless a killed run of it already did), write the channel,
+    commit it; every git write is marked so a killed run's git locks can be cleared next time."""
+    reg, doc, br = todo.reg, todo.doc, todo.branch
+    sha = None
+    with gitlock.git_writes(reg):
+        if br is not None and gitio.current_branch(reg.root) != br:
+            gitio.git(reg.root, "checkout", "-q", "-b", br)
+        doc.save(reg.root / todo.rel)
+        if br is not None:
+            sha = gitio.commit(reg.root, f"Promote {todo.ns}: {todo.source} -> {todo.target} (version {doc.version})", [todo.rel])
+        else:
+            gitio.add(reg.root, [todo.rel])
+    problems = check_threshold(doc, todo.trust_root, "promoter", todo.ns)
+    return PromoteResult(todo.ns, todo.source, todo.target, doc.version, doc.digest, br, sha, todo.moves, problems, todo.rel)
+
+
 def promote(
     namespace: str,
     source: str = LATEST,
@@ -91,61 +170,9 @@ def promote(
     with registry_lock(reg.state_dir, wait=False):
         # git locks a killed run of ours left behind (.git/index.lock) would fail every git write
         gitlock.recover(reg)
-        src = reg.load_channel(ns, source)
-        if src is None:
-            raise NotFoundError(f"no channel {ns}/{source} to promote from")
-        names = list(only) if only else sorted(src.artifacts)
-        missing = [n for n in names if n not in src.artifacts]
-        if missing:
-            raise NotFoundError(f"channel {ns}/{source} has no artifact {missing[0]!r}")
-        pins = {n: src.artifacts[n] for n in names}
-        path = reg.channel_path(ns, target)
-        rel = reg.rel(path)
-        old = reg.load_channel(ns, target)
-        pending = _interrupted(reg, ns, target, rel, old, pins, replace=not only, branch=branch) if commit else None
-        if pending is not None:  # finish what a killed run of this promotion left uncommitted
-            old, doc = pending
-        else:
-            doc = advance(reg, ns, target, pins, replace=not only, expires=expires_in(expires))
-        if doc is None:
-            raise PedataError(f"channel {ns}/{target} already pins exactly these artifacts; nothing to promote")
-        for s in signers:
-            sign_doc(doc, s)
-        moves = []
-        for n in sorted(doc.artifacts):
-            before = old.artifacts.get(n) if old else None
-            after = doc.artifacts[n]
-            if before == after:
-                continue
-            d = None
-            if before is not None:
-                d = diff_manifests(manifest_for_pin(reg, ns, n, before), manifest_for_pin(reg, ns, n, after),
-                                   registry_reader(reg.root))
-            else:
-                manifest_for_pin(reg, ns, n, after)  # the pin must name a real manifest
-            moves.append(Move(n, before["sha256"] if before else None, after["sha256"], d))
-        if pending is None and gitio.is_dirty(reg.root, [rel]):
-            raise PedataError(f"{rel} has uncommitted changes; commit or discard them before promoting")
-        br = None
-        sha = None
-        if commit:
-            br = branch or f"promote/{ns}-{target}-v{doc.version}"
-            gitio.check_user_rev(br, "branch name")  # never an option to git checkout -b
-        with gitlock.git_writes(reg):
-            if commit:
-                if gitio.current_branch(reg.root) == br:
-                    pass  # made by a run of this promotion that was killed before it committed: go on there
-                elif gitio.git(reg.root, "rev-parse", "--verify", "-q", f"refs/heads/{br}", check=False):
-                    raise PedataError(f"branch {br!r} already exists: another promotion to version {doc.version} is under way")
-                else:
-                    gitio.git(reg.root, "checkout", "-q", "-b", str(br))
-            doc.save(path)
-            if commit:
-                sha = gitio.commit(reg.root, f"Promote {ns}: {source} -> {target} (version {doc.version})", [rel])
-            else:
-                gitio.add(reg.root, [rel])
-        problems = check_threshold(doc, trust_root, "promoter", ns)
-    return PromoteResult(ns, source, target, doc.version, doc.digest, br, sha, moves, problems, rel)
+        todo = plan_promote(reg, ns, source, target, signers=signers, trust_root=trust_root, only=only,
+                            branch=branch, expires=expires, commit=commit)
+        return apply_promote(todo)
 
 
 def _interrupted(reg: Registry, ns: str, target: str, rel: str, current: Any, pins: dict[str, Any], *,

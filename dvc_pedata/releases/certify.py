@@ -167,6 +167,101 @@ def _commit_file(reg: Registry, rel: str, message: str) -> str:
     return gitio.git(reg.root, "rev-parse", "HEAD")
 
 
+@dataclass
+class CertifyPlan:
+    """A new release, checked and signed in memory: what ``apply_certify`` commits and tags."""
+
+    reg: Registry
+    doc: Release
+    path: Path
+    rel: str
+    source: str
+    source_version: int
+    tag: str
+    gto: str | None
+
+
+def _check_request(compat_mode: str, status: str, notice: str | None, expires: str | None) -> None:
+    if compat_mode not in COMPAT_MODES:
+        raise UsageError(f"invalid compat mode {compat_mode!r} (choose from {', '.join(COMPAT_MODES)})")
+    if status not in ("provisional", "certified"):
+        raise UsageError(f"a new release is provisional or certified, not {status!r}")
+    if compat_mode == "break" and not (notice and notice.strip()):
+        raise UsageError("--compat-mode break needs --notice TEXT explaining what breaks for users")
+    if status == "certified" and expires is not None:
+        raise UsageError("--expires is for provisional releases; a certified release does not expire")
+
+
+def plan_certify(reg: Registry, ns: str, version: str, *, signers: list[Any], trust_root: Any, source: str,
+                 compat_mode: str, notice: str | None, cert_for: Any, status: str, expires: str | None,
+                 gto_tag: bool) -> CertifyPlan:
+    """Every check ``certify`` makes, then the release signed in memory; nothing is written.
+
+    Called under the registry lock, so nothing it checked can change before :func:`apply_certify`.
+    """
+    path = reg.release_path(ns, version)
+    rel = reg.rel(path)
+    earlier = versions(reg, ns)
+    same = [v.text for v in earlier if v.text.lower() == version.lower()]
+    if same:
+        # semver orders "RC1" below "rc1", so the check below would let it through
+        raise PedataError(f"release {ns}@{same[0]} already exists and differs from {version} only in case: release"
+                          " versions must be unique ignoring case (their files and tags collide on macOS and Windows)")
+    if earlier and not Version(version) > earlier[-1]:
+        raise PedataError(f"version {version} is not greater than the latest release {ns}@{earlier[-1]}; "
+                          "choose a higher version")
+    tag = tag_name(ns, version)
+    gto = gto_tag_name(ns, version)
+    for t in (tag, gto) if gto_tag else (tag,):
+        if gitio.git(reg.root, "rev-parse", "--verify", "-q", f"refs/tags/{t}", check=False):
+            raise PedataError(f"git tag {t} already exists; a release tag is never moved or reused")
+    ch = _check_source(reg, ns, source, trust_root)
+    _refuse_dirty(reg, rel)
+    # What is certified must be what was reviewed: the channel as committed (the promote
+    # branch's pull request), and the manifests its pins name, so a clone of the tag has them.
+    for committed in (reg.rel(reg.channel_path(ns, source)),
+                      *(reg.rel(reg.manifest_path(ns, n, p["sha256"])) for n, p in sorted(ch.artifacts.items())),
+                      *_companions(reg, ns, ch.artifacts)):
+        _refuse_uncommitted(reg, committed)
+    # A release promises a rebuild: refuse one `pedata replay` could not do (lineage/replayable.py).
+    refuse_unreplayable(reg, ns, version, ch.artifacts)
+    now = utcnow()
+    body = new_body(
+        "release",
+        namespace=ns,
+        version=version,
+        status=status,
+        compat_mode=compat_mode,
+        notice={"type": "release", "summary": (notice or f"Release {ns} {version}").strip(),
+                "date": now.date().isoformat()},
+        pins={n: dict(p) for n, p in sorted(ch.artifacts.items())},
+        source_channel={"name": source, "version": ch.version, "digest": ch.digest},
+        certified_for=cert_for,
+        previous=previous_of(reg, ns, version),
+        expires=expires_in(expires or DEFAULT_PROVISIONAL_EXPIRY, now) if status == "provisional" else None,
+        certified_at=format_time(now),
+    )
+    doc = Release(body, [])
+    _sign_checked(doc, signers, trust_root)
+    return CertifyPlan(reg, doc, path, rel, source, ch.version, tag, gto if gto_tag else None)
+
+
+def apply_certify(todo: CertifyPlan) -> CertifyResult:
+    """Write the release file, commit it (taken back if the commit fails), then tag the commit."""
+    reg, doc, ns, version = todo.reg, todo.doc, todo.doc.namespace, todo.doc.version
+    doc.save(todo.path)
+    try:
+        commit = _commit_file(reg, todo.rel, f"Release {ns}@{version} ({doc.status}) from {todo.source} version {todo.source_version}")
+    except Exception:
+        todo.path.unlink(missing_ok=True)
+        gitio.git(reg.root, "reset", "-q", "--", todo.rel, check=False)
+        raise
+    gitio.git(reg.root, "tag", "-a", todo.tag, "-m", tag_message(ns, version, todo.rel, doc.digest), commit)
+    if todo.gto is not None:
+        gitio.git(reg.root, "tag", "-a", todo.gto, "-m", gto_tag_message(ns, version), commit)
+    return CertifyResult(doc, todo.rel, commit, todo.tag, todo.gto)
+
+
 def certify(
     namespace: str,
     version: str,
@@ -192,79 +287,21 @@ def certify(
     reg = Registry.find(root)
     ns = reg.namespace(namespace)
     version = check_semver(version)
-    if compat_mode not in COMPAT_MODES:
-        raise UsageError(f"invalid compat mode {compat_mode!r} (choose from {', '.join(COMPAT_MODES)})")
-    if status not in ("provisional", "certified"):
-        raise UsageError(f"a new release is provisional or certified, not {status!r}")
-    if compat_mode == "break" and not (notice and notice.strip()):
-        raise UsageError("--compat-mode break needs --notice TEXT explaining what breaks for users")
-    if status == "certified" and expires is not None:
-        raise UsageError("--expires is for provisional releases; a certified release does not expire")
+    _check_request(compat_mode, status, notice, expires)
     cert_for = parse_certified_for(certified_for)
     signers, trust_root = _load_signers(reg, sign, ns)
     with registry_lock(reg.state_dir, wait=False):
         path = reg.release_path(ns, version)
-        rel = reg.rel(path)
         if path.is_file():
-            existing = Release.load(path, rel)
+            existing = Release.load(path, reg.rel(path))
             if existing.status == "provisional" and status == "certified":
-                return _upgrade(reg, existing, rel, signers, trust_root)
+                return _upgrade(reg, existing, reg.rel(path), signers, trust_root)
             raise PedataError(f"release {ns}@{version} already exists (status {existing.status}); "
                               "releases are immutable: certify a new version")
-        earlier = versions(reg, ns)
-        same = [v.text for v in earlier if v.text.lower() == version.lower()]
-        if same:
-            # semver orders "RC1" below "rc1", so the check below would let it through
-            raise PedataError(f"release {ns}@{same[0]} already exists and differs from {version} only in case: release"
-                              " versions must be unique ignoring case (their files and tags collide on macOS and Windows)")
-        if earlier and not Version(version) > earlier[-1]:
-            raise PedataError(f"version {version} is not greater than the latest release {ns}@{earlier[-1]}; "
-                              "choose a higher version")
-        tag = tag_name(ns, version)
-        gto = gto_tag_name(ns, version)
-        for t in (tag, gto) if gto_tag else (tag,):
-            if gitio.git(reg.root, "rev-parse", "--verify", "-q", f"refs/tags/{t}", check=False):
-                raise PedataError(f"git tag {t} already exists; a release tag is never moved or reused")
-        ch = _check_source(reg, ns, source, trust_root)
-        _refuse_dirty(reg, rel)
-        # What is certified must be what was reviewed: the channel as committed (the promote
-        # branch's pull request), and the manifests its pins name, so a clone of the tag has them.
-        for committed in (reg.rel(reg.channel_path(ns, source)),
-                          *(reg.rel(reg.manifest_path(ns, n, p["sha256"])) for n, p in sorted(ch.artifacts.items())),
-                          *_companions(reg, ns, ch.artifacts)):
-            _refuse_uncommitted(reg, committed)
-        # A release promises a rebuild: refuse one `pedata replay` could not do (replayable.py).
-
-        refuse_unreplayable(reg, ns, version, ch.artifacts)
-        now = utcnow()
-        body = new_body(
-            "release",
-            namespace=ns,
-            version=version,
-            status=status,
-            compat_mode=compat_mode,
-            notice={"type": "release", "summary": (notice or f"Release {ns} {version}").strip(),
-                    "date": now.date().isoformat()},
-            pins={n: dict(p) for n, p in sorted(ch.artifacts.items())},
-            source_channel={"name": source, "version": ch.version, "digest": ch.digest},
-            certified_for=cert_for,
-            previous=previous_of(reg, ns, version),
-            expires=expires_in(expires or DEFAULT_PROVISIONAL_EXPIRY, now) if status == "provisional" else None,
-            certified_at=format_time(now),
-        )
-        doc = Release(body, [])
-        _sign_checked(doc, signers, trust_root)
-        doc.save(path)
-        try:
-            commit = _commit_file(reg, rel, f"Release {ns}@{version} ({status}) from {source} version {ch.version}")
-        except Exception:
-            path.unlink(missing_ok=True)
-            gitio.git(reg.root, "reset", "-q", "--", rel, check=False)
-            raise
-        gitio.git(reg.root, "tag", "-a", tag, "-m", tag_message(ns, version, rel, doc.digest), commit)
-        if gto_tag:
-            gitio.git(reg.root, "tag", "-a", gto, "-m", gto_tag_message(ns, version), commit)
-    return CertifyResult(doc, rel, commit, tag, gto if gto_tag else None)
+        todo = plan_certify(reg, ns, version, signers=signers, trust_root=trust_root, source=source,
+                            compat_mode=compat_mode, notice=notice, cert_for=cert_for, status=status,
+                            expires=expires, gto_tag=gto_tag)
+        return apply_certify(todo)
 
 
 def _history_entry(status: str, reason: str | None) -> dict[str, str]:
