@@ -36,7 +36,7 @@ from dvc_pedata.model.documents import Channel, Manifest, Release, Root, Tombsto
 from dvc_pedata.model.names import check_name
 from dvc_pedata.model.uri import parse
 from dvc_pedata.publish.locks import dump_yaml, environment_diff, load_deps_lock, load_inputs_lock
-from dvc_pedata.registry.repo import load_config
+from dvc_pedata.registry.config import load_config
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 DOCS = settings(max_examples=60, deadline=None,

@@ -10,7 +10,8 @@ from pathlib import Path
 from dvc_pedata.base import gitio
 from dvc_pedata.errors import NotARegistryError, UsageError
 from dvc_pedata.model.names import check_namespace
-from dvc_pedata.registry.repo import CONFIG_FILE, FOLDERS, Registry
+from dvc_pedata.registry.config import CONFIG_FILE
+from dvc_pedata.registry.repo import FOLDERS, Registry
 
 REMOTE_NAME = "storage"
 

@@ -18,7 +18,6 @@ Local, untracked state lives in ``.dvc/tmp/pedata/`` (DVC already git-ignores ``
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,86 +25,38 @@ from typing import Any
 
 from dvc_pedata.base import atomic
 from dvc_pedata.base.gitio import toplevel
-from dvc_pedata.errors import DocumentError, NotARegistryError, NotFoundError
+from dvc_pedata.errors import DocumentError, NotARegistryError
 from dvc_pedata.model import layout
-from dvc_pedata.model.canonical import loads_strict, pretty_bytes
+from dvc_pedata.model.canonical import pretty_bytes
 from dvc_pedata.model.companion import is_companion
 from dvc_pedata.model.documents import Channel, Manifest, Release, Root, Tombstone
 from dvc_pedata.model.names import (
-    MAX_NAME_LEN,
-    NAME_PATTERN,
-    check_namespace,
     check_sha256,
 )
+from dvc_pedata.registry.config import CONFIG_FILE
+from dvc_pedata.registry.reader import RegistryReader
 
-CONFIG_FILE = "pedata.json"
 FOLDERS = layout.FOLDERS
 
 
-_NAME_RE = re.compile(rf"{NAME_PATTERN}\Z")
-_REMOTE_RE = re.compile(r"[^\x00-\x1f\x7f]{1,256}\Z")
 ROOT_FILE_RE = re.compile(r"[1-9][0-9]{0,8}\.json", re.ASCII)
 
 
-def _is_name(v: Any) -> bool:
-    return isinstance(v, str) and len(v) <= MAX_NAME_LEN and ".." not in v and bool(_NAME_RE.match(v))  # as check_name
 
 
-def _is_remote(v: Any) -> bool:
-    return isinstance(v, str) and bool(_REMOTE_RE.match(v))
 
 
-def _opt_str(v: Any) -> bool:
-    return v is None or isinstance(v, str)
 
 
-def _is_int(v: Any, lo: int, hi: int) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
 
 
-def _is_author(v: Any) -> bool:
-    return isinstance(v, str) or (isinstance(v, dict) and all(isinstance(x, str) for x in v.values()))
 
 
 # setting -> (check, what it must be). Unknown settings are kept (a newer pedata may add some).
-_SETTINGS: dict[str, tuple[Any, str]] = {
-    "namespaces": (lambda v: isinstance(v, list) and all(_is_name(n) for n in v), "a list of lowercase names"),
-    "default_namespace": (lambda v: v is None or _is_name(v), "a lowercase name or null"),
-    "remote": (lambda v: v is None or _is_remote(v), "a DVC remote name or null"),
-    "mirrors": (lambda v: isinstance(v, list) and all(_is_remote(m) for m in v), "a list of DVC remote names"),
-    "audit": (lambda v: isinstance(v, dict) and isinstance(v.get("remote", False), bool), 'an object like {"remote": false}'),
-    "licence": (_opt_str, "a string or null"),
-    "title": (_opt_str, "a string or null"),
-    "directory_inline_files": (lambda v: _is_int(v, 0, 10_000_000), "a whole number from 0 to 10000000"),
-    "replay": (lambda v: isinstance(v, dict) and isinstance(v.get("enabled", True), bool), 'an object like {"enabled": true}'),
-    "citation": (
-        lambda v: isinstance(v, dict)
-        and all(_opt_str(v.get(k)) for k in ("title", "abstract", "url", "publisher", "package"))
-        and (v.get("authors") is None or (isinstance(v["authors"], list) and all(map(_is_author, v["authors"])))),
-        "an object of strings (title, abstract, url, publisher, package) and authors (a list)",
-    ),
-}
 
 
-def load_config(data: bytes, source: str = CONFIG_FILE) -> dict[str, Any]:
-    """Parse and check registry settings: strict JSON, ``kind: registry``, ``schema_version: 1``
-    and every known setting of the right type, so a bad value is one clear error at load time
-    instead of a failure deep inside a command. Plain Python: this runs on the resolver's path."""
-    cfg = loads_strict(data, source=source)
-    if not isinstance(cfg, dict) or cfg.get("kind") != "registry":
-        raise DocumentError(f"{source}: not a pedata registry settings file")
-    version = cfg.get("schema_version")
-    if not _is_int(version, 1, 1):
-        raise DocumentError(f"{source}: unsupported schema_version {str(version)[:40]!r} (this pedata reads version 1)")
-    for key, (ok, want) in _SETTINGS.items():
-        if key in cfg and not ok(cfg[key]):
-            raise DocumentError(f"{source}: setting {key!r} must be {want}, not {_show(cfg[key])}")
-    return cfg
 
 
-def _show(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=True, default=str)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class Registry:
@@ -113,7 +64,8 @@ class Registry:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
-        self._config: dict[str, Any] | None = None
+        # every document and setting this work tree holds is read through the one read API
+        self.reader = RegistryReader(self.root, None)
 
     # -- discovery -----------------------------------------------------------------------------
     @classmethod
@@ -134,39 +86,23 @@ class Registry:
 
     @property
     def config(self) -> dict[str, Any]:
-        if self._config is None:
-            try:
-                data = self.config_path.read_bytes()
-            except FileNotFoundError:
-                raise NotARegistryError(f"{self.root} has no {CONFIG_FILE}") from None
-            except IsADirectoryError:
-                raise DocumentError(f"{CONFIG_FILE}: is a folder, not a settings file") from None
-            self._config = load_config(data)
-        return self._config
+        return self.reader.config
 
     def save_config(self, cfg: dict[str, Any]) -> None:
         atomic.write_if_changed(self.config_path, pretty_bytes(cfg))
-        self._config = cfg
+        self.reader._config = cfg
 
     @property
     def namespaces(self) -> list[str]:
-        return list(self.config.get("namespaces", []))
+        return self.reader.namespaces
 
     @property
     def default_namespace(self) -> str | None:
-        return self.config.get("default_namespace")
+        return self.reader.default_namespace
 
     def namespace(self, ns: str | None) -> str:
         """Validate ``ns`` (or the default) and check the registry declares it."""
-        if ns is None:
-            ns = self.default_namespace
-            if ns is None:
-                raise NotFoundError("no namespace given and the registry has no default_namespace")
-        check_namespace(ns)
-        if ns not in self.namespaces:
-            known = ", ".join(self.namespaces) or "none"
-            raise NotFoundError(f"unknown namespace {ns!r} (registry namespaces: {known})")
-        return ns
+        return self.reader.namespace(ns)
 
     @property
     def state_dir(self) -> Path:
@@ -192,30 +128,25 @@ class Registry:
         return Path(path).resolve().relative_to(self.root).as_posix()
 
     # -- documents -----------------------------------------------------------------------------
+    # Reads go through the one read API (registry/reader.py): the same parsing, schema check,
+    # no-symlink rule and error contract as a view of a commit or a cached clone.
     def load_manifest(self, ns: str, name: str, sha256: str) -> Manifest:
-        path = self.manifest_path(ns, name, sha256)
-        if not path.is_file():
-            raise NotFoundError(f"no manifest for {ns}/{name} with sha256 {sha256}")
-        return Manifest.load(path, self.rel(path))
+        return self.reader.load_manifest(ns, name, sha256)
 
     def find_manifests(self, sha256: str) -> list[Manifest]:
         """Every manifest (any namespace or name) describing the bytes ``sha256``."""
         check_sha256(sha256)
-        return [Manifest.load(p, self.rel(p)) for p in sorted((self.root / layout.MANIFESTS).glob(f"*/*/{sha256}.json"))]
+        return [self.reader.load_manifest(p.parent.parent.name, p.parent.name, sha256)
+                for p in sorted((self.root / layout.MANIFESTS).glob(f"*/*/{sha256}.json"))]
 
     def load_channel(self, ns: str, channel: str) -> Channel | None:
-        path = self.channel_path(ns, channel)
-        return Channel.load(path, self.rel(path)) if path.is_file() else None
+        return self.reader.load_channel(ns, channel)
 
     def load_release(self, ns: str, version: str) -> Release:
-        path = self.release_path(ns, version)
-        if not path.is_file():
-            raise NotFoundError(f"no release {ns}@{version}")
-        return Release.load(path, self.rel(path))
+        return self.reader.require_release(ns, version)
 
     def load_tombstone(self, sha256: str) -> Tombstone | None:
-        path = self.tombstone_path(sha256)
-        return Tombstone.load(path, self.rel(path)) if path.is_file() else None
+        return self.reader.load_tombstone(sha256)
 
     def iter_manifest_paths(self) -> Iterator[Path]:
         yield from sorted(p for p in (self.root / layout.MANIFESTS).glob("*/*/*.json") if not is_companion(p.name))
@@ -244,5 +175,4 @@ class Registry:
         return sorted(out)
 
     def load_root(self, version: int) -> Root:
-        path = self.root_path(version)
-        return Root.load(path, self.rel(path))
+        return self.reader.load_root(version)

@@ -27,21 +27,20 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from dvc_pedata.base import gitio
 from dvc_pedata.base.cachedir import cache_dir
 from dvc_pedata.base.docfile import read_document
 from dvc_pedata.errors import (
     NotARegistryError,
-    NotFoundError,
     OfflineError,
     PedataError,
     UsageError,
 )
 from dvc_pedata.model import layout
-from dvc_pedata.model.documents import Channel, Document, Manifest, Release, Tombstone
-from dvc_pedata.registry.repo import CONFIG_FILE, Registry, load_config
+from dvc_pedata.model.documents import Tombstone
+from dvc_pedata.registry.reader import RegistryReader
+from dvc_pedata.registry.repo import Registry
 
 _SCP_RE = re.compile(r"^[\w.-]+@[\w.-]+:")
 _SHA1_RE = re.compile(r"^[0-9a-f]{40}\Z")
@@ -54,85 +53,19 @@ def is_git_url(text: str) -> bool:
 
 
 @dataclass
-class RegistryView:
-    """Read-only access to one registry's documents at one state (work tree or commit)."""
+class RegistryView(RegistryReader):
+    """A :class:`RegistryReader` as the resolver opens it: it also knows the registry's current
+    state, where tombstones are looked up when reading at ``rev`` (revocation wins)."""
 
-    root: Path  # a work tree, or a bare clone when ``url`` is set
-    rev: str | None  # a commit id: read through git; None: read the work tree
-    url: str | None = None  # the git URL the clone came from
-    _config: dict[str, Any] | None = field(default=None, repr=False)
-    # When set (work tree only): relative path -> sha256 of the bytes read, None if absent. The
-    # warm-cache memo (warm.py) re-checks exactly these bytes before answering without a resolve.
-    reads: dict[str, str | None] | None = field(default=None, repr=False)
     # The registry's current state, where tombstones are looked up too when reading at ``rev``:
     # (state, label) with state WORK_TREE or a commit id. Empty when ``rev`` is the current state.
     current: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # warnings about the current state (offline)
 
     @property
-    def location(self) -> str:
-        """What a consumer would pass to find this registry again (for logs and ``dvc import``)."""
-        return self.url or str(self.root)
-
-    @property
     def registry(self) -> Registry:
         """A :class:`Registry` on the same folder, for APIs that take one plus ``rev``."""
         return Registry(self.root)
-
-    def read(self, rel: str) -> bytes | None:
-        if self.rev is None:
-            # never through a committed symlink, and a folder or link in a document's place is
-            # refused by name (docfile)
-            data = read_document(self.root, rel)
-            self.note(rel, data)
-            return data
-        return gitio.show(self.root, self.rev, rel)
-
-    def note(self, rel: str, data: bytes | None) -> None:
-        """Remember what was read at ``rel`` (for the warm-cache memo), if recording."""
-        if self.reads is not None and self.rev is None:
-            self.reads[rel] = None if data is None else hashlib.sha256(data).hexdigest()
-
-    def where(self, rel: str) -> str:
-        return f"{rel}@{self.rev[:12]}" if self.rev else rel
-
-    @property
-    def config(self) -> dict[str, Any]:
-        if self._config is None:
-            data = self.read(CONFIG_FILE)
-            if data is None:
-                raise NotARegistryError(f"{self.location} has no {CONFIG_FILE}{' at ' + self.rev[:12] if self.rev else ''}: not a pedata registry")
-            self._config = load_config(data, self.where(CONFIG_FILE))
-        return self._config
-
-    def namespace(self, ns: str) -> str:
-        known = list(self.config.get("namespaces", []))
-        if ns not in known:
-            raise NotFoundError(f"unknown namespace {ns!r} (registry namespaces: {', '.join(known) or 'none'})")
-        return ns
-
-    def _load(self, cls: type[Document], rel: str) -> Any:
-        data = self.read(rel)
-        if data is None:
-            return None
-
-        return cls.from_bytes_memo(data, self.where(rel), cache_dir() / "validated")
-
-    def load_manifest(self, ns: str, name: str, sha256: str) -> Manifest:
-        doc = self._load(Manifest, layout.manifest(ns, name, sha256))
-        if doc is None:
-            raise NotFoundError(f"no manifest for {ns}/{name} with sha256 {sha256}")
-        return doc
-
-    def load_channel(self, ns: str, channel: str) -> Channel | None:
-        return self._load(Channel, layout.channel(ns, channel))
-
-    def load_release(self, ns: str, version: str) -> Release | None:
-        return self._load(Release, layout.release(ns, version))
-
-    def load_tombstone(self, sha256: str) -> Tombstone | None:
-        """The tombstone at this view's state (work tree or ``rev``) only; see :meth:`find_tombstone`."""
-        return self._load(Tombstone, layout.tombstone(sha256))
 
     def _read_state(self, state: str, rel: str) -> bytes | None:
         if state != WORK_TREE:
