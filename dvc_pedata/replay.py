@@ -183,12 +183,6 @@ def replay(ref: str, policy: str = "strict", tolerance: float | None = None, roo
     scope = parse_ref(reg, ref)
     if scope.commit is None:
         raise UsageError(f"replay needs a release (NS@VERSION or a pedata://…@vX.Y.Z URI), not {ref!r}")
-    # The tag is followed only once it is proven to be the one certify wrote (replay_tag): a tag
-    # moved onto another commit would otherwise run that commit's dvc.yaml commands.
-    from .replay_tag import certified_commit
-
-    if certified_commit(reg, scope.namespace or "", scope.release or "") != scope.commit:
-        raise IntegrityError(f"the release tag for {ref!r} does not name the commit its release was certified in; nothing was run")
     report = ReplayReport(ref=scope.label, commit=scope.commit, policy=policy, tolerance=tolerance if policy == "lenient" else None)
     clock = _Clock(report)
     pins = pinned_paths(reg, scope)
@@ -200,6 +194,13 @@ def replay(ref: str, policy: str = "strict", tolerance: float | None = None, roo
     # a scratch worktree or any stage exists (and before a report is written).
     env_bytes = gitio.show(reg.root, scope.commit, DEPS_LOCK)
     env_lock = None if env_bytes is None else load_deps_lock(env_bytes, f"{DEPS_LOCK} at {scope.label}")
+    # The tag is followed only once it is proven to be the one certify wrote (replay_tag): a tag
+    # moved onto another commit would otherwise run that commit's dvc.yaml commands. The locks
+    # above were only parsed (strict readers, nothing run), so their errors may come first.
+    from .replay_tag import certified_commit
+
+    if certified_commit(reg, scope.namespace or "", scope.release or "") != scope.commit:
+        raise IntegrityError(f"the release tag for {ref!r} does not name the commit its release was certified in; nothing was run")
     plan = _plan(reg, scope, pins)
     try:
         with scratch_worktree(reg, scope.commit, clock) as wt:
