@@ -18,7 +18,7 @@ from support.attacker import write_signed
 from support.commands import assert_one_line_error, run, run_pedata
 from support.resolve import build_registry
 
-pytest_plugins = ["attack_fixtures"]
+pytest_plugins = ["support.attacks"]
 
 
 # -- replay follows only the tag certify wrote --------------------------------------------------
@@ -231,3 +231,41 @@ def test_root_file_names_that_are_not_decimal_and_folders_in_a_documents_place(c
     assert_one_line_error(run_pedata(*GET_OK, cwd=repo), "trust/root/1.json: is a folder")
     res = run_pedata("verify", cwd=repo)
     assert res.returncode == 1 and "Traceback" not in res.stderr and "trust/root/1.json: is a folder" in res.stdout, res
+
+
+def test_replay_judges_the_release_a_tag_names_before_running_anything(certified, tmp_path):
+    """Push access alone can write a new release file in the documented format, sign it with a
+    key of one's own, commit a hostile recipe with it and tag that commit exactly as certify does
+    (annotated, naming the release digest, the first commit adding the file). The tag checks all
+    pass; the trust engine, which judges the release as the resolver does, must refuse it."""
+    import hashlib
+
+    import rfc8785
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    repo = certified
+    marker = tmp_path / "attacker-ran"
+    key = tmp_path / "mallory.pem"
+    key.write_bytes(Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    signed = json.loads((repo / "releases/us/1.0.0.json").read_text())["signed"]
+    signed = {**signed, "version": "2.0.0", "previous": "1.0.0"}
+    write_signed(repo / "releases/us/2.0.0.json", "release", signed, key)
+    _hostile_recipe(repo, marker)
+    run(["git", "add", "-A"], cwd=repo)
+    run(["git", "commit", "-qm", "release 2.0.0"], cwd=repo)
+    digest = hashlib.sha256(rfc8785.dumps(signed)).hexdigest()
+    message = re.sub(r"sha256:[0-9a-f]{64}", f"sha256:{digest}", _tag_message(repo, "us/v1.0.0"))
+    message = message.replace("1.0.0", "2.0.0")
+    run(["git", "tag", "-a", "us/v2.0.0", "-m", message], cwd=repo)
+
+    res = run_pedata("replay", "us@2.0.0", cwd=repo)
+    assert_one_line_error(res, "release us@v2.0.0 is not trusted", "nothing was run")
+    assert res.returncode == 3 and not marker.exists()
+    # the honest release still replays
+    run(["git", "checkout", "-q", "HEAD~1", "--", "dvc.yaml"], cwd=repo)
+    run(["git", "commit", "-qm", "restore the recipe"], cwd=repo)
+    res = run_pedata("replay", "us@1.0.0", cwd=repo)
+    assert res.ok and "replay PASSED" in res.stdout, res
+    assert not marker.exists()

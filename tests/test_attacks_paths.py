@@ -23,7 +23,7 @@ import rfc8785
 from support.commands import assert_one_line_error, run, run_pedata
 from support.dirs import make_registry
 
-pytest_plugins = ["attack_fixtures"]
+pytest_plugins = ["support.attacks"]
 
 GET = ("get", "pedata://us/enhanced_cps_2024@v1.0.0")
 

@@ -194,11 +194,6 @@ def replay(ref: str, policy: str = "strict", tolerance: float | None = None, roo
     scope = parse_ref(reg, ref)
     if scope.commit is None:
         raise UsageError(f"replay needs a release (NS@VERSION or a pedata://…@vX.Y.Z URI), not {ref!r}")
-    # The tag is followed only once it is proven to be the one certify wrote (replay_tag): a tag
-    # moved onto another commit would otherwise run that commit's dvc.yaml commands.
-
-    if certified_commit(reg, scope.namespace or "", scope.release or "") != scope.commit:
-        raise IntegrityError(f"the release tag for {ref!r} does not name the commit its release was certified in; nothing was run")
     report = ReplayReport(ref=scope.label, commit=scope.commit, policy=policy, tolerance=tolerance if policy == "lenient" else None)
     clock = _Clock(report)
     pins = pinned_paths(reg, scope)
@@ -210,6 +205,12 @@ def replay(ref: str, policy: str = "strict", tolerance: float | None = None, roo
     # a scratch worktree or any stage exists (and before a report is written).
     env_bytes = gitio.show(reg.root, scope.commit, DEPS_LOCK)
     env_lock = None if env_bytes is None else load_deps_lock(env_bytes, f"{DEPS_LOCK} at {scope.label}")
+    # The tag is followed only once it is proven to be the one certify wrote (replay_tag): a tag
+    # moved onto another commit would otherwise run that commit's dvc.yaml commands. The locks
+    # above were only parsed (strict readers, nothing run), so their errors may come first.
+
+    if certified_commit(reg, scope.namespace or "", scope.release or "") != scope.commit:
+        raise IntegrityError(f"the release tag for {ref!r} does not name the commit its release was certified in; nothing was run")
     plan = _plan(reg, scope, pins)
     try:
         with scratch_worktree(reg, scope.commit, clock) as wt:
@@ -227,9 +228,7 @@ def replay(ref: str, policy: str = "strict", tolerance: float | None = None, roo
 def _run(reg: Registry, scope: Scope, wt: Path, lock: dict[str, Any], plan: _Plan,
          pins: dict[str, dict[str, Any]], report: ReplayReport, clock: _Clock, remote: str | None,
          env_lock: dict[str, Any] | None = None) -> None:
-    from dvc_pedata.dvcio import (
-        pipeline as dvcio,  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
-    )
+    from dvc_pedata.dvcio import pipeline as dvcio
 
     dvc_outs = {o["path"]: o["md5"] for s in plan.stages if s.data_source for o in s.outs}
     with clock.phase("restore_inputs"):

@@ -13,26 +13,32 @@ the tag is only followed when it is exactly what ``pedata certify`` wrote:
   same release file (with a changed ``dvc.yaml``) fails here, as does an orphan commit that only
   copies the release file, since it is not in the checked-out branch's history.
 
-Nothing is checked out or run until all three hold; every refusal is one line that says what to do.
-Signatures are the trust engine's business (``pedata verify``); this module only decides that the
-commit replayed is the commit that was certified.
+* the release at that commit passes the trust engine (:mod:`dvc_pedata.trust.judge`), as the
+  resolver judges it: stored under its own name, signed at the certifier threshold under the root
+  in force when it was committed. A release an attacker with push access wrote and tagged in
+  certify's format, but could not sign, is refused here.
+
+Nothing is checked out or run until all of these hold; every refusal is one line that says what to do.
 """
 
 from __future__ import annotations
 
 from dvc_pedata.base import gitio
-from dvc_pedata.errors import IntegrityError
+from dvc_pedata.errors import IntegrityError, PedataError, SignatureError
+from dvc_pedata.model import layout
 from dvc_pedata.model.canonical import digest as canonical_digest
 from dvc_pedata.model.canonical import loads_strict
 from dvc_pedata.model.uri import tag_name
 from dvc_pedata.registry.repo import Registry
+from dvc_pedata.registry.source import open_registry
 from dvc_pedata.registry.tags import read_tag
+from dvc_pedata.trust import gate, judge
 
 
 def certified_commit(reg: Registry, ns: str, version: str) -> str:
     """The commit release ``ns@version`` was certified in, proven by its tag; else IntegrityError."""
     tag = tag_name(ns, version)
-    rel = f"releases/{ns}/{version}.json"
+    rel = layout.release(ns, version)
     info = read_tag(reg.root, tag)
     fix = f"run 'pedata verify' and restore the tag {tag} that 'pedata certify' made"
     if info is None:
@@ -68,4 +74,18 @@ def certified_commit(reg: Registry, ns: str, version: str) -> str:
     if first != info.commit:
         raise IntegrityError(f"tag {tag} moved: it names commit {info.commit[:12]}, but the release was certified in"
                              f" {first[:12]}; nothing was run ({fix})")
+    _judge(reg, info.commit, ns, version, rel)
     return info.commit
+
+
+def _judge(reg: Registry, commit: str, ns: str, version: str, rel: str) -> None:
+    """The release at ``commit`` judged as the resolver judges it (one engine); else SignatureError."""
+    what = f"release {ns}@v{version}"
+    view = open_registry(reg.root, commit, current=False)
+    doc = view.require_release(ns, version)
+    try:
+        judge.require_bound(rel, doc, what)
+        root = gate.load_root(view, None)
+        gate.require_committed(view, doc, rel, root, "certifier", ns, what, None)
+    except PedataError as exc:
+        raise SignatureError(f"{exc.message}; nothing was run") from None

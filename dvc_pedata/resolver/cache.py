@@ -37,7 +37,8 @@ def object_path(sha256: str, root: Path | None = None) -> Path:
 
 
 def lookup(sha256: str, size: int | None = None, root: Path | None = None) -> Path | None:
-    """The cached object's path, or None. A size mismatch means tampering: the object is dropped.
+    """The cached object's path, or None. On a size mismatch the object is re-hashed: a damaged
+    object is dropped (None); an intact one means the pin's size is wrong (IntegrityError, kept).
 
     Only a ``stat``: objects are verified when they enter the store, and re-hashing on every
     hit would cost a full read of a possibly large file. ``pedata fsck`` re-hashes.
