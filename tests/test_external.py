@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 
 import pytest
-from support.commands import assert_one_line_error, commit, run, run_pedata
-from support.external import REV, TOKEN, Route, hf_location, policyengine_h5, sha256, start_fake_hf
+from support.commands import assert_one_line_error, commit, run, run_pedata, sha256
+from support.external import REV, TOKEN, Route, hf_location, policyengine_h5, start_fake_hf
 
 from dvc_pedata.model.documents import Channel, Manifest, Release, new_body
 from dvc_pedata.publish.channels import advance, pin_of

@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 
 import pytest
-from support.commands import assert_one_line_error, commit, run, run_pedata
-from support.external import Route, policyengine_h5, sha256, start_fake_hf
+from support.commands import assert_one_line_error, commit, run, run_pedata, sha256
+from support.external import Route, policyengine_h5, start_fake_hf
 
 from dvc_pedata.registry.repo import Registry
 from dvc_pedata.trust import keys

@@ -11,8 +11,8 @@ from importlib.resources import files
 from pathlib import Path
 
 import pytest
-from support.commands import assert_one_line_error, run, run_pedata
-from support.external import Route, sha256
+from support.commands import assert_one_line_error, run, run_pedata, sha256
+from support.external import Route
 from test_external_bundle import DATA_REV
 from test_external_bundle import hf as hf  # noqa: F401 - fixture: a fake Hugging Face over TLS
 from test_external_bundle import repo as repo  # noqa: F401 - fixture: a registry with promoter alice

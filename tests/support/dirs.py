@@ -118,7 +118,7 @@ def object_path(storage: Path, md5: str) -> Path:
 
 def snippet() -> str:
     """The standard-library digest snippet, taken from docs/directory-artifacts.md as published."""
-    doc = (Path(__file__).resolve().parents[1] / "docs/directory-artifacts.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs/directory-artifacts.md").read_text()
     block = doc.split("<!-- snippet: directory-digest -->", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
     return block
 
