@@ -2,7 +2,7 @@
 
 ``policyengine-us`` 2.2.1 and ``policyengine-uk`` 2.151.0 are too heavy to install here
 (policyengine-core, pinned pandas and numpy, large parameter trees), so their wheels are fetched
-once (tests/pe_wheels.py) and the functions that decide what ``dataset=`` and
+once (tests/support/pe_wheels.py) and the functions that decide what ``dataset=`` and
 ``POLICYENGINE_UK_DEFAULT_DATASET`` accept are taken from the wheels' source and run as they are:
 US ``system._resolve_dataset_path``, UK ``simulation.get_default_dataset_url`` and
 ``Simulation.build_from_dataset_source``. The UK method is called with a recorder as ``self``:
@@ -105,7 +105,7 @@ def test_uk_default_dataset_shell_one_liner(released, uk_sources):  # noqa: F811
     assert line == f'export POLICYENGINE_UK_DEFAULT_DATASET="$(pedata get {OURS})"'
     probe = (
         "import os, sys, json\n"
-        "from pe_wheels import constant, function_source, wheel_member\n"
+        "from support.pe_wheels import constant, function_source, wheel_member\n"
         "from test_policyengine_entrypoints import Recorder, uk_functions\n"
         "ns = uk_functions((wheel_member('policyengine-uk', '2.151.0', 'policyengine_uk/simulation.py').decode(),"
         " wheel_member('policyengine-uk', '2.151.0', 'policyengine_uk/tax_benefit_system.py').decode()))\n"
