@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from support.commands import assert_one_line_error, run_pedata
+import pytest
+from support.commands import assert_one_line_error, dvc_cmd, run, run_pedata
+from support.resolve import sha256_of
 from test_policyengine_seed import pe_bundle, released  # noqa: F401 - the module-scoped registry fixture
 
 
@@ -30,3 +32,74 @@ def test_seed_refuses_a_symlink_in_the_data_dir_that_leads_outside(released, tmp
     assert_one_line_error(res, "outside")
     assert sorted(p.name for p in outside.iterdir()) == [victim.name]
     assert victim.read_bytes() == b"the user's own file"
+
+
+class _PublishedWithCommittedRemote:
+    """``support.resolve.build_registry``, with its local remote also in the committed ``.dvc/config``
+    (``pedata init`` keeps a machine-local folder in ``config.local``, which a clone does not get)."""
+
+    def __new__(cls, base: Path):
+        from support.resolve import build_registry
+
+        published = build_registry(base, big_size=4096)
+        run([*dvc_cmd(), "remote", "add", "-f", "storage", str(published.storage)], cwd=published.origin)
+        run(["git", "add", ".dvc/config"], cwd=published.origin)
+        run(["git", "commit", "-q", "-m", "the remote, committed"], cwd=published.origin)
+        return published
+
+
+@pytest.fixture(scope="module")
+def git_reg(tmp_path_factory):
+    import support.resolve
+    from test_consumer_git_url import Reg
+
+    real = support.resolve.build_registry
+    import test_consumer_git_url
+
+    test_consumer_git_url.build_registry = lambda base, big_size: _PublishedWithCommittedRemote(base)
+    try:
+        return Reg(tmp_path_factory.mktemp("review-url"))
+    finally:
+        test_consumer_git_url.build_registry = real
+
+
+def test_update_refuses_a_channel_rolled_back_by_a_force_push(git_reg, tmp_path):
+    """Push access without keys: after consumers followed ``next`` to version N+1, force-push the
+    registry's main back to a commit where ``next`` is the older, validly signed version N.
+    ``pedata update`` must not move the import back to the older bytes."""
+    from test_consumer_git_url import PEOPLE, consumer, dvc_file
+
+    reg = git_reg
+    bare = tmp_path / "upd.git"
+    run(["git", "clone", "-q", "--bare", str(reg.bare), str(bare)], cwd=tmp_path)
+    url = f"file://{bare}"
+    work = tmp_path / "work"
+    run(["git", "clone", "-q", url, str(work)], cwd=tmp_path)
+    assert run_pedata("promote", "us", "--sign", "alice", "--no-commit", cwd=work, env=reg.env).ok
+    run(["git", "commit", "-q", "-m", "promote next: C"], cwd=work)
+    run(["git", "push", "-q", "origin", "HEAD:main"], cwd=work)
+    old_main = run(["git", "rev-parse", "main"], cwd=bare).stdout.strip()  # next version 2 pins C
+    (work / "seed_people.txt").write_text("D\n")
+    run([*dvc_cmd(), "repro", "-q"], cwd=work, env=reg.env)
+    assert run_pedata("publish", cwd=work, env=reg.env).ok
+    run(["git", "add", "-A"], cwd=work)
+    run(["git", "commit", "-q", "-m", "publish D"], cwd=work)
+    assert run_pedata("promote", "us", "--sign", "alice", "--no-commit", cwd=work, env=reg.env).ok
+    run(["git", "commit", "-q", "-m", "promote next: D"], cwd=work)
+    run(["git", "push", "-q", "origin", "HEAD:main"], cwd=work)
+    people_d = sha256_of(work / "people.bin")
+    new_main = run(["git", "rev-parse", "main"], cwd=bare).stdout.strip()
+    c = consumer(tmp_path)
+    assert run_pedata("import", f"{PEOPLE}@next", "--registry", url, "-o", "next.bin", cwd=c).ok
+    assert sha256_of(c / "next.bin") == people_d
+    before = (c / "next.bin.dvc").read_bytes()
+    # the attacker: main goes back to the commit where next (an older, validly signed version) pinned C
+    run(["git", "update-ref", "refs/heads/main", old_main], cwd=bare)
+    res = run_pedata("update", "next.bin", cwd=c)
+    assert_one_line_error(res, "next.bin.dvc", "version")
+    assert sha256_of(c / "next.bin") == people_d
+    assert (c / "next.bin.dvc").read_bytes() == before
+    assert dvc_file(c / "next.bin.dvc")["meta"]["pedata"]["channel_version"] == 3
+    run(["git", "update-ref", "refs/heads/main", new_main], cwd=bare)  # the history put back: all is well
+    res = run_pedata("update", "next.bin", cwd=c)
+    assert res.ok and res.stdout.startswith("current  next.bin.dvc"), res
