@@ -3,6 +3,7 @@ force-pushes, planted symlinks), and checks that pedata refuses in one line and 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -103,3 +104,31 @@ def test_update_refuses_a_channel_rolled_back_by_a_force_push(git_reg, tmp_path)
     run(["git", "update-ref", "refs/heads/main", new_main], cwd=bare)  # the history put back: all is well
     res = run_pedata("update", "next.bin", cwd=c)
     assert res.ok and res.stdout.startswith("current  next.bin.dvc"), res
+
+
+def test_publish_refuses_a_new_folder_that_holds_a_revoked_member(tmp_path):
+    """A careless publisher: one file of a folder artifact was revoked (``;path=``) and purged; the
+    next build changes another file, so the folder's ``.dir`` md5 and Merkle digest are new, but the
+    revoked file is still in it, byte for byte. ``publish`` must not push it back to the remote."""
+    from support.dirs import latest_pin, make_registry, object_path, storage_dir, trust_init
+
+    reg = make_registry(tmp_path, constituencies=4, districts=0)
+    reg.publish()
+    trust_init(reg)
+    run(["git", "add", "-A"], cwd=reg.origin)
+    run(["git", "commit", "-q", "-m", "trust root 1"], cwd=reg.origin)
+    folder = latest_pin(reg)["sha256"]
+    member = "constituency/E14000001.h5"
+    entry = next(e for e in reg.manifest(folder)["files"]["entries"] if e["path"] == member)
+    res = run_pedata("revoke", f"pedata://uk/local_areas@sha256:{folder};path={member}", "--reason", "disclosure risk",
+                     "--authority", "ONS", "--sign", "alice", "--purge", cwd=reg.origin, env=reg.env)
+    assert res.ok, res.stderr
+    storage = storage_dir(reg)
+    assert not object_path(storage, entry["md5"]).exists()
+    before = latest_pin(reg)
+    reg.build(constituencies=4, districts=0, bump=[3])  # another file changes; the revoked one is rebuilt as it was
+    assert hashlib.sha256((reg.origin / "local_areas" / member).read_bytes()).hexdigest() == entry["sha256"]
+    res = run_pedata("publish", cwd=reg.origin, env=reg.env)
+    assert_one_line_error(res, "local_areas", member, "disclosure risk")
+    assert not object_path(storage, entry["md5"]).exists()
+    assert latest_pin(reg) == before
