@@ -132,3 +132,25 @@ def test_publish_refuses_a_new_folder_that_holds_a_revoked_member(tmp_path):
     assert_one_line_error(res, "local_areas", member, "disclosure risk")
     assert not object_path(storage, entry["md5"]).exists()
     assert latest_pin(reg) == before
+
+
+def test_promote_refuses_to_sign_revoked_bytes_into_a_channel(tmp_path):
+    """A careless promoter: ``people`` was revoked but ``latest`` still pins it (until a ``channel
+    drop``); ``pedata promote`` must not sign those bytes into ``next`` (``certify`` already refuses)."""
+    from test_revocation_lifecycle import registry as make  # the fixture's body, called directly
+
+    repo, _storage, _backup = make.__wrapped__(tmp_path)
+    latest = json.loads((repo / "channels/us/latest.json").read_text())["signed"]["artifacts"]
+    sha = latest["people"]["sha256"]
+    res = run_pedata("revoke", f"pedata://us/people@sha256:{sha}", "--reason", "licence withdrawn", "--authority", "Stats office",
+                     "--sign", "alice", cwd=repo)
+    assert res.ok, res.stderr
+    head = run(["git", "rev-parse", "HEAD"], cwd=repo).stdout
+    res = run_pedata("promote", "us", "--sign", "alice", cwd=repo)
+    assert_one_line_error(res, "people", f"tombstones/{sha}.json", "licence withdrawn")
+    assert not (repo / "channels/us/next.json").exists()
+    assert run(["git", "rev-parse", "HEAD"], cwd=repo).stdout == head
+    assert run(["git", "branch", "--list", "promote/*"], cwd=repo).stdout == ""
+    # the other artifact still moves: --only names it
+    res = run_pedata("promote", "us", "--only", "households", "--sign", "alice", cwd=repo)
+    assert res.ok, res.stderr

@@ -22,6 +22,7 @@ from dvc_pedata.publish.channels import _next_position, advance
 from dvc_pedata.registry.lock import registry_lock
 from dvc_pedata.registry.refs import manifest_for_pin
 from dvc_pedata.registry.repo import Registry
+from dvc_pedata.registry.revoked import RevokedIndex, refuse_upload
 from dvc_pedata.trust.signing import check_threshold
 from dvc_pedata.trust.signing import sign as sign_doc
 
@@ -96,6 +97,11 @@ def promote(
         if missing:
             raise NotFoundError(f"channel {ns}/{source} has no artifact {missing[0]!r}")
         pins = {n: src.artifacts[n] for n in names}
+        tombstones = RevokedIndex(reg)  # a revoked pin is never signed into another channel
+        for n in names:
+            refuse_upload(tombstones, f"channel {ns}/{source} artifact {n!r}", sha256=pins[n].get("sha256"),
+                          action="promote",
+                          hint=f"drop it first (pedata channel drop {ns} {source} {n} --sign KEY) or promote the others with --only")
         path = reg.channel_path(ns, target)
         rel = reg.rel(path)
         old = reg.load_channel(ns, target)
