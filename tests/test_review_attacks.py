@@ -154,3 +154,22 @@ def test_promote_refuses_to_sign_revoked_bytes_into_a_channel(tmp_path):
     # the other artifact still moves: --only names it
     res = run_pedata("promote", "us", "--only", "households", "--sign", "alice", cwd=repo)
     assert res.ok, res.stderr
+
+
+def test_cite_sign_refuses_a_release_whose_signatures_do_not_hold(released, tmp_path):  # noqa: F811
+    """Push access without keys: rewrite ``releases/us/1.0.0.json`` (a claim nobody certified; the old
+    signatures kept) and force-move its annotated tag. A certifier who then runs ``cite --format
+    policyengine --sign`` must not put their signature on a TRO of that release; nothing is written."""
+    repo = tmp_path / "clone"
+    run(["git", "clone", "-q", str(released), str(repo)], cwd=tmp_path)
+    rel_path = repo / "releases/us/1.0.0.json"
+    doc = json.loads(rel_path.read_text())
+    doc["signed"]["certified_for"] = {"package": "policyengine-us", "version": "9.9.9"}
+    rel_path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    run(["git", "commit", "-q", "-am", "a release nobody certified"], cwd=repo)
+    run(["git", "tag", "-f", "-a", "us/v1.0.0", "-m", "release us 1.0.0"], cwd=repo)
+    out = tmp_path / "out" / "manifest.json"
+    res = run_pedata("cite", "us@1.0.0", "--format", "policyengine", "--policyengine-version", "6.11.1",
+                     "--sign", "bob", "-o", out, cwd=repo, env={"PEDATA_KEYS_DIR": str(released.parent / "keys")})
+    assert_one_line_error(res, "us@v1.0.0", "not trusted")
+    assert not out.parent.exists() or not any(out.parent.iterdir())
