@@ -173,3 +173,28 @@ def test_cite_sign_refuses_a_release_whose_signatures_do_not_hold(released, tmp_
                      "--sign", "bob", "-o", out, cwd=repo, env={"PEDATA_KEYS_DIR": str(released.parent / "keys")})
     assert_one_line_error(res, "us@v1.0.0", "not trusted")
     assert not out.parent.exists() or not any(out.parent.iterdir())
+
+
+def test_import_bundle_refuses_to_pin_revoked_bytes(released, tmp_path):  # noqa: F811
+    """A careless publisher: a PolicyEngine bundle names bytes this registry has revoked; ``import-bundle
+    --sign`` must not sign them into a channel (nor merge them into ``latest`` without keys)."""
+    repo = tmp_path / "clone"
+    run(["git", "clone", "-q", str(released), str(repo)], cwd=tmp_path)
+    env = {"PEDATA_KEYS_DIR": str(released.parent / "keys")}
+    bundle_path, bundle = pe_bundle(repo, tmp_path)
+    ds = bundle["data_releases"]["us"]["datasets"]
+    ds.pop("foreign")
+    ds["micro"].pop("metadata_sha256")
+    for name in list(ds):  # names this registry has not published, so only the revocation can refuse them
+        ds["pe_" + name] = {**ds.pop(name), "repo_id": "lab/registry"}
+    bundle_path.write_text(json.dumps(bundle, indent=2))
+    sha = ds["pe_micro"]["sha256"]
+    res = run_pedata("revoke", f"pedata://us/micro@sha256:{sha}", "--reason", "disclosure risk", "--authority", "ONS",
+                     "--sign", "alice", "bob", cwd=repo, env=env)
+    assert res.ok, res.stderr
+    head = run(["git", "rev-parse", "HEAD"], cwd=repo).stdout
+    for args in (("--sign", "alice"), ()):
+        res = run_pedata("import-bundle", bundle_path, "--namespace", "us", *args, cwd=repo, env=env)
+        assert_one_line_error(res, "micro", f"tombstones/{sha}.json", "disclosure risk")
+        assert run(["git", "rev-parse", "HEAD"], cwd=repo).stdout == head
+        assert run(["git", "status", "--porcelain"], cwd=repo).stdout == ""
