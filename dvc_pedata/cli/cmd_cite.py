@@ -115,7 +115,7 @@ def _cite_policyengine(args: argparse.Namespace, c) -> None:  # noqa: ANN001 - a
     if args.sign:  # keys are checked before anything is written
         from dvc_pedata.releases.tro_sign import dsse_envelope
 
-        envelope = dsse_envelope(c.reg, c.ns, tro_bytes, args.sign)
+        envelope = dsse_envelope(c.reg, c.ns, tro_bytes, args.sign, c.release, c.release_path)
     _write(str(out), data)
     tro_path = out.parent / f"{c.ns}.trace.tro.jsonld"
     _write(str(tro_path), tro_bytes)

@@ -36,6 +36,7 @@ from dvc_pedata.model.names import LATEST, check_name
 from dvc_pedata.publish.channels import advance, pin_of
 from dvc_pedata.registry.lock import registry_lock
 from dvc_pedata.registry.repo import Registry
+from dvc_pedata.registry.revoked import RevokedIndex, refuse_upload
 from dvc_pedata.releases.citation import Cited
 from dvc_pedata.releases.tro import policyengine_tro
 from dvc_pedata.trust.signing import sign as sign_doc
@@ -335,7 +336,7 @@ def import_bundle(
     it is the signed next step. ``dataset_overlays.<country>`` entries (PolicyEngine's uncertified,
     hand-curated additions) become pins of their own, their manifests marked
     ``producer.bundle_section: dataset_overlays``. Everything is parsed and checked before
-    anything is written.
+    anything is written; an entry whose sha256 this registry has revoked refuses the import.
     """
     from dvc_pedata.trust.keys import (  # lazy: cryptography; only signed refs and signing pay for it
         load_signer,
@@ -377,6 +378,10 @@ def import_bundle(
                 docs[name] = _entry_docs(ns, name, entry, default_repo_type, prod)
             except PedataError as exc:  # every per-entry error names the bundle and the dataset
                 raise DocumentError(f"{path}: {section} {name!r}: {exc.message}") from None
+    tombstones = RevokedIndex(reg)  # revoked bytes never become a pin again, signed or not
+    for name, (m, _) in docs.items():
+        refuse_upload(tombstones, f"{path}: dataset {name!r}", sha256=m.sha256, action="pin",
+                      hint="nothing was written; remove it from the bundle")
     with registry_lock(reg.state_dir, wait=False):
         written = []
         for name, (m, _) in docs.items():

@@ -18,7 +18,8 @@ Outcomes per file: ``placed``; ``present`` (the file already holds those bytes: 
 ``not-held`` (no manifest in the registry has that sha256); ``conflict`` (the file holds other
 bytes: left alone unless ``force``); ``failed`` (held, but the bytes could not be had, e.g.
 revoked or the remote is unreachable: the reason is reported). Paths are judged with
-PolicyEngine's own rule (relative, no ``..``, no backslash or drive) before anything is written.
+PolicyEngine's own rule (relative, no ``..``, no backslash or drive) before anything is written,
+and a path that a symlink already in the data folder would lead outside it is refused then too.
 
 The installed bundle is found with ``importlib.util.find_spec`` (which does not import
 ``policyengine``, whose package import pulls pandas): ``<package>/data/bundle/manifest.json``.
@@ -152,6 +153,11 @@ def seed(bundle_path: Path | None, data_dir: Path = DEFAULT_DATA_DIR, *, registr
     plan = [(c, n, p, s, destination(Path(data_dir), p, f"{path}: {c} dataset {n!r}")) for c, n, p, s in entries]
     if Path(data_dir).exists() and not Path(data_dir).is_dir():
         raise UsageError(f"--data-dir {data_dir}: not a folder")
+    top = Path(data_dir).resolve()
+    for c, n, _p, _s, dest in plan:  # a symlink already in the folder must not lead a write outside it
+        if not dest.resolve().is_relative_to(top):
+            raise DocumentError(f"{path}: {c} dataset {n!r}: {dest} would be written outside {data_dir}"
+                                " (a symlink is in the way); nothing was placed")
     view = open_registry(registry, rev, offline=offline)
     result = SeedResult(str(path), str(data_dir))
     placer = Materialiser(link, force=force)

@@ -23,6 +23,7 @@ from dvc_pedata.registry import gitlock
 from dvc_pedata.registry.lock import registry_lock
 from dvc_pedata.registry.refs import manifest_for_pin
 from dvc_pedata.registry.repo import Registry
+from dvc_pedata.registry.revoked import RevokedIndex, refuse_upload
 from dvc_pedata.trust.signing import check_threshold
 from dvc_pedata.trust.signing import sign as sign_doc
 
@@ -84,6 +85,11 @@ def plan_promote(reg: Registry, ns: str, source: str, target: str, *, signers: l
     if missing:
         raise NotFoundError(f"channel {ns}/{source} has no artifact {missing[0]!r}")
     pins = {n: src.artifacts[n] for n in names}
+    tombstones = RevokedIndex(reg)  # a revoked pin is never signed into another channel
+    for n in names:
+        refuse_upload(tombstones, f"channel {ns}/{source} artifact {n!r}", sha256=pins[n].get("sha256"),
+                      action="promote",
+                      hint=f"drop it first (pedata channel drop {ns} {source} {n} --sign KEY) or promote the others with --only")
     rel = reg.rel(reg.channel_path(ns, target))
     old = reg.load_channel(ns, target)
     pending = _interrupted(reg, ns, target, rel, old, pins, replace=not only, branch=branch) if commit else None

@@ -6,11 +6,13 @@ A crash at any point leaves either the old state or a state in which every pin h
 the remote and its manifest in place. Publishing the same bytes again changes nothing.
 
 Revoked bytes are refused before the push (``revoked_guard``): a purge followed by ``dvc repro``
-rebuilds the very object the purge deleted, and pushing it would undo the revocation.
+rebuilds the very object the purge deleted, and pushing it would undo the revocation. A folder is
+refused when any file in it is revoked (by its DVC md5 or its sha256), even when the folder is new.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -21,6 +23,7 @@ from dvc_pedata.base import atomic, gitio
 from dvc_pedata.base.hashing import HashState, hash_file
 from dvc_pedata.base.progress import bar
 from dvc_pedata.errors import DocumentError, NotFoundError, PedataError
+from dvc_pedata.model.companion import FILES
 from dvc_pedata.model.documents import Manifest
 from dvc_pedata.model.names import LATEST, check_name
 from dvc_pedata.publish.channels import advance, pin_of
@@ -209,12 +212,19 @@ def _plan_output(run: _Run, t: Any, namespace: str | None) -> _Plan:
     refuse_upload(tombstones, t.path, md5=info.md5, action="publish", hint=_REVOKED_HINT)
     licence = t.meta.get("licence", reg.config.get("licence"))
     if info.is_dir:  # a folder out: Merkle identity, per-file listing, layouts
+        # a new folder can still hold a revoked file (one revoked with ;path=): its object would be pushed too
+        for rel, md5 in repo.dir_entries(info.md5):
+            refuse_upload(tombstones, f"{t.path}/{rel}", md5=md5, action="publish", hint=_REVOKED_HINT)
         manifest, fd, cached, extra = build_directory_manifest(
             repo=repo, state=state, root=reg.root, namespace=ns, name=t.name, out=info, meta=t.meta,
             git_commit=run.head, licence=licence, inline_limit=int(reg.config.get("directory_inline_files", INLINE_LIMIT)),
             locks=run.locks,
         )
         refuse_upload(tombstones, t.path, sha256=fd.sha256, action="publish", hint=_REVOKED_HINT)
+        files = manifest.body["files"]
+        listing = files["entries"] if "entries" in files else json.loads(extra[FILES.rel(ns, t.name, files["sidecar_sha256"])])
+        for e in listing:
+            refuse_upload(tombstones, f"{t.path}/{e['path']}", sha256=e["sha256"], action="publish", hint=_REVOKED_HINT)
         exists = reg.manifest_path(ns, t.name, fd.sha256).exists()
         return _Plan(t, ns, info, fd, cached, licence, manifest, extra, exists)
     hit = state.lookup(reg.root / t.path)

@@ -15,7 +15,8 @@ compares the decoded bytes with the ``.jsonld`` beside it. The payload type name
 a certifier signature over a TRO can never be replayed as a pedata release or channel.
 
 Only keys that are certifiers for the namespace in the current trust root may sign: the envelope
-stands for the same authority as the release it describes.
+stands for the same authority as the release it describes, and only a release that itself meets
+the certifier threshold (as the resolver judges it) is signed for.
 """
 
 from __future__ import annotations
@@ -24,20 +25,31 @@ import base64
 import json
 from collections.abc import Sequence
 
+from dvc_pedata.model.documents import Release
 from dvc_pedata.registry.repo import Registry
+from dvc_pedata.registry.source import open_registry
+from dvc_pedata.trust import gate
 from dvc_pedata.trust.signing import pae
 
 TRO_PAYLOAD_TYPE = "application/vnd.pedata.tro+json"
 
 
-def dsse_envelope(reg: Registry, ns: str, tro_bytes: bytes, key_refs: Sequence[str]) -> bytes:
-    """The DSSE envelope (pretty JSON bytes) over ``tro_bytes``, signed by certifier keys of ``ns``."""
+def dsse_envelope(reg: Registry, ns: str, tro_bytes: bytes, key_refs: Sequence[str], release: Release,
+                  release_path: str) -> bytes:
+    """The DSSE envelope (pretty JSON bytes) over ``tro_bytes``, signed by certifier keys of ``ns``.
+
+    The release the TRO describes must itself be trusted (certifier threshold, judged as the
+    resolver judges it): a signature on the TRO must never vouch for a release nobody certified.
+    """
     # _load_signers refuses keys that are not certifiers for ns in the current root
     from dvc_pedata.releases.certify import (
         _load_signers,  # lazy: cryptography; only signed refs and signing pay for it
     )
 
     signers, _ = _load_signers(reg, list(key_refs), ns)
+    view = open_registry(str(reg.root))
+    gate.require_committed(view, release, release_path, gate.load_root(view, None), "certifier", ns,
+                           f"release {ns}@v{release.version}", None)
     signed = pae(TRO_PAYLOAD_TYPE, tro_bytes)
     env = {
         "payload": base64.b64encode(tro_bytes).decode("ascii"),

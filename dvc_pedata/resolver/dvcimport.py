@@ -128,13 +128,25 @@ def import_uri(
         raise IntegrityError(
             f"{res.uri}: dvc import of {src_path} at {at} gave sha256 {got}, but the pin is {res.sha256}; removed {out_path.name}"
         )
-    record_pin(dvcfile, res.uri, res.sha256)
+    record_pin(dvcfile, res.uri, res.sha256, channel_version(res))
     res.source = "dvc-import"
     log_access(view, res, offline=False)  # every resolution leaves its line, imports included
     return Imported(res, out_path, dvcfile, at)
 
 
-def record_pin(dvcfile: Path, uri: str, sha256: str) -> None:
+def channel_version(res: Resolution) -> int | None:
+    """The version of the channel document a channel ref was resolved from (None for other refs).
+
+    ``pedata update`` keeps it so that a registry whose history was rewritten (a force-push back to
+    an older, validly signed channel) cannot move an import back: channel versions only go forward.
+    """
+    if res.ref_kind != "channel" or res.view is None:
+        return None
+    ch = res.view.load_channel(res.namespace, res.uri.split(";", 1)[0].rsplit("@", 1)[1])
+    return ch.version if ch is not None else None
+
+
+def record_pin(dvcfile: Path, uri: str, sha256: str, version: int | None = None) -> None:
     """Note in the ``.dvc`` file which URI it follows and the sha256 checked (``pedata update``, ``status``).
 
     DVC keeps a ``.dvc`` file's ``meta`` as it is, also through ``dvc update``; the file is
@@ -151,13 +163,13 @@ def record_pin(dvcfile: Path, uri: str, sha256: str) -> None:
     meta = data.get("meta")
     if not isinstance(meta, dict):
         meta = data["meta"] = {}
-    meta["pedata"] = {"uri": uri, "sha256": sha256}
+    meta["pedata"] = {"uri": uri, "sha256": sha256, **({"channel_version": version} if version is not None else {})}
     buf = io.StringIO()
     yaml.dump(data, buf)
     write_bytes(dvcfile, buf.getvalue().encode("utf-8"))
 
 
-def recorded_pin(dvcfile: Path) -> dict[str, str] | None:
+def recorded_pin(dvcfile: Path) -> dict[str, Any] | None:
     """The ``meta.pedata`` record :func:`record_pin` wrote, or None (not a pedata import)."""
     from ruamel.yaml import YAML, YAMLError
 
@@ -168,5 +180,7 @@ def recorded_pin(dvcfile: Path) -> dict[str, str] | None:
     meta = data.get("meta") if isinstance(data, dict) else None
     rec = meta.get("pedata") if isinstance(meta, dict) else None
     if isinstance(rec, dict) and isinstance(rec.get("uri"), str) and isinstance(rec.get("sha256"), str):
-        return {"uri": rec["uri"], "sha256": rec["sha256"]}
+        version = rec.get("channel_version")
+        return {"uri": rec["uri"], "sha256": rec["sha256"],
+                "channel_version": version if isinstance(version, int) and not isinstance(version, bool) else None}
     return None

@@ -12,7 +12,9 @@ bytes out again from the consumer's cache (nothing lost). ``meta.pedata`` is rew
 the new bytes were verified, so a crash in between leaves a record naming the old sha256, which
 ``pedata status`` and the next ``pedata update`` then see differs from the file.
 
-Releases and ``sha256:`` refs never move: they are reported as pinned.
+Releases and ``sha256:`` refs never move: they are reported as pinned. A channel import also
+records the channel's version; a channel resolved at a lower version (or the same version pinning
+other bytes: a registry whose history was force-pushed back) is refused and nothing changes.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from dvc_pedata.base.atomic import write_bytes
 from dvc_pedata.base.hashing import hash_file
 from dvc_pedata.errors import DvcError, IntegrityError, NotFoundError, PedataError
 from dvc_pedata.model.uri import parse
-from dvc_pedata.resolver.dvcimport import _import_rev, record_pin, recorded_pin
+from dvc_pedata.resolver.dvcimport import _import_rev, channel_version, record_pin, recorded_pin
 from dvc_pedata.resolver.resolve import describe, log_access
 
 
@@ -88,6 +90,12 @@ def update_one(dvcfile: Path, *, trusted_root: str | None = None) -> Updated:
         return Updated(dvcfile, rec["uri"], "pinned", rec["sha256"], rec["sha256"])
     url, out = _source(dvcfile)
     res = describe(uri, url, trusted_root=trusted_root)
+    version, seen = channel_version(res), rec["channel_version"]
+    if seen is not None and (version is None or version < seen or (version == seen and res.sha256 != rec["sha256"])):
+        raise IntegrityError(
+            f"{dvcfile}: {res.uri} is now channel version {version}, but this import already followed version {seen}"
+            f" (sha256 {rec['sha256'][:12]}); a channel never goes back: the registry's history was rewritten; nothing was changed"
+        )
     if res.sha256 == rec["sha256"]:
         return Updated(dvcfile, rec["uri"], "up-to-date", rec["sha256"], res.sha256)
     rev = _import_rev(res)
@@ -101,7 +109,7 @@ def update_one(dvcfile: Path, *, trusted_root: str | None = None) -> Updated:
             f"{res.uri}: dvc update of {dvcfile.name} to {rev} gave sha256 {got}, but the pin is {res.sha256};"
             f" restored the previous import (sha256 {rec['sha256']})"
         )
-    record_pin(dvcfile, rec["uri"], res.sha256)
+    record_pin(dvcfile, rec["uri"], res.sha256, version)
     res.source = "dvc-import"
     log_access(res.view, res, offline=False)  # type: ignore[arg-type]
     return Updated(dvcfile, rec["uri"], "updated", rec["sha256"], res.sha256, rev)
