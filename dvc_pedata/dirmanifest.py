@@ -59,7 +59,7 @@ def _hash_all(root: Path, rels: list[str], state: HashState) -> tuple[dict[str, 
         else:
             todo.append(rel)
     total = sum(os.stat(root / r).st_size for r in todo)
-    with bar(f"sha256 {len(todo)} files", total) as advance, concurrent.futures.ThreadPoolExecutor(4) as pool:
+    with bar(f"sha256 {len(todo)} files", total) as advance, concurrent.futures.ThreadPoolExecutor(4) as pool, state.batch():
         futures = {pool.submit(lambda r: (os.stat(root / r), hash_file(root / r)), rel): rel for rel in todo}
         for fut in concurrent.futures.as_completed(futures):
             rel = futures[fut]
