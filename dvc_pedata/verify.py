@@ -69,12 +69,17 @@ class Context:
     states: dict[str, list[State]] | None = None  # first-parent states of releases and tombstones (trust_history)
     violations: list[Violation] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    scope: Any = None  # verify_scope.Scope: only what changed since ``base`` is read (None: the whole tree)
 
     def violation(self, file: str, reason: str, commit: str | None = None) -> None:
         self.violations.append(Violation(file, reason, commit))
 
     def manifest_for(self, ns: str, name: str, sha256: str) -> Manifest | None:
-        return self.manifests.get(f"manifests/{ns}/{name}/{sha256}.json")
+        rel = f"manifests/{ns}/{name}/{sha256}.json"
+        m = self.manifests.get(rel)
+        if m is None and self.scope is not None:
+            m = self.scope.manifest(rel)  # unchanged since the base: read on demand, judged there
+        return m
 
 
 @dataclass
@@ -124,36 +129,40 @@ def _parse(ctx: Context, rel: str, data: bytes, commit: str | None = None) -> Do
         return None
 
 
-def _load_tree(ctx: Context) -> None:
+def _tree_files(root: Path) -> Iterable[Path]:
+    for top in DOC_DIRS:
+        yield from sorted((root / top).rglob("*"))
+
+
+def _load_tree(ctx: Context, paths: Iterable[Path] | None = None) -> None:
     root = ctx.reg.root
     roots: list[tuple[Root, str]] = []
-    for top in DOC_DIRS:
-        for p in sorted((root / top).rglob("*")):
-            rel = p.relative_to(root).as_posix()
-            if p.name.startswith(TMP_PREFIX):
-                ctx.violation(rel, "a temporary file left by an interrupted pedata write (the command's next run"
-                                   " removes it; or delete it): never commit it")
-                continue
-            if p.suffix != ".json" or _kind_for(rel) is None:  # companion files are checked by checks/: not read here
-                continue
-            data = p.read_bytes()
-            doc = _parse(ctx, rel, data)
-            if doc is None:
-                continue
-            if doc.signed_kind and not doc.is_file_form(data):
-                ctx.violation(rel, "not byte-for-byte the file pedata writes (whitespace or key order edited by hand); "
-                              "restore it from git, or load and save it again with pedata")
-            ctx.counts[doc.kind] += 1
-            if isinstance(doc, Manifest):
-                ctx.manifests[rel] = doc
-            elif isinstance(doc, Channel):
-                ctx.channels[rel] = doc
-            elif isinstance(doc, Release):
-                ctx.releases[rel] = doc
-            elif isinstance(doc, Tombstone):
-                ctx.tombstones[rel] = doc
-            elif isinstance(doc, Root):
-                roots.append((doc, rel))
+    for p in _tree_files(root) if paths is None else paths:
+        rel = p.relative_to(root).as_posix()
+        if p.name.startswith(TMP_PREFIX):
+            ctx.violation(rel, "a temporary file left by an interrupted pedata write (the command's next run"
+                           " removes it; or delete it): never commit it")
+            continue
+        if p.suffix != ".json" or _kind_for(rel) is None:  # companion files are checked by checks/: not read here
+            continue
+        data = p.read_bytes()
+        doc = _parse(ctx, rel, data)
+        if doc is None:
+            continue
+        if doc.signed_kind and not doc.is_file_form(data):
+            ctx.violation(rel, "not byte-for-byte the file pedata writes (whitespace or key order edited by hand); "
+                          "restore it from git, or load and save it again with pedata")
+        ctx.counts[doc.kind] += 1
+        if isinstance(doc, Manifest):
+            ctx.manifests[rel] = doc
+        elif isinstance(doc, Channel):
+            ctx.channels[rel] = doc
+        elif isinstance(doc, Release):
+            ctx.releases[rel] = doc
+        elif isinstance(doc, Tombstone):
+            ctx.tombstones[rel] = doc
+        elif isinstance(doc, Root):
+            roots.append((doc, rel))
     roots.sort(key=lambda x: x[0].version)
     ctx.roots, ctx.root_paths = [d for d, _ in roots], [r for _, r in roots]
 
@@ -263,6 +272,8 @@ def _committed_signature_check(ctx: Context, rel: str, doc: Document, role: str,
 
 def _check_pins(ctx: Context, rel: str, ns: str, pins: dict[str, Any]) -> None:
     for name, pin in sorted(pins.items()):
+        if ctx.scope is not None and ctx.scope.trusts_pin(rel, ns, name, pin):
+            continue
         m = ctx.manifest_for(ns, name, pin["sha256"])
         if m is None:
             ctx.violation(rel, f"pin {name!r} names sha256 {pin['sha256'][:12]}… but manifests/{ns}/{name}/{pin['sha256']}.json does not exist")
@@ -417,8 +428,13 @@ def _run_plugins(ctx: Context) -> None:
         importlib.import_module(f"{checks.__name__}.{info.name}").run(ctx)
 
 
-def verify(root: Path | str = ".", base: str | None = None, *, at: datetime | None = None, **options: Any) -> VerifyReport:
-    """Check the work tree and the history since ``base``; every violation is reported."""
+def verify(root: Path | str = ".", base: str | None = None, *, at: datetime | None = None, full: bool = False,
+           **options: Any) -> VerifyReport:
+    """Check the work tree and the history since ``base``; every violation is reported.
+
+    With a base (given, or the merge base with the default branch) only what changed since it is
+    read, the rest trusted as the base had it (:mod:`verify_scope`); ``full`` reads the whole tree.
+    """
     reg = Registry.find(root)
     base = gitio.rev_parse(reg.root, base) if base is not None else default_base(reg.root)
     ctx = Context(reg=reg, now=at or now(), base=base)
@@ -428,7 +444,13 @@ def verify(root: Path | str = ".", base: str | None = None, *, at: datetime | No
         ctx.violation("pedata.json", str(exc).removeprefix("pedata.json: "))
         return VerifyReport(ctx.violations, dict(ctx.counts), base)
     ctx.options = options  # type: ignore[attr-defined]
-    _load_tree(ctx)
+    if base is not None and not full:
+        from .verify_scope import open_scope, scoped_paths
+
+        ctx.scope = open_scope(ctx)
+        _load_tree(ctx, scoped_paths(ctx, ctx.scope))
+    else:
+        _load_tree(ctx)
     _check_roots(ctx)
     _check_tree(ctx)
     _load_history(ctx)
