@@ -12,8 +12,9 @@ What is checked, exactly as a full verify checks it:
 * every channel, release, tombstone and trust root in the tree, whatever changed: there are few
   of them, they carry the signatures, expiries and revocations (which change meaning with time or
   with a new root even when their bytes do not), so they are always judged in full, except that
-* a pin of an *unchanged* channel or release is re-checked only when the manifest it names changed
-  (swapped, deleted, added): an unchanged pin to an unchanged manifest held at B;
+* a pin is re-checked when the manifest it names changed (swapped, deleted, added) or when it
+  differs from the same document's pin at B: an unchanged pin to an unchanged manifest held at B
+  (a pull request that moves one pin of a 50-pin channel reads one manifest, not 50);
 * manifests sharing a folder with a changed companion file (``.files.json``, ``.fields.json``), and
   every manifest describing bytes a tombstone revokes, join the checked set;
 * a release whose bytes did not change gets the per-release tag checks only when its tags look
@@ -57,11 +58,27 @@ class Scope:
     changed: set[str]  # registry-relative paths under the document folders: added, modified, deleted, untracked
     _manifests: dict[str, Manifest | None] = field(default_factory=dict)
     _suspect_releases: set[str] | None = None
+    _pins_at_base: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     # -- questions the checks ask ------------------------------------------------------------
     def trusts_pin(self, doc_rel: str, ns: str, name: str, pin: dict[str, Any]) -> bool:
-        """An unchanged document's pin to an unchanged manifest: B's verify judged it."""
-        return doc_rel not in self.changed and f"manifests/{ns}/{name}/{pin.get('sha256')}.json" not in self.changed
+        """A pin that B's verify judged: to an unchanged manifest, in an unchanged document or
+        equal to the same document's pin at B (a channel that moved one pin keeps the rest)."""
+        if f"manifests/{ns}/{name}/{pin.get('sha256')}.json" in self.changed:
+            return False
+        return doc_rel not in self.changed or self._base_pins(doc_rel).get(name) == pin
+
+    def _base_pins(self, doc_rel: str) -> dict[str, Any]:
+        if doc_rel not in self._pins_at_base:
+            pins: Any = {}
+            data = gitio.show(self.root, self.base, doc_rel)
+            try:
+                signed = json.loads(data)["signed"] if data is not None else {}
+                pins = signed.get("artifacts", signed.get("pins", {}))
+            except (ValueError, TypeError, KeyError, AttributeError):
+                pins = {}
+            self._pins_at_base[doc_rel] = pins if isinstance(pins, dict) else {}
+        return self._pins_at_base[doc_rel]
 
     def manifest(self, rel: str) -> Manifest | None:
         """An unchanged manifest read from the work tree (its bytes are B's); None if absent."""
