@@ -1,7 +1,10 @@
 """``pedata publish``: register the artifacts a DVC pipeline produced.
 
-Order matters for crash safety: everything is checked and hashed before anything is written;
-then bytes are pushed to the remote, then manifests are created, then channel ``latest`` moves.
+Order matters for crash safety: everything is checked (DVC's records, every file described)
+before anything is written; then bytes are pushed to the remote while the sha256 pass runs beside
+the push (files and folders alike: hashlib releases the GIL), then manifests are created, then
+channel ``latest`` moves. A hash failure after the push leaves only objects in the remote that
+nothing names.
 A crash at any point leaves either the old state or a state in which every pin has its bytes in
 the remote and its manifest in place. Publishing the same bytes again changes nothing.
 """
@@ -70,6 +73,7 @@ class _Plan:
     extra: dict[str, bytes] = field(default_factory=dict)
     exists: bool = False  # a manifest for these bytes is already in the registry (kept as it is)
     described: tuple[str, str, dict[str, Any]] | None = None
+    directory: Any = None  # dirmanifest.DirectoryPlan of a folder out: described; hashed while the push runs
 
 
 def _targets(repo: Any, reg: Registry, paths: list[str]) -> list[_Target]:
@@ -133,15 +137,10 @@ def publish(
                 raise PedataError(f"{t.path} is {status} since {record} was written: run 'dvc repro' or 'dvc commit' first")
             licence = t.meta.get("licence", reg.config.get("licence"))
             if info.is_dir:  # a folder out: Merkle identity, per-file listing, layouts
-                from .dirmanifest import INLINE_LIMIT, build_directory_manifest
+                from .dirmanifest import plan_directory
 
-                manifest, fd, cached, extra = build_directory_manifest(
-                    repo=repo, state=state, root=reg.root, namespace=ns, name=t.name, out=info, meta=t.meta,
-                    git_commit=head, licence=licence, inline_limit=int(reg.config.get("directory_inline_files", INLINE_LIMIT)),
-                    locks=locks,
-                )
-                exists = reg.manifest_path(ns, t.name, fd.sha256).exists()
-                plans.append(_Plan(t, ns, info, fd, cached, licence, manifest, extra, exists))
+                # every file described now (a corrupt one fails here); hashed in step 2, during the push
+                plans.append(_Plan(t, ns, info, None, False, licence, directory=plan_directory(repo, reg.root, info, t.meta)))
                 continue
             hit = state.lookup(reg.root / t.path)
             plan = _Plan(t, ns, info, hit, hit is not None, licence)
@@ -154,15 +153,27 @@ def publish(
         # 2. Bytes to the remote first (a pin must never name bytes the remote lacks), while a
         #    worker thread hashes the files that changed since last seen: hashlib releases the GIL
         #    and the push is mostly kernel I/O, so the sha256 pass costs almost no wall time.
-        misses = [p for p in plans if p.fd is None]
+        #    A folder's files are hashed the same way, on every core, with their own memo connection.
+        from .dirmanifest import INLINE_LIMIT, finish_directory_manifest, hash_directory
+
+        misses = [p for p in plans if p.fd is None and p.directory is None]
         total = sum(p.info.size or 0 for p in misses)
-        with bar("sha256", total or None) as advance_bar, ThreadPoolExecutor(max_workers=1) as pool:
+        with bar("sha256", total or None) as advance_bar, ThreadPoolExecutor(max_workers=2) as pool:
             futures = [(p, pool.submit(_hash_stable, reg.root / p.t.path, advance_bar)) for p in misses]
+            folders = [(p, pool.submit(hash_directory, p.directory, state.db_path)) for p in plans if p.directory is not None]
             try:
                 if push:
                     result.pushed = repo.push([p.t.path for p in plans], remote=remote or reg.config.get("remote"))
             finally:
                 hashed = [(p, f.result()) for p, f in futures]
+                folder_digests = [(p, f.result()) for p, f in folders]
+        inline = int(reg.config.get("directory_inline_files", INLINE_LIMIT))
+        for p, (digests, cached) in folder_digests:
+            p.manifest, p.fd, p.cached, p.extra = finish_directory_manifest(
+                p.directory, digests, cached, root=reg.root, namespace=p.ns, name=p.t.name, git_commit=head,
+                licence=p.licence, inline_limit=inline, locks=locks,
+            )
+            p.exists = reg.manifest_path(p.ns, p.t.name, p.fd.sha256).exists()
         for p, (fd, before, after) in hashed:
             p.fd = fd
             state.record_if_stable(reg.root / p.t.path, fd, before, after)
