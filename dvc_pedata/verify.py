@@ -129,40 +129,38 @@ def _parse(ctx: Context, rel: str, data: bytes, commit: str | None = None) -> Do
         return None
 
 
-def _tree_files(root: Path) -> Iterable[Path]:
-    for top in DOC_DIRS:
-        yield from sorted((root / top).rglob("*"))
-
-
 def _load_tree(ctx: Context, paths: Iterable[Path] | None = None) -> None:
+    """Read the document folders, or only ``paths`` (what :mod:`verify_scope` selected)."""
     root = ctx.reg.root
     roots: list[tuple[Root, str]] = []
-    for p in _tree_files(root) if paths is None else paths:
-        rel = p.relative_to(root).as_posix()
-        if p.name.startswith(TMP_PREFIX):
-            ctx.violation(rel, "a temporary file left by an interrupted pedata write (the command's next run"
-                           " removes it; or delete it): never commit it")
-            continue
-        if p.suffix != ".json" or _kind_for(rel) is None:  # companion files are checked by checks/: not read here
-            continue
-        data = p.read_bytes()
-        doc = _parse(ctx, rel, data)
-        if doc is None:
-            continue
-        if doc.signed_kind and not doc.is_file_form(data):
-            ctx.violation(rel, "not byte-for-byte the file pedata writes (whitespace or key order edited by hand); "
-                          "restore it from git, or load and save it again with pedata")
-        ctx.counts[doc.kind] += 1
-        if isinstance(doc, Manifest):
-            ctx.manifests[rel] = doc
-        elif isinstance(doc, Channel):
-            ctx.channels[rel] = doc
-        elif isinstance(doc, Release):
-            ctx.releases[rel] = doc
-        elif isinstance(doc, Tombstone):
-            ctx.tombstones[rel] = doc
-        elif isinstance(doc, Root):
-            roots.append((doc, rel))
+    groups = [sorted((root / top).rglob("*")) for top in DOC_DIRS] if paths is None else [list(paths)]
+    for group in groups:
+        for p in group:
+            rel = p.relative_to(root).as_posix()
+            if p.name.startswith(TMP_PREFIX):
+                ctx.violation(rel, "a temporary file left by an interrupted pedata write (the command's next run"
+                                   " removes it; or delete it): never commit it")
+                continue
+            if p.suffix != ".json" or _kind_for(rel) is None:  # companion files are checked by checks/: not read here
+                continue
+            data = p.read_bytes()
+            doc = _parse(ctx, rel, data)
+            if doc is None:
+                continue
+            if doc.signed_kind and not doc.is_file_form(data):
+                ctx.violation(rel, "not byte-for-byte the file pedata writes (whitespace or key order edited by hand); "
+                              "restore it from git, or load and save it again with pedata")
+            ctx.counts[doc.kind] += 1
+            if isinstance(doc, Manifest):
+                ctx.manifests[rel] = doc
+            elif isinstance(doc, Channel):
+                ctx.channels[rel] = doc
+            elif isinstance(doc, Release):
+                ctx.releases[rel] = doc
+            elif isinstance(doc, Tombstone):
+                ctx.tombstones[rel] = doc
+            elif isinstance(doc, Root):
+                roots.append((doc, rel))
     roots.sort(key=lambda x: x[0].version)
     ctx.roots, ctx.root_paths = [d for d, _ in roots], [r for _, r in roots]
 
