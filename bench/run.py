@@ -92,6 +92,7 @@ class Row:
     goal: str
     met: Callable[[float, float], bool] | None = None
     note: str = ""
+    unit: str = "s"
 
     @property
     def ratio(self) -> float:
@@ -116,7 +117,7 @@ class Report:
     @staticmethod
     def format_row(r: Row) -> str:
         mo, mt = statistics.median(r.ours_s), statistics.median(r.other_s)
-        return f"| {r.what} | {r.ours} {mo:.3f} s | {r.other} {mt:.3f} s | {r.ratio:.2f} | {r.goal} | {r.verdict} | {r.note or ''} |"
+        return f"| {r.what} | {r.ours} {mo:.3f} {r.unit} | {r.other} {mt:.3f} {r.unit} | {r.ratio:.2f} | {r.goal} | {r.verdict} | {r.note or ''} |"
 
     def markdown(self) -> str:
         lines = [HEADER, RULE]
@@ -479,6 +480,186 @@ def row_history(rep: Report, work: Path, reps: int) -> None:
     shutil.rmtree(reg)
 
 
+# -- folders of many small files --------------------------------------------------------------
+DVC_YAML_FOLDER = "artifacts:\n  areas:\n    path: areas\n    type: dataset\n    meta: {pedata: {namespace: us}}\n"
+
+
+def make_folder(path: Path, files: int, size: int = 20_000) -> None:
+    """``files`` files of ``size`` random bytes in 100 sub-folders (what a split survey looks like)."""
+    rng = __import__("random").Random(files)
+    for i in range(files):
+        sub = path / f"region{i % 100:02d}"
+        if i < 100:
+            sub.mkdir(parents=True)
+        (sub / f"part{i:06d}.bin").write_bytes(rng.randbytes(size))
+
+
+CPU: dict[str, list[float]] = {}  # label -> user+system seconds of each run (less noisy than wall time on a shared machine)
+
+
+def timed_rss(cmd: list[str], cwd: Path, env: dict[str, str] | None = None, cpu: str | None = None) -> tuple[float, int]:
+    """(seconds, peak RSS in bytes) of one command, from ``os.wait4``'s rusage of that child alone.
+
+    ``cpu``: also record the child's user+system seconds under that label in :data:`CPU`."""
+    import tempfile as _tf
+
+    with _tf.TemporaryFile() as out, _tf.TemporaryFile() as err:
+        t = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, env={**ENV, **(env or {})}, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - t
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode:
+            out.seek(0)
+            err.seek(0)
+            raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}) in {cwd}:\n{out.read()[-2000:]!r}\n{err.read()[-2000:]!r}")
+    if cpu:
+        CPU.setdefault(cpu, []).append(usage.ru_utime + usage.ru_stime)
+    return elapsed, usage.ru_maxrss * 1024
+
+
+def cpu_note(*labels: str) -> str:
+    return "CPU " + ", ".join(f"{k} {statistics.median(CPU[k]):.2f} s" for k in labels if CPU.get(k))
+
+
+def _folder_projects(work: Path, folder: Path, i: int) -> tuple[Path, Path]:
+    """A plain DVC project and a pedata registry, each with ``folder`` copied in and ``dvc add``-ed."""
+    d = work / f"fdvc-{i}"
+    d.mkdir()
+    sh(["git", "init", "-q", "-b", "main"], d)
+    sh([DVC, "init", "-q"], d)
+    sh([DVC, "remote", "add", "-d", "storage", str(work / f"fdvc-storage-{i}")], d)
+    r = work / f"freg-{i}"
+    r.mkdir()
+    sh(["git", "init", "-q", "-b", "main"], r)
+    pedata("init", "-n", "us", cwd=r, env={"PEDATA_STORAGE_DIR": str(work / f"freg-storage-{i}")})
+    (r / "dvc.yaml").write_text(DVC_YAML_FOLDER)
+    for p in (d, r):
+        shutil.copytree(folder, p / "areas")
+        sh([DVC, "add", "-q", "areas"], p)
+    return d, r
+
+
+def row_folder(rep: Report, work: Path, files: int, reps: int) -> None:
+    """Folder publish vs ``dvc push``, cold folder get vs ``dvc pull``, one ``;path=`` file vs
+    ``dvc pull`` of the folder; peak RSS of each side. Sides alternate; ``sync`` before each."""
+    folder = work / f"areas-{files}"
+    make_folder(folder, files)
+    pub, push, pub_rss, push_rss = [], [], [], []
+    get, pull, get_rss, pull_rss, one = [], [], [], [], []
+    last = None
+    for i in range(reps):
+        d, r = _folder_projects(work, folder, i)
+
+        def dvc_side(d: Path = d) -> None:
+            os.sync()
+            t, m = timed_rss([DVC, "push", "-q"], d, cpu=f"push{files}")
+            push.append(t)
+            push_rss.append(m)
+
+        def pedata_side(r: Path = r) -> None:
+            os.sync()
+            t, m = timed_rss([PY, "-m", "dvc_pedata", "publish", "areas"], r, cpu=f"publish{files}")
+            pub.append(t)
+            pub_rss.append(m)
+
+        for side in ((dvc_side, pedata_side) if i % 2 == 0 else (pedata_side, dvc_side)):
+            side()
+        sh(["git", "add", "-A"], r)
+        sh(["git", "commit", "-q", "-m", "publish"], r)
+        if last is not None:
+            shutil.rmtree(last[0])
+            shutil.rmtree(last[1])
+        last = (d, r)
+    assert last is not None
+    registry = last[1]
+    uri = "pedata://us/areas@latest"
+    member = f"{uri};path=region07/part{7:06d}.bin"
+    for i in range(reps):
+        c_ours, c_dvc, c_one = (work / f"fclone-{k}-{i}" for k in ("get", "pull", "one"))
+        for c in (c_ours, c_dvc, c_one):
+            sh(["git", "clone", "-q", str(registry), str(c)], work)
+        cache, cache_one = work / f"fcache-{i}", work / f"fcache-one-{i}"
+
+        def ours_side(c_ours: Path = c_ours, cache: Path = cache) -> None:
+            os.sync()
+            t, m = timed_rss([PY, "-m", "dvc_pedata", "get", uri], c_ours, {"PEDATA_CACHE_DIR": str(cache)}, cpu=f"get{files}")
+            get.append(t)
+            get_rss.append(m)
+
+        def dvc_side(c_dvc: Path = c_dvc) -> None:  # type: ignore[misc]
+            os.sync()
+            t, m = timed_rss([DVC, "pull", "-q", "areas.dvc"], c_dvc, cpu=f"pull{files}")
+            pull.append(t)
+            pull_rss.append(m)
+
+        def one_side(c_one: Path = c_one, cache_one: Path = cache_one) -> None:
+            os.sync()
+            one.append(timed_rss([PY, "-m", "dvc_pedata", "get", member], c_one, {"PEDATA_CACHE_DIR": str(cache_one)})[0])
+
+        for side in ((dvc_side, ours_side, one_side) if i % 2 == 0 else (one_side, ours_side, dvc_side)):
+            side()
+        for p in (c_ours, c_dvc, c_one, cache, cache_one):
+            shutil.rmtree(p, ignore_errors=True)
+    mib = 1 << 20
+    label = f"{files:,} files x 20 KB"
+    spread = lambda xs: f"{min(xs):.2f}-{max(xs):.2f} s"  # noqa: E731
+    rep.add(Row(f"folder publish vs dvc push ({label}, local remote)", "pedata publish", "dvc push", pub, push,
+                "<= 1.10x", lambda a, b: a <= 1.10 * b,
+                f"ours {spread(pub)}, dvc {spread(push)}; {cpu_note(f'publish{files}', f'push{files}')}"))
+    rep.add(Row(f"folder get (cold cache) vs dvc pull ({label})", "pedata get", "dvc pull", get, pull,
+                "<= 1.0x", lambda a, b: a <= b,
+                f"ours {spread(get)}, dvc {spread(pull)}; {cpu_note(f'get{files}', f'pull{files}')}"))
+    rep.add(Row(f"one file ;path= vs dvc pull of the folder ({label})", "pedata get ;path=", "dvc pull", one, pull,
+                "(context)", None, f"ours {spread(one)}"))
+    rep.add(Row(f"peak RSS, folder publish vs dvc push ({label})", "publish", "dvc push",
+                [m / mib for m in pub_rss], [m / mib for m in push_rss], "<= 1.5x", lambda a, b: a <= 1.5 * b, unit="MiB"))
+    rep.add(Row(f"peak RSS, folder get vs dvc pull ({label})", "get", "dvc pull",
+                [m / mib for m in get_rss], [m / mib for m in pull_rss], "<= 1.5x", lambda a, b: a <= 1.5 * b, unit="MiB"))
+    shutil.rmtree(last[0])
+    shutil.rmtree(folder)
+
+
+def one_channel_pr(reg: Path) -> None:
+    """A pull request's shape: one commit that adds a manifest and moves channel ``latest`` to it."""
+    from dvc_pedata.model.canonical import loads_strict
+    from dvc_pedata.model.documents import Channel, Manifest
+
+    ch = Channel.load(reg / "channels/us/latest.json", "channels/us/latest.json")
+    name = sorted(ch.artifacts)[0]
+    old = ch.artifacts[name]
+    template = loads_strict(next((reg / "manifests/us" / name).glob("*.json")).read_bytes())
+    sha = "f" * 64
+    m = Manifest(dict(template, digest={"sha256": sha, "md5": "f" * 32}))
+    (reg / f"manifests/us/{name}/{sha}.json").write_bytes(m.to_bytes())
+    body = dict(ch.body, version=ch.version + 1, prev=ch.digest,
+                artifacts={**ch.artifacts, name: {**old, "sha256": sha, "manifest_sha256": m.digest, "size": m.size}})
+    Channel(body, []).save(reg / "channels/us/latest.json")
+    sh(["git", "add", "-A"], reg)
+    sh(["git", "commit", "-q", "-m", "move latest"], reg)
+
+
+def row_verify_base(rep: Report, work: Path, max_manifests: int, reps: int) -> None:
+    """``verify --base`` of a one-channel pull request against a full ``verify``, same registry, same run."""
+    for n in [s for s in (10_000, 100_000) if s <= max_manifests] or [max_manifests]:
+        t0 = time.perf_counter()
+        reg = synthetic_registry(work / f"pr-{n}", n, max(1, n // 100), max(1, n // 1000))
+        one_channel_pr(reg)
+        build = time.perf_counter() - t0
+        scoped, full = [], []
+        for i in range(reps if n < 100_000 else max(1, min(reps, 2))):
+            for mode in ((["--base", "HEAD~1"], []) if i % 2 == 0 else ([], ["--base", "HEAD~1"])):
+                label = f"{'scoped' if mode else 'full'}{n}"
+                (scoped if mode else full).append(timed_rss([PY, "-m", "dvc_pedata", "verify", *mode], reg, cpu=label)[0])
+        rep.extra.append(f"- verify --base HEAD~1 (one-channel PR), {n:,} manifests: {statistics.median(scoped):.2f} s, full"
+                         f" {statistics.median(full):.2f} s (building the registry took {build:.0f} s)")
+        rep.add(Row(f"verify --base of a one-channel PR vs full verify ({n:,} manifests)", "verify --base", "verify",
+                    scoped, full, "<= 1 s and >= 20x faster", lambda a, b: a <= 1.0 and a * 20 <= b,
+                    f"--base {min(scoped):.2f}-{max(scoped):.2f} s, full {min(full):.2f}-{max(full):.2f} s;"
+                    f" {cpu_note(f'scoped{n}', f'full{n}')}"))
+        shutil.rmtree(reg)
+
+
 def s3_registry(work: Path, data: Path) -> tuple[Path, dict[str, str], object]:
     import remotes
 
@@ -506,12 +687,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", default="1G", help="artifact size (default 1G; e.g. 128M for a quick run)")
     ap.add_argument("--reps", type=int, default=3, help="repetitions per side (median reported)")
     ap.add_argument("--manifests", type=int, default=100_000, help="largest synthetic registry for the verify row")
-    ap.add_argument("--only", default="", help="comma list of rows: hash,publish,resolve,s3,warm,schema,dataframes,verify,history")
+    ap.add_argument("--only", default="", help="comma list of rows: hash,publish,resolve,s3,warm,schema,dataframes,verify,history,folder,verify-base")
+    ap.add_argument("--files", default="5000,50000", help="folder sizes for the folder rows (comma list; default 5000,50000)")
     ap.add_argument("--workdir", help="scratch folder (default: a temporary folder, removed afterwards)")
     ap.add_argument("--markdown", help="also write the table to this file")
     args = ap.parse_args(argv)
     size = parse_size(args.size)
-    only = set(filter(None, args.only.split(","))) or {"hash", "publish", "resolve", "s3", "warm", "schema", "dataframes", "verify", "history"}
+    only = set(filter(None, args.only.split(","))) or {"hash", "publish", "resolve", "s3", "warm", "schema", "dataframes", "verify", "history", "folder", "verify-base"}
     work = Path(args.workdir or tempfile.mkdtemp(prefix="pedata-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     env_home = {"PEDATA_CACHE_DIR": str(work / "cache"), "PEDATA_KEYS_DIR": str(work / "keys"),
@@ -525,7 +707,7 @@ def main(argv: list[str] | None = None) -> int:
     server = None
     try:
         data = work / "big.parquet"
-        if only - {"verify", "history"}:
+        if only - {"verify", "history", "folder", "verify-base"}:
             make_parquet(data, size)
             rep.extra.append(f"- artifact: {human(data.stat().st_size)} parquet, {args.reps} reps per side")
         if "hash" in only:
@@ -548,6 +730,11 @@ def main(argv: list[str] | None = None) -> int:
             row_verify(rep, work, args.manifests, args.reps)
         if "history" in only:
             row_history(rep, work, args.reps)
+        if "folder" in only:
+            for files in (int(f) for f in args.files.split(",") if f):
+                row_folder(rep, work, files, args.reps)
+        if "verify-base" in only:
+            row_verify_base(rep, work, args.manifests, args.reps)
     finally:
         if server is not None:
             server.stop()

@@ -10,7 +10,9 @@ from dvc_pedata.cli.output import add_json_flag, emit
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("verify", help="check every registry invariant over the tree and its history")
-    p.add_argument("--base", metavar="REV", help="compare history since REV (default: merge base with the default branch)")
+    p.add_argument("--base", metavar="REV", help="check what changed since REV, a verified commit (default: merge base with the "
+                   "default branch; none on the default branch itself, which gets a full verify)")
+    p.add_argument("--full", action="store_true", help="with a base: still read and check every document in the tree")
     p.add_argument("--remote", action="store_true", help="also check every pinned, unrevoked payload is in the remote")
     p.add_argument("--deep", action="store_true", help="with --remote: hash the remote bytes too")
     add_json_flag(p)
@@ -20,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     from dvc_pedata.verify.core import verify
 
-    report = verify(".", args.base, remote=args.remote, deep=args.deep)
+    report = verify(".", args.base, full=args.full, remote=args.remote, deep=args.deep)
     if args.json:
         emit(args, report.to_json(), None)
     else:

@@ -256,10 +256,16 @@ class DvcRepo:
             raise DvcError(f"dvc push failed: {exc}") from exc
 
     def remote_odb(self, name: str | None = None) -> Any:
-        try:
-            return self.repo.cloud.get_remote_odb(name, command="pedata")
-        except DvcException as exc:
-            raise DvcError(str(exc)) from exc
+        # DVC builds a new Remote (config, filesystem) on every call, 2-8 ms: once per remote per
+        # open repository, not once per file of a 5,000-file folder (the remote's config cannot
+        # change under an open Repo). A race only builds one twice.
+        odbs = self.__dict__.setdefault("_remote_odbs", {})
+        if name not in odbs:
+            try:
+                odbs[name] = self.repo.cloud.get_remote_odb(name, command="pedata")
+            except DvcException as exc:
+                raise DvcError(str(exc)) from exc
+        return odbs[name]
 
     @contextmanager
     def open_remote_object(self, md5: str, remote: str | None = None) -> Iterator[Any]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,29 +45,35 @@ INLINE_LIMIT = 1000  # more files than this: the listing goes to its own content
 
 
 def _hash_all(root: Path, rels: list[str], state: HashState) -> tuple[dict[str, FileDigest], bool]:
-    """sha256 of every file; memoised ones cost a stat, the rest are hashed on a few threads.
+    """sha256 of every file; memoised ones cost a stat, the rest are hashed on every core.
 
-    hashlib releases the GIL for large updates, so threads overlap on big files; the sqlite memo
-    is only touched from this thread.
+    hashlib releases the GIL for large updates, so threads overlap on big files (and on the
+    open/read syscalls of small ones); the memo is read in one query and written in one
+    transaction, only from this thread.
     """
-    out: dict[str, FileDigest] = {}
-    todo: list[str] = []
-    for rel in rels:
-        hit = state.lookup(root / rel)
-        if hit is not None:
-            out[rel] = hit
-        else:
-            todo.append(rel)
+    out = state.lookup_many(root, rels)
+    todo = [rel for rel in rels if rel not in out]
     total = sum(os.stat(root / r).st_size for r in todo)
-    with bar(f"sha256 {len(todo)} files", total) as advance, concurrent.futures.ThreadPoolExecutor(4) as pool:
-        futures = {pool.submit(lambda r: (os.stat(root / r), hash_file(root / r)), rel): rel for rel in todo}
-        for fut in concurrent.futures.as_completed(futures):
-            rel = futures[fut]
-            st, fd = fut.result()
-            out[rel] = fd
-            state.record(root / rel, fd, st)
-            if advance is not None:
-                advance(fd.size)
+    workers = max(4, os.cpu_count() or 1)
+    fresh: list[tuple[str, FileDigest, os.stat_result]] = []
+
+    def run(rels: list[str]) -> list[tuple[str, FileDigest, os.stat_result]]:
+        done = []
+        for r in rels:
+            st = os.stat(root / r)  # before reading: a file written meanwhile never matches this memo entry
+            done.append((r, hash_file(root / r), st))
+        return done
+
+    # Tasks of up to 64 files: one future per file cost 14 MB of peak memory at 5,000 files.
+    size = max(1, min(64, -(-len(todo) // workers)))
+    with bar(f"sha256 {len(todo)} files", total) as advance, concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        for done in pool.map(run, [todo[i:i + size] for i in range(0, len(todo), size)]):
+            for rel, fd, st in done:
+                out[rel] = fd
+                fresh.append((rel, fd, st))
+                if advance is not None:
+                    advance(fd.size)
+    state.record_many(root, fresh)
     return out, not todo
 
 
@@ -112,6 +119,91 @@ def directory_schema(layouts: list[dict[str, Any]], count: int) -> dict[str, Any
     }
 
 
+@dataclass
+class DirectoryPlan:
+    """A folder out checked and described before anything is written; its sha256 pass comes later.
+
+    ``described`` holds every file of DVC's listing with its md5, layout and rows; sha256 and size
+    are filled in by :func:`finish_directory_manifest` from the hash pass.
+    """
+
+    out: OutLike
+    folder: Path
+    described: list[FileEntry]
+    layouts: list[dict[str, Any]]
+
+    @property
+    def rels(self) -> list[str]:
+        return [e.path for e in self.described]
+
+
+def plan_directory(repo: Any, root: Path, out: OutLike, meta: dict[str, Any]) -> DirectoryPlan:
+    """DVC's listing of the folder (so ``.dvcignore`` and DVC agree with us) and every file described.
+
+    Metadata only (file footers); a corrupt file fails here. Call on the thread that owns ``repo``:
+    DVC's repository is not thread-safe, the hash pass (:func:`hash_directory`) needs no DVC.
+    """
+    assert out.md5 is not None
+    folder = root / out.path
+    dvc_list = sorted(repo.dir_entries(out.md5))
+    entries = [FileEntry(rel, "", 0, md5) for rel, md5 in dvc_list]
+    described, layouts = _layouts(folder, entries, meta)
+    return DirectoryPlan(out, folder, described, layouts)
+
+
+def hash_directory(plan: DirectoryPlan, state_db: Path) -> tuple[dict[str, FileDigest], bool]:
+    """(sha256 of every file, all memoised?): safe on any thread, on its own memo connection.
+
+    ``pedata publish`` runs it while ``dvc push`` sends the same files, as it does for single files.
+    """
+    with HashState(state_db) as state:
+        return _hash_all(plan.folder, plan.rels, state)
+
+
+def finish_directory_manifest(
+    plan: DirectoryPlan,
+    digests: dict[str, FileDigest],
+    cached: bool,
+    *,
+    root: Path,
+    namespace: str,
+    name: str,
+    git_commit: str | None,
+    licence: str | None,
+    inline_limit: int = INLINE_LIMIT,
+    locks: LockState | None = None,
+) -> tuple[Manifest, FileDigest, bool, dict[str, bytes]]:
+    """(manifest, identity, all-memoised?, extra files to write) once every file is hashed."""
+    from dvc_pedata.publish.manifests import (  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
+        build_inputs,
+        producer_of,
+    )
+
+    out = plan.out
+    entries = [FileEntry(e.path, digests[e.path].sha256, digests[e.path].size, e.md5, e.layout, e.rows) for e in plan.described]
+    check_entries(entries, f"{out.path}")
+    dir_sha = directory_digest(entries)
+    total = sum(e.size for e in entries)
+    listing = [e.to_json() for e in entries]
+    extra: dict[str, bytes] = {}
+    if len(entries) > inline_limit:
+        listing_sha, rel, data = FILES.write(namespace, name, listing)
+        files: dict[str, Any] = {"count": len(entries), "sidecar": FILES.filename(listing_sha), "sidecar_sha256": listing_sha}
+        extra[rel] = data
+    else:
+        files = {"count": len(entries), "entries": listing}
+    body = new_body(
+        "manifest", namespace=namespace, name=name, path=out.path, size=total, format="directory",
+        media_type=MEDIA_TYPE, digest={"sha256": dir_sha, "md5": out.md5},
+        schema=directory_schema(plan.layouts, len(entries)), files=files,
+        inputs=build_inputs(root, out, locks), producer=producer_of(out, git_commit), licence=licence,
+    )
+    manifest = Manifest(body)
+    manifest.validate(f"manifest for {namespace}/{name}")
+    assert out.md5 is not None
+    return manifest, FileDigest(dir_sha, total, out.md5), cached, extra
+
+
 def build_directory_manifest(
     *,
     repo: Any,
@@ -126,64 +218,12 @@ def build_directory_manifest(
     inline_limit: int = INLINE_LIMIT,
     locks: LockState | None = None,
 ) -> tuple[Manifest, FileDigest, bool, dict[str, bytes]]:
-    """(manifest, identity, all-memoised?, extra files to write) for the DVC folder out ``out``.
+    """(manifest, identity, all-memoised?, extra files to write) for the DVC folder out ``out``, in one go.
 
-    The file list comes from DVC's ``.dir`` object (so ``.dvcignore`` and DVC agree with us);
-    the caller has already checked that the workspace matches it. ``locks``: the publish's
-    :func:`manifest.read_locks` (read again when None).
+    The caller has already checked that the workspace matches DVC's record. ``locks``: the
+    publish's :func:`manifest.read_locks` (read again when None).
     """
-    from dvc_pedata.publish.manifests import (  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
-        build_inputs,
-        producer_of,
-    )
-
-    assert out.md5 is not None
-    folder = root / out.path
-    dvc_list = sorted(repo.dir_entries(out.md5))
-    rels = [rel for rel, _ in dvc_list]
-    digests, cached = _hash_all(folder, rels, state)
-    entries = [FileEntry(rel, digests[rel].sha256, digests[rel].size, md5) for rel, md5 in dvc_list]
-    check_entries(entries, f"{out.path}")
-    entries, layouts = _layouts(folder, entries, meta)
-    dir_sha = directory_digest(entries)
-    total = sum(e.size for e in entries)
-    listing = [e.to_json() for e in entries]
-    extra: dict[str, bytes] = {}
-    if len(entries) > inline_limit:
-        listing_sha, rel, data = FILES.write(namespace, name, listing)
-        files: dict[str, Any] = {"count": len(entries), "sidecar": FILES.filename(listing_sha), "sidecar_sha256": listing_sha}
-        extra[rel] = data
-    else:
-        files = {"count": len(entries), "entries": listing}
-    body = new_body(
-        "manifest", namespace=namespace, name=name, path=out.path, size=total, format="directory",
-        media_type=MEDIA_TYPE, digest={"sha256": dir_sha, "md5": out.md5},
-        schema=directory_schema(layouts, len(entries)), files=files,
-        inputs=build_inputs(root, out, locks), producer=producer_of(out, git_commit), licence=licence,
-    )
-    manifest = Manifest(body)
-    manifest.validate(f"manifest for {namespace}/{name}")
-    return manifest, FileDigest(dir_sha, total, out.md5), cached, extra
-
-
-# -- reading -----------------------------------------------------------------------------------
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
+    plan = plan_directory(repo, root, out, meta)
+    digests, cached = _hash_all(plan.folder, plan.rels, state)
+    return finish_directory_manifest(plan, digests, cached, root=root, namespace=namespace, name=name,
+                                     git_commit=git_commit, licence=licence, inline_limit=inline_limit, locks=locks)

@@ -1,7 +1,10 @@
 """``pedata publish``: register the artifacts a DVC pipeline produced.
 
-Order matters for crash safety: everything is checked and hashed before anything is written;
-then bytes are pushed to the remote, then manifests are created, then channel ``latest`` moves.
+Order matters for crash safety: everything is checked (DVC's records, every file described)
+before anything is written; then bytes are pushed to the remote while the sha256 pass runs beside
+the push (files and folders alike: hashlib releases the GIL), then manifests are created, then
+channel ``latest`` moves. A hash failure after the push leaves only objects in the remote that
+nothing names.
 A crash at any point leaves either the old state or a state in which every pin has its bytes in
 the remote and its manifest in place. Publishing the same bytes again changes nothing.
 
@@ -12,7 +15,6 @@ refused when any file in it is revoked (by its DVC md5 or its sha256), even when
 
 from __future__ import annotations
 
-import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -23,11 +25,15 @@ from dvc_pedata.base import atomic, gitio
 from dvc_pedata.base.hashing import HashState, hash_file
 from dvc_pedata.base.progress import bar
 from dvc_pedata.errors import DocumentError, NotFoundError, PedataError
-from dvc_pedata.model.companion import FILES
 from dvc_pedata.model.documents import Manifest
 from dvc_pedata.model.names import LATEST, check_name
 from dvc_pedata.publish.channels import advance, pin_of
-from dvc_pedata.publish.dirmanifest import INLINE_LIMIT, build_directory_manifest
+from dvc_pedata.publish.dirmanifest import (
+    INLINE_LIMIT,
+    finish_directory_manifest,
+    hash_directory,
+    plan_directory,
+)
 from dvc_pedata.publish.manifests import build_manifest, describe_file
 from dvc_pedata.registry.lock import registry_lock
 from dvc_pedata.registry.repo import Registry
@@ -83,6 +89,7 @@ class _Plan:
     extra: dict[str, bytes] = field(default_factory=dict)
     exists: bool = False  # a manifest for these bytes is already in the registry (kept as it is)
     described: tuple[str, str, dict[str, Any]] | None = None
+    directory: Any = None  # dirmanifest.DirectoryPlan of a folder out: described; hashed while the push runs
 
 
 def _pedata_meta(name: str, art: dict[str, Any]) -> dict[str, Any]:
@@ -215,18 +222,8 @@ def _plan_output(run: _Run, t: Any, namespace: str | None) -> _Plan:
         # a new folder can still hold a revoked file (one revoked with ;path=): its object would be pushed too
         for rel, md5 in repo.dir_entries(info.md5):
             refuse_upload(tombstones, f"{t.path}/{rel}", md5=md5, action="publish", hint=_REVOKED_HINT)
-        manifest, fd, cached, extra = build_directory_manifest(
-            repo=repo, state=state, root=reg.root, namespace=ns, name=t.name, out=info, meta=t.meta,
-            git_commit=run.head, licence=licence, inline_limit=int(reg.config.get("directory_inline_files", INLINE_LIMIT)),
-            locks=run.locks,
-        )
-        refuse_upload(tombstones, t.path, sha256=fd.sha256, action="publish", hint=_REVOKED_HINT)
-        files = manifest.body["files"]
-        listing = files["entries"] if "entries" in files else json.loads(extra[FILES.rel(ns, t.name, files["sidecar_sha256"])])
-        for e in listing:
-            refuse_upload(tombstones, f"{t.path}/{e['path']}", sha256=e["sha256"], action="publish", hint=_REVOKED_HINT)
-        exists = reg.manifest_path(ns, t.name, fd.sha256).exists()
-        return _Plan(t, ns, info, fd, cached, licence, manifest, extra, exists)
+        # every file described now (a corrupt one fails here); hashed in step 2, during the push
+        return _Plan(t, ns, info, None, False, licence, directory=plan_directory(repo, reg.root, info, t.meta))
     hit = state.lookup(reg.root / t.path)
     if hit is not None:
         refuse_upload(tombstones, t.path, sha256=hit.sha256, action="publish", hint=_REVOKED_HINT)
@@ -244,15 +241,31 @@ def _push_and_hash(run: _Run, push: bool, remote: str | None) -> None:
     releases the GIL and the push is mostly kernel I/O, so the sha256 pass costs almost no wall
     time); then build the manifests of new bytes (in memory)."""
     reg, state, result = run.reg, run.state, run.result
-    misses = [p for p in run.plans if p.fd is None]
+    # A folder's files are hashed the same way, on every core, with their own memo connection.
+    misses = [p for p in run.plans if p.fd is None and p.directory is None]
     total = sum(p.info.size or 0 for p in misses)
-    with bar("sha256", total or None) as advance_bar, ThreadPoolExecutor(max_workers=1) as pool:
+    with bar("sha256", total or None) as advance_bar, ThreadPoolExecutor(max_workers=2) as pool:
         futures = [(p, pool.submit(_hash_stable, reg.root / p.t.path, advance_bar)) for p in misses]
+        folders = [(p, pool.submit(hash_directory, p.directory, state.db_path)) for p in run.plans if p.directory is not None]
         try:
             if push:
                 result.pushed = run.repo.push([p.t.path for p in run.plans], remote=remote or reg.config.get("remote"))
         finally:
             hashed = [(p, f.result()) for p, f in futures]
+            folder_digests = [(p, f.result()) for p, f in folders]
+    inline = int(reg.config.get("directory_inline_files", INLINE_LIMIT))
+    for p, (digests, cached) in folder_digests:
+        p.manifest, p.fd, p.cached, p.extra = finish_directory_manifest(
+            p.directory, digests, cached, root=reg.root, namespace=p.ns, name=p.t.name, git_commit=run.head,
+            licence=p.licence, inline_limit=inline, locks=run.locks,
+        )
+        # the md5 checks kept revoked objects out of the push; a tombstone naming the folder's or
+        # one file's sha256 still stops the manifest and the channel
+        refuse_upload(run.tombstones, p.t.path, sha256=p.fd.sha256, action="publish", hint=_REVOKED_HINT)
+        for e in p.directory.described:
+            refuse_upload(run.tombstones, f"{p.t.path}/{e.path}", sha256=digests[e.path].sha256, action="publish",
+                          hint=_REVOKED_HINT)
+        p.exists = reg.manifest_path(p.ns, p.t.name, p.fd.sha256).exists()
     for p, (fd, before, after) in hashed:
         p.fd = fd
         # the md5 check above already kept revoked objects out of the push; a tombstone that

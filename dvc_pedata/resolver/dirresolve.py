@@ -83,6 +83,7 @@ def missing_objects(entries: list[FileEntry], root: Path | None = None) -> list[
     """Entries whose bytes are not in the cache, one per distinct sha256."""
     seen: set[str] = set()
     out = []
+    root = root or cache.cache_dir()  # once, not per file (5,000 environment reads otherwise)
     for e in entries:
         if e.sha256 not in seen:
             seen.add(e.sha256)
@@ -98,6 +99,7 @@ def build_tree(sha256: str, entries: list[FileEntry], root: Path | None = None) 
     gets read-only copies. A concurrent builder's finished tree wins (our rename fails, ours goes).
     The listing ``trees/<sha256>.json`` is written last: a tree without it is not complete.
     """
+    root = root or cache.cache_dir()
     final = tree_path(sha256, root)
     if tree_lookup(sha256, root) is not None:
         return final

@@ -33,6 +33,7 @@ from dvc_pedata.trust.judge import (
 )
 from dvc_pedata.trust.signing import check_threshold
 from dvc_pedata.verify.checks import CHECKS
+from dvc_pedata.verify.scope import open_scope, scoped_paths
 
 if TYPE_CHECKING:
     from dvc_pedata.trust.judge import State
@@ -88,12 +89,17 @@ class Context:
     violations: list[Violation] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     options: VerifyOptions = field(default_factory=VerifyOptions)
+    scope: Any = None  # verify.scope.Scope: only what changed since ``base`` is read (None: the whole tree)
 
     def violation(self, file: str, reason: str, commit: str | None = None) -> None:
         self.violations.append(Violation(file, reason, commit))
 
     def manifest_for(self, ns: str, name: str, sha256: str) -> Manifest | None:
-        return self.manifests.get(layout.manifest(ns, name, sha256))
+        rel = layout.manifest(ns, name, sha256)
+        m = self.manifests.get(rel)
+        if m is None and self.scope is not None:
+            m = self.scope.manifest(rel)  # unchanged since the base: read on demand, judged there
+        return m
 
 
 @dataclass
@@ -138,11 +144,13 @@ def _parse(ctx: Context, rel: str, data: bytes, commit: str | None = None) -> Do
         return None
 
 
-def _load_tree(ctx: Context) -> None:
+def _load_tree(ctx: Context, paths: Iterable[Path] | None = None) -> None:
+    """Read the document folders, or only ``paths`` (what :mod:`verify_scope` selected)."""
     root = ctx.reg.root
     roots: list[tuple[Root, str]] = []
-    for top in DOC_DIRS:
-        for p in sorted((root / top).rglob("*")):
+    groups = [sorted((root / top).rglob("*")) for top in DOC_DIRS] if paths is None else [list(paths)]
+    for group in groups:
+        for p in group:
             rel = p.relative_to(root).as_posix()
             if p.name.startswith(TMP_PREFIX):
                 ctx.violation(rel, "a temporary file left by an interrupted pedata write (the command's next run"
@@ -283,6 +291,8 @@ def _walk(ctx: Context) -> None:
 
 def _check_pins(ctx: Context, rel: str, ns: str, pins: dict[str, Any]) -> None:
     for name, pin in sorted(pins.items()):
+        if ctx.scope is not None and ctx.scope.trusts_pin(rel, ns, name, pin):
+            continue
         m = ctx.manifest_for(ns, name, pin["sha256"])
         if m is None:
             ctx.violation(rel, f"pin {name!r} names sha256 {pin['sha256'][:12]}… but manifests/{ns}/{name}/{pin['sha256']}.json does not exist")
@@ -447,8 +457,13 @@ def _run_plugins(ctx: Context) -> None:
 
 
 def verify(root: Path | str = ".", base: str | None = None, *, at: datetime | None = None,
-           remote: bool = False, deep: bool = False) -> VerifyReport:
-    """Check the work tree and the history since ``base``; every violation is reported."""
+           remote: bool = False, deep: bool = False, full: bool = False) -> VerifyReport:
+    """Check the work tree and the history since ``base``; every violation is reported.
+
+    With a base (given, or the merge base with the default branch) only what changed since it is
+    read, the rest trusted as the base had it (:mod:`dvc_pedata.verify.scope`); ``full`` reads
+    the whole tree.
+    """
     reg = Registry.find(root)
     base = gitio.rev_parse(reg.root, base) if base is not None else default_base(reg.root)
     ctx = Context(reg=reg, now=at or now(), base=base, options=VerifyOptions(remote=remote, deep=deep))
@@ -457,7 +472,11 @@ def verify(root: Path | str = ".", base: str | None = None, *, at: datetime | No
     except PedataError as exc:
         ctx.violation("pedata.json", str(exc).removeprefix("pedata.json: "))
         return VerifyReport(ctx.violations, dict(ctx.counts), base)
-    _load_tree(ctx)
+    if base is not None and not full:
+        ctx.scope = open_scope(ctx)
+        _load_tree(ctx, scoped_paths(ctx, ctx.scope))
+    else:
+        _load_tree(ctx)
     _check_roots(ctx)
     _check_tree(ctx)
     _load_history(ctx)

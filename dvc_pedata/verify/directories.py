@@ -35,7 +35,8 @@ def run(ctx: Any) -> None:
     revoked = {t.artifact_sha256 for t in ctx.tombstones.values()}
     if revoked:
         _check_revoked_members(ctx, revoked)
-    for rel in FILES.strays(root, named):
+    scope = getattr(ctx, "scope", None)
+    for rel in FILES.strays(root, named) if scope is None else scope.strays(FILES.suffix, named):
         ctx.violation(rel, "a directory file list that no manifest names")
 
 

@@ -42,5 +42,6 @@ def run(ctx: Any) -> None:
                 continue
             if actual != s["fingerprint"]:
                 ctx.violation(rel, f"schema fingerprint {str(s['fingerprint'])[:12]}… is not the fingerprint of its fields ({actual[:12]}…)")
-    for rel in FIELDS.strays(root, named):
+    scope = getattr(ctx, "scope", None)
+    for rel in FIELDS.strays(root, named) if scope is None else scope.strays(FIELDS.suffix, named):
         ctx.violation(rel, "a field list that no manifest names")

@@ -81,9 +81,12 @@ def run(ctx: Any) -> None:
         return
     tags = gitio.git(root, "tag", "--list", check=False).split()
     known = set()
+    scope = getattr(ctx, "scope", None)
     for rel, r in sorted(ctx.releases.items()):
         ns, version = r.namespace, r.version
         known.add(tag_name(ns, version))
+        if scope is not None and not scope.checks_release(ctx, rel):
+            continue  # unchanged since the verified base, tags as certification left them
         first = _first_commit(root, rel)
         if first is not None:
             _check_source_channel(ctx, rel, r, first)

@@ -1,0 +1,90 @@
+"""A folder of many small files: published with its sha256 pass beside the push, fetched in
+batches made durable by one filesystem sync each; what a user sees stays exact.
+
+The folder is 1,500 files (above the inline limit, so the listing is its own ``.files.json``) in
+30 sub-folders, ``dvc add``-ed and declared as an artifact, published with the real CLI to a
+local DVC remote and fetched into an empty resolver cache from a fresh clone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+from pathlib import Path
+
+import pytest
+from support.commands import dvc_cmd, run, run_pedata
+
+FILES = 1500
+
+
+def write_folder(folder: Path, seed: int = 1) -> dict[str, bytes]:
+    rng = random.Random(seed)
+    out = {}
+    for i in range(FILES):
+        rel = f"region{i % 30:02d}/part{i:05d}.bin"
+        data = rng.randbytes(rng.randint(1, 3000))
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_bytes(data)
+        out[rel] = data
+    return out
+
+
+@pytest.fixture
+def registry(tmp_path):
+    origin = tmp_path / "origin"
+    origin.mkdir()
+    env = {"PEDATA_STORAGE_DIR": str(tmp_path / "storage"), "PEDATA_CACHE_DIR": str(tmp_path / "publisher-cache")}
+    run(["git", "init", "-q", "-b", "main"], cwd=origin)
+    assert run_pedata("init", "-n", "us", cwd=origin, env=env).ok
+    (origin / "dvc.yaml").write_text("artifacts:\n  areas:\n    path: areas\n    type: dataset\n    meta: {pedata: {namespace: us}}\n")
+    files = write_folder(origin / "areas")
+    run([*dvc_cmd(), "add", "-q", "areas"], cwd=origin)
+    return origin, env, files
+
+
+def publish(origin: Path, env: dict) -> dict:
+    res = run_pedata("publish", "--json", "areas", cwd=origin, env=env)
+    assert res.ok, res.stderr
+    return json.loads(res.stdout)["artifacts"][0]
+
+
+def test_publish_hashes_each_file_once_and_remembers_all_of_them(registry):
+    origin, env, files = registry
+    first = publish(origin, env)
+    assert first["rehashed"] and first["manifest_created"] and first["size"] == sum(map(len, files.values()))
+    manifest = json.loads((origin / first["manifest"]).read_text())
+    listing = json.loads((origin / "manifests/us/areas" / manifest["files"]["sidecar"]).read_bytes())
+    assert {e["path"]: e["sha256"] for e in listing} == {r: hashlib.sha256(d).hexdigest() for r, d in files.items()}
+    again = publish(origin, env)  # every file answered by the memo, read in one query
+    assert (again["rehashed"], again["manifest_created"], again["sha256"]) == (False, False, first["sha256"])
+    p = origin / "areas/region07/part00007.bin"  # same bytes, new mtime: that file alone is read again
+    data = p.read_bytes()
+    os.utime(p, ns=(p.stat().st_atime_ns, p.stat().st_mtime_ns + 10**9))
+    assert p.read_bytes() == data
+    third = publish(origin, env)
+    assert (third["rehashed"], third["manifest_created"], third["sha256"]) == (True, False, first["sha256"])
+
+
+def test_cold_get_of_the_folder_stores_verified_read_only_objects_and_no_temp_files(registry, tmp_path):
+    origin, env, files = registry
+    publish(origin, env)
+    run(["git", "add", "-A"], cwd=origin)
+    run(["git", "commit", "-qm", "publish"], cwd=origin)
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(origin), str(clone)], cwd=tmp_path)
+    cache = tmp_path / "cache"
+    res = run_pedata("get", "pedata://us/areas@latest", cwd=clone, env={"PEDATA_CACHE_DIR": str(cache)})
+    assert res.ok, res.stderr
+    tree = Path(res.stdout.strip().splitlines()[-1])
+    got = {p.relative_to(tree).as_posix(): p.read_bytes() for p in tree.rglob("*") if p.is_file()}
+    assert got == files
+    objects = [p for p in (cache / "sha256").rglob("*") if p.is_file()]
+    assert len(objects) == len({hashlib.sha256(d).hexdigest() for d in files.values()})
+    assert all(p.stat().st_mode & 0o777 == 0o444 for p in objects)
+    assert all(hashlib.sha256(p.read_bytes()).hexdigest() == p.parent.name + p.name for p in objects)
+    assert not [p for p in cache.rglob(".pedata-tmp-*")]
+    again = run_pedata("get", "pedata://us/areas@latest", cwd=clone, env={"PEDATA_CACHE_DIR": str(cache)})
+    assert again.ok and again.stdout == res.stdout
