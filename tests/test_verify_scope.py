@@ -24,7 +24,8 @@ import pytest
 import test_verify
 from support import commands as conftest
 from support.commands import commit, run
-from support.forge import *  # noqa: F403 - the tampering cases, collected again under both modes
+from test_verify import *  # noqa: F403 - the tampering cases, collected again under both modes
+from support import forge
 from support.forge import add_manifest, write_channel
 
 from dvc_pedata.model.documents import Release, new_body
@@ -93,6 +94,7 @@ def _every_verify_in_both_modes(monkeypatch, request):
     if request.node.function.__module__ == test_verify.__name__:
         before = both_modes.calls  # type: ignore[attr-defined]
         monkeypatch.setattr(test_verify, "run_pedata", both_modes)
+        monkeypatch.setattr(forge, "run_pedata", both_modes)  # forge.cli runs `pedata verify` for test_verify
         yield
         assert both_modes.calls > before, "the case ran no pedata verify"  # type: ignore[attr-defined]
     else:
