@@ -23,10 +23,10 @@ from pathlib import Path
 import pytest
 import test_verify
 from support import commands as conftest
-from support.commands import commit, run
-from test_verify import *  # noqa: F403 - the tampering cases, collected again under both modes
 from support import forge
+from support.commands import commit, run
 from support.forge import add_manifest, write_channel
+from test_verify import *  # noqa: F403 - the tampering cases, collected again under both modes
 
 from dvc_pedata.model.documents import Release, new_body
 from dvc_pedata.releases.catalog import tag_message
