@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import remotes  # the tests/remotes.py plugin (always present)
+from support import remotes  # the tests/support/remotes.py plugin (always present)
 from support.commands import run, run_pedata
 from support.dirs import certify, make_registry, snippet_digest, trust_init
 

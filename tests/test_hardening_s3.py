@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-import remotes  # the tests/remotes.py plugin (always present)
+from support import remotes  # the tests/support/remotes.py plugin (always present)
 from support.checks import assert_cache_objects_right
 from support.commands import assert_one_line_error, run, run_pedata
 from support.resolve import _consumer_env, _publish_to

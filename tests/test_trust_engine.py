@@ -85,7 +85,7 @@ def world(tmp_path_factory, s3_server) -> World:
     run(["git", "init", "-q", "-b", "main"], cwd=origin)
     w = World(origin, keys, env, "", "", "")
     w.cli(origin, "init", "-n", "us")
-    run([*dvc_cmd(), "remote", "remove", "storage"], cwd=origin)
+    run([*dvc_cmd(), "remote", "remove", "--local", "storage"], cwd=origin)  # init keeps its folder in config.local
     remote.configure(origin, "storage", default=True)
     (origin / "gen.py").write_text(GEN)
     (origin / "seed.txt").write_text("A\n")

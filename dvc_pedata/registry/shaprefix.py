@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,7 @@ def expand_in_view(view: Any, uri: Any) -> Any:
         names = [p.name for p in folder.iterdir()] if folder.is_dir() else []
     else:
         names = gitio.ls_tree(view.root, view.rev, rel)
-    return uri.with_ref("sha256", pick(uri.ref, digests(names), f"{ns}/{uri.name}"))
+    return replace(uri, ref_kind="sha256", ref=pick(uri.ref, digests(names), f"{ns}/{uri.name}"))
 
 
 def expand_in_registry(reg: Any, uri: Any) -> Any:
@@ -75,7 +76,7 @@ def expand_in_registry(reg: Any, uri: Any) -> Any:
     ns = reg.namespace(uri.namespace)
     folder = Path(reg.root) / layout.manifest_dir(ns, uri.name)
     names = [p.name for p in folder.iterdir()] if folder.is_dir() else []
-    return uri.with_ref("sha256", pick(uri.ref, digests(names), f"{ns}/{uri.name}"))
+    return replace(uri, ref_kind="sha256", ref=pick(uri.ref, digests(names), f"{ns}/{uri.name}"))
 
 
 def expand_bare(root: Path, hexd: str) -> str:

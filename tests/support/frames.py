@@ -92,7 +92,7 @@ def build(base: Path, remote=None) -> DFRegistry:
     run(["git", "init", "-q", "-b", "main"], cwd=origin)
     assert run_pedata("init", "-n", "us", cwd=origin, env=env).ok
     if remote is not None:
-        run([*dvc_cmd(), "remote", "remove", "storage"], cwd=origin)
+        run([*dvc_cmd(), "remote", "remove", "--local", "storage"], cwd=origin)  # init keeps its folder in config.local
         remote.configure(origin, "storage", default=True)
     (origin / "gen.py").write_text(GEN)
     (origin / "dvc.yaml").write_text(DVC_YAML.format(py=sys.executable))

@@ -176,7 +176,7 @@ def _publish_to(remote, base: Path, size: int = 300000) -> tuple[Path, str, str]
     env = {"PEDATA_STORAGE_DIR": str(base / "unused-storage")}
     run(["git", "init", "-q", "-b", "main"], cwd=origin)
     assert run_pedata("init", "-n", "us", cwd=origin, env=env).ok
-    run([*dvc_cmd(), "remote", "remove", "storage"], cwd=origin)
+    run([*dvc_cmd(), "remote", "remove", "--local", "storage"], cwd=origin)  # init keeps its folder in config.local
     remote.configure(origin, "storage", default=True)
     (origin / "gen.py").write_text(GEN)
     (origin / "seed.txt").write_text("remote\n")
