@@ -355,7 +355,19 @@ def _roots_at(ctx: Context) -> dict[str, Root]:
 
 
 def _check_history(ctx: Context) -> None:
+    """Every document's history since the base: immutability, then each channel's and release's."""
     roots = _roots_at(ctx)
+    by_path = _check_immutable(ctx)
+    for path, entries in sorted(by_path.items()):
+        if path.startswith(layout.CHANNELS + "/"):
+            _check_channel_history(ctx, path, entries, roots)
+        elif path.startswith(layout.RELEASES + "/"):
+            _check_release_history(ctx, path, entries)
+
+
+def _check_immutable(ctx: Context) -> dict[str, list[HistoryEntry]]:
+    """Manifests and root versions are never modified; nothing under the registry's folders is
+    ever deleted. Returns the history entries by path, in walk order."""
     by_path: dict[str, list[HistoryEntry]] = defaultdict(list)
     for e in ctx.history:
         by_path[e.path].append(e)
@@ -364,70 +376,75 @@ def _check_history(ctx: Context) -> None:
             ctx.violation(e.path, f"modified after it was created; {what}", e.commit)
         if e.status == "D" and e.path.startswith(tuple(d + "/" for d in (layout.MANIFESTS, layout.ROOTS, layout.TOMBSTONES, layout.RELEASES))):
             ctx.violation(e.path, "deleted; registry history must keep every document", e.commit)
-    for path, entries in sorted(by_path.items()):
-        if not path.startswith(layout.CHANNELS + "/"):
+    return by_path
+
+
+def _check_channel_history(ctx: Context, path: str, entries: list[HistoryEntry], roots: dict[str, Root]) -> None:
+    """One channel's versions: rising, chained by ``prev`` one step at a time, never forked,
+    unexpired when committed, each signed version meeting the promoter threshold under the root
+    in force at its commit; then the work tree's version against the last one committed."""
+    versions: dict[int, tuple[str, str]] = {}
+    known: dict[str, int] = {}
+    last: Channel | None = None
+    last_digest: str | None = None
+    # Each version (signed body) is judged once: met in some commit under the root then in force.
+    unmet: dict[str, tuple[int, str, list[str]]] = {}
+    met: set[str] = set()
+    for e in entries:
+        doc = e.doc
+        if not isinstance(doc, Channel):
             continue
-        versions: dict[int, tuple[str, str]] = {}
-        known: dict[str, int] = {}
-        last: Channel | None = None
-        last_digest: str | None = None
-        # Each version (signed body) is judged once: met in some commit under the root then in force.
-        unmet: dict[str, tuple[int, str, list[str]]] = {}
-        met: set[str] = set()
-        for e in entries:
-            doc = e.doc
-            if not isinstance(doc, Channel):
-                continue
-            ctx.counts["channel versions"] += 1
-            dg = doc.digest  # canonicalising is most of this loop's cost: once per version
-            prior = versions.get(doc.version)
-            if prior and prior[0] != dg:
-                ctx.violation(path, f"two different documents claim version {doc.version} (commits {prior[1][:10]} and {e.commit[:10]}): a fork or a re-used version", e.commit)
-            versions.setdefault(doc.version, (dg, e.commit))
-            if last is not None and dg != last_digest:
-                if doc.version < last.version:
-                    ctx.violation(path, f"rollback: version {doc.version} replaces version {last.version}", e.commit)
-                elif doc.version == last.version:
-                    pass  # reported as a fork above
-                elif doc.prev not in known and e.status != "B":
-                    ctx.violation(path, f"version {doc.version}: prev {str(doc.prev)[:12]}… is not the digest of an earlier version of this channel", e.commit)
-                elif doc.prev in known and known[doc.prev] >= doc.version:
-                    ctx.violation(path, f"version {doc.version}: prev points at version {known[doc.prev]}, which is not older", e.commit)
-                elif doc.prev in known and doc.version > known[doc.prev] + 1:
-                    ctx.violation(path, _jump(doc.version, known[doc.prev]), e.commit)
-            if doc.expires and e.status != "B" and parse_time(doc.expires) < e.time:
-                ctx.violation(path, f"version {doc.version} was committed at {format_time(e.time)}, after it expired at {doc.expires}", e.commit)
-            if doc.channel not in UNSIGNED_CHANNELS and e.status != "B" and e.commit in roots:
-                problems = check_threshold(doc, roots[e.commit], "promoter", doc.namespace)
-                if not problems:
-                    met.add(dg)
-                else:
-                    unmet[dg] = (doc.version, e.commit, problems)
-            known[dg] = doc.version
-            last, last_digest = doc, dg
-        head_doc = ctx.channels.get(path)
-        _report_unmet(ctx, path, unmet, met, head_doc.digest if head_doc is not None else None)
-        if head_doc is not None and last is not None and head_doc.digest != last_digest:
-            if head_doc.version < last.version:
-                ctx.violation(path, f"rollback: the work tree has version {head_doc.version}, history reached version {last.version}")
-            elif head_doc.version == last.version:
-                ctx.violation(path, f"version {head_doc.version} re-used with different content in the work tree")
-            elif head_doc.prev != last_digest and head_doc.prev not in known:
-                ctx.violation(path, f"version {head_doc.version}: prev does not chain to version {last.version}")
-            elif head_doc.prev in known and head_doc.version > known[head_doc.prev] + 1:
-                ctx.violation(path, _jump(head_doc.version, known[head_doc.prev]))
-    for path, entries in sorted(by_path.items()):
-        if not path.startswith(layout.RELEASES + "/"):
-            continue
-        last_rel: Release | None = None
-        for e in entries:
-            if isinstance(e.doc, Release):
-                if last_rel is not None and e.doc.status_rank < last_rel.status_rank:
-                    ctx.violation(path, f"status went backwards: {last_rel.status} -> {e.doc.status}", e.commit)
-                last_rel = e.doc
-        head_rel = ctx.releases.get(path)
-        if head_rel is not None and last_rel is not None and head_rel.status_rank < last_rel.status_rank:
-            ctx.violation(path, f"status went backwards: {last_rel.status} -> {head_rel.status}")
+        ctx.counts["channel versions"] += 1
+        dg = doc.digest  # canonicalising is most of this loop's cost: once per version
+        prior = versions.get(doc.version)
+        if prior and prior[0] != dg:
+            ctx.violation(path, f"two different documents claim version {doc.version} (commits {prior[1][:10]} and {e.commit[:10]}): a fork or a re-used version", e.commit)
+        versions.setdefault(doc.version, (dg, e.commit))
+        if last is not None and dg != last_digest:
+            if doc.version < last.version:
+                ctx.violation(path, f"rollback: version {doc.version} replaces version {last.version}", e.commit)
+            elif doc.version == last.version:
+                pass  # reported as a fork above
+            elif doc.prev not in known and e.status != "B":
+                ctx.violation(path, f"version {doc.version}: prev {str(doc.prev)[:12]}… is not the digest of an earlier version of this channel", e.commit)
+            elif doc.prev in known and known[doc.prev] >= doc.version:
+                ctx.violation(path, f"version {doc.version}: prev points at version {known[doc.prev]}, which is not older", e.commit)
+            elif doc.prev in known and doc.version > known[doc.prev] + 1:
+                ctx.violation(path, _jump(doc.version, known[doc.prev]), e.commit)
+        if doc.expires and e.status != "B" and parse_time(doc.expires) < e.time:
+            ctx.violation(path, f"version {doc.version} was committed at {format_time(e.time)}, after it expired at {doc.expires}", e.commit)
+        if doc.channel not in UNSIGNED_CHANNELS and e.status != "B" and e.commit in roots:
+            problems = check_threshold(doc, roots[e.commit], "promoter", doc.namespace)
+            if not problems:
+                met.add(dg)
+            else:
+                unmet[dg] = (doc.version, e.commit, problems)
+        known[dg] = doc.version
+        last, last_digest = doc, dg
+    head_doc = ctx.channels.get(path)
+    _report_unmet(ctx, path, unmet, met, head_doc.digest if head_doc is not None else None)
+    if head_doc is not None and last is not None and head_doc.digest != last_digest:
+        if head_doc.version < last.version:
+            ctx.violation(path, f"rollback: the work tree has version {head_doc.version}, history reached version {last.version}")
+        elif head_doc.version == last.version:
+            ctx.violation(path, f"version {head_doc.version} re-used with different content in the work tree")
+        elif head_doc.prev != last_digest and head_doc.prev not in known:
+            ctx.violation(path, f"version {head_doc.version}: prev does not chain to version {last.version}")
+        elif head_doc.prev in known and head_doc.version > known[head_doc.prev] + 1:
+            ctx.violation(path, _jump(head_doc.version, known[head_doc.prev]))
+
+
+def _check_release_history(ctx: Context, path: str, entries: list[HistoryEntry]) -> None:
+    """A release's status only moves forward (provisional, certified, retired, unreproducible)."""
+    last_rel: Release | None = None
+    for e in entries:
+        if isinstance(e.doc, Release):
+            if last_rel is not None and e.doc.status_rank < last_rel.status_rank:
+                ctx.violation(path, f"status went backwards: {last_rel.status} -> {e.doc.status}", e.commit)
+            last_rel = e.doc
+    head_rel = ctx.releases.get(path)
+    if head_rel is not None and last_rel is not None and head_rel.status_rank < last_rel.status_rank:
+        ctx.violation(path, f"status went backwards: {last_rel.status} -> {head_rel.status}")
 
 
 def _jump(version: int, prev: int) -> str:
