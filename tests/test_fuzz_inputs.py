@@ -33,9 +33,10 @@ from support.commands import assert_one_line_error, run, run_pedata
 
 from dvc_pedata.errors import PedataError
 from dvc_pedata.model.documents import Channel, Manifest, Release, Root, Tombstone
+from dvc_pedata.model.locks import load_deps_lock, load_inputs_lock
 from dvc_pedata.model.names import check_name
 from dvc_pedata.model.uri import parse
-from dvc_pedata.publish.locks import dump_yaml, environment_diff, load_deps_lock, load_inputs_lock
+from dvc_pedata.publish.locks import dump_yaml, environment_diff
 from dvc_pedata.registry.config import load_config
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

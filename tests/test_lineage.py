@@ -126,7 +126,7 @@ def test_lint_requires_inputs_lock_and_semver(example):
 def test_lock_is_stable_and_describes_the_environment(example):
     import platform
 
-    from dvc_pedata.publish.locks import load_deps_lock
+    from dvc_pedata.model.locks import load_deps_lock
 
     before = {p: (example / p).read_bytes() for p in ("locks/inputs.manifest.json", "locks/deps.lock.yaml")}
     res = run_pedata("lock", "--json", cwd=example)

@@ -429,7 +429,8 @@ def test_environment_differences_from_the_release_lock_are_reported(chained, tmp
     import platform
     from importlib import metadata
 
-    from dvc_pedata.publish.locks import dump_yaml, load_deps_lock
+    from dvc_pedata.model.locks import load_deps_lock
+    from dvc_pedata.publish.locks import dump_yaml
 
     repo = tmp_path / "clone"  # a clone, so the module's registry keeps its history
     run(["git", "clone", "-q", str(chained), str(repo)], cwd=tmp_path)

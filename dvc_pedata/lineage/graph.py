@@ -24,10 +24,11 @@ from dvc_pedata.model import layout
 from dvc_pedata.model.canonical import loads_strict
 from dvc_pedata.model.companion import is_companion
 from dvc_pedata.model.documents import Manifest, Release
+from dvc_pedata.model.locks import load_inputs_lock
 from dvc_pedata.model.names import LATEST
 from dvc_pedata.model.semver import SEMVER_RE, check_semver
 from dvc_pedata.model.uri import RELEASE_REF_HELP, is_uri, parse, parse_release_ref
-from dvc_pedata.publish.locks import INPUTS_LOCK, load_inputs_lock
+from dvc_pedata.publish.locks import INPUTS_LOCK
 from dvc_pedata.registry.refs import pin_for
 from dvc_pedata.registry.repo import Registry
 

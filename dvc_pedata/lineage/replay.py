@@ -41,15 +41,9 @@ from dvc_pedata.lineage.restore import fetch_pinned, restore_frozen, restore_inp
 from dvc_pedata.model.canonical import pretty_bytes
 from dvc_pedata.model.documents import Manifest
 from dvc_pedata.model.listing import load_listing
+from dvc_pedata.model.locks import load_deps_lock, load_inputs_lock
 from dvc_pedata.model.merkle import FileEntry, directory_digest
-from dvc_pedata.publish.locks import (
-    DEPS_LOCK,
-    INPUTS_LOCK,
-    environment,
-    environment_diff,
-    load_deps_lock,
-    load_inputs_lock,
-)
+from dvc_pedata.publish.locks import DEPS_LOCK, INPUTS_LOCK, environment, environment_diff
 from dvc_pedata.publish.manifests import detect_format
 from dvc_pedata.registry.repo import Registry
 

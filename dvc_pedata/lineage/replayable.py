@@ -24,7 +24,8 @@ from typing import Any
 
 from dvc_pedata.base import gitio
 from dvc_pedata.errors import PedataError
-from dvc_pedata.publish.locks import INPUTS_LOCK, load_inputs_lock, raw_inputs
+from dvc_pedata.model.locks import load_inputs_lock
+from dvc_pedata.publish.locks import INPUTS_LOCK, raw_inputs
 from dvc_pedata.registry.repo import Registry
 
 OPT_OUT = "set \"replay\": {\"enabled\": false} in pedata.json if this registry does not promise replays"

@@ -19,9 +19,7 @@ from dvc_pedata.model.canonical import digest
 from dvc_pedata.model.documents import Manifest, new_body
 from dvc_pedata.model.dvcfacts import OutLike
 from dvc_pedata.model.fields import cap_schema, split
-from dvc_pedata.publish.locks import (
-    load_inputs_lock,  # checked like every reader of the lock does
-)
+from dvc_pedata.model.locks import load_inputs_lock
 from dvc_pedata.sidecar.common import FIELD_LIMIT
 
 TABULAR_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".h5": "hdf5", ".hdf5": "hdf5", ".csv": "csv"}

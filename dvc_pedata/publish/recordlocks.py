@@ -37,13 +37,13 @@ from typing import Any
 from dvc_pedata.base import atomic, gitio
 from dvc_pedata.errors import NotFoundError
 from dvc_pedata.model.canonical import pretty_bytes
+from dvc_pedata.model.locks import load_inputs_lock
 from dvc_pedata.publish.locks import (
     DEPS_LOCK,
     INPUTS_LOCK,
     build_inputs_lock,
     dump_yaml,
     environment,
-    load_inputs_lock,
 )
 from dvc_pedata.publish.manifests import LockState
 from dvc_pedata.registry.repo import Registry
