@@ -50,6 +50,7 @@ from typing import Any
 from fsspec.spec import AbstractFileSystem
 
 from dvc_pedata.errors import NotFoundError, PedataError, RevokedError
+from dvc_pedata.model import layout
 
 PROTOCOLS = ("pedata", "pe-data")
 
@@ -381,7 +382,7 @@ class PedataFileSystem(AbstractFileSystem):
         def slot(name: str) -> dict[str, Any]:
             return out.setdefault(name, {"channels": {}, "releases": {}, "refused": {}})
 
-        for ch in self._names(view, f"channels/{ns}"):
+        for ch in self._names(view, f"{layout.CHANNELS}/{ns}"):
             doc = view.load_channel(ns, ch)
             for name in sorted(doc.artifacts if doc is not None else []):
                 try:
@@ -389,7 +390,7 @@ class PedataFileSystem(AbstractFileSystem):
                     slot(name)["channels"][ch] = pin.sha256
                 except PedataError as exc:
                     slot(name)["refused"][ch] = exc.message
-        for version in self._names(view, f"releases/{ns}"):
+        for version in self._names(view, f"{layout.RELEASES}/{ns}"):
             rel = view.load_release(ns, version)
             for name in sorted(rel.pins if rel is not None else []):
                 ref = f"v{version}"

@@ -60,7 +60,7 @@ def expand_in_view(view: Any, uri: Any) -> Any:
         return uri
 
     ns = view.namespace(uri.namespace)
-    rel = f"manifests/{ns}/{uri.name}"
+    rel = layout.manifest_dir(ns, uri.name)
     if view.rev is None:
         folder = view.root / rel
         names = [p.name for p in folder.iterdir()] if folder.is_dir() else []

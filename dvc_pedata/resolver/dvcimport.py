@@ -25,6 +25,8 @@ from dvc_pedata.base import gitio
 from dvc_pedata.base.atomic import write_bytes
 from dvc_pedata.base.hashing import hash_file
 from dvc_pedata.errors import IntegrityError, PedataError
+from dvc_pedata.model import layout
+from dvc_pedata.model.uri import tag_name
 from dvc_pedata.registry.source import RegistryView, _clone_lock, ensure_history
 from dvc_pedata.resolver.resolve import Resolution, describe, log_access
 
@@ -53,10 +55,10 @@ def _import_rev(res: Resolution) -> str:
     assert view is not None
     if res.ref_kind == "release":
         version = res.uri.split(";", 1)[0].rsplit("@v", 1)[1]
-        tag = f"{res.namespace}/v{version}"
+        tag = tag_name(res.namespace, version)
         if _have_tag(view, tag):
             return tag
-    found = introducing_commit(view, f"manifests/{res.namespace}/{res.name}/{res.directory_sha256 or res.sha256}.json")
+    found = introducing_commit(view, layout.manifest(res.namespace, res.name, res.directory_sha256 or res.sha256))
     if found is not None:
         return found
     commit = view.rev or gitio.head(view.root)

@@ -111,10 +111,10 @@ def _pin(view: RegistryView, uri: PedataURI, trusted_root: str | None, offline: 
     if uri.ref_kind == "channel":
         ch = view.load_channel(ns, uri.ref)
         if ch is None:
-            hint = channel_hint(ns, uri.ref, view_names(view, f"channels/{ns}"), view_names(view, f"releases/{ns}"))
+            hint = channel_hint(ns, uri.ref, view_names(view, f"{layout.CHANNELS}/{ns}"), view_names(view, f"{layout.RELEASES}/{ns}"))
             raise NotFoundError(f"no channel {ns}/{uri.ref} in registry {view.location}{hint}")
         what = f"channel {ns}/{uri.ref} (version {ch.version})"
-        judge.require_bound(f"channels/{ns}/{uri.ref}.json", ch, what)
+        judge.require_bound(layout.channel(ns, uri.ref), ch, what)
         verified_by = None
         if uri.ref == LATEST and (trusted_root or require_signed):
             # latest is unsigned by design: a hostile copy of a registry can serve its own.
@@ -136,11 +136,11 @@ def _pin(view: RegistryView, uri: PedataURI, trusted_root: str | None, offline: 
         if rel is None:
             raise NotFoundError(f"no release {ns}@v{uri.ref} in registry {view.location}")
         what = f"release {ns}@v{uri.ref}"
-        judge.require_bound(f"releases/{ns}/{uri.ref}.json", rel, what)
+        judge.require_bound(layout.release(ns, uri.ref), rel, what)
         root = root or trust_gate.load_root(view, None)
         trust_gate.require_committed(view, rel, layout.release(ns, uri.ref), root, "certifier", ns, what,
                                      trusted_root, offline)
-        judge.require_as_tagged(view, f"releases/{ns}/{uri.ref}.json", rel, what)
+        judge.require_as_tagged(view, layout.release(ns, uri.ref), rel, what)
         expiries.extend(_expiries(root))
         if rel.status == "unreproducible" and uri.path is not None:
             # One file of a folder: its own tombstone decides (checked later); the rest stay fetchable.

@@ -39,6 +39,7 @@ from typing import Any
 
 from dvc_pedata.base import atomic, gitio
 from dvc_pedata.errors import PedataError, RevokedError, SignatureError
+from dvc_pedata.model import layout
 from dvc_pedata.model.documents import Root
 from dvc_pedata.resolver.cache import cache_dir
 from dvc_pedata.trust.judge import role_for
@@ -181,11 +182,11 @@ def reset(registry_id: str) -> bool:
 # -- the resolver's side ----------------------------------------------------------------------------
 def registry_identity(view: Any) -> str | None:
     """The digest of the registry's trust root 1 (None: no trust root, so nothing to remember)."""
-    data = view.read("trust/root/1.json")
+    data = view.read(layout.root(1))
     if data is None:
         return None
     try:
-        return Root.from_bytes(data, view.where("trust/root/1.json")).digest
+        return Root.from_bytes(data, view.where(layout.root(1))).digest
     except PedataError:
         return None  # the chain check (verify, or a ref that needs signatures) reports it
 
@@ -256,7 +257,7 @@ def _verified_tombstones(view: Any, roots: list[Any], known: set[str]) -> dict[s
         if found is None:
             continue
         ts, _ = found
-        rel = f"tombstones/{sha}.json"
+        rel = layout.tombstone(sha)
         need = role_for(rel, ts)
         if ts.artifact_sha256 != sha or need is None or check_threshold(ts, roots[-1], need[0], need[1]):
             continue

@@ -19,6 +19,7 @@ from typing import Any
 
 from dvc_pedata.base import gitio
 from dvc_pedata.errors import PedataError
+from dvc_pedata.model import layout
 from dvc_pedata.model.documents import Release, Tombstone
 from dvc_pedata.trust.judge import release_change_problem, tagged_release
 from dvc_pedata.verify.tombstones import FIXED
@@ -48,16 +49,16 @@ def _base(ctx: Any) -> None:
             now = (root / path).read_bytes()
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             what = ("root versions are never removed (an old key would count again)" if path.startswith("trust/")
-                    else "a revocation is never withdrawn" if path.startswith("tombstones/")
+                    else "a revocation is never withdrawn" if path.startswith(layout.TOMBSTONES + "/")
                     else "releases are never removed")
             ctx.violation(path, f"present at base {short} but missing at HEAD: {what}")
             continue
-        if path.startswith("trust/root/"):
+        if path.startswith(layout.ROOTS + "/"):
             if now != old:
                 ctx.violation(path, f"differs from base {short}: root versions are immutable")
             continue
         try:
-            kind = Tombstone if path.startswith("tombstones/") else Release
+            kind = Tombstone if path.startswith(layout.TOMBSTONES + "/") else Release
             was, cur = kind.from_bytes(old, f"{path} at base {short}"), kind.from_bytes(now, path)
         except PedataError:
             continue  # unparsable at HEAD is reported by the tree check; at base it vouches for nothing

@@ -20,7 +20,7 @@ from typing import Any
 
 from dvc_pedata.base import gitio
 from dvc_pedata.errors import PedataError, UsageError
-from dvc_pedata.model import schema_diff
+from dvc_pedata.model import layout, schema_diff
 from dvc_pedata.model.companion import registry_reader
 from dvc_pedata.registry.repo import Registry
 
@@ -80,19 +80,19 @@ def review(base: str, root: Path | str = ".") -> Review:
         except (ValueError, OSError) as exc:
             rev.unreadable.append(f"{rel}: {exc}")
             continue
-        if rel.startswith("channels/"):
+        if rel.startswith(layout.CHANNELS + "/"):
             rev.channels.append(_channel(reg, rel, before, after))
-        elif rel.startswith("releases/"):
+        elif rel.startswith(layout.RELEASES + "/"):
             rev.releases.append(_release(rel, before, after))
-        elif rel.startswith("tombstones/") and after is not None:
+        elif rel.startswith(layout.TOMBSTONES + "/") and after is not None:
             rev.revocations.append(_tombstone(rel, before, after))
-        elif rel.startswith("trust/root/") and after is not None:
+        elif rel.startswith(layout.ROOTS + "/") and after is not None:
             rev.roots.append(_root(reg, commit, rel, after))
     return rev
 
 
 def _channel(reg: Registry, rel: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any]:
-    parts = rel[len("channels/"):-len(".json")].split("/")
+    parts = rel[len(layout.CHANNELS + "/"):-len(".json")].split("/")
     ns, name = (parts[0], "/".join(parts[1:])) if len(parts) > 1 else ("?", parts[0])
     old = (before or {}).get("artifacts") or {}
     new = (after or {}).get("artifacts") or {}
@@ -139,8 +139,8 @@ def _root(reg: Registry, base: str, rel: str, after: dict[str, Any]) -> dict[str
     prev = None
     if isinstance(version, int) and version > 1:
         try:
-            prev = _signed(gitio.show(reg.root, base, f"trust/root/{version - 1}.json")
-                           or (reg.root / f"trust/root/{version - 1}.json").read_bytes())
+            prev = _signed(gitio.show(reg.root, base, layout.root(version - 1))
+                           or (reg.root / layout.root(version - 1)).read_bytes())
         except (ValueError, OSError):
             prev = None
     names = {k: (v or {}).get("name") if isinstance(v, dict) else None for k, v in (after.get("keys") or {}).items()}

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from dvc_pedata.base import gitio
 from dvc_pedata.errors import PedataError
+from dvc_pedata.model import layout
 from dvc_pedata.model.canonical import digest, loads_strict
 from dvc_pedata.model.companion import SUFFIXES, is_companion
 from dvc_pedata.model.documents import Manifest
@@ -69,7 +70,7 @@ class Scope:
     def trusts_pin(self, doc_rel: str, ns: str, name: str, pin: dict[str, Any]) -> bool:
         """A pin that B's verify judged: to an unchanged manifest, in an unchanged document or
         equal to the same document's pin at B (a channel that moved one pin keeps the rest)."""
-        if f"manifests/{ns}/{name}/{pin.get('sha256')}.json" in self.changed:
+        if layout.manifest(ns, name, str(pin.get("sha256"))) in self.changed:
             return False
         return doc_rel not in self.changed or self._base_pins(doc_rel).get(name) == pin
 
