@@ -27,7 +27,7 @@ from dvc_pedata.model.documents import Manifest, Release
 from dvc_pedata.model.locks import load_inputs_lock
 from dvc_pedata.model.names import LATEST
 from dvc_pedata.model.semver import SEMVER_RE, check_semver
-from dvc_pedata.model.uri import RELEASE_REF_HELP, is_uri, parse, parse_release_ref
+from dvc_pedata.model.uri import RELEASE_REF_HELP, is_uri, parse, parse_release_ref, tag_name
 from dvc_pedata.publish.locks import INPUTS_LOCK
 from dvc_pedata.registry.refs import pin_for
 from dvc_pedata.registry.repo import Registry
@@ -165,15 +165,11 @@ def build_graph(reg: Registry, rev: str | None = None, stages: list[Any] | None 
 
 
 # -- scopes ---------------------------------------------------------------------------------------
-def release_tag(ns: str, version: str) -> str:
-    return f"{ns}/v{version}"
-
-
 def release_at_tag(reg: Registry, ns: str, version: str) -> tuple[str, Release]:
     """The commit a release tag names and the release document as committed there."""
     version = check_semver(version)
     ns = reg.namespace(ns)
-    tag = release_tag(ns, version)
+    tag = tag_name(ns, version)
     commit = gitio.git(reg.root, "rev-parse", "--verify", "-q", f"refs/tags/{tag}^{{commit}}", check=False)
     if not commit:
         raise NotFoundError(f"no release tag {tag} (a release is tagged when it is certified)")
