@@ -47,6 +47,7 @@ class PromoteResult:
     moves: list[Move] = field(default_factory=list)
     signature_status: list[str] = field(default_factory=list)
     path: str = ""
+    previous_branch: str | None = None  # where the user was (promote checks out its own branch); not in to_json()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -77,6 +78,10 @@ def promote(
         load_root_chain,
     )
 
+    try:  # where the user was, to say how to get back
+        previous = gitio.current_branch(gitio.toplevel(Path(root)))
+    except PedataError:
+        previous = None
     reg = Registry.find(root)
     ns = reg.namespace(namespace)
     if source == target:
@@ -145,7 +150,7 @@ def promote(
             else:
                 gitio.add(reg.root, [rel])
         problems = check_threshold(doc, trust_root, "promoter", ns)
-    return PromoteResult(ns, source, target, doc.version, doc.digest, br, sha, moves, problems, rel)
+    return PromoteResult(ns, source, target, doc.version, doc.digest, br, sha, moves, problems, rel, previous)
 
 
 def _interrupted(reg: Registry, ns: str, target: str, rel: str, current: Any, pins: dict[str, Any], *,
