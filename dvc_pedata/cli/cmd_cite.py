@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
 from dvc_pedata.cli.output import add_json_flag, add_list_flag, emit, warn
-from dvc_pedata.cli.readonly import add_registry_flag, registry_root
-from dvc_pedata.model import layout
+from dvc_pedata.cli.readonly import add_registry_flag
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,104 +42,37 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.set_defaults(func=_import)
 
 
-def _write(path: str | None, data: bytes) -> None:
-    from dvc_pedata.base.atomic import write_if_changed
+def _render(out, announce: bool) -> None:  # noqa: ANN001 - a releases.cite.Output
+    """Standard output, or the files written (and, if ``announce``, which)."""
+    from dvc_pedata.releases.cite import write_output
 
-    if path is None:
-        sys.stdout.write(data.decode("utf-8"))
-    else:
-        write_if_changed(Path(path), data)
-
-
-def _cited(ref: str, args: argparse.Namespace):  # noqa: ANN202 - a citation.Cited
-    from dvc_pedata.registry.repo import Registry
-    from dvc_pedata.releases.catalog import parse_ref
-    from dvc_pedata.releases.citation import gather
-
-    ns, version = parse_ref(ref)
-    return gather(Registry.find(registry_root(args)), ns, version)
-
-
-def _json_bytes(obj: object) -> bytes:
-    return (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    if out.stdout is not None:
+        sys.stdout.write(out.stdout.decode("utf-8"))
+        return
+    written = write_output(out)
+    if announce:
+        print("wrote " + (", ".join(written[:-1]) + " and " if len(written) > 1 else "") + written[-1])
 
 
 def _cite(args: argparse.Namespace) -> int:
-    from dvc_pedata.releases import citation
+    if args.format == "policyengine":
+        from dvc_pedata.external.bundle import policyengine_cite
 
-    if args.output and Path(args.output).is_dir():
-        from dvc_pedata.errors import UsageError
-
-        raise UsageError(f"-o {args.output}: is a folder; give a file name")
-    c = _cited(args.ref, args)
-    if args.format == "cff":
-        _write(args.output, citation.to_cff(c).encode())
-    elif args.format == "bibtex":
-        _write(args.output, citation.to_bibtex(c).encode())
-    elif args.format == "swhid":
-        _write(args.output, citation.to_swhid_text(c).encode())
-    elif args.format == "tro":
-        from dvc_pedata.releases.tro import trov_tro
-
-        _write(args.output, _json_bytes(trov_tro(c)))
+        out = policyengine_cite(args.ref, args.output, args.registry, policyengine_version=args.policyengine_version,
+                                model_package=args.model_package, bundle_version=args.bundle_version,
+                                dataset=args.dataset, base_url=args.base_url, sign=args.sign)
     else:
-        _cite_policyengine(args, c)
+        from dvc_pedata.releases.cite import cite_output
+
+        out = cite_output(args.ref, args.format, args.output, args.registry)
+    _render(out, announce=args.format == "policyengine")
     return 0
 
 
-def _cite_policyengine(args: argparse.Namespace, c) -> None:  # noqa: ANN001 - a citation.Cited
-    """The bundle manifest (stdout or -o FILE); with -o also the TRO, and with --sign its DSSE envelope."""
-    import re
-
-    from dvc_pedata.errors import UsageError
-    from dvc_pedata.external.bundle import policyengine_export
-
-    out = Path(args.output) if args.output else None
-    # PolicyEngine's TRO schema admits relative locations of the form [a-z_]+.json only.
-    if out is not None and not re.fullmatch(r"[a-z_]+\.json", out.name):
-        raise UsageError(f"-o {args.output}: PolicyEngine's TRO schema admits a relative manifest location only as"
-                         " [a-z_]+.json; name the file like manifest.json")
-    if args.sign and out is None:
-        raise UsageError("--sign writes the signed TRO next to the bundle manifest: give -o FILE")
-    data, tro = policyengine_export(c, policyengine_version=args.policyengine_version, model_package=args.model_package,
-                                    bundle_version=args.bundle_version, dataset=args.dataset, base_url=args.base_url,
-                                    manifest_location=out.name if out else "manifest.json")
-    if out is None:
-        sys.stdout.write(data.decode())
-        return
-    tro_bytes = _json_bytes(tro)
-    envelope = None
-    if args.sign:  # keys are checked before anything is written
-        from dvc_pedata.releases.tro_sign import dsse_envelope
-
-        envelope = dsse_envelope(c.reg, c.ns, tro_bytes, args.sign, c.release, c.release_path)
-    _write(str(out), data)
-    tro_path = out.parent / f"{c.ns}.trace.tro.jsonld"
-    _write(str(tro_path), tro_bytes)
-    written = [str(out), str(tro_path)]
-    if envelope is not None:
-        dsse_path = out.parent / f"{c.ns}.trace.tro.dsse.json"
-        _write(str(dsse_path), envelope)
-        written.append(str(dsse_path))
-    print("wrote " + ", ".join(written[:-1]) + " and " + written[-1])
-
-
 def _export(args: argparse.Namespace) -> int:
-    from dvc_pedata.releases.export import croissant, datapackage
+    from dvc_pedata.releases.cite import export_output
 
-    c = _cited(args.ref, args)
-    doc, fname = (croissant(c), "croissant.json") if args.format == "croissant" else (datapackage(c), "datapackage.json")
-    if args.output is None:
-        sys.stdout.write(_json_bytes(doc).decode())
-        return 0
-    folder = Path(args.output)
-    if folder.exists() and not folder.is_dir():
-        from dvc_pedata.errors import UsageError
-
-        raise UsageError(f"-o {folder}: not a folder")
-    folder.mkdir(parents=True, exist_ok=True)
-    _write(str(folder / fname), _json_bytes(doc))
-    print(f"wrote {folder / fname}")
+    _render(export_output(args.ref, args.format, args.output, args.registry), announce=True)
     return 0
 
 
@@ -157,11 +87,6 @@ def _import(args: argparse.Namespace) -> int:
         lines.append(f"next: promote them to a signed channel (pedata promote {res.namespace} --to bundle --sign KEY)"
                      f" or certify a release from latest (pedata certify {res.namespace} VERSION --from latest --sign KEY)")
     emit(args, res.to_json(), "\n".join([text, *lines]))
-    if not args.sign and res.channel != LATEST and res.commit:
-        from dvc_pedata.registry.repo import Registry
-
-        if Registry.find(".").root_versions():  # verify demands the promoter threshold on this channel
-            rel = layout.channel(res.namespace, res.channel)
-            warn(f"{rel} is unsigned, and this registry has a trust root: pedata verify fails and the channel"
-                 f" does not resolve until promoters sign it (pedata sign {rel} --sign KEY, then commit)")
+    for w in res.warnings:
+        warn(w)
     return 0

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from dvc_pedata.cli.output import add_json_flag, emit, print_json, warn
-from dvc_pedata.errors import UsageError
 
 
 def _resolver_flags(p: argparse.ArgumentParser) -> None:
@@ -60,23 +58,13 @@ def _get(args: argparse.Namespace) -> int:
     data = res.to_json()
     shown = res.path
     if args.out:
-        from dvc_pedata.resolver.materialise import Materialiser, materialise_tree
+        from dvc_pedata.resolver.materialise import place
 
-        if res.entries is not None and res.inner_path is None:  # a whole directory artifact
-            from dvc_pedata.resolver.cache import object_path
-
-            m = materialise_tree(res.entries, object_path, Path(args.out), args.link, force=args.force)
-            shown = Path(args.out)
-        else:
-            m = Materialiser(args.link, force=args.force)
-            dest = Path(args.out)
-            if dest.is_dir():
-                dest = dest / Path(res.inner_path or res.manifest.body.get("path") or res.name).name
-            m.place(res.path, dest)
-            shown = dest
-        for w in m.warnings:
+        placed = place(res, args.out, args.link, force=args.force)
+        for w in placed.warnings:
             warn(w)
-        data["out"], data["link"] = str(shown), dict(sorted(m.used.items()))
+        shown = placed.path
+        data["out"], data["link"] = str(shown), placed.used
         from dvc_pedata.store.placed import record
 
         record(shown, res.uri, res.sha256, res.registry, res.rev)  # for pedata status (after the bytes are in place)
@@ -95,18 +83,9 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from dvc_pedata.resolver import access_log
+    from dvc_pedata.resolver.audit import audit_entries
 
-    if args.remote:
-        from dvc_pedata.registry.checkout import registry_root
-        from dvc_pedata.registry.repo import Registry
-
-        reg = Registry.find(registry_root(args.registry))  # a URL: a work tree of the cached clone
-        entries = access_log.read_remote(reg.root, args.since, reg.config.get("remote"))
-    else:
-        if args.registry:
-            raise UsageError("--registry goes with --remote (the local log is this machine's, for every registry)")
-        entries = access_log.read(args.since)
+    entries = audit_entries(args.since, remote=args.remote, registry=args.registry)
     if args.json:
         print_json(entries)
         return 0

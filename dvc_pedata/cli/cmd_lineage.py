@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from dvc_pedata.cli.readonly import add_registry_flag, registry_root
+from dvc_pedata.cli.readonly import add_registry_flag
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,10 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from dvc_pedata.base import gitio
-    from dvc_pedata.errors import PedataError, UsageError
+    from dvc_pedata.errors import UsageError
     from dvc_pedata.lineage import graph as lineage
-    from dvc_pedata.registry.repo import Registry
+    from dvc_pedata.lineage import view
 
     if args.svg and args.lint:
         raise UsageError("--svg renders the graph; --lint only checks it: use one or the other")
@@ -33,37 +32,26 @@ def _run(args: argparse.Namespace) -> int:
     if args.svg and args.format not in (None, "dot"):
         raise UsageError(f"--svg renders the DOT graph: it cannot be combined with --format {args.format}")
     args.format = args.format or ("dot" if args.svg else "json")
-    reg = Registry.find(registry_root(args))
-    graph = lineage.lineage(args.ref, reg.root)
     if args.lint:
-        problems = lineage.lint(graph, reg, None if args.ref is None else graph.commit)
-        for line in problems:
+        rep = view.lint_lineage(args.ref, args.registry)
+        for line in rep.problems:
             print(line)
-        n = len(graph.nodes)
-        if problems:
-            print(f"pedata lineage --lint: {len(problems)} violation(s) in {n} node(s)", file=sys.stderr)
+        if rep.problems:
+            print(f"pedata lineage --lint: {len(rep.problems)} violation(s) in {rep.nodes} node(s)", file=sys.stderr)
             return 1
-        print(f"pedata lineage --lint: OK ({n} nodes, {len(graph.edges)} edges)")
+        print(f"pedata lineage --lint: OK ({rep.nodes} nodes, {rep.edges} edges)")
         return 0
+    lin = view.load(args.ref, args.registry)
     if args.format == "json":
-        sys.stdout.write(json.dumps(graph.to_json(), indent=2, sort_keys=True) + "\n")
+        sys.stdout.write(json.dumps(lin.graph.to_json(), indent=2, sort_keys=True) + "\n")
     elif args.format == "prov":
-        sys.stdout.write(json.dumps(lineage.to_prov(graph), indent=2, sort_keys=True) + "\n")
+        sys.stdout.write(json.dumps(lineage.to_prov(lin.graph), indent=2, sort_keys=True) + "\n")
     elif args.format == "openlineage":
-        when = gitio.git(reg.root, "show", "-s", "--format=%cI", graph.commit) if graph.commit else "1970-01-01T00:00:00Z"
-        ns = (graph.scope or {}).get("namespace") or reg.default_namespace or "default"
-        for event in lineage.to_openlineage(graph, ns, when):
+        for event in view.openlineage_events(lin):
             sys.stdout.write(json.dumps(event, sort_keys=True) + "\n")
     else:
-        text = lineage.to_dot(graph)
+        text = lineage.to_dot(lin.graph)
         sys.stdout.write(text)
         if args.svg:
-            svg = lineage.render_svg(text)
-            if svg is None:
-                raise PedataError("--svg needs Graphviz ('dot' is not on PATH); the DOT text was printed")
-            from pathlib import Path
-
-            from dvc_pedata.base.atomic import write_bytes
-
-            write_bytes(Path(args.svg), svg)  # temp file, fsync, rename: never half an SVG
+            view.write_svg(text, args.svg)
     return 0

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from dvc_pedata.cli.output import add_json_flag, add_list_flag, emit
-from dvc_pedata.errors import PedataError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,17 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from dvc_pedata.base import gitio
     from dvc_pedata.cli.output import branch_note
     from dvc_pedata.publish.promote import pr_body, promote
 
-    try:  # where the user was, to say how to get back (promote checks out its own branch)
-        previous = gitio.current_branch(gitio.toplevel(Path(".")))
-    except PedataError:
-        previous = None
     res = promote(args.namespace, args.source, args.target, sign=args.sign, only=args.only,
                   branch=args.branch, expires=args.expires, commit=not args.no_commit)
     emit(args, res.to_json(), pr_body(res))
-    if res.branch and res.branch != previous:
-        branch_note(res.branch, previous)
+    if res.branch and res.branch != res.previous_branch:
+        branch_note(res.branch, res.previous_branch)
     return 0

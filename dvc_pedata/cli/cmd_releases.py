@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from dvc_pedata.cli.output import add_json_flag, emit
-from dvc_pedata.cli.readonly import add_registry_flag, registry_root
+from dvc_pedata.cli.readonly import add_registry_flag
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,19 +22,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from dvc_pedata.registry.repo import Registry
-    from dvc_pedata.releases.catalog import list_releases, render_list
+    from dvc_pedata.releases.catalog import releases_in, render_list
 
-    infos = list_releases(Registry.find(registry_root(args)), args.namespace)
+    infos = releases_in(args.registry, args.namespace)
     emit(args, [ri.to_json() for ri in infos], render_list(infos))
     return 0
 
 
 def _show(args: argparse.Namespace) -> int:
-    from dvc_pedata.registry.repo import Registry
-    from dvc_pedata.releases.catalog import info, parse_ref, render_show
+    from dvc_pedata.releases.catalog import render_show, show
 
-    ns, version = parse_ref(args.ref)
-    ri = info(Registry.find(registry_root(args)), ns, version, with_changes=True)
+    ri = show(args.ref, args.registry)
     emit(args, ri.to_json(), render_show(ri))
     return 0

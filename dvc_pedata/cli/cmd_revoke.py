@@ -66,25 +66,14 @@ def _revocations(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from dvc_pedata.store.placed import project_status
 
-    from dvc_pedata.errors import NotFoundError
-    from dvc_pedata.store.placed import placed_under, revoked_placed
-    from dvc_pedata.store.revoke import status
-
-    try:
-        tracked = status(".")
-    except NotFoundError:
-        if not placed_under(Path(".")):
-            raise  # neither a DVC project nor a folder pedata get -o wrote to
-        tracked = []
-    fetched = revoked_placed(".")
-    items = tracked + fetched
+    st = project_status(".")
     text = "\n".join(
         [f"revoked: {i['path']} (sha256 {i['sha256']}) by {i['authority']} on {i['date']}: {i['reason']}; 'dvc pull' cannot fetch it"
-         for i in tracked]
+         for i in st.tracked]
         + [f"revoked: {i['path']} (sha256 {i['sha256']}, written by pedata get -o from {i['uri']}) by {i['authority']}"
-           f" on {i['date']}: {i['reason']}; delete it and stop using it" for i in fetched]
+           f" on {i['date']}: {i['reason']}; delete it and stop using it" for i in st.fetched]
     ) or "no revoked artifacts"
-    emit(args, items, text)
-    return 4 if items else 0  # like a refused resolution (RevokedError): scripts and CI notice
+    emit(args, st.items, text)
+    return 4 if st.items else 0  # like a refused resolution (RevokedError): scripts and CI notice

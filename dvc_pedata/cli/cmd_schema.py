@@ -5,12 +5,7 @@ from __future__ import annotations
 import argparse
 
 from dvc_pedata.cli.output import add_json_flag, emit
-from dvc_pedata.cli.readonly import add_registry_flag, registry_root
-from dvc_pedata.errors import PedataError
-from dvc_pedata.model.dirdiff import diff_directories, render_markdown, render_text
-from dvc_pedata.model.documents import Manifest
-from dvc_pedata.model.listing import load_listing
-from dvc_pedata.registry.refs import reader_for
+from dvc_pedata.cli.readonly import add_registry_flag
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -64,20 +59,10 @@ def format_schema(m, schema=None) -> str:  # noqa: ANN001 - a Manifest, its comp
     return "\n".join(lines)
 
 
-def _root_for(args: argparse.Namespace, *refs: str):  # noqa: ANN202 - a Path, or "." for manifest files only
-    """The registry to read URIs from; manifest file paths alone need none (and no fetch)."""
-    from dvc_pedata.model.uri import is_uri
-
-    return registry_root(args) if any(is_uri(r) for r in refs) else "."
-
-
 def _schema(args: argparse.Namespace) -> int:
-    from dvc_pedata.model.fields import complete_schema
-    from dvc_pedata.registry.refs import load_manifest_ref, reader_for_ref
+    from dvc_pedata.registry.refs import schema_ref
 
-    root = _root_for(args, args.ref)
-    m = load_manifest_ref(args.ref, root)
-    s = complete_schema(m, reader_for_ref(args.ref, root))  # a wide table's every field, checked
+    m, s = schema_ref(args.ref, args.registry)
     emit(args, {"namespace": m.namespace, "name": m.name, "sha256": m.sha256, "format": m.format,
                 "size": m.size, "licence": m.licence, "schema": s}, format_schema(m, s))
     return 0
@@ -85,30 +70,13 @@ def _schema(args: argparse.Namespace) -> int:
 
 def _diff(args: argparse.Namespace) -> int:
     from dvc_pedata.cli.output import print_json
-    from dvc_pedata.model.schema_diff import diff_manifests, render_markdown, render_text
-    from dvc_pedata.registry.refs import load_manifest_ref, reader_for_ref
+    from dvc_pedata.model import dirdiff, schema_diff
+    from dvc_pedata.registry.refs import diff_refs
 
-    root = _root_for(args, args.a, args.b)
-    a, b = load_manifest_ref(args.a, root), load_manifest_ref(args.b, root)
-    if "directory" in (a.format, b.format):  # files added/removed/changed: model/dirdiff.py
-        return run_diff(args, a, b)
-    d = diff_manifests(a, b, reader_for_ref(args.a, root), reader_for_ref(args.b, root))
+    d = diff_refs(args.a, args.b, args.registry)
     if args.format == "json":
-        print_json(d)
+        print_json(d.data)
     else:
-        print(render_markdown(d) if args.format == "markdown" else render_text(d))
-    return 0
-
-
-def run_diff(args: argparse.Namespace, a: Manifest, b: Manifest) -> int:
-    """The CLI's ``diff`` when either side is a directory artifact."""
-    from dvc_pedata.cli.output import print_json
-
-    if a.format != b.format:
-        raise PedataError(f"cannot diff a {a.format} artifact with a {b.format} artifact")
-    d = diff_directories(a, b, load_listing(a, reader_for(args.a)), load_listing(b, reader_for(args.b)))
-    if args.format == "json":
-        print_json(d)
-    else:
-        print(render_markdown(d) if args.format == "markdown" else render_text(d))
+        render = dirdiff if d.kind == "directory" else schema_diff
+        print(render.render_markdown(d.data) if args.format == "markdown" else render.render_text(d.data))
     return 0

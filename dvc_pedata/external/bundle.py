@@ -23,13 +23,14 @@ an entry whose ``uri`` is a plain ``https://`` URL; every entry's location is ch
 from __future__ import annotations
 
 import configparser
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dvc_pedata.base import gitio
 from dvc_pedata.errors import DocumentError, NotFoundError, PedataError, UsageError
-from dvc_pedata.model import filekind
+from dvc_pedata.model import filekind, layout
 from dvc_pedata.model.canonical import loads_strict, pretty_bytes
 from dvc_pedata.model.documents import Manifest, new_body
 from dvc_pedata.model.names import LATEST, check_name
@@ -38,7 +39,9 @@ from dvc_pedata.registry.lock import registry_lock
 from dvc_pedata.registry.repo import Registry
 from dvc_pedata.registry.revoked import RevokedIndex, refuse_upload
 from dvc_pedata.releases.citation import Cited
+from dvc_pedata.releases.cite import Output, check_output_file, cited, json_bytes
 from dvc_pedata.releases.tro import policyengine_tro
+from dvc_pedata.releases.tro_sign import dsse_envelope
 from dvc_pedata.trust.signing import sign as sign_doc
 
 
@@ -249,6 +252,37 @@ def policyengine_export(c: Cited, *, policyengine_version: str | None = None, mo
 
 
 
+def policyengine_cite(ref: str, output: str | None = None, registry: str | None = None, *,
+                      policyengine_version: str | None = None, model_package: str | None = None,
+                      bundle_version: str | None = None, dataset: str | None = None, base_url: str | None = None,
+                      sign: list[str] | None = None) -> Output:
+    """``pedata cite --format policyengine``: the bundle manifest of release ``ref``, for stdout;
+    with ``output`` (a file) it, the TRO next to it (``<ns>.trace.tro.jsonld``), and with ``sign``
+    (certifier keys) the TRO's DSSE envelope (``<ns>.trace.tro.dsse.json``), to write.
+
+    Keys are loaded and every check made before anything is written.
+    """
+    check_output_file(output)
+    c = cited(ref, registry)
+    out = Path(output) if output else None
+    # PolicyEngine's TRO schema admits relative locations of the form [a-z_]+.json only.
+    if out is not None and not re.fullmatch(r"[a-z_]+\.json", out.name):
+        raise UsageError(f"-o {output}: PolicyEngine's TRO schema admits a relative manifest location only as"
+                         " [a-z_]+.json; name the file like manifest.json")
+    if sign and out is None:
+        raise UsageError("--sign writes the signed TRO next to the bundle manifest: give -o FILE")
+    data, tro = policyengine_export(c, policyengine_version=policyengine_version, model_package=model_package,
+                                    bundle_version=bundle_version, dataset=dataset, base_url=base_url,
+                                    manifest_location=out.name if out else "manifest.json")
+    if out is None:
+        return Output(stdout=data)
+    tro_bytes = json_bytes(tro)
+    files = [(out, data), (out.parent / f"{c.ns}.trace.tro.jsonld", tro_bytes)]
+    if sign:
+        files.append((out.parent / f"{c.ns}.trace.tro.dsse.json", dsse_envelope(c.reg, c.ns, tro_bytes, sign, c.release, c.release_path)))
+    return Output(files=files)
+
+
 # -- import ---------------------------------------------------------------------------------------
 @dataclass
 class ImportResult:
@@ -260,6 +294,7 @@ class ImportResult:
     manifests: list[str] = field(default_factory=list)
     overlays: list[str] = field(default_factory=list)  # pins from dataset_overlays (not certified by the bundle)
     signed: bool = False
+    warnings: list[str] = field(default_factory=list)  # for the user; not part of to_json()
 
     def to_json(self) -> dict[str, Any]:
         return {"namespace": self.namespace, "channel": self.channel, "version": self.version,
@@ -408,8 +443,13 @@ def import_bundle(
                           "--", *written)
                 sha = gitio.git(reg.root, "rev-parse", "HEAD")
     ch = reg.load_channel(ns, channel)
+    warnings = []
+    if not sign and channel != LATEST and sha and reg.root_versions():  # verify demands the promoter threshold
+        rel = layout.channel(ns, channel)
+        warnings.append(f"{rel} is unsigned, and this registry has a trust root: pedata verify fails and the channel"
+                        f" does not resolve until promoters sign it (pedata sign {rel} --sign KEY, then commit)")
     return ImportResult(ns, channel, ch.version if ch else None, sha,
                         {n: m.sha256 for n, (m, _) in docs.items()},
                         [reg.rel(reg.manifest_path(ns, n, m.sha256)) for n, (m, _) in docs.items()],
-                        sorted(overlays), bool(ch and ch.signatures))
+                        sorted(overlays), bool(ch and ch.signatures), warnings)
 

@@ -48,6 +48,7 @@ class PromoteResult:
     moves: list[Move] = field(default_factory=list)
     signature_status: list[str] = field(default_factory=list)
     path: str = ""
+    previous_branch: str | None = None  # where the user was (promote checks out its own branch); not in to_json()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -162,6 +163,10 @@ def promote(
         load_root_chain,
     )
 
+    try:  # where the user was, to say how to get back
+        previous = gitio.current_branch(gitio.toplevel(Path(root)))
+    except PedataError:
+        previous = None
     reg = Registry.find(root)
     ns = reg.namespace(namespace)
     if source == target:
@@ -178,7 +183,9 @@ def promote(
         gitlock.recover(reg)
         todo = plan_promote(reg, ns, source, target, signers=signers, trust_root=trust_root, only=only,
                             branch=branch, expires=expires, commit=commit)
-        return apply_promote(todo)
+        result = apply_promote(todo)
+    result.previous_branch = previous
+    return result
 
 
 def _interrupted(reg: Registry, ns: str, target: str, rel: str, current: Any, pins: dict[str, Any], *,

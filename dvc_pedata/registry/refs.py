@@ -6,17 +6,19 @@ before it ever serves bytes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dvc_pedata.errors import IntegrityError, NotFoundError, PedataError
-from dvc_pedata.model import layout
+from dvc_pedata.model import dirdiff, layout, schema_diff
 from dvc_pedata.model.companion import Reader, registry_reader
 from dvc_pedata.model.documents import Manifest
-from dvc_pedata.model.fields import beside
+from dvc_pedata.model.fields import beside, complete_schema
 from dvc_pedata.model.listing import file_view, find_entry, load_listing
 from dvc_pedata.model.names import LATEST
 from dvc_pedata.model.uri import PedataURI, is_uri, parse
+from dvc_pedata.registry.checkout import registry_root
 from dvc_pedata.registry.repo import Registry
 from dvc_pedata.registry.shaprefix import channel_hint, did_you_mean, expand_in_registry
 
@@ -103,3 +105,40 @@ def reader_for(ref: str) -> Reader:
             return None
 
     return read
+
+
+def root_for(registry: str | None, *refs: str) -> Path | str:
+    """The registry to read ``refs`` from: ``registry`` (a checkout or git URL; default
+    ``$PEDATA_REGISTRY``, else the current one) if any is a URI; manifest file paths alone need
+    none (and no fetch), so ``"."``."""
+    return registry_root(registry) if any(is_uri(r) for r in refs) else "."
+
+
+def schema_ref(ref: str, registry: str | None = None) -> tuple[Manifest, dict[str, Any]]:
+    """``ref``'s manifest (a URI or a manifest file) and its complete schema: a wide table's every field, checked."""
+    root = root_for(registry, ref)
+    m = load_manifest_ref(ref, root)
+    return m, complete_schema(m, reader_for_ref(ref, root))
+
+
+@dataclass
+class RefDiff:
+    """What differs between two artifacts: ``kind`` ``"directory"`` (files added, removed,
+    changed: :mod:`dvc_pedata.model.dirdiff`) or ``"schema"`` (:mod:`dvc_pedata.model.schema_diff`)."""
+
+    kind: str
+    data: dict[str, Any]
+
+
+def diff_refs(a: str, b: str, registry: str | None = None) -> RefDiff:
+    """Schema, row-count and input differences between the artifacts ``a`` and ``b`` name (URIs or
+    manifest files); file differences when either is a directory artifact (then both must be)."""
+    root = root_for(registry, a, b)
+    ma, mb = load_manifest_ref(a, root), load_manifest_ref(b, root)
+    if "directory" in (ma.format, mb.format):
+        if ma.format != mb.format:
+            raise PedataError(f"cannot diff a {ma.format} artifact with a {mb.format} artifact")
+        # the listings are read beside a manifest file, or from the current registry for a URI
+        return RefDiff("directory", dirdiff.diff_directories(ma, mb, load_listing(ma, reader_for(a)),
+                                                             load_listing(mb, reader_for(b))))
+    return RefDiff("schema", schema_diff.diff_manifests(ma, mb, reader_for_ref(a, root), reader_for_ref(b, root)))

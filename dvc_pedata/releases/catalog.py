@@ -17,6 +17,7 @@ from dvc_pedata.model.documents import Release
 from dvc_pedata.model.schema_diff import diff_manifests, render_text, summarise
 from dvc_pedata.model.semver import Version
 from dvc_pedata.model.uri import gto_tag_name, parse_release_ref, tag_name
+from dvc_pedata.registry.checkout import registry_root
 from dvc_pedata.registry.refs import manifest_for_pin
 from dvc_pedata.registry.repo import Registry
 from dvc_pedata.registry.tags import TagInfo, read_tag
@@ -99,6 +100,17 @@ def list_releases(reg: Registry, ns: str | None = None) -> list[ReleaseInfo]:
     """Every release (of ``ns``, or of every namespace), oldest first, with its changes since ``previous``."""
     namespaces = [reg.namespace(ns)] if ns else reg.namespaces
     return [info(reg, n, v.text, with_changes=True) for n in namespaces for v in versions(reg, n)]
+
+
+def releases_in(registry: str | None = None, ns: str | None = None) -> list[ReleaseInfo]:
+    """:func:`list_releases` of ``registry`` (a checkout or git URL; default ``$PEDATA_REGISTRY``, else the current one)."""
+    return list_releases(Registry.find(registry_root(registry)), ns)
+
+
+def show(ref: str, registry: str | None = None) -> ReleaseInfo:
+    """Release ``ref`` (``us@1.0.0``, ``us@v1.0.0``, ``us/v1.0.0``) of ``registry``, with what changed since ``previous``."""
+    ns, version = parse_ref(ref)
+    return info(Registry.find(registry_root(registry)), ns, version, with_changes=True)
 
 
 def changes_since_previous(reg: Registry, rel: Release) -> dict[str, Any]:

@@ -30,11 +30,17 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dvc_pedata.base.atomic import TMP_PREFIX
 from dvc_pedata.base.hashing import hash_file
 from dvc_pedata.errors import PedataError, UsageError
+from dvc_pedata.resolver.cache import object_path
+
+if TYPE_CHECKING:
+    from dvc_pedata.resolver.resolve import Resolution
 
 MODES = ("auto", "reflink", "hardlink", "copy")
 FICLONE = 0x40049409  # _IOW(0x94, 9, int) from linux/fs.h
@@ -208,3 +214,28 @@ def _same_file(a: Path, b: Path) -> bool:
         return os.path.samefile(a, b)
     except FileNotFoundError:
         return False
+
+
+@dataclass
+class Placed:
+    """Where ``pedata get -o`` put a resolution's bytes: the file or folder, the link kinds used
+    (kind -> count, sorted), and the warnings to show the user."""
+
+    path: Path
+    used: dict[str, int]
+    warnings: list[str] = field(default_factory=list)
+
+
+def place(res: Resolution, out: Path | str, link: str = "auto", *, force: bool = False) -> Placed:
+    """Place a resolution's verified bytes at ``out``: a whole directory artifact as a folder, a
+    file into ``out`` (or, when ``out`` is a folder, under the artifact's own file name in it)."""
+    dest = Path(out)
+    if res.entries is not None and res.inner_path is None:  # a whole directory artifact
+        m = materialise_tree(res.entries, object_path, dest, link, force=force)
+    else:
+        assert res.path is not None
+        m = Materialiser(link, force=force)
+        if dest.is_dir():
+            dest = dest / Path(res.inner_path or res.manifest.body.get("path") or res.name).name
+        m.place(res.path, dest)
+    return Placed(dest, dict(sorted(m.used.items())), list(m.warnings))

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dvc_pedata.base.hashing import hash_file
-from dvc_pedata.errors import PedataError
+from dvc_pedata.errors import NotFoundError, PedataError
 from dvc_pedata.resolver.cache import cache_dir
 from dvc_pedata.resolver.warm import now_text
 
@@ -87,3 +88,32 @@ def revoked_placed(top: Path | str = ".") -> list[dict[str, Any]]:
                     "authority": ts["authority"], "date": ts["date"], "uri": rec.get("uri"),
                     "source": "pedata get -o", "registry": reg})
     return out
+
+
+@dataclass
+class ProjectStatus:
+    """``pedata status``: revoked bytes among this project's DVC outputs and imports (``tracked``)
+    and among the files ``pedata get -o`` wrote here (``fetched``)."""
+
+    tracked: list[dict[str, Any]] = field(default_factory=list)
+    fetched: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        return self.tracked + self.fetched
+
+
+def project_status(top: Path | str = ".") -> ProjectStatus:
+    """Revoked artifacts under ``top``: a DVC project's outputs and imports, and files from
+    ``pedata get -o``; a folder that is neither a DVC project nor holds such files is an error."""
+    from dvc_pedata.store.revoke import (
+        status,  # lazy: cryptography; only signed refs and signing pay for it
+    )
+
+    try:
+        tracked = status(top)
+    except NotFoundError:
+        if not placed_under(Path(top)):
+            raise  # neither a DVC project nor a folder pedata get -o wrote to
+        tracked = []
+    return ProjectStatus(tracked, revoked_placed(top))
