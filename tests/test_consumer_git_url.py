@@ -318,6 +318,10 @@ def test_update_to_bytes_dvc_cannot_deliver_restores_the_previous_import(reg, tm
     doc["digest"]["sha256"] = fake  # a manifest is an unsigned document (docs/registry.md)
     (work / f"manifests/us/people/{fake}.json").write_text(json.dumps(doc, indent=2))
     ch = json.loads((work / "channels/us/latest.json").read_text())
+    # a new version chained to the current one (the same version with other pins is refused as a
+    # rewritten history before DVC is asked: tests/test_review_attacks.py)
+    ch["signed"]["prev"] = hashlib.sha256(rfc8785.dumps(ch["signed"])).hexdigest()
+    ch["signed"]["version"] += 1
     ch["signed"]["artifacts"]["people"].update(
         sha256=fake, manifest_sha256=hashlib.sha256(rfc8785.dumps(doc)).hexdigest())
     (work / "channels/us/latest.json").write_text(json.dumps(ch, indent=2))

@@ -38,7 +38,8 @@ def registry(tmp_path):
     origin.mkdir()
     env = {"PEDATA_STORAGE_DIR": str(tmp_path / "storage"), "PEDATA_CACHE_DIR": str(tmp_path / "publisher-cache")}
     run(["git", "init", "-q", "-b", "main"], cwd=origin)
-    assert run_pedata("init", "-n", "us", cwd=origin, env=env).ok
+    # clones fetch the bytes: the folder is declared the shared remote (init's default is machine-local)
+    assert run_pedata("init", "-n", "us", "--remote", str(tmp_path / "storage" / "origin"), cwd=origin, env=env).ok
     (origin / "dvc.yaml").write_text("artifacts:\n  areas:\n    path: areas\n    type: dataset\n    meta: {pedata: {namespace: us}}\n")
     files = write_folder(origin / "areas")
     run([*dvc_cmd(), "add", "-q", "areas"], cwd=origin)

@@ -40,7 +40,8 @@ def released(tmp_path_factory) -> Path:
     os.environ.update(env)
     try:
         run(["git", "init", "-q", "-b", "main"], cwd=repo)
-        assert run_pedata("init", "-n", "us", cwd=repo).ok
+        # consumers fetch through clones: a shared remote (init's default is machine-local)
+        assert run_pedata("init", "-n", "us", "--remote", str(home / "storage" / "origin"), cwd=repo).ok
         (repo / "build.py").write_text(STAGE_SCRIPT)
         (repo / "dvc.yaml").write_text(DVC_YAML)
         build(repo)

@@ -95,6 +95,6 @@ def test_install_lines_work_from_a_clone(tmp_path):
     # the installed copy, not this checkout: its schemas and site assets came along in the package
     where = subprocess.run([str(tmp_path / ".venv/bin/python"), "-c",
                             "import dvc_pedata, pathlib; p = pathlib.Path(dvc_pedata.__file__).parent;"
-                            " print(p); print(sorted(x.name for x in (p / 'schemas').iterdir())[0])"],
+                            " print(p); print(sorted(x.name for x in (p / 'model' / 'schemas').iterdir())[0])"],
                            cwd=tmp_path, env=env, capture_output=True, text=True)
     assert where.returncode == 0 and ".venv" in where.stdout and where.stdout.split()[1].endswith(".schema.json"), where

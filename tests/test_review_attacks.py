@@ -45,7 +45,7 @@ class _PublishedWithCommittedRemote:
         published = build_registry(base, big_size=4096)
         run([*dvc_cmd(), "remote", "add", "-f", "storage", str(published.storage)], cwd=published.origin)
         run(["git", "add", ".dvc/config"], cwd=published.origin)
-        run(["git", "commit", "-q", "-m", "the remote, committed"], cwd=published.origin)
+        run(["git", "commit", "-q", "--allow-empty", "-m", "the remote, committed"], cwd=published.origin)
         return published
 
 
