@@ -97,6 +97,10 @@ def test_update_refuses_a_channel_rolled_back_by_a_force_push(git_reg, tmp_path)
     # the attacker: main goes back to the commit where next (an older, validly signed version) pinned C
     run(["git", "update-ref", "refs/heads/main", old_main], cwd=bare)
     res = run_pedata("update", "next.bin", cwd=c)
+    # this machine's consumer memory (resolver/state.py) saw version 3: refused before the import is judged
+    assert_one_line_error(res, "already served version 3", "rollback")
+    # another machine, same project, no memory: the version recorded in the .dvc file refuses it
+    res = run_pedata("update", "next.bin", cwd=c, env={"PEDATA_CACHE_DIR": str(tmp_path / "other-machine-cache")})
     assert_one_line_error(res, "next.bin.dvc", "version")
     assert sha256_of(c / "next.bin") == people_d
     assert (c / "next.bin.dvc").read_bytes() == before

@@ -72,6 +72,9 @@ class HashState:
 
     def __init__(self, db_path: Path) -> None:
         self.db_path = Path(db_path)
+        # Files whose bytes this connection read (not answered by the memo): a caller that hashes
+        # in several steps (publish: the locks, then the artifacts) reports what was really read.
+        self.read_paths: set[Path] = set()
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
@@ -164,6 +167,7 @@ class HashState:
             return hit, True
         before = os.stat(path)
         fd = hash_file(path, md5=md5, progress=progress)
+        self.read_paths.add(Path(path).resolve())
         after = os.stat(path)
         if (before.st_mtime_ns, before.st_size) == (after.st_mtime_ns, after.st_size):
             self.record(path, fd, after)

@@ -255,6 +255,9 @@ def _push_and_hash(run: _Run, push: bool, remote: str | None) -> None:
             folder_digests = [(p, f.result()) for p, f in folders]
     inline = int(reg.config.get("directory_inline_files", INLINE_LIMIT))
     for p, (digests, cached) in folder_digests:
+        # files the lock step read in this run (a `dvc add`ed folder is also a raw input) count as read
+        read_now = {(p.directory.folder / r).resolve() for r in p.directory.rels} & state.read_paths
+        cached = cached and not read_now
         p.manifest, p.fd, p.cached, p.extra = finish_directory_manifest(
             p.directory, digests, cached, root=reg.root, namespace=p.ns, name=p.t.name, git_commit=run.head,
             licence=p.licence, inline_limit=inline, locks=run.locks,
