@@ -175,7 +175,8 @@ def new_registry(path: Path, parquet: Path, storage: Path) -> Path:
     """git + ``pedata init`` + the parquet ``dvc add``-ed and declared as artifact ``big``."""
     path.mkdir(parents=True)
     sh(["git", "init", "-q", "-b", "main"], path)
-    pedata("init", "-n", "us", cwd=path, env={"PEDATA_STORAGE_DIR": str(storage)})
+    # clones resolve bytes: the folder is the shared remote (init's default is machine-local)
+    pedata("init", "-n", "us", "--remote", str(storage / path.name), cwd=path, env={"PEDATA_STORAGE_DIR": str(storage)})
     shutil.copyfile(parquet, path / "big.parquet")
     (path / "dvc.yaml").write_text(DVC_YAML_ARTIFACT)
     return path
