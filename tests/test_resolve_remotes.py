@@ -13,7 +13,6 @@ from support.resolve import _consumer_env, _publish_to, cache_objects, sha256_of
 
 pytestmark = pytest.mark.slow  # emulator tests: `pytest -m 'not slow'` is the fast lane
 
-remotes = pytest.importorskip("remotes", reason="needs the S3/GCS fixtures of tests/remotes.py")
 
 URI = "pedata://us/people@latest"
 

@@ -17,10 +17,9 @@ from pathlib import Path
 
 import pytest
 from support import attacker as forge
+from support import remotes  # the S3 fixtures (tests/support/remotes.py)
 from support.commands import assert_one_line_error, dvc_cmd, run, run_pedata
 from support.resolve import GEN, sha256_of
-
-remotes = pytest.importorskip("remotes", reason="needs the S3 fixtures of tests/remotes.py")
 
 PEOPLE = "pedata://us/people"
 
