@@ -42,7 +42,7 @@ def get_path(
         return Path(path)
     from dvc_pedata.resolver import api
 
-    return api.get_path(uri, registry, rev, offline=offline, trusted_root=trusted_root)
+    return api.resolved_path(uri, registry, rev, offline=offline, trusted_root=trusted_root)
 
 
 def open(  # noqa: A001 - mirrors builtins.open / dvc.api.open on purpose

@@ -13,12 +13,10 @@ import json
 import os
 from pathlib import Path
 
+import dask.dataframe as dd
+import distributed
+import pandas as pd
 import pytest
-
-pd = pytest.importorskip("pandas")
-dd = pytest.importorskip("dask.dataframe")
-distributed = pytest.importorskip("distributed")
-
 from support.commands import run_pedata  # noqa: E402
 from support.frames import PARTS, build, manifest  # noqa: E402
 from support.resolve import cache_objects  # noqa: E402

@@ -13,15 +13,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-pd = pytest.importorskip("pandas")
-duckdb = pytest.importorskip("duckdb")
-pl = pytest.importorskip("polars")
-
+import duckdb
 import fsspec  # noqa: E402
+import pandas as pd
+import polars as pl
 import pyarrow.dataset as ds  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
+import pytest
 from support.commands import run, run_pedata  # noqa: E402
 from support.frames import ROWS, build, manifest, remote_key  # noqa: E402
 from support.resolve import cache_objects  # noqa: E402

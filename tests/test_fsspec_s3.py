@@ -7,14 +7,12 @@ import io
 import os
 from pathlib import Path
 
-import pytest
-
-pd = pytest.importorskip("pandas")
-duckdb = pytest.importorskip("duckdb")
-pl = pytest.importorskip("polars")
-
+import duckdb
 import fsspec  # noqa: E402
+import pandas as pd
+import polars as pl
 import pyarrow.parquet as pq  # noqa: E402
+import pytest
 from support.commands import run_pedata  # noqa: E402
 from support.frames import build, manifest, remote_key  # noqa: E402
 from support.resolve import cache_objects  # noqa: E402

@@ -523,7 +523,7 @@ class PedataFileSystem(AbstractFileSystem):
             api,  # lazy: fsspec imports this module for every pedata:// URL
         )
 
-        return api.get_path(text, self.registry, self.rev, offline=self.offline, trusted_root=self.trusted_root)
+        return api.resolved_path(text, self.registry, self.rev, offline=self.offline, trusted_root=self.trusted_root)
 
     def cat_file(self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any) -> bytes:
         with self._open(path, "rb") as fh:

@@ -104,18 +104,11 @@ def _promoters(reg: Registry, ns: str, refs: list[str] | None) -> tuple[list[Any
     """Load ``--sign`` keys and check, before any work, that together they meet the promoter threshold."""
     if not refs:
         return [], None
-    from dvc_pedata.trust.keys import (
-        load_signer,  # lazy: cryptography; only signed refs and signing pay for it
-    )
     from dvc_pedata.trust.root import (
-        load_root_chain,  # lazy: cryptography; only signed refs and signing pay for it
+        load_role_signers,  # lazy: cryptography; only signed refs and signing pay for it
     )
 
-    signers = [load_signer(k) for k in refs]
-    root = load_root_chain(reg)
-    for s in signers:
-        if s.keyid not in root.roles["promoter"]["keyids"]:
-            raise SignatureError(f"key {s.label()} is not a promoter key in trust root version {root.version}")
+    signers, root = load_role_signers(reg, refs, "promoter")
     probe = Channel(new_body("channel", namespace=ns, channel="probe", version=1, prev=None, expires=None, artifacts={}), [])
     for s in signers:
         sign_doc(probe, s)

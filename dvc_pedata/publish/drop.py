@@ -75,11 +75,8 @@ def drop(
     root: Path | str = ".",
 ) -> DropResult:
     """Write ``channels/<ns>/<channel>.json`` without ``names``, signed, on a new branch."""
-    from dvc_pedata.trust.keys import (
-        load_signer,  # lazy: cryptography; only signed refs and signing pay for it
-    )
-    from dvc_pedata.trust.root import (
-        load_root_chain,  # lazy: cryptography; only signed refs and signing pay for it
+    from dvc_pedata.trust.root import (  # lazy: cryptography; only signed refs and signing pay for it
+        load_role_signers,
     )
 
     reg = Registry.find(root)
@@ -88,11 +85,7 @@ def drop(
         raise UsageError("name at least one artifact to drop")
     if not sign:
         raise SignatureError("channel drop needs --sign KEY (a promoter key)")
-    signers = [load_signer(k) for k in sign]
-    trust_root = load_root_chain(reg)
-    for s in signers:
-        if s.keyid not in trust_root.roles["promoter"]["keyids"]:
-            raise SignatureError(f"key {s.keyid[:12]} is not a promoter key in trust root version {trust_root.version}")
+    signers, trust_root = load_role_signers(reg, sign, "promoter")
     with registry_lock(reg.state_dir, wait=False):
         current = reg.load_channel(ns, channel)
         if current is None:

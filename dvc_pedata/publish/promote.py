@@ -156,11 +156,8 @@ def promote(
     root: Path | str = ".",
 ) -> PromoteResult:
     """Write ``channels/<ns>/<target>.json`` from ``source``'s pins, signed, on a new branch."""
-    from dvc_pedata.trust.keys import (  # lazy: cryptography; only signed refs and signing pay for it
-        load_signer,
-    )
     from dvc_pedata.trust.root import (  # lazy: cryptography; only signed refs and signing pay for it
-        load_root_chain,
+        load_role_signers,
     )
 
     try:  # where the user was, to say how to get back
@@ -173,11 +170,7 @@ def promote(
         raise PedataError("--from and --to name the same channel")
     if not sign:
         raise SignatureError("promote needs --sign KEY (a promoter key)")
-    signers = [load_signer(k) for k in sign]
-    trust_root = load_root_chain(reg)
-    for s in signers:
-        if s.keyid not in trust_root.roles["promoter"]["keyids"]:
-            raise SignatureError(f"key {s.keyid[:12]} is not a promoter key in trust root version {trust_root.version}")
+    signers, trust_root = load_role_signers(reg, sign, "promoter")
     with registry_lock(reg.state_dir, wait=False):
         # git locks a killed run of ours left behind (.git/index.lock) would fail every git write
         gitlock.recover(reg)

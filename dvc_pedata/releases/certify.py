@@ -79,24 +79,16 @@ def parse_certified_for(text: str | None) -> dict[str, str] | None:
 
 def _load_signers(reg: Registry, refs: Sequence[str | Signer], ns: str) -> tuple[list[Signer], Any]:
     """Load ``--sign`` keys and refuse any that is not a certifier for ``ns`` in the current root."""
-    from dvc_pedata.trust.keys import (
-        load_signer,  # lazy: cryptography; only signed refs and signing pay for it
-    )
     from dvc_pedata.trust.root import (
-        load_root_chain,  # lazy: cryptography; only signed refs and signing pay for it
+        load_role_signers,  # lazy: cryptography; only signed refs and signing pay for it
     )
 
     if not refs:
         raise SignatureError("a release needs --sign KEY (a certifier key)")
-    signers = [k if isinstance(k, Signer) else load_signer(k) for k in refs]
-    root = load_root_chain(reg)
-    spec = root.roles["certifier"]
-    for s in signers:
-        if s.keyid not in spec["keyids"]:
-            raise SignatureError(f"key {s.label()} is not a certifier key in trust root version {root.version}")
-        scope = spec.get("namespaces")
-        if scope is not None and ns not in scope:
-            raise SignatureError(f"the certifier role is scoped to [{', '.join(scope)}], not namespace {ns!r}")
+    signers, root = load_role_signers(reg, refs, "certifier")
+    scope = root.roles["certifier"].get("namespaces")
+    if signers and scope is not None and ns not in scope:
+        raise SignatureError(f"the certifier role is scoped to [{', '.join(scope)}], not namespace {ns!r}")
     return signers, root
 
 

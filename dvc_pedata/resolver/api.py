@@ -42,6 +42,19 @@ def get_path(
         path, warnings = hit
         report_warnings(warnings)
         return Path(path)
+    return resolved_path(uri, registry, rev, offline=offline, trusted_root=trusted_root)
+
+
+def resolved_path(
+    uri: str,
+    registry: str | os.PathLike[str] | None = None,
+    rev: str | None = None,
+    *,
+    offline: bool = False,
+    trusted_root: str | None = None,
+) -> Path:
+    """:func:`get_path` after a warm-memo miss the caller already had (the facade, the fsspec
+    filesystem): the full resolution, without asking the memo a second time."""
     res = resolve(uri, registry, rev, offline=offline, trusted_root=trusted_root)
     report_warnings(res.warnings)
     assert res.path is not None

@@ -496,3 +496,16 @@ def check_document_role(doc: Any, registry: Registry, role: str, namespace: str 
     """Convenience for commands: threshold problems of ``doc`` under the registry's verified root."""
     return check_threshold(doc, load_root_chain(registry), role, namespace)
 
+
+
+def load_role_signers(reg: Registry, refs: Sequence[str | Signer], role: str) -> tuple[list[Signer], Root]:
+    """Load ``--sign`` keys and the current root; refuse, before any work, a key the root does not
+    list for ``role`` (the threshold and any namespace scope are the caller's to check)."""
+    signers = [k if isinstance(k, Signer) else load_signer(k) for k in refs]
+    root = load_root_chain(reg)
+    spec = root.role(role)
+    members = set(spec.keyids) if spec is not None else set()
+    for s in signers:
+        if s.keyid not in members:
+            raise SignatureError(f"key {s.label()} is not a {role} key in trust root version {root.version}")
+    return signers, root
