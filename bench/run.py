@@ -533,7 +533,8 @@ def _folder_projects(work: Path, folder: Path, i: int) -> tuple[Path, Path]:
     r = work / f"freg-{i}"
     r.mkdir()
     sh(["git", "init", "-q", "-b", "main"], r)
-    pedata("init", "-n", "us", cwd=r, env={"PEDATA_STORAGE_DIR": str(work / f"freg-storage-{i}")})
+    # clones pull and get the folder: the remote is the shared folder (init's default is machine-local)
+    pedata("init", "-n", "us", "--remote", str(work / f"freg-storage-{i}"), cwd=r)
     (r / "dvc.yaml").write_text(DVC_YAML_FOLDER)
     for p in (d, r):
         shutil.copytree(folder, p / "areas")
@@ -662,7 +663,9 @@ def row_verify_base(rep: Report, work: Path, max_manifests: int, reps: int) -> N
 
 
 def s3_registry(work: Path, data: Path) -> tuple[Path, dict[str, str], object]:
-    import remotes
+    from support import (
+        remotes,  # tests/support: moto's S3 server on 127.0.0.1, as the suite starts it
+    )
 
     server = remotes.S3Server()
     server.start()

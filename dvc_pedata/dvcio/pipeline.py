@@ -85,27 +85,34 @@ def _stage_info(repo: Any, stage: Any) -> StageInfo:
     )
 
 
-def pipeline_stages(root: Path | str, rev: str | None = None) -> list[StageInfo]:
+def pipeline_stages(root: Path | str, rev: str | None = None, *, repo: DvcRepo | None = None,
+                    upstream: bool = True) -> list[StageInfo]:
     """Every stage of the project at ``root`` (at git ``rev`` if given), with upstream links.
 
     Upstream links come from DVC's own ``repo.index.graph`` (edges consumer -> producer), so
-    lineage agrees with what ``dvc repro`` would run.
+    lineage agrees with what ``dvc repro`` would run. ``upstream=False`` (publish's locks need
+    the stages, not their order) skips the graph, and networkx with it (12 MB); ``repo``: an
+    already open repository at ``root`` (publish has one; a second costs its own index).
     """
+    if repo is not None:
+        return _stages(repo.repo, upstream)
     with DvcRepo(root, rev=rev) as dr:
-        repo = dr.repo
-        try:
-            graph = repo.index.graph
-        except DvcException as exc:
-            raise DvcError(f"cannot read the pipeline: {exc}") from exc
-        infos = {}
-        for stage in graph.nodes:
-            infos[stage] = _stage_info(repo, stage)
-        for consumer, producer in graph.edges:
-            infos[consumer].upstream.append(infos[producer].target)
-        out = sorted(infos.values(), key=lambda s: s.target)
-        for s in out:
-            s.upstream.sort()
-        return out
+        return _stages(dr.repo, upstream)
+
+
+def _stages(repo: Any, upstream: bool) -> list[StageInfo]:
+    try:
+        graph = repo.index.graph if upstream else None
+        stages = list(graph.nodes) if graph is not None else list(repo.index.stages)
+    except DvcException as exc:
+        raise DvcError(f"cannot read the pipeline: {exc}") from exc
+    infos = {stage: _stage_info(repo, stage) for stage in stages}
+    for consumer, producer in graph.edges if graph is not None else ():
+        infos[consumer].upstream.append(infos[producer].target)
+    out = sorted(infos.values(), key=lambda s: s.target)
+    for s in out:
+        s.upstream.sort()
+    return out
 
 
 def reproduce(root: Path | str, targets: list[str]) -> list[str]:

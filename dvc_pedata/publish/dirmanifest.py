@@ -23,14 +23,11 @@ No DVC import at module level: the resolver loads listings on its cache-hit path
 
 from __future__ import annotations
 
-import concurrent.futures
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dvc_pedata.base.hashing import FileDigest, HashState, hash_file
-from dvc_pedata.base.progress import bar
+from dvc_pedata.base.hashing import FileDigest, HashState
 from dvc_pedata.model.canonical import digest
 from dvc_pedata.model.companion import FILES
 from dvc_pedata.model.documents import Manifest, new_body
@@ -45,36 +42,9 @@ INLINE_LIMIT = 1000  # more files than this: the listing goes to its own content
 
 
 def _hash_all(root: Path, rels: list[str], state: HashState) -> tuple[dict[str, FileDigest], bool]:
-    """sha256 of every file; memoised ones cost a stat, the rest are hashed on every core.
-
-    hashlib releases the GIL for large updates, so threads overlap on big files (and on the
-    open/read syscalls of small ones); the memo is read in one query and written in one
-    transaction, only from this thread.
-    """
-    out = state.lookup_many(root, rels)
-    todo = [rel for rel in rels if rel not in out]
-    total = sum(os.stat(root / r).st_size for r in todo)
-    workers = max(4, os.cpu_count() or 1)
-    fresh: list[tuple[str, FileDigest, os.stat_result]] = []
-
-    def run(rels: list[str]) -> list[tuple[str, FileDigest, os.stat_result]]:
-        done = []
-        for r in rels:
-            st = os.stat(root / r)  # before reading: a file written meanwhile never matches this memo entry
-            done.append((r, hash_file(root / r), st))
-        return done
-
-    # Tasks of up to 64 files: one future per file cost 14 MB of peak memory at 5,000 files.
-    size = max(1, min(64, -(-len(todo) // workers)))
-    with bar(f"sha256 {len(todo)} files", total) as advance, concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        for done in pool.map(run, [todo[i:i + size] for i in range(0, len(todo), size)]):
-            for rel, fd, st in done:
-                out[rel] = fd
-                fresh.append((rel, fd, st))
-                if advance is not None:
-                    advance(fd.size)
-    state.record_many(root, fresh)
-    return out, not todo
+    """sha256 of every file (memoised ones cost a stat, the rest hashed on every core); all memoised?"""
+    out, read = state.hash_many(root, rels)
+    return out, not read
 
 
 def _layouts(folder: Path, entries: list[FileEntry], meta: dict[str, Any]) -> tuple[list[FileEntry], list[dict[str, Any]]]:
@@ -151,13 +121,13 @@ def plan_directory(repo: Any, root: Path, out: OutLike, meta: dict[str, Any]) ->
     return DirectoryPlan(out, folder, described, layouts)
 
 
-def hash_directory(plan: DirectoryPlan, state_db: Path) -> tuple[dict[str, FileDigest], bool]:
-    """(sha256 of every file, all memoised?): safe on any thread, on its own memo connection.
+def hash_directory(plan: DirectoryPlan, state: HashState) -> tuple[dict[str, FileDigest], bool]:
+    """(sha256 of every file, all memoised?): needs no DVC, so it runs on any thread that owns
+    ``state`` (sqlite connections stay on the thread that opened them).
 
     ``pedata publish`` runs it while ``dvc push`` sends the same files, as it does for single files.
     """
-    with HashState(state_db) as state:
-        return _hash_all(plan.folder, plan.rels, state)
+    return _hash_all(plan.folder, plan.rels, state)
 
 
 def finish_directory_manifest(

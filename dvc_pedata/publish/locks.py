@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from dvc_pedata.base import atomic, gitio
-from dvc_pedata.base.hashing import hash_file
+from dvc_pedata.base.hashing import FileDigest, hash_file
 from dvc_pedata.base.timeutil import now
 from dvc_pedata.errors import NotFoundError
 from dvc_pedata.model import layout
@@ -100,35 +100,43 @@ def build_inputs_lock(reg: Registry, stages: list[Any], remote: str | None, prev
                       hasher: Any = None) -> dict[str, Any]:
     """The inputs lock document for the workspace; ``retrieved_at`` kept for unchanged bytes.
 
-    ``hasher(path) -> FileDigest`` with md5 (default: hash every input; ``publish`` passes its
-    sha256 memo so unchanged raw inputs are not read again)."""
+    ``hasher(root, rels) -> {rel: FileDigest}`` with md5, for every raw input file at once (a
+    folder input is thousands of files: hashed on every core). Default: read every file;
+    ``publish`` passes its sha256 memo's :meth:`HashState.hash_many` so unchanged inputs are not
+    read again."""
     old = {i["path"]: i for i in (previous or {}).get("inputs", []) if isinstance(i, dict) and "path" in i}
     tracked = set(gitio.git(reg.root, "ls-files").splitlines())
     stamp = now().strftime("%Y-%m-%dT%H:%M:%SZ")
-    entries = []
+    files: list[tuple[str, dict[str, Any]]] = []
     for item in raw_inputs(stages):
         for rel in _expand(reg.root, item["path"]):
-            path = reg.root / rel
-            if not path.is_file():
+            if not (reg.root / rel).is_file():
                 raise NotFoundError(
                     f"raw input {rel} is missing from the workspace: run 'dvc pull' (or 'dvc checkout') before 'pedata lock'"
                 )
-            fd = hasher(path) if hasher is not None else hash_file(path, md5=True)
-            prev = old.get(rel)
-            kept = prev.get("retrieved_at") if prev and prev.get("sha256") == fd.sha256 else None
-            entries.append(
-                {
-                    "path": rel,
-                    "source": _source(reg.root, rel, item, tracked, remote),
-                    "sha256": fd.sha256,
-                    "size": fd.size,
-                    "md5": fd.md5,
-                    "retrieved_at": kept or stamp,
-                }
-            )
+            files.append((rel, item))
+    digests = (hasher or _hash_every)(reg.root, [rel for rel, _ in files])
+    entries = []
+    for rel, item in files:
+        fd = digests[rel]
+        prev = old.get(rel)
+        kept = prev.get("retrieved_at") if prev and prev.get("sha256") == fd.sha256 else None
+        entries.append(
+            {
+                "path": rel,
+                "source": _source(reg.root, rel, item, tracked, remote),
+                "sha256": fd.sha256,
+                "size": fd.size,
+                "md5": fd.md5,
+                "retrieved_at": kept or stamp,
+            }
+        )
     return {"kind": "inputs-lock", "schema_version": 1, "inputs": entries}
 
 
+def _hash_every(root: Path, rels: list[str]) -> dict[str, FileDigest]:
+    """sha256 and md5 of every file, read afresh (``pedata lock`` is exact: no memo)."""
+    return {rel: hash_file(root / rel, md5=True) for rel in rels}
 
 
 # -- environment ------------------------------------------------------------------------------------

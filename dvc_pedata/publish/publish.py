@@ -1,10 +1,12 @@
 """``pedata publish``: register the artifacts a DVC pipeline produced.
 
-Order matters for crash safety: everything is checked (DVC's records, every file described)
-before anything is written; then bytes are pushed to the remote while the sha256 pass runs beside
-the push (files and folders alike: hashlib releases the GIL), then manifests are created, then
-channel ``latest`` moves. A hash failure after the push leaves only objects in the remote that
-nothing names.
+Order matters for crash safety: everything is checked (DVC's records, every file described, the
+current inputs lock parsed) before anything is written; then bytes are pushed to the remote while
+one worker thread computes the lock files (``recordlocks.py``: the raw inputs hashed with md5, the
+environment) and then the sha256 pass (files and folders alike: hashlib releases the GIL, and a
+folder that is also a raw input is read once, by the lock step); then the locks are written, then
+manifests are created, then channel ``latest`` moves. A failure after the push leaves only objects
+in the remote that nothing names.
 A crash at any point leaves either the old state or a state in which every pin has its bytes in
 the remote and its manifest in place. Publishing the same bytes again changes nothing.
 
@@ -15,14 +17,13 @@ refused when any file in it is revoked (by its DVC md5 or its sha256), even when
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dvc_pedata.base import atomic, gitio
-from dvc_pedata.base.hashing import HashState, hash_file
+from dvc_pedata.base.hashing import HashState
 from dvc_pedata.base.progress import bar
 from dvc_pedata.errors import DocumentError, NotFoundError, PedataError
 from dvc_pedata.model.documents import Manifest
@@ -126,13 +127,6 @@ def _targets(repo: Any, reg: Registry, paths: list[str]) -> list[_Target]:
     return out
 
 
-def _hash_stable(path: Path, progress: Any) -> tuple[Any, Any, Any]:
-    """sha256 of ``path`` with its stat before and after (to memoise only a file that held still)."""
-    before = os.stat(path)
-    fd = hash_file(path, progress=progress)
-    return fd, before, os.stat(path)
-
-
 @dataclass
 class _Run:
     """One publish: the open DVC repo and hash memo, the checked plans, what was written."""
@@ -146,6 +140,8 @@ class _Run:
     result: PublishResult
     plans: list[_Plan] = field(default_factory=list)
     written: list[str] = field(default_factory=list)
+    stages: list[Any] = field(default_factory=list)  # the pipeline, read on the main thread (DVC)
+    current_lock: Any = None  # recordlocks.CurrentLock: the inputs lock as found, already checked
 
 
 def publish(
@@ -166,7 +162,7 @@ def publish(
         dvc_errors,
     )
     from dvc_pedata.publish.recordlocks import (  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
-        prepare,
+        read_current,
         uncommitted,
     )
 
@@ -175,27 +171,27 @@ def publish(
     with dvc_errors(), DvcRepo(reg.root) as repo, registry_lock(reg.state_dir), HashState(reg.state_dir / "hashes.db") as state:
         targets = _targets(repo, reg, list(paths or []))
         head = gitio.head(reg.root)
-        # The locks as `pedata lock` would write them (recordlocks.py), read once for every
-        # manifest; a broken inputs lock is refused here, before anything is pushed. Written below,
-        # after the checks and before the push.
-        stages = pipeline_stages(reg.root)
-        lock_files = prepare(reg, stages, state)
-        result.warnings += lock_files.warnings
+        # The locks as `pedata lock` would write them (recordlocks.py), for every manifest: a broken
+        # inputs lock is refused here, before anything is pushed; the new bytes are computed while
+        # the push runs and written after it.
+        stages = pipeline_stages(reg.root, repo=repo, upstream=False)  # the stages, not their order
+        current_lock = read_current(reg)
         dirty = uncommitted(reg, stages)
         if dirty:
             result.warnings.append(
                 f"{', '.join(dirty)} differ from the last commit ({(head or 'none')[:10]}), which the manifests name as the "
                 "recipe that built these bytes (producer.git_commit); commit the pipeline before publishing"
             )
-        run = _Run(reg, repo, state, head, lock_files.state, RevokedIndex(reg), result)
+        run = _Run(reg, repo, state, head, None, RevokedIndex(reg), result, stages=stages, current_lock=current_lock)
         # 1. Check everything (metadata only: DVC's records, file footers) before writing anything.
         for t in targets:
             run.plans.append(_plan_output(run, t, namespace))
+        # 2. Bytes to the remote first (a pin must never name bytes the remote lacks); the locks and
+        # the sha256 pass beside it.
+        lock_files = _push_and_hash(run, push, remote)
+        # 3. The lock files the manifests name, then 4. manifests (immutable), then 5. channel latest.
         result.locks_written = lock_files.write()
         run.written += result.locks_written
-        # 2. Bytes to the remote first (a pin must never name bytes the remote lacks).
-        _push_and_hash(run, push, remote)
-        # 3. Manifests (immutable), then 4. channel latest.
         pins = _write_manifests(run)
         _move_latest(run, pins)
         gitio.add(reg.root, run.written)
@@ -236,27 +232,45 @@ def _plan_output(run: _Run, t: Any, namespace: str | None) -> _Plan:
     return plan
 
 
-def _push_and_hash(run: _Run, push: bool, remote: str | None) -> None:
-    """Step 2: push, while a worker thread hashes the files that changed since last seen (hashlib
-    releases the GIL and the push is mostly kernel I/O, so the sha256 pass costs almost no wall
-    time); then build the manifests of new bytes (in memory)."""
+def _push_and_hash(run: _Run, push: bool, remote: str | None) -> Any:
+    """Step 2: push, while one worker thread computes the lock files and then the sha256 of what
+    changed since last seen (hashlib releases the GIL and the push is mostly kernel I/O, so this
+    costs almost no wall time); then the refusals by sha256 and the manifests of new bytes (in
+    memory). Returns the lock files to write (``recordlocks.Prepared``)."""
+    from dvc_pedata.publish.recordlocks import (
+        prepare,  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
+    )
+
     reg, state, result = run.reg, run.state, run.result
-    # A folder's files are hashed the same way, on every core, with their own memo connection.
+    folders = [p for p in run.plans if p.directory is not None]
     misses = [p for p in run.plans if p.fd is None and p.directory is None]
-    total = sum(p.info.size or 0 for p in misses)
-    with bar("sha256", total or None) as advance_bar, ThreadPoolExecutor(max_workers=2) as pool:
-        futures = [(p, pool.submit(_hash_stable, reg.root / p.t.path, advance_bar)) for p in misses]
-        folders = [(p, pool.submit(hash_directory, p.directory, state.db_path)) for p in run.plans if p.directory is not None]
+
+    def background() -> tuple[Any, list[Any], list[Any], set[Path]]:
+        # Its own memo connection (sqlite connections stay on their thread). The lock step first:
+        # a folder or file that is also a raw input is read there, with md5, and is a memo hit below.
+        with HashState(state.db_path) as st:
+            locks = prepare(reg, run.stages, st, run.current_lock)
+            folder_digests = [(p, hash_directory(p.directory, st)) for p in folders]
+            total = sum(p.info.size or 0 for p in misses)
+            with bar("sha256", total or None) as advance_bar:
+                hashed = [(p, st.hash_file(reg.root / p.t.path, progress=advance_bar)) for p in misses]
+            return locks, folder_digests, hashed, set(st.read_paths)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        work = pool.submit(background)
         try:
             if push:
                 result.pushed = run.repo.push([p.t.path for p in run.plans], remote=remote or reg.config.get("remote"))
         finally:
-            hashed = [(p, f.result()) for p, f in futures]
-            folder_digests = [(p, f.result()) for p, f in folders]
+            lock_files, folder_digests, hashed, read_paths = work.result()
+    state.read_paths |= read_paths
+    result.warnings += lock_files.warnings
+    run.locks = lock_files.state
     inline = int(reg.config.get("directory_inline_files", INLINE_LIMIT))
     for p, (digests, cached) in folder_digests:
         # files the lock step read in this run (a `dvc add`ed folder is also a raw input) count as read
-        read_now = {(p.directory.folder / r).resolve() for r in p.directory.rels} & state.read_paths
+        folder = p.directory.folder.resolve()  # hash_many's keys: the folder resolved once, then each rel
+        read_now = {folder / r for r in p.directory.rels} & read_paths
         cached = cached and not read_now
         p.manifest, p.fd, p.cached, p.extra = finish_directory_manifest(
             p.directory, digests, cached, root=reg.root, namespace=p.ns, name=p.t.name, git_commit=run.head,
@@ -269,12 +283,12 @@ def _push_and_hash(run: _Run, push: bool, remote: str | None) -> None:
             refuse_upload(run.tombstones, f"{p.t.path}/{e.path}", sha256=digests[e.path].sha256, action="publish",
                           hint=_REVOKED_HINT)
         p.exists = reg.manifest_path(p.ns, p.t.name, p.fd.sha256).exists()
-    for p, (fd, before, after) in hashed:
+    for p, (fd, cached) in hashed:
         p.fd = fd
+        p.cached = cached and (reg.root / p.t.path).resolve() not in read_paths
         # the md5 check above already kept revoked objects out of the push; a tombstone that
         # names only the sha256 still stops the manifest and the channel
         refuse_upload(run.tombstones, p.t.path, sha256=fd.sha256, action="publish", hint=_REVOKED_HINT)
-        state.record_if_stable(reg.root / p.t.path, fd, before, after)
         p.exists = reg.manifest_path(p.ns, p.t.name, fd.sha256).exists()
     for p in run.plans:
         if p.manifest is None and not p.exists:
@@ -282,6 +296,7 @@ def _push_and_hash(run: _Run, push: bool, remote: str | None) -> None:
                 root=reg.root, namespace=p.ns, name=p.t.name, out=p.info, file_digest=p.fd,
                 meta=p.t.meta, git_commit=run.head, licence=p.licence, described=p.described, locks=run.locks,
             )
+    return lock_files
 
 
 def _write_manifests(run: _Run) -> dict[str, dict[str, dict[str, Any]]]:

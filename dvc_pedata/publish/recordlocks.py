@@ -4,8 +4,10 @@
    ``locks/deps.lock.yaml``, and ``replay`` needs both at a release's commit. A registry built by
    ``dvc repro`` + ``pedata publish`` alone never ran ``pedata lock``, so publish records them itself
    when they are missing or stale, with exactly the bytes ``pedata lock`` would write
-   (:func:`prepare` computes them; :meth:`Prepared.write` writes them, after publish's checks and
-   before its push, so a refused publish writes nothing).
+   (:func:`read_current` reads and checks the current inputs lock before anything is pushed, so a
+   broken one is refused first; :func:`prepare` computes the new bytes while the push runs, on the
+   hash thread; :meth:`Prepared.write` writes them after the push and its refusals, before the
+   manifests, so a refused publish writes nothing).
 
    - inputs: rebuilt from the pipeline's raw inputs, hashed through publish's sha256 memo (an
      unchanged input is not read again); ``retrieved_at`` is kept for unchanged bytes, so an
@@ -101,26 +103,39 @@ def _deps_bytes(reg: Registry) -> tuple[bytes | None, tuple[Path, str] | None]:
     return (None if data == current else data), (memo, record)
 
 
-def prepare(reg: Registry, stages: list[Any], state: Any) -> Prepared:
-    """The lock files as publish must record them (see the module docstring); nothing is written."""
-    from dvc_pedata.publish.manifests import (
-        raw_input_digests,  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
-    )
+@dataclass(frozen=True)
+class CurrentLock:
+    """The inputs lock as committed to the work tree: its bytes and parsed document (None: absent)."""
 
+    data: bytes | None
+    doc: dict[str, Any] | None
+
+
+def read_current(reg: Registry) -> CurrentLock:
+    """Read the current inputs lock; a broken one is refused here (one line naming it)."""
+    path = reg.root / INPUTS_LOCK
+    data = path.read_bytes() if path.is_file() else None
+    return CurrentLock(data, load_inputs_lock(data) if data is not None else None)
+
+
+def prepare(reg: Registry, stages: list[Any], state: Any, current: CurrentLock | None = None) -> Prepared:
+    """The lock files as publish must record them (see the module docstring); nothing is written.
+
+    Safe on any thread given its own ``state`` (a :class:`HashState` connection) and no DVC
+    repository: ``stages`` were read beforehand."""
+    current = current if current is not None else read_current(reg)
     files: dict[str, bytes] = {}
     warnings: list[str] = []
-    path = reg.root / INPUTS_LOCK
-    current = path.read_bytes() if path.is_file() else None
-    previous = load_inputs_lock(current) if current is not None else None  # a broken lock is refused here
-    inputs_bytes = current
+    inputs_bytes = current.data
+    doc: dict[str, Any] | None = None
     try:
-        doc = build_inputs_lock(reg, stages, reg.config.get("remote"), previous,
-                                hasher=lambda p: state.hash_file(p, md5=True)[0])
+        doc = build_inputs_lock(reg, stages, reg.config.get("remote"), current.doc,
+                                hasher=lambda root, rels: state.hash_many(root, rels, md5=True, label="inputs")[0])
     except NotFoundError as exc:
         warnings.append(f"{INPUTS_LOCK} not updated: {exc.message}")
     else:
         inputs_bytes = pretty_bytes(doc)
-        if inputs_bytes != current:
+        if inputs_bytes != current.data:
             files[INPUTS_LOCK] = inputs_bytes
     deps_bytes, fingerprint = _deps_bytes(reg)
     if deps_bytes is not None:
@@ -130,10 +145,9 @@ def prepare(reg: Registry, stages: list[Any], state: Any) -> Prepared:
         INPUTS_LOCK: hashlib.sha256(inputs_bytes).hexdigest() if inputs_bytes is not None else None,
         DEPS_LOCK: hashlib.sha256(deps_now).hexdigest() if deps_now is not None else None,
     }
-    if INPUTS_LOCK in files:
-        raw = {(i["path"], i.get("md5")): i["sha256"] for i in load_inputs_lock(files[INPUTS_LOCK])["inputs"]}
-    else:
-        raw = raw_input_digests(reg.root)
+    # (path, md5) -> sha256 of the lock the manifests will name: the one just built, else the current one
+    lock_doc = doc if INPUTS_LOCK in files else current.doc
+    raw = {(i["path"], i.get("md5")): i["sha256"] for i in (lock_doc or {}).get("inputs", [])}
     return Prepared(reg.root, files, LockState(raw, digests), warnings, fingerprint)
 
 

@@ -17,16 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-
 from dvc_pedata.base import atomic
 from dvc_pedata.errors import NotFoundError, PedataError
 from dvc_pedata.model.names import check_name
 from dvc_pedata.model.names import short as short_digest
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     from dvc_pedata.model.documents import Root
 
 KEYID_RE = re.compile(r"^[0-9a-f]{64}\Z")
@@ -73,6 +71,10 @@ class PublicKey:
 
     def verify(self, signature: bytes, data: bytes) -> bool:
         """True if ``signature`` is a valid Ed25519 signature of ``data`` by this key."""
+        # cryptography (15 MB) loads only where a key signs or verifies: never in publish or a warm get
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
         try:
             Ed25519PublicKey.from_public_bytes(bytes.fromhex(self.public)).verify(signature, data)
         except (InvalidSignature, ValueError):
@@ -91,6 +93,9 @@ class Signer:
     """A loaded private key. Its repr and every message name only the key, never its bytes."""
 
     def __init__(self, private: Ed25519PrivateKey, name: str | None, path: Path | None = None) -> None:
+        # cryptography (15 MB) loads only where a key signs or verifies: never in publish or a warm get
+        from cryptography.hazmat.primitives import serialization
+
         self._private = private
         raw = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         self.public = PublicKey(keyid_of(raw), raw.hex(), name)
@@ -200,6 +205,10 @@ def generate(name: str, folder: Path | None = None) -> KeyInfo:
     for p in (key_path, pub_path):
         if p.exists() or p.is_symlink():
             raise KeyFileError(f"a key named {name!r} already exists ({p}); choose another name")
+    # cryptography (15 MB) loads only where a key signs or verifies: never in publish or a warm get
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     private = Ed25519PrivateKey.generate()
     pem = private.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -243,6 +252,10 @@ def _check_private_mode(path: Path) -> None:
 
 
 def _read_private(path: Path) -> Ed25519PrivateKey:
+    # cryptography (15 MB) loads only where a key signs or verifies: never in publish or a warm get
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     try:
         data = path.read_bytes()
     except IsADirectoryError:
@@ -313,6 +326,10 @@ def _read_public(path: Path) -> PublicKey:
     text = data.decode("ascii", "replace").strip()
     if _HEX_PUBLIC_RE.match(text):
         return PublicKey.from_hex(text, _name_of(path))
+    # cryptography (15 MB) loads only where a key signs or verifies: never in publish or a warm get
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         key = serialization.load_pem_public_key(data)
     except Exception:
