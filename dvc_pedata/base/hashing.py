@@ -14,12 +14,59 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dvc_pedata.base.progress import bar
+from dvc_pedata.base.progress import enabled as progress_enabled
 
 BLOCK = 1 << 20
+CHILD_MIN_FILES = 256  # fewer files to hash: threads here cost less than starting a process
 
 Progress = Callable[[int], None]
+Stat = tuple[int, int, int]  # (inode, mtime_ns, size) before the read: the memo's key
+
+
+class Stopped(Exception):
+    """A hash pass given up because its caller asked it to (:class:`Stop`)."""
+
+
+class Stop:
+    """Ask a hash pass running on another thread to give up: its child process is killed.
+
+    ``publish`` starts hashing before its checks finish; a refusal must not wait for a folder
+    of thousands of files to be read.
+    """
+
+    def __init__(self) -> None:
+        import threading  # not on the resolver's warm path, which imports this module
+
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._procs: set[Any] = set()
+
+    def set(self) -> None:
+        with self._lock:
+            self._event.set()
+            for proc in self._procs:
+                with contextlib.suppress(OSError):
+                    proc.kill()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def watch(self, proc: Any) -> bool:
+        """Kill ``proc`` on :meth:`set`; False (and killed) if already set."""
+        with self._lock:
+            if self._event.is_set():
+                with contextlib.suppress(OSError):
+                    proc.kill()
+                return False
+            self._procs.add(proc)
+            return True
+
+    def forget(self, proc: Any) -> None:
+        with self._lock:
+            self._procs.discard(proc)
 
 
 @dataclass(frozen=True)
@@ -44,7 +91,7 @@ def hash_stream(chunks: Iterable[bytes], *, md5: bool = False, progress: Progres
     return FileDigest(h.hexdigest(), size, m.hexdigest() if m is not None else None)
 
 
-def iter_file(path: Path, block: int = BLOCK) -> Iterable[bytes]:
+def iter_file(path: Path | str, block: int = BLOCK) -> Iterable[bytes]:
     with open(path, "rb", buffering=0) as fh:
         buf = bytearray(block)
         view = memoryview(buf)
@@ -55,7 +102,7 @@ def iter_file(path: Path, block: int = BLOCK) -> Iterable[bytes]:
             yield bytes(view[:n]) if n < block else view.tobytes()
 
 
-def hash_file(path: Path, *, md5: bool = False, progress: Progress | None = None) -> FileDigest:
+def hash_file(path: Path | str, *, md5: bool = False, progress: Progress | None = None) -> FileDigest:
     """sha256 (and optionally md5) of a file in one read."""
     if not md5 and progress is None:
         # hashlib.file_digest avoids Python-level copies; about as fast as `openssl dgst`.
@@ -87,7 +134,10 @@ class HashState:
         self.db_path = Path(db_path)
         # Files whose bytes this connection read (not answered by the memo): a caller that hashes
         # in several steps (publish: the locks, then the artifacts) reports what was really read.
-        self.read_paths: set[Path] = set()
+        self.read_paths: set[str] = set()  # resolved paths, as the memo keys them
+        # What this connection hashed or found valid in the memo, by resolved path: a second
+        # step of the same command (publish: the locks, then the folder) asks again for free.
+        self._seen: dict[str, FileDigest] = {}
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
@@ -133,46 +183,41 @@ class HashState:
             with contextlib.suppress(sqlite3.Error):
                 self._conn.execute("COMMIT")
 
-    def hash_many(self, folder: Path, rels: list[str], *, md5: bool = False,
-                  label: str = "sha256") -> tuple[dict[str, FileDigest], list[str]]:
+    def hash_many(self, folder: Path, rels: list[str], *, md5: bool = False, label: str = "sha256",
+                  stop: Stop | None = None) -> tuple[dict[str, FileDigest], list[str]]:
         """(digest of every file of ``folder`` named in ``rels``, the rels whose bytes were read).
 
-        Memoised files cost a ``stat``; the rest are hashed on every core (hashlib releases the
-        GIL for large updates, and threads overlap the open/read syscalls of small files). The memo
-        is read in one query and written in one transaction, only from this thread: 5,000 files
-        hashed one :meth:`hash_file` at a time cost 3 s of per-file commits and path resolution.
-        Each file is stat'ed before it is read, so a file written meanwhile never matches the entry
-        recorded for it. ``md5``: a memo entry without an md5 is a miss.
+        Files this connection already hashed or checked cost nothing, memoised ones a ``stat``;
+        the rest are read once. Many of them (``CHILD_MIN_FILES``) are hashed in a child process
+        (:func:`hash_in_child`), else on threads here. The memo is read in one query and written
+        in one transaction, only from this thread: 5,000 files hashed one :meth:`hash_file` at a
+        time cost 3 s of per-file commits and path resolution. Each file is stat'ed before it is
+        read, so a file written meanwhile never matches the entry recorded for it. ``md5``: a memo
+        entry without an md5 is a miss. ``stop``: raises :class:`Stopped` once it is set.
         """
-        import concurrent.futures  # not on the resolver's warm path, which imports this module
-
-        base = Path(folder).resolve()
-        out = {r: fd for r, fd in self.lookup_many(base, rels).items() if fd.md5 is not None or not md5}
+        base = str(Path(folder).resolve())  # then plain strings: pathlib costs more than the hashing of a small file
+        out: dict[str, FileDigest] = {}
+        for rel in rels:
+            fd = self._seen.get(f"{base}/{rel}")
+            if fd is not None and (fd.md5 is not None or not md5):
+                out[rel] = fd
+        rest = [rel for rel in rels if rel not in out]
+        out.update((r, fd) for r, fd in self.lookup_many(Path(base), rest).items() if fd.md5 is not None or not md5)
         todo = [rel for rel in rels if rel not in out]
         if not todo:
             return out, []
-        total = sum(os.stat(base / r).st_size for r in todo)
-        workers = max(4, os.cpu_count() or 1)
-        fresh: list[tuple[str, FileDigest, os.stat_result]] = []
-
-        def run(chunk: list[str]) -> list[tuple[str, FileDigest, os.stat_result]]:
-            done = []
-            for r in chunk:
-                st = os.stat(base / r)
-                done.append((r, hash_file(base / r, md5=md5), st))
-            return done
-
-        # Tasks of up to 64 files: one future per file cost 14 MB of peak memory at 5,000 files.
-        size = max(1, min(64, -(-len(todo) // workers)))
-        with bar(f"{label} {len(todo)} files", total) as advance, concurrent.futures.ThreadPoolExecutor(workers) as pool:
-            for done in pool.map(run, [todo[i:i + size] for i in range(0, len(todo), size)]):
-                for rel, fd, st in done:
-                    out[rel] = fd
-                    fresh.append((rel, fd, st))
-                    if advance is not None:
-                        advance(fd.size)
-        self.record_many(base, fresh)
-        self.read_paths.update(base / rel for rel in todo)
+        total = sum(os.stat(f"{base}/{r}").st_size for r in todo) if progress_enabled() else None
+        with bar(f"{label} {len(todo)} files", total) as advance:
+            fresh = hash_in_child(base, todo, md5, advance, stop) if len(todo) >= CHILD_MIN_FILES else None
+            if stop is not None and stop.is_set():
+                raise Stopped
+            if fresh is None:
+                fresh = _hash_on_threads(base, todo, md5, advance)
+        for rel, fd, _st in fresh:
+            out[rel] = fd
+            self._seen[f"{base}/{rel}"] = fd
+        self.record_many(Path(base), fresh)
+        self.read_paths.update(f"{base}/{rel}" for rel in todo)
         return out, todo
 
     def lookup_many(self, folder: Path, rels: list[str]) -> dict[str, FileDigest]:
@@ -189,18 +234,18 @@ class HashState:
             row = rows.get(f"{base}/{rel}")
             if row is None:
                 continue
-            st = os.stat(Path(base) / rel)
+            st = os.stat(f"{base}/{rel}")
             if row[0] == st.st_ino and row[1] == st.st_mtime_ns and row[2] == st.st_size:
-                out[rel] = FileDigest(row[3], row[2], row[4])
+                out[rel] = self._seen[f"{base}/{rel}"] = FileDigest(row[3], row[2], row[4])
         return out
 
-    def record_many(self, folder: Path, items: list[tuple[str, FileDigest, os.stat_result]]) -> None:
+    def record_many(self, folder: Path, items: list[tuple[str, FileDigest, Stat]]) -> None:
         """:meth:`record` for many files of one folder, in one transaction (keys as :meth:`lookup_many`)."""
         base = str(Path(folder).resolve())
         with contextlib.suppress(sqlite3.Error), self.batch():
             self._conn.executemany(
                 "INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?, ?)",
-                [(f"{base}/{rel}", st.st_ino, st.st_mtime_ns, st.st_size, fd.sha256, fd.md5) for rel, fd, st in items],
+                [(f"{base}/{rel}", st[0], st[1], st[2], fd.sha256, fd.md5) for rel, fd, st in items],
             )
 
     def record(self, path: Path, fd: FileDigest, st: os.stat_result) -> None:
@@ -222,8 +267,103 @@ class HashState:
             return hit, True
         before = os.stat(path)
         fd = hash_file(path, md5=md5, progress=progress)
-        self.read_paths.add(Path(path).resolve())
+        self.read_paths.add(str(Path(path).resolve()))
         after = os.stat(path)
         if (before.st_mtime_ns, before.st_size) == (after.st_mtime_ns, after.st_size):
             self.record(path, fd, after)
         return fd, False
+
+
+def _hash_on_threads(base: str, rels: list[str], md5: bool, advance: Progress | None) -> list[tuple[str, FileDigest, Stat]]:
+    """Hash ``rels`` on a few threads here (hashlib releases the GIL for large updates)."""
+    import concurrent.futures  # not on the resolver's warm path, which imports this module
+
+    workers = max(2, os.cpu_count() or 1)
+
+    def run(chunk: list[str]) -> list[tuple[str, FileDigest, Stat]]:
+        done = []
+        for r in chunk:
+            path = f"{base}/{r}"
+            st = os.stat(path)
+            done.append((r, hash_file(path, md5=md5), (st.st_ino, st.st_mtime_ns, st.st_size)))
+        return done
+
+    fresh: list[tuple[str, FileDigest, Stat]] = []
+    # Tasks of up to 64 files: one future per file cost 14 MB of peak memory at 5,000 files.
+    size = max(1, min(64, -(-len(rels) // workers)))
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        for done in pool.map(run, [rels[i:i + size] for i in range(0, len(rels), size)]):
+            fresh += done
+            if advance is not None:
+                for _r, fd, _st in done:
+                    advance(fd.size)
+    return fresh
+
+
+def hash_in_child(base: str, rels: list[str], md5: bool, advance: Progress | None,
+                  stop: Stop | None = None) -> list[tuple[str, FileDigest, Stat]] | None:
+    """Hash many files in a child Python process; None if it could not do them all.
+
+    Why a process: hashing thousands of small files is mostly short syscalls, each of which hands
+    the GIL over. Beside ``dvc push`` (publish) or any other busy thread of this process, threads
+    here make two futex calls per hand-over: 237,000 of them for 5,000 files, more system time
+    than the push itself. A child has its own interpreter and a core of its own. It only reads
+    and hashes; the memo stays with the caller. On any failure of the child (a file that cannot
+    be read, no interpreter) the caller hashes here and meets the same error itself.
+    """
+    import json
+    import subprocess
+    import sys
+
+    package_root = str(Path(__file__).resolve().parents[2])
+    code = f"import sys; sys.path.insert(0, {package_root!r}); from dvc_pedata.base.hashing import _child; _child()"
+    try:
+        proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL)
+    except OSError:
+        return None
+    assert proc.stdin is not None and proc.stdout is not None
+    if stop is not None and not stop.watch(proc):
+        proc.stdin.close()
+        proc.stdout.close()
+        proc.wait()
+        return None
+    fresh: list[tuple[str, FileDigest, Stat]] = []
+    try:
+        with proc.stdin:
+            proc.stdin.write(json.dumps({"base": base, "rels": rels, "md5": md5}).encode())
+        for line in proc.stdout:
+            rel, sha, size, md5_hex, ino, mtime_ns, st_size = json.loads(line)
+            fresh.append((rel, FileDigest(sha, size, md5_hex), (ino, mtime_ns, st_size)))
+            if advance is not None:
+                advance(size)
+    except (OSError, ValueError):
+        proc.kill()
+        fresh = []
+    finally:
+        proc.stdout.close()
+        code_ = proc.wait()
+        if stop is not None:
+            stop.forget(proc)
+    if code_ != 0 or len(fresh) != len(rels):
+        return None
+    return fresh
+
+
+def _child() -> None:
+    """The child of :func:`hash_in_child`: one JSON request on stdin, one JSON line per file out."""
+    import json
+    import sys
+
+    req = json.loads(sys.stdin.buffer.read())
+    base, md5 = req["base"], bool(req["md5"])
+    out = sys.stdout
+    for rel in req["rels"]:
+        path = f"{base}/{rel}"
+        try:
+            st = os.stat(path)
+            fd = hash_file(path, md5=md5)
+        except OSError:
+            sys.exit(1)  # the caller hashes in its own process and reports the error itself
+        out.write(json.dumps([rel, fd.sha256, fd.size, fd.md5, st.st_ino, st.st_mtime_ns, st.st_size]) + "\n")
+    out.flush()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import platform
 import sys
 from dataclasses import dataclass
@@ -76,9 +77,22 @@ def raw_inputs(stages: list[Any]) -> list[dict[str, Any]]:
 def _expand(root: Path, rel: str) -> list[str]:
     """A folder input is locked file by file (sha256 is defined for bytes, not folders)."""
     p = root / rel
-    if p.is_dir():
-        return sorted(f.relative_to(root).as_posix() for f in p.rglob("*") if f.is_file())
-    return [rel]
+    if not p.is_dir():
+        return [rel]
+    # os.scandir, not Path.rglob: the file type comes with the listing (no stat per file) and
+    # 5,000 Path objects cost more than hashing the files. Like rglob, symlinked folders are not
+    # entered; a link to a file counts as that file.
+    found: list[str] = []
+    stack = [(str(p), rel.rstrip("/"))]
+    while stack:
+        folder, inside = stack.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((entry.path, f"{inside}/{entry.name}"))
+                elif entry.is_file():
+                    found.append(f"{inside}/{entry.name}")
+    return sorted(found)
 
 
 def _source(root: Path, rel: str, item: dict[str, Any], tracked: set[str], remote: str | None) -> str:
@@ -109,8 +123,9 @@ def build_inputs_lock(reg: Registry, stages: list[Any], remote: str | None, prev
     stamp = now().strftime("%Y-%m-%dT%H:%M:%SZ")
     files: list[tuple[str, dict[str, Any]]] = []
     for item in raw_inputs(stages):
-        for rel in _expand(reg.root, item["path"]):
-            if not (reg.root / rel).is_file():
+        expanded = _expand(reg.root, item["path"])
+        for rel in expanded:
+            if expanded == [item["path"]] and not os.path.isfile(f"{reg.root}/{rel}"):  # a folder's are files
                 raise NotFoundError(
                     f"raw input {rel} is missing from the workspace: run 'dvc pull' (or 'dvc checkout') before 'pedata lock'"
                 )
@@ -177,14 +192,14 @@ def environment() -> dict[str, Any]:
     """The running interpreter and every installed distribution (name-sorted, de-duplicated)."""
     packages: dict[str, dict[str, Any]] = {}
     for dist in metadata.distributions():
-        name = (dist.metadata["Name"] or "").strip()
+        name, version = _name_version(dist)
         if not name:
             continue
         key = name.lower().replace("_", "-").replace(".", "-")
         if key in packages:  # the first on sys.path wins, as for imports
             continue
         digest, origin = package_hash(dist)
-        packages[key] = {"name": key, "version": dist.version, "hash": digest, "hash_origin": origin}
+        packages[key] = {"name": key, "version": version, "hash": digest, "hash_origin": origin}
     return {
         "kind": "deps-lock",
         "schema_version": 1,
@@ -195,6 +210,27 @@ def environment() -> dict[str, Any]:
         },
         "packages": [packages[k] for k in sorted(packages)],
     }
+
+
+def _name_version(dist: metadata.Distribution) -> tuple[str, str | None]:
+    """``Name`` and ``Version`` from the metadata file's header block alone.
+
+    ``dist.metadata`` parses the whole file with the email parser, long description included,
+    and ``dist.version`` parses it again: 0.4 s for 200 packages, on every first publish. The two
+    fields are single-line headers before the first blank line (core metadata spec); anything
+    else falls back to the full parse."""
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO")
+    found: dict[str, str] = {}
+    for line in (text or "").splitlines():
+        if not line.strip():
+            break
+        key, sep, value = line.partition(":")
+        if sep and key in ("Name", "Version") and key not in found:
+            found[key] = value.strip()
+    if "Name" in found and "Version" in found:
+        return found["Name"], found["Version"]
+    meta = dist.metadata
+    return (meta["Name"] or "").strip(), meta["Version"]
 
 
 def dump_yaml(doc: dict[str, Any]) -> bytes:

@@ -1,12 +1,15 @@
 """``pedata publish``: register the artifacts a DVC pipeline produced.
 
 Order matters for crash safety: everything is checked (DVC's records, every file described, the
-current inputs lock parsed) before anything is written; then bytes are pushed to the remote while
-one worker thread computes the lock files (``recordlocks.py``: the raw inputs hashed with md5, the
-environment) and then the sha256 pass (files and folders alike: hashlib releases the GIL, and a
-folder that is also a raw input is read once, by the lock step); then the locks are written, then
-manifests are created, then channel ``latest`` moves. A failure after the push leaves only objects
-in the remote that nothing names.
+current inputs lock parsed) before anything is written; then bytes are pushed to the remote; then
+the locks are written, then manifests are created, then channel ``latest`` moves. A failure after
+the push leaves only objects in the remote that nothing names.
+
+One worker thread does the reading meanwhile, with no DVC: the lock files (``recordlocks.py``: the
+raw inputs hashed with md5, the environment) from the start of the checks, then, while the push
+runs, the sha256 pass (a folder that is also a raw input is read once, by the lock step; thousands
+of small files are hashed in a child process, see ``HashState.hash_many``) and the manifests of
+new bytes, in memory. A refusal stops it (``hashing.Stop``) instead of waiting for it.
 A crash at any point leaves either the old state or a state in which every pin has its bytes in
 the remote and its manifest in place. Publishing the same bytes again changes nothing.
 
@@ -17,13 +20,14 @@ refused when any file in it is revoked (by its DVC md5 or its sha256), even when
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dvc_pedata.base import atomic, gitio
-from dvc_pedata.base.hashing import HashState
+from dvc_pedata.base.hashing import HashState, Stop, Stopped
 from dvc_pedata.base.progress import bar
 from dvc_pedata.errors import DocumentError, NotFoundError, PedataError
 from dvc_pedata.model.documents import Manifest
@@ -78,6 +82,12 @@ class _Target:
     meta: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class FileDigestAt:
+    path: str  # inside the folder
+    sha256: str
+
+
 @dataclass
 class _Plan:
     t: _Target
@@ -91,6 +101,7 @@ class _Plan:
     exists: bool = False  # a manifest for these bytes is already in the registry (kept as it is)
     described: tuple[str, str, dict[str, Any]] | None = None
     directory: Any = None  # dirmanifest.DirectoryPlan of a folder out: described; hashed while the push runs
+    manifest_entries: list[FileDigestAt] = field(default_factory=list)  # a folder's files with their sha256
 
 
 def _pedata_meta(name: str, art: dict[str, Any]) -> dict[str, Any]:
@@ -183,12 +194,22 @@ def publish(
                 "recipe that built these bytes (producer.git_commit); commit the pipeline before publishing"
             )
         run = _Run(reg, repo, state, head, None, RevokedIndex(reg), result, stages=stages, current_lock=current_lock)
-        # 1. Check everything (metadata only: DVC's records, file footers) before writing anything.
-        for t in targets:
-            run.plans.append(_plan_output(run, t, namespace))
-        # 2. Bytes to the remote first (a pin must never name bytes the remote lacks); the locks and
-        # the sha256 pass beside it.
-        lock_files = _push_and_hash(run, push, remote)
+        # The worker thread starts on the locks (the raw inputs' hashes) while the checks run, and
+        # goes on with the sha256 pass and the manifests while the push runs (_beside_the_push).
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            stop, planned = Stop(), threading.Event()
+            work = pool.submit(_beside_the_push, run, planned, stop)
+            try:
+                # 1. Check everything (metadata only: DVC's records, file footers) before writing anything.
+                for t in targets:
+                    run.plans.append(_plan_output(run, t, namespace))
+            except BaseException:
+                stop.set()  # a refusal does not wait for the hash pass
+                raise
+            finally:
+                planned.set()
+            # 2. Bytes to the remote first (a pin must never name bytes the remote lacks).
+            lock_files = _push(run, push, remote, work)
         # 3. The lock files the manifests name, then 4. manifests (immutable), then 5. channel latest.
         result.locks_written = lock_files.write()
         run.written += result.locks_written
@@ -232,71 +253,81 @@ def _plan_output(run: _Run, t: Any, namespace: str | None) -> _Plan:
     return plan
 
 
-def _push_and_hash(run: _Run, push: bool, remote: str | None) -> Any:
-    """Step 2: push, while one worker thread computes the lock files and then the sha256 of what
-    changed since last seen (hashlib releases the GIL and the push is mostly kernel I/O, so this
-    costs almost no wall time); then the refusals by sha256 and the manifests of new bytes (in
-    memory). Returns the lock files to write (``recordlocks.Prepared``)."""
+def _push(run: _Run, push: bool, remote: str | None, work: Any) -> Any:
+    """Step 2: push while the worker thread hashes what changed since last seen and builds the
+    manifests of new bytes, in memory (it needs no DVC; hashlib releases the GIL and the push is
+    mostly kernel I/O, so this costs little wall time); then the refusals by sha256. Returns the
+    lock files to write (``recordlocks.Prepared``)."""
+    reg, state, result = run.reg, run.state, run.result
+    if work.done():
+        work.result()  # the lock step already failed: say so before anything is pushed
+    try:
+        if push:
+            result.pushed = run.repo.push([p.t.path for p in run.plans], remote=remote or reg.config.get("remote"))
+    finally:
+        done = work.result()
+    assert done is not None  # only a refusal during the checks stops the worker
+    lock_files, read_paths = done
+    state.read_paths |= read_paths
+    result.warnings += lock_files.warnings
+    # the md5 checks kept revoked objects out of the push; a tombstone naming only a sha256 (of a
+    # file, a folder, or one file in a folder) still stops the manifest and the channel
+    for p in run.plans:
+        refuse_upload(run.tombstones, p.t.path, sha256=p.fd.sha256, action="publish", hint=_REVOKED_HINT)
+        if p.directory is not None:
+            for e in p.manifest_entries:
+                refuse_upload(run.tombstones, f"{p.t.path}/{e.path}", sha256=e.sha256, action="publish", hint=_REVOKED_HINT)
+    return lock_files
+
+
+def _beside_the_push(run: _Run, planned: threading.Event, stop: Stop) -> tuple[Any, set[str]] | None:
+    """The worker thread: the lock step while the checks run, then, once they are done (``planned``),
+    the sha256 pass and the manifests while DVC pushes. Needs no DVC.
+
+    Its own memo connection (sqlite connections stay on their thread). The lock step comes first:
+    a folder or file that is also a raw input is read there, with md5, and is a memo hit after.
+    Returns the lock files and the paths whose bytes were read in this run; None when ``stop``
+    (a refusal) ended it early."""
     from dvc_pedata.publish.recordlocks import (
         prepare,  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
     )
 
-    reg, state, result = run.reg, run.state, run.result
-    folders = [p for p in run.plans if p.directory is not None]
-    misses = [p for p in run.plans if p.fd is None and p.directory is None]
-
-    def background() -> tuple[Any, list[Any], list[Any], set[Path]]:
-        # Its own memo connection (sqlite connections stay on their thread). The lock step first:
-        # a folder or file that is also a raw input is read there, with md5, and is a memo hit below.
-        with HashState(state.db_path) as st:
-            locks = prepare(reg, run.stages, st, run.current_lock)
-            folder_digests = [(p, hash_directory(p.directory, st)) for p in folders]
-            total = sum(p.info.size or 0 for p in misses)
-            with bar("sha256", total or None) as advance_bar:
-                hashed = [(p, st.hash_file(reg.root / p.t.path, progress=advance_bar)) for p in misses]
-            return locks, folder_digests, hashed, set(st.read_paths)
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        work = pool.submit(background)
-        try:
-            if push:
-                result.pushed = run.repo.push([p.t.path for p in run.plans], remote=remote or reg.config.get("remote"))
-        finally:
-            lock_files, folder_digests, hashed, read_paths = work.result()
-    state.read_paths |= read_paths
-    result.warnings += lock_files.warnings
-    run.locks = lock_files.state
+    reg = run.reg
     inline = int(reg.config.get("directory_inline_files", INLINE_LIMIT))
-    for p, (digests, cached) in folder_digests:
-        # files the lock step read in this run (a `dvc add`ed folder is also a raw input) count as read
-        folder = p.directory.folder.resolve()  # hash_many's keys: the folder resolved once, then each rel
-        read_now = {folder / r for r in p.directory.rels} & read_paths
-        cached = cached and not read_now
-        p.manifest, p.fd, p.cached, p.extra = finish_directory_manifest(
-            p.directory, digests, cached, root=reg.root, namespace=p.ns, name=p.t.name, git_commit=run.head,
-            licence=p.licence, inline_limit=inline, locks=run.locks,
-        )
-        # the md5 checks kept revoked objects out of the push; a tombstone naming the folder's or
-        # one file's sha256 still stops the manifest and the channel
-        refuse_upload(run.tombstones, p.t.path, sha256=p.fd.sha256, action="publish", hint=_REVOKED_HINT)
-        for e in p.directory.described:
-            refuse_upload(run.tombstones, f"{p.t.path}/{e.path}", sha256=digests[e.path].sha256, action="publish",
-                          hint=_REVOKED_HINT)
-        p.exists = reg.manifest_path(p.ns, p.t.name, p.fd.sha256).exists()
-    for p, (fd, cached) in hashed:
-        p.fd = fd
-        p.cached = cached and (reg.root / p.t.path).resolve() not in read_paths
-        # the md5 check above already kept revoked objects out of the push; a tombstone that
-        # names only the sha256 still stops the manifest and the channel
-        refuse_upload(run.tombstones, p.t.path, sha256=fd.sha256, action="publish", hint=_REVOKED_HINT)
-        p.exists = reg.manifest_path(p.ns, p.t.name, fd.sha256).exists()
-    for p in run.plans:
-        if p.manifest is None and not p.exists:
-            p.manifest, p.extra = build_manifest(
-                root=reg.root, namespace=p.ns, name=p.t.name, out=p.info, file_digest=p.fd,
-                meta=p.t.meta, git_commit=run.head, licence=p.licence, described=p.described, locks=run.locks,
+    with HashState(run.state.db_path) as st:
+        try:
+            lock_files = prepare(reg, run.stages, st, run.current_lock, stop=stop)
+        except Stopped:
+            return None
+        planned.wait()
+        if stop.is_set():
+            return None
+        misses = [p for p in run.plans if p.fd is None and p.directory is None]
+        for p in run.plans:
+            if p.directory is None:
+                continue
+            digests, cached = hash_directory(p.directory, st)
+            # files the lock step read in this run (a `dvc add`ed folder is also a raw input) count as read
+            folder = str(p.directory.folder.resolve())  # hash_many's keys: the folder resolved once, then each rel
+            cached = cached and not any(f"{folder}/{r}" in st.read_paths for r in p.directory.rels)
+            p.manifest, p.fd, p.cached, p.extra = finish_directory_manifest(
+                p.directory, digests, cached, root=reg.root, namespace=p.ns, name=p.t.name, git_commit=run.head,
+                licence=p.licence, inline_limit=inline, locks=lock_files.state,
             )
-    return lock_files
+            p.manifest_entries = [FileDigestAt(e.path, digests[e.path].sha256) for e in p.directory.described]
+        with bar("sha256", sum(p.info.size or 0 for p in misses) or None) as advance_bar:
+            for p in misses:
+                p.fd, cached = st.hash_file(reg.root / p.t.path, progress=advance_bar)
+                p.cached = cached and str((reg.root / p.t.path).resolve()) not in st.read_paths
+        for p in run.plans:
+            p.exists = p.exists or reg.manifest_path(p.ns, p.t.name, p.fd.sha256).exists()
+            if p.manifest is None and not p.exists:
+                p.manifest, p.extra = build_manifest(
+                    root=reg.root, namespace=p.ns, name=p.t.name, out=p.info, file_digest=p.fd,
+                    meta=p.t.meta, git_commit=run.head, licence=p.licence, described=p.described,
+                    locks=lock_files.state,
+                )
+        return lock_files, set(st.read_paths)
 
 
 def _write_manifests(run: _Run) -> dict[str, dict[str, dict[str, Any]]]:

@@ -118,11 +118,13 @@ def read_current(reg: Registry) -> CurrentLock:
     return CurrentLock(data, load_inputs_lock(data) if data is not None else None)
 
 
-def prepare(reg: Registry, stages: list[Any], state: Any, current: CurrentLock | None = None) -> Prepared:
+def prepare(reg: Registry, stages: list[Any], state: Any, current: CurrentLock | None = None,
+            stop: Any = None) -> Prepared:
     """The lock files as publish must record them (see the module docstring); nothing is written.
 
     Safe on any thread given its own ``state`` (a :class:`HashState` connection) and no DVC
-    repository: ``stages`` were read beforehand."""
+    repository: ``stages`` were read beforehand. ``stop``: a :class:`hashing.Stop` that gives the
+    raw inputs' hash pass up (raises :class:`hashing.Stopped`)."""
     current = current if current is not None else read_current(reg)
     files: dict[str, bytes] = {}
     warnings: list[str] = []
@@ -130,7 +132,7 @@ def prepare(reg: Registry, stages: list[Any], state: Any, current: CurrentLock |
     doc: dict[str, Any] | None = None
     try:
         doc = build_inputs_lock(reg, stages, reg.config.get("remote"), current.doc,
-                                hasher=lambda root, rels: state.hash_many(root, rels, md5=True, label="inputs")[0])
+                                hasher=lambda root, rels: state.hash_many(root, rels, md5=True, label="inputs", stop=stop)[0])
     except NotFoundError as exc:
         warnings.append(f"{INPUTS_LOCK} not updated: {exc.message}")
     else:
