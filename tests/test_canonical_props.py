@@ -7,6 +7,7 @@ slip through as a different, still-valid document.
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -58,6 +59,12 @@ def test_canonical_bytes_survive_the_file_form_and_reparsing(value):
     # What is on disk is the pretty form; reading it back must give the same identity.
     canon = canonical_bytes(value)
     assert canonical_bytes(loads_strict(pretty_bytes(value))) == canon
+
+
+@given(json_values)
+def test_the_file_form_is_exactly_json_dumps_indent_2_sorted(value):
+    # pretty_bytes writes container by container (memory); the bytes must be the standard library's
+    assert pretty_bytes(value) == (json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
 def test_rfc8785_number_and_string_forms():

@@ -41,6 +41,20 @@ def git_bytes(root: Path | str, *args: str, input: bytes | None = None, check: b
     return proc.stdout
 
 
+def git_concurrently(root: Path | str, *argvs: Sequence[str]) -> list[bytes]:
+    """Run several read-only git commands at once (each ``git -C root argv...``); their stdouts
+    in order. Two walks of a large work tree cost the longer one, not the sum."""
+    procs = [subprocess.Popen(["git", "-C", str(root), *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
+             for argv in argvs]
+    outs = [p.communicate() for p in procs]
+    for argv, p, (_out, err) in zip(argvs, procs, outs, strict=True):
+        if p.returncode != 0:
+            msg = err.decode("utf-8", "replace").strip().splitlines()
+            first = next((m for m in msg if m.startswith(("fatal", "error"))), msg[0] if msg else "")
+            raise GitError(f"git {argv[0]} failed: {first or 'exit ' + str(p.returncode)}")
+    return [out for out, _err in outs]
+
+
 def toplevel(start: Path | str) -> Path:
     try:
         return Path(git(start, "rev-parse", "--show-toplevel"))

@@ -215,9 +215,10 @@ class HashState:
                 fresh = _hash_on_threads(base, todo, md5, advance)
         for rel, fd, _st in fresh:
             out[rel] = fd
-            self._seen[f"{base}/{rel}"] = fd
+            key = f"{base}/{rel}"  # one string for both maps (50,000 files: 6 MB each)
+            self._seen[key] = fd
+            self.read_paths.add(key)
         self.record_many(Path(base), fresh)
-        self.read_paths.update(f"{base}/{rel}" for rel in todo)
         return out, todo
 
     def lookup_many(self, folder: Path, rels: list[str]) -> dict[str, FileDigest]:
@@ -333,8 +334,8 @@ def hash_in_child(base: str, rels: list[str], md5: bool, advance: Progress | Non
         with proc.stdin:
             proc.stdin.write(json.dumps({"base": base, "rels": rels, "md5": md5}).encode())
         for line in proc.stdout:
-            rel, sha, size, md5_hex, ino, mtime_ns, st_size = json.loads(line)
-            fresh.append((rel, FileDigest(sha, size, md5_hex), (ino, mtime_ns, st_size)))
+            i, sha, size, md5_hex, ino, mtime_ns, st_size = json.loads(line)
+            fresh.append((rels[i], FileDigest(sha, size, md5_hex), (ino, mtime_ns, st_size)))
             if advance is not None:
                 advance(size)
     except (OSError, ValueError):
@@ -351,19 +352,20 @@ def hash_in_child(base: str, rels: list[str], md5: bool, advance: Progress | Non
 
 
 def _child() -> None:
-    """The child of :func:`hash_in_child`: one JSON request on stdin, one JSON line per file out."""
+    """The child of :func:`hash_in_child`: one JSON request on stdin, one JSON line per file out
+    (its index in the request, so the caller keeps its own strings)."""
     import json
     import sys
 
     req = json.loads(sys.stdin.buffer.read())
     base, md5 = req["base"], bool(req["md5"])
     out = sys.stdout
-    for rel in req["rels"]:
+    for i, rel in enumerate(req["rels"]):
         path = f"{base}/{rel}"
         try:
             st = os.stat(path)
             fd = hash_file(path, md5=md5)
         except OSError:
             sys.exit(1)  # the caller hashes in its own process and reports the error itself
-        out.write(json.dumps([rel, fd.sha256, fd.size, fd.md5, st.st_ino, st.st_mtime_ns, st.st_size]) + "\n")
+        out.write(json.dumps([i, fd.sha256, fd.size, fd.md5, st.st_ino, st.st_mtime_ns, st.st_size]) + "\n")
     out.flush()

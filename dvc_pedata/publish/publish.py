@@ -327,7 +327,7 @@ def _beside_the_push(run: _Run, planned: threading.Event, stop: Stop) -> tuple[A
                     meta=p.t.meta, git_commit=run.head, licence=p.licence, described=p.described,
                     locks=lock_files.state,
                 )
-        return lock_files, set(st.read_paths)
+        return lock_files, st.read_paths
 
 
 def _write_manifests(run: _Run) -> dict[str, dict[str, dict[str, Any]]]:

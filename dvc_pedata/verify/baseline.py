@@ -21,16 +21,46 @@ from dvc_pedata.base import gitio
 from dvc_pedata.errors import PedataError
 from dvc_pedata.model import layout
 from dvc_pedata.model.documents import Release, Tombstone
-from dvc_pedata.trust.judge import release_change_problem, tagged_release
+from dvc_pedata.model.uri import tag_name
+from dvc_pedata.trust.judge import release_change_problem
 from dvc_pedata.verify.tombstones import FIXED
 
 
 def _tagged(ctx: Any) -> None:
-    for rel, r in sorted(ctx.releases.items()):
-        found = tagged_release(ctx.reg.root, rel, r.namespace, r.version)
-        if found is None or found[1] is None:
-            continue  # untagged, or the tag names a commit without the file: checks/releases.py says so
-        problem = release_change_problem(found[1], r, f"tag {found[0]}")
+    """Each tagged release against the file at its tag's commit: every tag peeled in one
+    ``for-each-ref``, every file read in one ``cat-file --batch`` (two processes per release
+    were half a second of a pull request's verify at 100 releases)."""
+    root = ctx.reg.root
+    fmt = "%(refname:strip=2)%00%(objecttype)%00%(objectname)%00%(*objecttype)%00%(*objectname)"
+    commits: dict[str, str] = {}
+    for line in gitio.git(root, "for-each-ref", f"--format={fmt}", "refs/tags", check=False).splitlines():
+        name, otype, obj, ptype, peeled = (line.split("\0") + ["", "", "", ""])[:5]
+        if otype == "commit":
+            commits[name] = obj  # lightweight
+        elif ptype == "commit":
+            commits[name] = peeled  # annotated, on a commit
+        elif otype == "tag":  # a tag of a tag: let git peel it all the way, as a reader would
+            commit = gitio.git(root, "rev-parse", "--verify", "-q", f"refs/tags/{name}^{{commit}}", check=False)
+            if commit:
+                commits[name] = commit
+    wanted: dict[str, tuple[str, str]] = {}  # rel -> (tag, commit)
+    for rel, r in ctx.releases.items():
+        try:
+            name = tag_name(r.namespace, r.version)
+        except PedataError:
+            continue
+        if name in commits:
+            wanted[rel] = (name, commits[name])
+    blobs = dict(gitio.batch_read(root, [f"{c}:{rel}" for rel, (_n, c) in sorted(wanted.items())]))
+    for rel, (name, commit) in sorted(wanted.items()):
+        data = blobs.get(f"{commit}:{rel}")
+        if data is None:
+            continue  # the tag names a commit without the file: checks/releases.py says so
+        try:
+            tagged = Release.from_bytes(data, f"{rel} at tag {name}")
+        except PedataError:
+            continue  # unreadable at the tag: checks/releases.py says so
+        problem = release_change_problem(tagged, ctx.releases[rel], f"tag {name}")
         if problem:
             ctx.violation(rel, problem)
 

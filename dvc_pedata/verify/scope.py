@@ -118,8 +118,11 @@ class Scope:
 def changed_paths(root: Path, base: str, dirs: tuple[str, ...]) -> set[str]:
     """Paths under ``dirs`` that differ between ``base`` and the work tree, plus untracked ones."""
     # --relative: paths relative to the registry (which may sit below the git top level), like ls-files'
-    diff = gitio.git_bytes(root, "diff", "--relative", "--no-renames", "--name-only", "-z", base, "--", *dirs)
-    others = gitio.git_bytes(root, "ls-files", "--others", "-z", "--", *dirs)
+    diff, others = gitio.git_concurrently(
+        root,
+        ["diff", "--relative", "--no-renames", "--name-only", "-z", base, "--", *dirs],
+        ["ls-files", "--others", "-z", "--", *dirs],
+    )
     out = set()
     for raw in (diff + others).split(b"\0"):
         if raw:
