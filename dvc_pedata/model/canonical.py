@@ -99,7 +99,7 @@ def pretty_bytes(obj: Any) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-_CONTAINERS = (dict, list, tuple)
+_NESTING = (dict, list, tuple)  # what pretty_bytes writes container by container
 
 
 def _dumps(obj: Any) -> str:
@@ -109,8 +109,8 @@ def _dumps(obj: Any) -> str:
 def _write_pretty(buf: io.StringIO, obj: Any, newline: str) -> None:
     """Write ``obj`` pretty at the indent ``newline`` carries (a newline, then the spaces)."""
     t = type(obj)
-    if t is dict and not any(type(v) in _CONTAINERS for v in obj.values()) or (
-            (t is list or t is tuple) and not any(type(v) in _CONTAINERS for v in obj)):
+    if t is dict and not any(type(v) in _NESTING for v in obj.values()) or (
+            (t is list or t is tuple) and not any(type(v) in _NESTING for v in obj)):
         buf.write(_dumps(obj).replace("\n", newline))  # flat: one call (most entries of a listing)
     elif t is dict and all(type(k) is str for k in obj):
         inner = newline + "  "
