@@ -529,3 +529,18 @@ def test_manifests_from_before_field_lists_still_load_and_verify(git_repo, tmp_p
     assert cols["added"] == [] and cols["removed"] == [] and cols["complete"] is False
     text = run_pedata("diff", f"pedata://us/wide@sha256:{sha}", "pedata://us/wide@latest", cwd=repo).stdout
     assert "! a manifest lists only its first columns" in text
+
+
+def test_the_library_publishes_a_registry_from_another_working_folder(registry, tmp_path, monkeypatch):
+    # DVC's dvcfile.relpath is relative to the current folder: publish once pushed
+    # '<registry>/<cwd-relative path>/dvc.yaml' (no such file) and recorded that path as the producer's
+    from dvc_pedata.publish.publish import publish
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = publish(root=registry)
+    assert result.pushed > 0 and result.artifacts
+    for a in result.artifacts:
+        manifest = json.loads((registry / a.manifest).read_text())
+        assert manifest["producer"]["dvcfile"] == "dvc.yaml", manifest["producer"]

@@ -185,6 +185,11 @@ class DvcRepo:
                 }
         return out
 
+    def _in_repo(self, path: str) -> str:
+        """``path`` relative to the repository, posix (DVC's ``dvcfile.relpath`` is relative to the
+        current folder, which a library caller's need not be)."""
+        return Path(self.repo.fs.relpath(path, self.repo.root_dir)).as_posix()
+
     def _outs_at(self, path: str) -> list[Any]:
         """The outputs at exactly ``path``, as ``repo.find_outs_by_path`` finds them but without the
         outs graph it builds first (networkx, 12 MB of a publish's memory; ``dvc push`` never
@@ -229,7 +234,7 @@ class DvcRepo:
             md5=out.hash_info.value if out.hash_info else None,
             size=out.meta.size if out.meta else None,
             is_dir=bool(out.hash_info and out.hash_info.isdir),
-            dvcfile=Path(stage.dvcfile.relpath).as_posix(),
+            dvcfile=self._in_repo(stage.dvcfile.path),
             stage=stage.name if is_pipeline else None,
             cmd=stage.cmd if is_pipeline else None,
             deps=sorted(deps, key=lambda d: d["path"]),
@@ -273,7 +278,7 @@ class DvcRepo:
             return abs_path  # DVC phrases the error
         if len(stage.outs) != 1:
             return abs_path
-        dvcfile = str(self.root / Path(stage.dvcfile.relpath))
+        dvcfile = str(self.root / self._in_repo(stage.dvcfile.path))
         name = getattr(stage, "name", None)
         return f"{dvcfile}:{name}" if name and dvcfile.endswith((".yaml", ".yml")) else dvcfile
 
