@@ -673,7 +673,7 @@ def s3_registry(work: Path, data: Path) -> tuple[Path, dict[str, str], object]:
     reg = work / "s3-origin"
     reg.mkdir()
     sh(["git", "init", "-q", "-b", "main"], reg)
-    pedata("init", "-n", "us", cwd=reg, env={"PEDATA_STORAGE_DIR": str(work / "unused")})
+    pedata("init", "-n", "us", "--remote", str(work / "unused"), cwd=reg)  # declared in .dvc/config, replaced below
     sh([DVC, "remote", "remove", "storage"], reg)
     remote.configure(reg, "storage", default=True)
     shutil.copyfile(data, reg / "big.parquet")
