@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dvc_pedata.errors import DocumentError, PedataError
+from dvc_pedata.model import canonical
 from dvc_pedata.model.canonical import canonical_bytes, digest, loads_strict, pretty_bytes
 from dvc_pedata.model.documents import Channel, new_body
 from dvc_pedata.trust.keys import Signer
@@ -63,8 +64,15 @@ def test_canonical_bytes_survive_the_file_form_and_reparsing(value):
 
 @given(json_values)
 def test_the_file_form_is_exactly_json_dumps_indent_2_sorted(value):
-    # pretty_bytes writes container by container (memory); the bytes must be the standard library's
-    assert pretty_bytes(value) == (json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+    # pretty_bytes writes long containers item by item (memory); the bytes must be the standard
+    # library's on both paths: as is, and with every container counted long
+    expected = (json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+    assert pretty_bytes(value) == expected
+    saved, canonical._LONG = canonical._LONG, 0
+    try:
+        assert pretty_bytes(value) == expected
+    finally:
+        canonical._LONG = saved
 
 
 def test_rfc8785_number_and_string_forms():

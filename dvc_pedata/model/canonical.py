@@ -93,10 +93,27 @@ def pretty_bytes(obj: Any) -> bytes:
     standard library builds a list of every token first, 40 MB for the 50,000-entry listing of a
     folder, held while ``dvc push`` runs beside it.
     """
+    if not _has_long_container(obj):  # every document but a folder's listing or inputs lock: json.dumps itself
+        return (_dumps(obj) + "\n").encode("utf-8")
     buf = io.StringIO()
     _write_pretty(buf, obj, "\n")
     buf.write("\n")
     return buf.getvalue().encode("utf-8")
+
+
+_LONG = 256  # a container with more items than this is written item by item
+
+
+def _has_long_container(obj: Any) -> bool:
+    stack = [obj]
+    while stack:
+        node = stack.pop()
+        t = type(node)
+        if t is dict or t is list or t is tuple:
+            if len(node) > _LONG:
+                return True
+            stack.extend(v for v in (node.values() if t is dict else node) if type(v) in _NESTING)
+    return False
 
 
 _NESTING = (dict, list, tuple)  # what pretty_bytes writes container by container
