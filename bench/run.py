@@ -531,16 +531,17 @@ def cpu_note(*labels: str) -> str:
 
 def _folder_projects(work: Path, folder: Path, i: int) -> tuple[Path, Path]:
     """A plain DVC project and a pedata registry, each with ``folder`` copied in and ``dvc add``-ed."""
-    d = work / f"fdvc-{i}"
+    files = sum(1 for _ in folder.rglob("*.bin"))
+    d = work / f"fdvc-{files}-{i}"  # per folder size: the last registry of a size stays for the get rows
     d.mkdir()
     sh(["git", "init", "-q", "-b", "main"], d)
     sh([DVC, "init", "-q"], d)
-    sh([DVC, "remote", "add", "-d", "storage", str(work / f"fdvc-storage-{i}")], d)
-    r = work / f"freg-{i}"
+    sh([DVC, "remote", "add", "-d", "storage", str(work / f"fdvc-storage-{files}-{i}")], d)
+    r = work / f"freg-{files}-{i}"
     r.mkdir()
     sh(["git", "init", "-q", "-b", "main"], r)
     # clones pull and get the folder: the remote is the shared folder (init's default is machine-local)
-    pedata("init", "-n", "us", "--remote", str(work / f"freg-storage-{i}"), cwd=r)
+    pedata("init", "-n", "us", "--remote", str(work / f"freg-storage-{files}-{i}"), cwd=r)
     (r / "dvc.yaml").write_text(DVC_YAML_FOLDER)
     for p in (d, r):
         shutil.copytree(folder, p / "areas")
@@ -625,6 +626,7 @@ def row_folder(rep: Report, work: Path, files: int, reps: int) -> None:
     rep.add(Row(f"peak RSS, folder get vs dvc pull ({label})", "get", "dvc pull",
                 [m / mib for m in get_rss], [m / mib for m in pull_rss], "<= 1.5x", lambda a, b: a <= 1.5 * b, unit="MiB"))
     shutil.rmtree(last[0])
+    shutil.rmtree(last[1])
     shutil.rmtree(folder)
 
 
