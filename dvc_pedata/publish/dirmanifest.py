@@ -41,12 +41,6 @@ if TYPE_CHECKING:
 INLINE_LIMIT = 1000  # more files than this: the listing goes to its own content-addressed file
 
 
-def _hash_all(root: Path, rels: list[str], state: HashState) -> tuple[dict[str, FileDigest], bool]:
-    """sha256 of every file (memoised ones cost a stat, the rest hashed on every core); all memoised?"""
-    out, read = state.hash_many(root, rels)
-    return out, not read
-
-
 def _layouts(folder: Path, entries: list[FileEntry], meta: dict[str, Any]) -> tuple[list[FileEntry], list[dict[str, Any]]]:
     """Describe every file from its metadata and group files by (format, schema fingerprint)."""
     from dvc_pedata.publish.manifests import (  # lazy: pyarrow/h5py; only the paths that read payloads pay for them
@@ -127,7 +121,8 @@ def hash_directory(plan: DirectoryPlan, state: HashState) -> tuple[dict[str, Fil
 
     ``pedata publish`` runs it while ``dvc push`` sends the same files, as it does for single files.
     """
-    return _hash_all(plan.folder, plan.rels, state)
+    out, read = state.hash_many(plan.folder, plan.rels)
+    return out, not read
 
 
 def finish_directory_manifest(
@@ -194,6 +189,6 @@ def build_directory_manifest(
     publish's :func:`manifest.read_locks` (read again when None).
     """
     plan = plan_directory(repo, root, out, meta)
-    digests, cached = _hash_all(plan.folder, plan.rels, state)
+    digests, cached = hash_directory(plan, state)
     return finish_directory_manifest(plan, digests, cached, root=root, namespace=namespace, name=name,
                                      git_commit=git_commit, licence=licence, inline_limit=inline_limit, locks=locks)

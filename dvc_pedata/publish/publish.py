@@ -146,7 +146,6 @@ class _Run:
     repo: Any
     state: HashState
     head: str | None
-    locks: Any  # LockState: the locks as `pedata lock` would write them
     tombstones: RevokedIndex
     result: PublishResult
     plans: list[_Plan] = field(default_factory=list)
@@ -193,7 +192,7 @@ def publish(
                 f"{', '.join(dirty)} differ from the last commit ({(head or 'none')[:10]}), which the manifests name as the "
                 "recipe that built these bytes (producer.git_commit); commit the pipeline before publishing"
             )
-        run = _Run(reg, repo, state, head, None, RevokedIndex(reg), result, stages=stages, current_lock=current_lock)
+        run = _Run(reg, repo, state, head, RevokedIndex(reg), result, stages=stages, current_lock=current_lock)
         # The worker thread starts on the locks (the raw inputs' hashes) while the checks run, and
         # goes on with the sha256 pass and the manifests while the push runs (_beside_the_push).
         with ThreadPoolExecutor(max_workers=1) as pool:
