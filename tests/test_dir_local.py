@@ -593,3 +593,43 @@ def test_certify_refuses_a_folder_whose_file_list_is_not_committed(tmp_path):
     run(["git", "commit", "-q", "-m", "the file list"], cwd=reg.origin)
     assert run_pedata("certify", "uk", "2.0.0", "--sign", "alice", cwd=reg.origin, env=reg.env).ok
 
+
+
+def test_a_folder_changed_since_dvc_recorded_it_is_refused_and_nothing_is_written(tmp_path):
+    """publish compares the folder's bytes (their md5) with DVC's listing while the push runs: a
+    changed, deleted or extra file is refused before any write; a file .dvcignore hides is not."""
+    reg = make_registry(tmp_path, constituencies=4, districts=2)
+    first = reg.publish()["artifacts"][0]
+    folder = reg.origin / "local_areas"
+
+    def snapshot():
+        return (run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=reg.origin).stdout,
+                sorted(p.name for p in (reg.origin / "manifests/uk/local_areas").iterdir()))
+
+    def restore():
+        run([*dvc_cmd(), "checkout", "-q", "--force", "local_areas"], cwd=reg.origin)
+
+    target = folder / "constituency" / "E14000001.h5"
+    cases = {
+        "changed": lambda: shutil.copyfile(folder / "constituency" / "E14000000.h5", target),  # valid HDF5, other bytes
+        "deleted": target.unlink,
+        "extra": lambda: (folder / "district" / "new.h5").write_bytes(b"not recorded"),
+    }
+    for why, change in cases.items():
+        change()
+        before = snapshot()
+        res = run_pedata("publish", "local_areas", cwd=reg.origin, env=reg.env)
+        assert_one_line_error(res, "local_areas is modified since dvc.lock was written: run 'dvc repro' or 'dvc commit' first")
+        assert snapshot() == before, why  # no lock, manifest, listing or channel written
+        restore()
+        extra = folder / "district" / "new.h5"
+        if extra.exists():
+            extra.unlink()
+
+    # a file DVC ignores is not part of the folder: the same bytes publish again, nothing changes
+    (reg.origin / ".dvcignore").write_text("*.tmp\n")
+    run(["git", "add", ".dvcignore"], cwd=reg.origin)
+    run(["git", "commit", "-q", "-m", "ignore scratch files"], cwd=reg.origin)
+    (folder / "district" / "scratch.tmp").write_bytes(b"scratch")
+    again = reg.publish()["artifacts"][0]
+    assert again["sha256"] == first["sha256"] and not again["manifest_created"]

@@ -39,6 +39,7 @@ class OutInfo:
     deps: list[dict[str, Any]] = field(default_factory=list)
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    hash_name: str = "md5"  # DVC 3's plain md5; "md5-dos2unix" for a DVC 2.x record (text files normalised)
 
 
 def _quiet_dvc() -> None:
@@ -240,6 +241,7 @@ class DvcRepo:
             deps=sorted(deps, key=lambda d: d["path"]),
             params=params,
             meta=dict(out.meta and getattr(out, "annot", None) and out.annot.meta or {}),
+            hash_name=(out.hash_info.name if out.hash_info and out.hash_info.name else "md5"),
         )
 
     def workspace_status(self, path: str) -> str | None:
