@@ -320,7 +320,7 @@ def hash_in_child(base: str, rels: list[str], md5: bool, advance: Progress | Non
     code = f"import sys; sys.path.insert(0, {package_root!r}); from dvc_pedata.base.hashing import _child; _child()"
     try:
         proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL)
+                                stderr=subprocess.DEVNULL, encoding="utf-8")
     except OSError:
         return None
     assert proc.stdin is not None and proc.stdout is not None
@@ -332,13 +332,14 @@ def hash_in_child(base: str, rels: list[str], md5: bool, advance: Progress | Non
     fresh: list[tuple[str, FileDigest, Stat]] = []
     try:
         with proc.stdin:
-            proc.stdin.write(json.dumps({"base": base, "rels": rels, "md5": md5}).encode())
-        for line in proc.stdout:
-            i, sha, size, md5_hex, ino, mtime_ns, st_size = json.loads(line)
-            fresh.append((rels[i], FileDigest(sha, size, md5_hex), (ino, mtime_ns, st_size)))
+            proc.stdin.write(json.dumps({"base": base, "rels": rels, "md5": md5}))
+        for line in proc.stdout:  # split, not json.loads: 50,000 lines cost 0.45 s of this thread as JSON
+            i, sha, size, md5_hex, ino, mtime_ns, st_size = line.split()
+            fresh.append((rels[int(i)], FileDigest(sha, int(size), None if md5_hex == "-" else md5_hex),
+                          (int(ino), int(mtime_ns), int(st_size))))
             if advance is not None:
-                advance(size)
-    except (OSError, ValueError):
+                advance(int(size))
+    except (OSError, ValueError, IndexError):  # a line that is not the protocol: hash here instead
         proc.kill()
         fresh = []
     finally:
@@ -352,8 +353,9 @@ def hash_in_child(base: str, rels: list[str], md5: bool, advance: Progress | Non
 
 
 def _child() -> None:
-    """The child of :func:`hash_in_child`: one JSON request on stdin, one JSON line per file out
-    (its index in the request, so the caller keeps its own strings)."""
+    """The child of :func:`hash_in_child`: one JSON request on stdin, one line per file out: its
+    index in the request (so the caller keeps its own strings), sha256, size, md5 (``-`` when not
+    asked), inode, mtime_ns and size as stat'ed before the read, separated by spaces."""
     import json
     import sys
 
@@ -367,5 +369,5 @@ def _child() -> None:
             fd = hash_file(path, md5=md5)
         except OSError:
             sys.exit(1)  # the caller hashes in its own process and reports the error itself
-        out.write(json.dumps([i, fd.sha256, fd.size, fd.md5, st.st_ino, st.st_mtime_ns, st.st_size]) + "\n")
+        out.write(f"{i} {fd.sha256} {fd.size} {fd.md5 or '-'} {st.st_ino} {st.st_mtime_ns} {st.st_size}\n")
     out.flush()

@@ -6,6 +6,7 @@ reformatting a document does not change its identity, while any change to its co
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -123,13 +124,24 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
 
 
+@functools.lru_cache(maxsize=64)
+def _flat_encoder(inner: str) -> json.JSONEncoder:
+    """json.dumps's own C encoder, its items separated by a line break at the indent ``inner``."""
+    return json.JSONEncoder(sort_keys=True, ensure_ascii=False, allow_nan=False, separators=("," + inner, ": "))
+
+
 def _write_pretty(buf: io.StringIO, obj: Any, newline: str) -> None:
     """Write ``obj`` pretty at the indent ``newline`` carries (a newline, then the spaces)."""
     t = type(obj)
-    if t is dict and not any(type(v) in _NESTING for v in obj.values()) or (
-            (t is list or t is tuple) and not any(type(v) in _NESTING for v in obj)):
-        buf.write(_dumps(obj).replace("\n", newline))  # flat: one call (most entries of a listing)
-    elif t is dict and all(type(k) is str for k in obj):
+    if obj and (t is dict and all(type(k) is str for k in obj) and not any(type(v) in _NESTING for v in obj.values())
+                or (t is list or t is tuple) and not any(type(v) in _NESTING for v in obj)):
+        # flat (most entries of a listing): with ``indent`` json.dumps takes its pure-Python
+        # encoder; the C encoder takes any item separator, and a flat container's pretty form is
+        # its items joined by ",<newline>" between an opening and a closing line
+        inner = newline + "  "
+        body = _flat_encoder(inner).encode(obj)
+        buf.write(body[0] + inner + body[1:-1] + newline + body[-1])
+    elif t is dict and obj and all(type(k) is str for k in obj):
         inner = newline + "  "
         sep = "{" + inner
         for key in sorted(obj):

@@ -110,7 +110,7 @@ class _Plan:
     exists: bool = False  # a manifest for these bytes is already in the registry (kept as it is)
     described: tuple[str, str, dict[str, Any]] | None = None
     directory: Any = None  # dirmanifest.DirectoryPlan of a folder out: described; hashed while the push runs
-    manifest_entries: list[FileDigestAt] = field(default_factory=list)  # a folder's files with their sha256
+    revoked_files: list[FileDigestAt] = field(default_factory=list)  # a folder's files whose sha256 is revoked
     workspace: str | None = None  # a folder against DVC's listing, once hashed: "modified", "ask DVC" or None
 
 
@@ -304,9 +304,8 @@ def _push(run: _Run, push: bool, remote: str | None, work: Any) -> Any:
     # file, a folder, or one file in a folder) still stops the manifest and the channel
     for p in run.plans:
         refuse_upload(run.tombstones, p.t.path, sha256=p.fd.sha256, action="publish", hint=_REVOKED_HINT)
-        if p.directory is not None:
-            for e in p.manifest_entries:
-                refuse_upload(run.tombstones, f"{p.t.path}/{e.path}", sha256=e.sha256, action="publish", hint=_REVOKED_HINT)
+        for e in p.revoked_files:  # a folder's, found by the worker (it holds the digests)
+            refuse_upload(run.tombstones, f"{p.t.path}/{e.path}", sha256=e.sha256, action="publish", hint=_REVOKED_HINT)
     return lock_files
 
 
@@ -347,7 +346,9 @@ def _beside_the_push(run: _Run, planned: threading.Event, stop: Stop) -> tuple[A
                 p.directory, digests, cached, root=reg.root, namespace=p.ns, name=p.t.name, git_commit=run.head,
                 licence=p.licence, inline_limit=inline, locks=lock_files.state,
             )
-            p.manifest_entries = [FileDigestAt(e.path, digests[e.path].sha256) for e in p.directory.described]
+            p.revoked_files = [FileDigestAt(e.path, digests[e.path].sha256) for e in p.directory.described
+                               if run.tombstones.find(sha256=digests[e.path].sha256)]  # read-only, loaded up front
+            p.directory = None  # 50,000 described entries need not live through the rest of the push
         with bar("sha256", sum(p.info.size or 0 for p in misses) or None) as advance_bar:
             for p in misses:
                 p.fd, cached = st.hash_file(reg.root / p.t.path, progress=advance_bar)
