@@ -7,6 +7,7 @@ slip through as a different, still-valid document.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 
@@ -19,6 +20,7 @@ from dvc_pedata.errors import DocumentError, PedataError
 from dvc_pedata.model import canonical
 from dvc_pedata.model.canonical import canonical_bytes, digest, loads_strict, pretty_bytes
 from dvc_pedata.model.documents import Channel, new_body
+from dvc_pedata.model.merkle import FileEntry, directory_digest, identity_list, listing_documents
 from dvc_pedata.trust.keys import Signer
 from dvc_pedata.trust.signing import sign, valid_keyids
 
@@ -161,3 +163,37 @@ def test_an_integer_beyond_the_exact_range_is_a_document_error_however_long(text
     with pytest.raises(DocumentError, match="outside the exact JSON range"):
         loads_strict(text)
 
+
+
+file_entries = st.lists(
+    st.builds(
+        FileEntry,
+        path=st.text(min_size=1, max_size=12),
+        sha256=st.text(alphabet="0123456789abcdef", min_size=64, max_size=64),
+        size=st.integers(min_value=0, max_value=2**60),
+        md5=st.none() | st.text(alphabet="0123456789abcdef", min_size=32, max_size=32),
+        layout=st.none() | st.integers(min_value=0, max_value=2**60),
+        rows=st.none() | st.integers(min_value=-(2**60), max_value=2**60) | st.booleans(),
+    ),
+    max_size=6,
+)
+
+
+@given(file_entries)
+def test_a_listing_written_entry_by_entry_is_the_generic_documents_byte_for_byte(entries):
+    # a folder's listing and Merkle digest skip the dict per file; the bytes must not change
+    listing = [e.to_json() for e in entries]
+    try:
+        expected = (digest(listing), pretty_bytes(listing))
+    except DocumentError:
+        with pytest.raises(DocumentError):
+            listing_documents(entries)
+    else:
+        assert listing_documents(entries) == expected
+    try:
+        expected_id = hashlib.sha256(canonical_bytes(identity_list(entries))).hexdigest()
+    except DocumentError:
+        with pytest.raises(DocumentError):
+            directory_digest(entries)
+    else:
+        assert directory_digest(entries) == expected_id

@@ -10,10 +10,11 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from dvc_pedata.errors import InvalidNameError, UsageError
+from dvc_pedata.errors import IntegrityError, InvalidNameError, UsageError
 from dvc_pedata.model import layout
 from dvc_pedata.model.canonical import pretty_bytes
 from dvc_pedata.model.documents import STATUSES, Channel, Pin, Release, Root, new_body, status_rank
+from dvc_pedata.model.merkle import FileEntry, check_entries
 from dvc_pedata.model.uri import parse, parse_release_ref
 from dvc_pedata.trust.keys import Signer
 from dvc_pedata.trust.signing import check_threshold, sign
@@ -120,3 +121,15 @@ def test_a_scoped_role_does_not_sign_for_another_namespace():
     problems = check_threshold(ch, root, "promoter", "us")
     assert problems[0] == "signed by 0 of 1 required promoter keys"
     assert "scoped to [uk], not namespace 'us'" in problems[1]
+
+
+@pytest.mark.parametrize(("paths", "clash"), [
+    (["a/b", "a"], "a"),
+    (["x/y/z.h5", "x/y"], "x/y"),
+    (["d/e/f", "d/e/g", "d/e"], "d/e"),
+])
+def test_a_listing_naming_a_path_as_file_and_folder_is_refused(paths, clash):
+    entries = [FileEntry(p, "0" * 64, 1) for p in paths]
+    with pytest.raises(IntegrityError, match=f"'{clash}' is listed both as a file and as a folder"):
+        check_entries(entries, "listing")
+    check_entries([FileEntry(p, "0" * 64, 1) for p in paths if p != clash], "listing")  # without it: fine

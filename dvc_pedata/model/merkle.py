@@ -17,10 +17,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 from dvc_pedata.errors import IntegrityError
-from dvc_pedata.model.canonical import canonical_bytes
+from dvc_pedata.model.canonical import _EXACT, canonical_bytes, digest, pretty_bytes
 from dvc_pedata.model.names import check_sha256
 from dvc_pedata.model.uri import check_inner_path
 
@@ -64,7 +65,64 @@ def identity_list(entries: Iterable[FileEntry]) -> list[dict[str, Any]]:
 
 def directory_digest(entries: Iterable[FileEntry]) -> str:
     """sha256 of the canonical JSON of the sorted ``{path, sha256, size}`` list."""
-    return hashlib.sha256(canonical_bytes(identity_list(entries))).hexdigest()
+    ordered = sorted(entries, key=lambda e: e.path)
+    fast = _identity_bytes(ordered)
+    return hashlib.sha256(fast if fast is not None else canonical_bytes(identity_list(ordered))).hexdigest()
+
+
+# Entry by entry, without a dict per file: at 50,000 files the dicts and the generic serialiser
+# cost 0.5 s and 40 MB, held beside ``dvc push``. Only for the plain field types the documents
+# hold (a str path, hex digests, exact ints, None); anything else takes the generic path, and a
+# property test checks both give the same bytes. json's C string encoder escapes exactly as
+# RFC 8785 does (``"``, ``\\``, control characters, lowercase ``\u00xx``).
+_quote = encode_basestring
+
+
+def _int(value: Any) -> bool:
+    return type(value) is int and -_EXACT <= value <= _EXACT
+
+
+def _identity_bytes(ordered: list[FileEntry]) -> bytes | None:
+    """The canonical JSON of :func:`identity_list` for ``ordered`` (sorted), or None: generic path."""
+    try:
+        if not all(type(e.path) is str and type(e.sha256) is str and _int(e.size) for e in ordered):
+            return None
+        text = ",".join(f'{{"path":{_quote(e.path)},"sha256":{_quote(e.sha256)},"size":{e.size}}}' for e in ordered)
+        return f"[{text}]".encode()
+    except UnicodeEncodeError:
+        return None  # a lone surrogate: the generic path phrases the error
+
+
+def listing_documents(entries: list[FileEntry]) -> tuple[str, bytes]:
+    """(sha256 of the canonical JSON, the pretty file form) of ``[e.to_json() for e in entries]``:
+    the bytes :func:`canonical.digest` and :func:`canonical.pretty_bytes` give, written entry by
+    entry (a folder's listing companion at 50,000 files)."""
+    plain = all(type(e.path) is str and type(e.sha256) is str and _int(e.size)
+                and (e.md5 is None or type(e.md5) is str) and (e.layout is None or _int(e.layout))
+                and (e.rows is None or _int(e.rows)) for e in entries)
+    if plain and entries:
+        try:
+            canon, pretty = [], []
+            for e in entries:
+                md5 = "null" if e.md5 is None else _quote(e.md5)
+                path, sha = _quote(e.path), _quote(e.sha256)
+                # keys sorted: layout, md5, path, rows, sha256, size (RFC 8785 and sort_keys agree on ASCII)
+                c = "" if e.layout is None else f'"layout":{e.layout},'
+                p = "" if e.layout is None else f'\n    "layout": {e.layout},'
+                c += f'"md5":{md5},"path":{path},'
+                p += f'\n    "md5": {md5},\n    "path": {path},'
+                if e.rows is not None:
+                    c += f'"rows":{e.rows},'
+                    p += f'\n    "rows": {e.rows},'
+                canon.append(f'{{{c}"sha256":{sha},"size":{e.size}}}')
+                pretty.append(f'{{{p}\n    "sha256": {sha},\n    "size": {e.size}\n  }}')
+            sha256 = hashlib.sha256(f"[{','.join(canon)}]".encode()).hexdigest()
+            del canon
+            return sha256, ("[\n  " + ",\n  ".join(pretty) + "\n]\n").encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: the generic path phrases the error
+    listing = [e.to_json() for e in entries]
+    return digest(listing), pretty_bytes(listing)
 
 
 def check_entries(entries: list[FileEntry], where: str) -> None:
@@ -81,7 +139,12 @@ def check_entries(entries: list[FileEntry], where: str) -> None:
         if e.path in seen:
             raise IntegrityError(f"{where}: {e.path!r} listed twice")
         seen.add(e.path)
-    dirs = {p[:i] for p in seen for i, ch in enumerate(p) if ch == "/"}
+    dirs: set[str] = set()
+    for p in seen:  # every folder prefix (str.find, not a Python step per character)
+        i = p.find("/")
+        while i != -1:
+            dirs.add(p[:i])
+            i = p.find("/", i + 1)
     clash = sorted(d for d in dirs if d in seen)
     if clash:
         raise IntegrityError(f"{where}: {clash[0]!r} is listed both as a file and as a folder")

@@ -34,7 +34,7 @@ from dvc_pedata.model.companion import FILES
 from dvc_pedata.model.documents import Manifest, new_body
 from dvc_pedata.model.dvcfacts import OutLike
 from dvc_pedata.model.listing import MEDIA_TYPE
-from dvc_pedata.model.merkle import FileEntry, check_entries, directory_digest
+from dvc_pedata.model.merkle import FileEntry, check_entries, directory_digest, listing_documents
 
 if TYPE_CHECKING:
     from dvc_pedata.publish.manifests import LockState
@@ -181,14 +181,13 @@ def finish_directory_manifest(
     check_entries(entries, f"{out.path}")
     dir_sha = directory_digest(entries)
     total = sum(e.size for e in entries)
-    listing = [e.to_json() for e in entries]
     extra: dict[str, bytes] = {}
     if len(entries) > inline_limit:
-        listing_sha, rel, data = FILES.write(namespace, name, listing)
+        listing_sha, data = listing_documents(entries)  # FILES.write's bytes, with no dict per file
         files: dict[str, Any] = {"count": len(entries), "sidecar": FILES.filename(listing_sha), "sidecar_sha256": listing_sha}
-        extra[rel] = data
+        extra[FILES.rel(namespace, name, listing_sha)] = data
     else:
-        files = {"count": len(entries), "entries": listing}
+        files = {"count": len(entries), "entries": [e.to_json() for e in entries]}
     body = new_body(
         "manifest", namespace=namespace, name=name, path=out.path, size=total, format="directory",
         media_type=MEDIA_TYPE, digest={"sha256": dir_sha, "md5": out.md5},
