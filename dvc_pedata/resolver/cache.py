@@ -24,7 +24,10 @@ from pathlib import Path
 
 from dvc_pedata.base.atomic import TMP_PREFIX, fsync_dir
 from dvc_pedata.base.atomic import clean_stale_temps as _clean_temps
-from dvc_pedata.base.cachedir import cache_dir
+from dvc_pedata.base.cachedir import (
+    cache_dir as cache_dir,  # re-exported: the resolver asks it here
+)
+from dvc_pedata.base.cachedir import cache_dir_text
 from dvc_pedata.base.hashing import hash_file, iter_file
 from dvc_pedata.errors import IntegrityError, PedataError
 from dvc_pedata.model.names import check_sha256
@@ -33,7 +36,9 @@ from dvc_pedata.model.names import check_sha256
 def object_path(sha256: str, root: Path | None = None) -> Path:
     """Where the object ``sha256`` lives (whether or not it is there)."""
     check_sha256(sha256)
-    return (root or cache_dir()) / "sha256" / sha256[:2] / sha256[2:]
+    # one string, one parse: a folder get asks this several times per file, and three ``/``
+    # joins (with the environment read for the root) were the largest per-file cost
+    return Path(f"{root if root is not None else cache_dir_text()}/sha256/{sha256[:2]}/{sha256[2:]}")
 
 
 def lookup(sha256: str, size: int | None = None, root: Path | None = None) -> Path | None:
@@ -45,7 +50,7 @@ def lookup(sha256: str, size: int | None = None, root: Path | None = None) -> Pa
     """
     path = object_path(sha256, root)
     try:
-        st = path.stat()
+        st = os.stat(path)
     except FileNotFoundError:
         return None
     if size is not None and st.st_size != size:
@@ -74,9 +79,13 @@ def object_lock(sha256: str, root: Path | None = None) -> Iterator[None]:
 
     ``flock`` locks die with their process, so a killed resolver never blocks the next one.
     """
-    locks = (root or cache_dir()) / "locks"
-    locks.mkdir(parents=True, exist_ok=True)
-    fd = os.open(locks / f"{check_sha256(sha256)}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    locks = f"{root if root is not None else cache_dir_text()}/locks"
+    name = f"{locks}/{check_sha256(sha256)}.lock"
+    try:
+        fd = os.open(name, os.O_RDWR | os.O_CREAT, 0o644)
+    except FileNotFoundError:  # the first lock of this cache
+        os.makedirs(locks, exist_ok=True)
+        fd = os.open(name, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -150,8 +159,11 @@ def stage_stream(
     import tempfile  # lazy: tempfile pulls in shutil, bz2, lzma; a cache hit never writes
 
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(sha256), dir=target.parent)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(sha256), dir=target.parent)
+        except FileNotFoundError:  # the object's folder is new
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(sha256), dir=target.parent)
     except OSError as exc:
         raise CacheWriteError(f"{label}: cannot write to the cache {target.parent.parent.parent}: {exc.strerror}") from exc
     ok = False

@@ -47,21 +47,21 @@ class _Problem(Exception):
         self.entry, self.integrity, self.text = entry, integrity, text
 
 
-def _stage_one(repo: Any, srcs: list[Source], uri: str, e: FileEntry, advance: Any) -> tuple[Path | None, str]:
+def _stage_one(repo: Any, srcs: list[Source], uri: str, e: FileEntry, advance: Any, root: Path) -> tuple[Path | None, str]:
     """Stage one object from the first source whose bytes hash right: (temp path or None if cached, label).
 
     Call under the object's lock; the temp file is verified but not yet durable nor named.
     """
-    cache.clean_stale_temps(e.sha256)
-    if cache.lookup(e.sha256, e.size) is not None:
+    if cache.lookup(e.sha256, e.size, root) is not None:
         return None, "cache"
+    cache.clean_stale_temps(e.sha256, root)  # a killed writer's, before ours
     if not e.md5:
         raise _Problem(e, False, f"{e.path}: the listing records no md5, so its DVC object cannot be located")
     problems: list[str] = []
     bad: str | None = None
     for src in srcs:
         try:
-            tmp = cache.stage_stream(e.sha256, repo.iter_remote_object(e.md5, src.remote), progress=advance,
+            tmp = cache.stage_stream(e.sha256, repo.iter_remote_object(e.md5, src.remote), progress=advance, root=root,
                                      label=f"{uri};path={e.path}", max_size=e.size, durable=False)
             return tmp, src.label
         except cache.DigestMismatch as exc:
@@ -74,7 +74,8 @@ def _stage_one(repo: Any, srcs: list[Source], uri: str, e: FileEntry, advance: A
     raise _Problem(e, False, f"file {e.path}: bytes sha256 {e.sha256} not found: {'; '.join(problems)}")
 
 
-def _fetch_batch(repo: Any, srcs: list[Source], uri: str, batch: list[FileEntry], advance: Any) -> list[str | _Problem]:
+def _fetch_batch(repo: Any, srcs: list[Source], uri: str, batch: list[FileEntry], advance: Any,
+                 root: Path) -> list[str | _Problem]:
     """Bring a batch of objects in: each staged and verified under its lock, then one filesystem
     sync, then every name, then one more sync before the locks go.
 
@@ -87,9 +88,9 @@ def _fetch_batch(repo: Any, srcs: list[Source], uri: str, batch: list[FileEntry]
     with contextlib.ExitStack() as locks:
         try:
             for e in batch:
-                locks.enter_context(cache.object_lock(e.sha256))
+                locks.enter_context(cache.object_lock(e.sha256, root))
                 try:
-                    tmp, label = _stage_one(repo, srcs, uri, e, advance)
+                    tmp, label = _stage_one(repo, srcs, uri, e, advance, root)
                 except _Problem as p:
                     out.append(p)
                     continue
@@ -98,10 +99,9 @@ def _fetch_batch(repo: Any, srcs: list[Source], uri: str, batch: list[FileEntry]
                 else:
                     staged.append((e, tmp, label))
             if staged:
-                root = cache.cache_dir()
                 cache.sync_filesystem(root)  # the bytes, before any name
                 for e, tmp, label in staged:
-                    cache.publish_staged(tmp, e.sha256, sync_dir=False)
+                    cache.publish_staged(tmp, e.sha256, root=root, sync_dir=False)
                     out.append(label)
                 cache.sync_filesystem(root)  # the names, before the locks go
         finally:
@@ -113,7 +113,8 @@ def _fetch_batch(repo: Any, srcs: list[Source], uri: str, batch: list[FileEntry]
 
 def fetch_directory(view: RegistryView, uri: str, sha256: str, entries: list[FileEntry], jobs: int = JOBS) -> FetchedTree:
     """Make every file of the directory ``sha256`` present in the cache, then its tree."""
-    todo = missing_objects(entries)
+    root = cache.cache_dir()  # once: per file, reading the environment cost more than the stat
+    todo = missing_objects(entries, root)
     label = "cache"
     if todo:
         from dvc_pedata.dvcio.repo import (  # lazy: imports DVC (~0.4 s); only the commands that touch DVC pay for it
@@ -136,7 +137,7 @@ def fetch_directory(view: RegistryView, uri: str, sha256: str, entries: list[Fil
             size = max(1, min(BATCH, -(-len(todo) // max(1, jobs))))
             batches = [todo[i:i + size] for i in range(0, len(todo), size)]
             with concurrent.futures.ThreadPoolExecutor(max(1, jobs)) as pool:
-                futures = [pool.submit(_fetch_batch, repo, srcs, uri, b, advance) for b in batches]
+                futures = [pool.submit(_fetch_batch, repo, srcs, uri, b, advance, root) for b in batches]
                 for fut in concurrent.futures.as_completed(futures):
                     for got in fut.result():
                         if isinstance(got, _Problem):
@@ -152,4 +153,4 @@ def fetch_directory(view: RegistryView, uri: str, sha256: str, entries: list[Fil
             raise cls(f"{uri}: {first.text}{more}; nothing was cached for it ({done} other files were, a rerun resumes)")
         labels.discard("cache")
         label = sorted(labels)[0] if labels else "cache"
-    return FetchedTree(build_tree(sha256, entries), label, len(todo))
+    return FetchedTree(build_tree(sha256, entries, root), label, len(todo))

@@ -87,7 +87,11 @@ def missing_objects(entries: list[FileEntry], root: Path | None = None) -> list[
     for e in entries:
         if e.sha256 not in seen:
             seen.add(e.sha256)
-            if cache.lookup(e.sha256, e.size, root) is None:
+            try:  # the hot path is one stat; lookup itself judges a size mismatch
+                hit = os.stat(f"{root}/sha256/{e.sha256[:2]}/{e.sha256[2:]}").st_size == e.size
+            except FileNotFoundError:
+                hit = False
+            if not hit and cache.lookup(e.sha256, e.size, root) is None:
                 out.append(e)
     return out
 
@@ -106,10 +110,14 @@ def build_tree(sha256: str, entries: list[FileEntry], root: Path | None = None) 
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}tree-{sha256[:12]}-", dir=final.parent))
     try:
-        for e in entries:
+        base, made = str(tmp), {""}
+        for e in entries:  # strings, and each folder made once: pathlib cost more than the links
             src = cache.object_path(e.sha256, root)
-            dest = tmp / e.path
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            folder = e.path.rpartition("/")[0]
+            if folder not in made:
+                os.makedirs(f"{base}/{folder}", exist_ok=True)
+                made.add(folder)
+            dest = f"{base}/{e.path}"
             try:
                 os.link(src, dest)
             except OSError:
