@@ -12,6 +12,7 @@ import json
 import random
 
 import pytest
+import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 from dvc_pedata.errors import DocumentError, PedataError
 from dvc_pedata.model import canonical
 from dvc_pedata.model.canonical import canonical_bytes, digest, loads_strict, pretty_bytes
-from dvc_pedata.model.documents import Channel, new_body
+from dvc_pedata.model.documents import Channel, Pin, new_body
 from dvc_pedata.model.merkle import FileEntry, directory_digest, identity_list, listing_documents
 from dvc_pedata.trust.keys import Signer
 from dvc_pedata.trust.signing import sign, valid_keyids
@@ -197,3 +198,16 @@ def test_a_listing_written_entry_by_entry_is_the_generic_documents_byte_for_byte
             directory_digest(entries)
     else:
         assert directory_digest(entries) == expected_id
+
+
+def test_a_document_holding_typed_pins_takes_the_fast_path_with_the_same_bytes():
+    body = {"kind": "release", "pins": {"b": Pin(size=3, sha256="ab" * 32, manifest_sha256="cd" * 32),
+                                        "a": Pin(sha256="ef" * 32, manifest_sha256="01" * 32, size=None)}}
+    assert canonical._plain(body)
+    assert canonical_bytes(body) == rfc8785.dumps(body)
+
+    class Reordered(dict):  # a mapping that reads differently is not trusted to the fast path
+        def items(self):
+            return reversed(list(super().items()))
+
+    assert not canonical._plain({"x": Reordered(a=1)})
