@@ -9,12 +9,21 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import threading
 import time
 
 import pytest
 
-from dvc_pedata.base.hashing import CHILD_MIN_FILES, HashState, Stop, Stopped, hash_in_child
+from dvc_pedata.base.hashing import (
+    BLOCK,
+    CHILD_MIN_FILES,
+    HashState,
+    Stop,
+    Stopped,
+    hash_in_child,
+    hash_stream,
+)
 
 FILES = CHILD_MIN_FILES + 44  # enough for the child process
 
@@ -83,3 +92,17 @@ def test_a_stop_ends_the_pass_in_the_child(tmp_path):
     stop_before.set()
     with HashState(tmp_path / "memo2.db") as state, pytest.raises(Stopped):
         state.hash_many(folder, rels, stop=stop_before)
+
+
+def test_md5_beside_sha256_gives_both_digests_for_any_chunking():
+    # large chunks take their md5 on a second thread; small ones in line; any mix, same digests
+    rnd = random.Random(7)
+    data = rnd.randbytes(5 * BLOCK + 12345)
+    for sizes in ([BLOCK] * 6, [7, BLOCK, 3, BLOCK // 4, BLOCK // 4 - 1, 2 * BLOCK], [len(data)], [1] * 50 + [len(data)]):
+        chunks, at = [], 0
+        for n in sizes:
+            chunks.append(data[at:at + n])
+            at += n
+        chunks.append(data[at:])
+        got = hash_stream(iter(chunks), md5=True)
+        assert (got.sha256, got.md5, got.size) == (hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest(), len(data))

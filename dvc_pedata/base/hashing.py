@@ -77,17 +77,41 @@ class FileDigest:
 
 
 def hash_stream(chunks: Iterable[bytes], *, md5: bool = False, progress: Progress | None = None) -> FileDigest:
-    """Hash an iterable of byte chunks (sha256, optionally md5 in the same pass)."""
+    """Hash an iterable of byte chunks (sha256, optionally md5 in the same pass).
+
+    With md5, each large chunk's md5 runs on a second thread while this one takes its sha256
+    and reads the next (hashlib releases the GIL): md5 is the slower of the two (0.6 GB/s
+    against 1.5 GB/s with SHA-NI), so one after the other cost their sum, 2.4 s for 1 GB beside
+    ``dvc push`` in ``publish``; side by side they cost the md5's time.
+    """
     h = hashlib.sha256()
     m = hashlib.md5() if md5 else None
     size = 0
-    for chunk in chunks:
-        h.update(chunk)
-        if m is not None:
-            m.update(chunk)
-        size += len(chunk)
-        if progress is not None:
-            progress(len(chunk))
+    pool: Any = None
+    pending: Any = None  # the md5 of the previous chunk, still running
+    try:
+        for chunk in chunks:
+            if m is not None:
+                if pending is not None:
+                    pending.result()
+                    pending = None
+                if len(chunk) >= BLOCK // 4:
+                    if pool is None:
+                        import concurrent.futures  # lazy: the resolver's warm path imports this module
+
+                        pool = concurrent.futures.ThreadPoolExecutor(1)
+                    pending = pool.submit(m.update, chunk)  # chunks are immutable bytes
+                else:
+                    m.update(chunk)
+            h.update(chunk)
+            size += len(chunk)
+            if progress is not None:
+                progress(len(chunk))
+        if pending is not None:
+            pending.result()
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
     return FileDigest(h.hexdigest(), size, m.hexdigest() if m is not None else None)
 
 
