@@ -67,12 +67,17 @@ def _plain(obj: Any) -> bool:
 _MAPPING_METHODS = ("items", "keys", "values", "__iter__", "__getitem__", "__len__")
 
 
-@functools.lru_cache(maxsize=32)
+_PLAIN_MAPPINGS: dict[type, bool] = {}
+
+
 def _plain_mapping(t: type) -> bool:
     """A dict subclass that reads like a dict: json and ``rfc8785`` both walk its items, and it
     overrides none of the methods they read it through (``documents.Pin`` adds properties only;
     a release of 100 pins took ``rfc8785``'s pure-Python path for want of this)."""
-    return all(getattr(t, m) is getattr(dict, m) for m in _MAPPING_METHODS)
+    known = _PLAIN_MAPPINGS.get(t)
+    if known is None:
+        known = _PLAIN_MAPPINGS[t] = all(getattr(t, m) is getattr(dict, m) for m in _MAPPING_METHODS)
+    return known
 
 
 def canonical_bytes(obj: Any) -> bytes:
