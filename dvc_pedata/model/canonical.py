@@ -64,6 +64,11 @@ def _plain(obj: Any) -> bool:
     return True
 
 
+def exact_int(value: Any) -> bool:
+    """An int (not a bool) in the range RFC 8785 writes exactly: what the fast paths accept."""
+    return type(value) is int and -_EXACT <= value <= _EXACT
+
+
 _MAPPING_METHODS = ("items", "keys", "values", "__iter__", "__getitem__", "__len__")
 
 

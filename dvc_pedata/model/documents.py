@@ -72,15 +72,12 @@ def _validator(kind: str) -> Any:
 
 @cache
 def _schema_bytes_digest(kind: str) -> bytes:
-    import hashlib
-
     data = _schema_path(kind).read_bytes()
     return hashlib.sha256(data).digest()
 
 
 def _memo_key(kind: str, data: bytes) -> str:
-    import hashlib
-
+    """Which bytes passed which schema: (kind, the shipped schema's bytes, the document's bytes)."""
     h = hashlib.sha256(b"pedata-validated-v2\0" + kind.encode() + b"\0" + _schema_bytes_digest(kind))
     h.update(data)
     return h.hexdigest()
@@ -161,7 +158,7 @@ def _refuse_link(path: Path, source: str) -> None:
                             " regular files, never links")
 
 
-_PASSED: set[tuple[str, bytes]] = set()  # (kind, sha256 of the bytes) of signed documents that passed validate()
+_PASSED: set[str] = set()  # _memo_key of the signed documents' bytes that passed validate() in this process
 
 
 class Document:
@@ -199,6 +196,11 @@ class Document:
     @classmethod
     def from_obj(cls: type[D], obj: Any, source: str = "document") -> D:
         validate(cls.kind, obj, source)
+        return cls._from_valid(obj)
+
+    @classmethod
+    def _from_valid(cls: type[D], obj: Any) -> D:
+        """The document of ``obj``, which has passed :func:`validate`."""
         if cls.signed_kind:
             return cls(obj["signed"], obj["signatures"])
         return cls(obj)
@@ -212,11 +214,11 @@ class Document:
         # and in every commit of its history, mostly the same bytes. Bytes that passed the schema
         # once in this process pass again (the check is a function of the bytes alone); the parse
         # runs every time, so each caller gets a document of its own.
-        key = (cls.kind, hashlib.sha256(data if isinstance(data, bytes) else str(data).encode()).digest())
+        key = _memo_key(cls.kind, data)
         if key not in _PASSED:
             validate(cls.kind, obj, source)
             _PASSED.add(key)
-        return cls(obj["signed"], obj["signatures"])
+        return cls._from_valid(obj)
 
     @classmethod
     def from_bytes_memo(cls: type[D], data: bytes, source: str, memo_dir: Path) -> D:
@@ -238,9 +240,7 @@ class Document:
                 marker.touch()
             except OSError:
                 pass  # a read-only cache only loses the memo
-        if cls.signed_kind:
-            return cls(obj["signed"], obj["signatures"])
-        return cls(obj)
+        return cls._from_valid(obj)
 
     @classmethod
     def load(cls: type[D], path: Path, source: str | None = None) -> D:

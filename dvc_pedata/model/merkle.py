@@ -21,7 +21,7 @@ from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 from dvc_pedata.errors import IntegrityError
-from dvc_pedata.model.canonical import _EXACT, canonical_bytes, digest, pretty_bytes
+from dvc_pedata.model.canonical import canonical_bytes, digest, exact_int, pretty_bytes
 from dvc_pedata.model.names import check_sha256
 from dvc_pedata.model.uri import check_inner_path
 
@@ -78,14 +78,10 @@ def directory_digest(entries: Iterable[FileEntry]) -> str:
 _quote = encode_basestring
 
 
-def _int(value: Any) -> bool:
-    return type(value) is int and -_EXACT <= value <= _EXACT
-
-
 def _identity_bytes(ordered: list[FileEntry]) -> bytes | None:
     """The canonical JSON of :func:`identity_list` for ``ordered`` (sorted), or None: generic path."""
     try:
-        if not all(type(e.path) is str and type(e.sha256) is str and _int(e.size) for e in ordered):
+        if not all(type(e.path) is str and type(e.sha256) is str and exact_int(e.size) for e in ordered):
             return None
         text = ",".join(f'{{"path":{_quote(e.path)},"sha256":{_quote(e.sha256)},"size":{e.size}}}' for e in ordered)
         return f"[{text}]".encode()
@@ -97,9 +93,9 @@ def listing_documents(entries: list[FileEntry]) -> tuple[str, bytes]:
     """(sha256 of the canonical JSON, the pretty file form) of ``[e.to_json() for e in entries]``:
     the bytes :func:`canonical.digest` and :func:`canonical.pretty_bytes` give, written entry by
     entry (a folder's listing companion at 50,000 files)."""
-    plain = all(type(e.path) is str and type(e.sha256) is str and _int(e.size)
-                and (e.md5 is None or type(e.md5) is str) and (e.layout is None or _int(e.layout))
-                and (e.rows is None or _int(e.rows)) for e in entries)
+    plain = all(type(e.path) is str and type(e.sha256) is str and exact_int(e.size)
+                and (e.md5 is None or type(e.md5) is str) and (e.layout is None or exact_int(e.layout))
+                and (e.rows is None or exact_int(e.rows)) for e in entries)
     if plain and entries:
         try:
             canon, pretty = [], []

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dvc_pedata.base.hashing import FileDigest, HashState
+from dvc_pedata.base.walk import entries_below
 from dvc_pedata.model.canonical import digest
 from dvc_pedata.model.companion import FILES
 from dvc_pedata.model.documents import Manifest, new_body
@@ -135,17 +136,7 @@ def listing_difference(folder: Path, rels: list[str]) -> tuple[list[str], bool]:
     is not there is a certain change.
     """
     base = str(folder)
-    found: set[str] = set()
-    todo = [""]
-    while todo:
-        sub = todo.pop()
-        with os.scandir(f"{base}/{sub}" if sub else base) as it:
-            for entry in it:
-                rel = sub + entry.name
-                if entry.is_dir(follow_symlinks=False):
-                    todo.append(rel + "/")
-                else:
-                    found.add(rel)
+    found = {rel for rel, _ in entries_below(base)}  # anything but a folder: DVC judges what we cannot
     want = set(rels)
     unseen = want - found
     missing = sorted(r for r in unseen if not os.path.isfile(f"{base}/{r}"))

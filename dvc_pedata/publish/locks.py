@@ -31,6 +31,7 @@ from typing import Any
 from dvc_pedata.base import atomic, gitio
 from dvc_pedata.base.hashing import FileDigest, hash_file
 from dvc_pedata.base.timeutil import now
+from dvc_pedata.base.walk import entries_below
 from dvc_pedata.errors import NotFoundError
 from dvc_pedata.model import layout
 from dvc_pedata.model.canonical import pretty_bytes
@@ -79,20 +80,8 @@ def _expand(root: Path, rel: str) -> list[str]:
     p = root / rel
     if not p.is_dir():
         return [rel]
-    # os.scandir, not Path.rglob: the file type comes with the listing (no stat per file) and
-    # 5,000 Path objects cost more than hashing the files. Like rglob, symlinked folders are not
-    # entered; a link to a file counts as that file.
-    found: list[str] = []
-    stack = [(str(p), rel.rstrip("/"))]
-    while stack:
-        folder, inside = stack.pop()
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append((entry.path, f"{inside}/{entry.name}"))
-                elif entry.is_file():
-                    found.append(f"{inside}/{entry.name}")
-    return sorted(found)
+    inside = rel.rstrip("/")
+    return sorted(f"{inside}/{r}" for r, entry in entries_below(str(p)) if entry.is_file())  # a link to a file counts
 
 
 def _source(root: Path, rel: str, item: dict[str, Any], tracked: set[str], remote: str | None) -> str:

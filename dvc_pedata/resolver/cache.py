@@ -33,12 +33,17 @@ from dvc_pedata.errors import IntegrityError, PedataError
 from dvc_pedata.model.names import check_sha256
 
 
+def object_name(sha256: str, root: Path | None = None) -> str:
+    """:func:`object_path` as a string, for the loops over every file of a folder: building
+    paths with three ``/`` joins (and the environment read for the root) was a folder get's
+    largest per-file cost."""
+    check_sha256(sha256)
+    return f"{root if root is not None else cache_dir_text()}/sha256/{sha256[:2]}/{sha256[2:]}"
+
+
 def object_path(sha256: str, root: Path | None = None) -> Path:
     """Where the object ``sha256`` lives (whether or not it is there)."""
-    check_sha256(sha256)
-    # one string, one parse: a folder get asks this several times per file, and three ``/``
-    # joins (with the environment read for the root) were the largest per-file cost
-    return Path(f"{root if root is not None else cache_dir_text()}/sha256/{sha256[:2]}/{sha256[2:]}")
+    return Path(object_name(sha256, root))
 
 
 def lookup(sha256: str, size: int | None = None, root: Path | None = None) -> Path | None:

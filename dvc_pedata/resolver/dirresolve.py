@@ -88,7 +88,7 @@ def missing_objects(entries: list[FileEntry], root: Path | None = None) -> list[
         if e.sha256 not in seen:
             seen.add(e.sha256)
             try:  # the hot path is one stat; lookup itself judges a size mismatch
-                hit = os.stat(f"{root}/sha256/{e.sha256[:2]}/{e.sha256[2:]}").st_size == e.size
+                hit = os.stat(cache.object_name(e.sha256, root)).st_size == e.size
             except FileNotFoundError:
                 hit = False
             if not hit and cache.lookup(e.sha256, e.size, root) is None:
