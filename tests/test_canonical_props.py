@@ -211,3 +211,40 @@ def test_a_document_holding_typed_pins_takes_the_fast_path_with_the_same_bytes()
             return reversed(list(super().items()))
 
     assert not canonical._plain({"x": Reordered(a=1)})
+
+
+@given(st.text(alphabet="abAB09_-./\\ \x00é", max_size=20)
+       | st.lists(st.sampled_from(["a", "b.c", ".git", ".GIT.", "..", ".", "", "-x", "_", ".dvc", "x ", "ok"]),
+                  min_size=1, max_size=4).map("/".join))
+def test_the_fast_inner_path_check_accepts_only_what_the_full_rules_accept(path):
+    """A folder's paths take a one-regex fast path; it may refuse to decide, never decide otherwise."""
+    from dvc_pedata.model import uri
+
+    try:
+        full = uri._check_inner_path_rules(path)
+    except uri.URIError:
+        full = None
+    try:
+        fast = uri.check_inner_path(path)
+    except uri.URIError:
+        fast = None
+    assert fast == full
+
+
+flat_dicts = st.lists(st.dictionaries(st.text(max_size=6), scalars | st.text(alphabet="}{,\x00\x01\"\\é ", max_size=6),
+                                      min_size=1, max_size=4), min_size=1, max_size=6)
+
+
+@given(flat_dicts, st.integers(min_value=0, max_value=3))
+def test_a_list_of_flat_dicts_in_one_encoder_call_is_json_dumps_byte_for_byte(items, depth):
+    """An inputs lock's entries are written with one C encoder call and a separator no JSON text
+    holds raw; strings ending in ``}`` and holding control characters must not move a line break."""
+    value: object = items
+    for _ in range(depth):
+        value = {"inputs": value}
+    expected = (json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+    saved, canonical._LONG = canonical._LONG, 0
+    try:
+        assert pretty_bytes(value) == expected
+    finally:
+        canonical._LONG = saved

@@ -6,6 +6,7 @@ The git CLI is what users run, is fast for bulk history reads (``cat-file --batc
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from collections.abc import Iterable, Iterator, Sequence
@@ -39,6 +40,18 @@ def git_bytes(root: Path | str, *args: str, input: bytes | None = None, check: b
         first = next((m for m in msg if m.startswith(("fatal", "error"))), msg[0] if msg else "")
         raise GitError(f"git {args[0]} failed: {first or 'exit ' + str(proc.returncode)}")
     return proc.stdout
+
+
+def store_blob(root: Path | str, rel: str, data: bytes) -> None:
+    """Put ``data`` in git's object store as the blob ``git add rel`` would make (``--path``:
+    the same attributes and filters), touching neither the work tree nor the index.
+
+    ``git add`` of the same bytes later finds the object and only hashes them: compressing a
+    folder's 10 MB listing and inputs lock took 0.46 s after ``dvc push`` in ``publish``, and
+    costs nothing on the critical path when done beside it. Best effort: an object nothing names
+    is what ``git gc`` prunes, and ``git add`` reports any real error itself."""
+    with contextlib.suppress(OSError):
+        git_bytes(root, "hash-object", "-w", "--stdin", f"--path={rel}", input=data, check=False)
 
 
 def git_concurrently(root: Path | str, *argvs: Sequence[str]) -> list[bytes]:

@@ -226,8 +226,10 @@ class HashState:
             if fd is not None and (fd.md5 is not None or not md5):
                 out[rel] = fd
         rest = [rel for rel in rels if rel not in out]
+        if not rest:  # a second step of the same command (publish: the folder after the lock step)
+            return out, []
         out.update((r, fd) for r, fd in self.lookup_many(Path(base), rest).items() if fd.md5 is not None or not md5)
-        todo = [rel for rel in rels if rel not in out]
+        todo = [rel for rel in rest if rel not in out]
         if not todo:
             return out, []
         total = sum(os.stat(f"{base}/{r}").st_size for r in todo) if progress_enabled() else None

@@ -141,6 +141,8 @@ def _has_long_container(obj: Any) -> bool:
 
 
 _NESTING = (dict, list, tuple)  # what pretty_bytes writes container by container
+_NESTING_SET = frozenset(_NESTING)
+_STR = frozenset({str})
 
 
 def _dumps(obj: Any) -> str:
@@ -156,15 +158,16 @@ def _flat_encoder(inner: str) -> json.JSONEncoder:
 def _write_pretty(buf: io.StringIO, obj: Any, newline: str) -> None:
     """Write ``obj`` pretty at the indent ``newline`` carries (a newline, then the spaces)."""
     t = type(obj)
-    if obj and (t is dict and all(type(k) is str for k in obj) and not any(type(v) in _NESTING for v in obj.values())
-                or (t is list or t is tuple) and not any(type(v) in _NESTING for v in obj)):
+    # the type checks in C (map over type, set tests): a 50,000-entry inputs lock asks them per entry
+    if obj and (t is dict and _STR.issuperset(map(type, obj)) and _NESTING_SET.isdisjoint(map(type, obj.values()))
+                or (t is list or t is tuple) and _NESTING_SET.isdisjoint(map(type, obj))):
         # flat (most entries of a listing): with ``indent`` json.dumps takes its pure-Python
         # encoder; the C encoder takes any item separator, and a flat container's pretty form is
         # its items joined by ",<newline>" between an opening and a closing line
         inner = newline + "  "
         body = _flat_encoder(inner).encode(obj)
         buf.write(body[0] + inner + body[1:-1] + newline + body[-1])
-    elif t is dict and obj and all(type(k) is str for k in obj):
+    elif t is dict and obj and _STR.issuperset(map(type, obj)):
         inner = newline + "  "
         sep = "{" + inner
         for key in sorted(obj):
@@ -172,6 +175,8 @@ def _write_pretty(buf: io.StringIO, obj: Any, newline: str) -> None:
             _write_pretty(buf, obj[key], inner)
             sep = "," + inner
         buf.write(newline + "}")
+    elif (t is list or t is tuple) and obj and all(type(v) is dict and v and _flat_dict(v) for v in obj):
+        buf.write(_flat_dicts(obj, newline))
     elif (t is list or t is tuple) and obj:
         inner = newline + "  "
         sep = "[" + inner
@@ -184,6 +189,22 @@ def _write_pretty(buf: io.StringIO, obj: Any, newline: str) -> None:
         # a leaf, an empty container, a dict with keys json.dumps converts: one call, re-indented
         # (JSON text has no raw newline inside a string, so every newline is a line break)
         buf.write(_dumps(obj).replace("\n", newline))
+
+
+def _flat_dict(d: dict[str, Any]) -> bool:
+    return _STR.issuperset(map(type, d)) and _NESTING_SET.isdisjoint(map(type, d.values()))
+
+
+def _flat_dicts(items: list[Any] | tuple[Any, ...], newline: str) -> str:
+    """The pretty form of a list of non-empty flat dicts (an inputs lock's entries) in one C
+    encoder call: a raw control character cannot occur inside JSON text (json escapes them), so
+    with ``,\x00`` as the item separator every ``\x00`` is a separator, and ``},\x00{`` (a
+    flat dict's value never ends in ``}``) exactly the ones between the list's items."""
+    n1 = newline + "  "
+    n2 = n1 + "  "
+    text = _flat_encoder("\x00").encode(items)  # [{"a": 1,\x00"b": 2},\x00{...}]
+    body = text[2:-2].replace("},\x00{", "\x01").replace(",\x00", "," + n2).replace("\x01", n1 + "}," + n1 + "{" + n2)
+    return "[" + n1 + "{" + n2 + body + n1 + "}" + newline + "]"
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

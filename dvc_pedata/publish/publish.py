@@ -27,7 +27,10 @@ refused when any file in it is revoked (by its DVC md5 or its sha256), even when
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -52,6 +55,8 @@ from dvc_pedata.publish.manifests import build_manifest, describe_file
 from dvc_pedata.registry.lock import registry_lock
 from dvc_pedata.registry.repo import Registry
 from dvc_pedata.registry.revoked import RevokedIndex, refuse_upload
+
+_BLOB_AHEAD = 256 * 1024  # below this `git add` costs less than starting `git hash-object`
 
 _REVOKED_HINT = ("nothing was pushed or written; change the build so it makes different bytes, "
                  "or publish the other artifacts by path (pedata publish PATH...)")
@@ -188,7 +193,7 @@ def publish(
 
     result = PublishResult()
     # a broken dvc.yaml/dvc.lock is read lazily by DVC, wherever first needed: one line, naming it
-    with dvc_errors(), DvcRepo(reg.root) as repo, registry_lock(reg.state_dir), HashState(reg.state_dir / "hashes.db") as state:
+    with _no_cycle_collection(), dvc_errors(), DvcRepo(reg.root) as repo, registry_lock(reg.state_dir), HashState(reg.state_dir / "hashes.db") as state:
         targets = _targets(repo, reg, list(paths or []))
         head = gitio.head(reg.root)
         # The locks as `pedata lock` would write them (recordlocks.py), for every manifest: a broken
@@ -226,6 +231,25 @@ def publish(
         _move_latest(run, pins)
         gitio.add(reg.root, run.written)
     return result
+
+
+@contextlib.contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """The cyclic garbage collector off for one publish (Mercurial's ``util.nogc`` does the same
+    while it builds large containers).
+
+    A 50,000-file folder makes about a million long-lived objects (DVC's index and push, the
+    listing, the inputs lock); every full collection walks all of them, 13 of them in one publish:
+    1.1-1.6 s, each holding the GIL that ``dvc push``'s thread needs after every syscall. The
+    objects are not garbage and hold few cycles: peak RSS with the collector off was the same
+    (262 against 260 MiB). Reference counting still frees everything else at once."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def _plan_output(run: _Run, t: Any, namespace: str | None) -> _Plan:
@@ -363,6 +387,11 @@ def _beside_the_push(run: _Run, planned: threading.Event, stop: Stop) -> tuple[A
                     meta=p.t.meta, git_commit=run.head, licence=p.licence, described=p.described,
                     locks=lock_files.state,
                 )
+        # A folder's listing and inputs lock are megabytes: git compresses them now, beside the
+        # push, so the `git add` after it only hashes them (nothing in the work tree changes here).
+        for rel, data in [*lock_files.files.items(), *(kv for p in run.plans for kv in p.extra.items())]:
+            if len(data) >= _BLOB_AHEAD:
+                gitio.store_blob(reg.root, rel, data)
         return lock_files, st.read_paths
 
 
