@@ -3,7 +3,9 @@
 Order matters for crash safety: everything is checked (DVC's records, every file described, the
 current inputs lock parsed) before anything is written; then bytes are pushed to the remote; then
 the locks are written, then manifests are created, then channel ``latest`` moves. A failure after
-the push leaves only objects in the remote that nothing names.
+the push leaves only objects in the remote that nothing names (and, for a big folder, blobs in
+git's object store that nothing names: its listing and inputs lock go there beside the push, so
+the ``git add`` after it only hashes them; ``git gc`` prunes them).
 
 One check comes after the push, still before any write: a folder's bytes against DVC's listing.
 The hash pass reads every file's md5 with its sha256, so the worker compares the bytes themselves
@@ -17,6 +19,13 @@ raw inputs hashed with md5, the environment) from the start of the checks, then,
 runs, the sha256 pass (a folder that is also a raw input is read once, by the lock step; thousands
 of small files are hashed in a child process, see ``HashState.hash_many``) and the manifests of
 new bytes, in memory. A refusal stops it (``hashing.Stop``) instead of waiting for it.
+
+Any Python the worker runs costs the push about as much wall time: a thread coming back from a
+syscall (the push makes a dozen per file) waits for the busy one to drop the GIL (the "convoy"
+effect; a shorter switch interval did not help in a two-thread test). So the worker's per-file Python is
+kept in C where it can be (the inputs lock's entries in one encoder call, paths by one regex),
+and the cyclic collector is off for the publish (``_no_cycle_collection``).
+
 A crash at any point leaves either the old state or a state in which every pin has its bytes in
 the remote and its manifest in place. Publishing the same bytes again changes nothing.
 
