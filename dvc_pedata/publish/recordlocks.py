@@ -18,6 +18,8 @@
      the names of the ``*.dist-info``/``*.egg-info`` folders on ``sys.path`` (they carry name and
      version), remembered with the lock's sha256 in ``.dvc/tmp/pedata/deps-lock.fingerprint``. A
      package reinstalled at the same version is not noticed here; ``pedata lock`` always is exact.
+     When it is recomputed, a child interpreter does it (:func:`_environment_yaml`), off the GIL
+     the push needs.
 
 2. **Uncommitted recipe.** ``producer.git_commit`` is HEAD. When ``dvc.yaml``, ``dvc.lock``, a
    params file or a git-tracked dependency of the published stages differs from HEAD, that commit
@@ -31,6 +33,7 @@ import hashlib
 import json
 import os
 import platform
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,9 +101,30 @@ def _deps_bytes(reg: Registry) -> tuple[bytes | None, tuple[Path, str] | None]:
         seen = {}
     if current_sha and isinstance(seen, dict) and seen.get("fingerprint") == fp and seen.get("sha256") == current_sha:
         return None, None
-    data = dump_yaml(environment())
+    data = _environment_yaml()
     record = json.dumps({"fingerprint": fp, "sha256": hashlib.sha256(data).hexdigest()}, sort_keys=True)
     return (None if data == current else data), (memo, record)
+
+
+def _environment_yaml() -> bytes:
+    """``dump_yaml(environment())``, computed by a child interpreter when one starts.
+
+    Publish computes it on its worker thread while ``dvc push`` runs, and while that thread holds
+    the GIL the push waits (the convoy, see ``publish.py``): reading 209 packages' metadata and
+    ruamel.yaml's pure-Python writer held it 0.10-0.15 s of a 2-3 s push. The child is this
+    interpreter with this ``sys.path`` (the same distributions, in the same order, so the same
+    bytes); anything but a clean exit with output makes the caller compute it here."""
+    code = ("import json, sys; sys.path[:] = json.loads(sys.stdin.read()); "
+            "from dvc_pedata.publish.locks import dump_yaml, environment; "
+            "sys.stdout.buffer.write(dump_yaml(environment()))")
+    try:
+        proc = subprocess.run([sys.executable, "-c", code], input=json.dumps(sys.path).encode(),
+                              capture_output=True, timeout=300, check=False)
+    except (OSError, subprocess.SubprocessError):
+        proc = None
+    if proc is not None and proc.returncode == 0 and proc.stdout:
+        return proc.stdout
+    return dump_yaml(environment())
 
 
 @dataclass(frozen=True)
