@@ -159,8 +159,7 @@ def _write_pretty(buf: io.StringIO, obj: Any, newline: str) -> None:
     """Write ``obj`` pretty at the indent ``newline`` carries (a newline, then the spaces)."""
     t = type(obj)
     # the type checks in C (map over type, set tests): a 50,000-entry inputs lock asks them per entry
-    if obj and (t is dict and _STR.issuperset(map(type, obj)) and _NESTING_SET.isdisjoint(map(type, obj.values()))
-                or (t is list or t is tuple) and _NESTING_SET.isdisjoint(map(type, obj))):
+    if obj and (t is dict and _flat_dict(obj) or (t is list or t is tuple) and _NESTING_SET.isdisjoint(map(type, obj))):
         # flat (most entries of a listing): with ``indent`` json.dumps takes its pure-Python
         # encoder; the C encoder takes any item separator, and a flat container's pretty form is
         # its items joined by ",<newline>" between an opening and a closing line
@@ -192,6 +191,7 @@ def _write_pretty(buf: io.StringIO, obj: Any, newline: str) -> None:
 
 
 def _flat_dict(d: dict[str, Any]) -> bool:
+    """String keys only and no container among the values."""
     return _STR.issuperset(map(type, d)) and _NESTING_SET.isdisjoint(map(type, d.values()))
 
 

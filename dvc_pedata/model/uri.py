@@ -39,6 +39,7 @@ class PedataURI:
         text = f"pedata://{self.namespace}/{self.name}@{ref}"
         return text + (f";path={self.path}" if self.path else "")
 
+
 # Segments of ASCII letters, digits, ``_``, ``-`` and ``.`` that do not start with a dot: every
 # rule below holds for them (no empty, ``.`` or ``..`` segment, nothing normpath changes, no
 # reserved name, which all start with a dot). A folder's 50,000 paths are checked once each.

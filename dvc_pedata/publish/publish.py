@@ -398,7 +398,8 @@ def _beside_the_push(run: _Run, planned: threading.Event, stop: Stop) -> tuple[A
                 )
         # A folder's listing and inputs lock are megabytes: git compresses them now, beside the
         # push, so the `git add` after it only hashes them (nothing in the work tree changes here).
-        for rel, data in [*lock_files.files.items(), *(kv for p in run.plans for kv in p.extra.items())]:
+        # A folder whose manifest exists keeps its listing as committed: nothing to store.
+        for rel, data in [*lock_files.files.items(), *(kv for p in run.plans if not p.exists for kv in p.extra.items())]:
             if len(data) >= _BLOB_AHEAD:
                 gitio.store_blob(reg.root, rel, data)
         return lock_files, st.read_paths
