@@ -633,3 +633,30 @@ def test_a_folder_changed_since_dvc_recorded_it_is_refused_and_nothing_is_writte
     (folder / "district" / "scratch.tmp").write_bytes(b"scratch")
     again = reg.publish()["artifacts"][0]
     assert again["sha256"] == first["sha256"] and not again["manifest_created"]
+
+
+def test_a_folder_whose_object_left_the_dvc_cache_is_refused_before_anything_is_pushed(tmp_path):
+    """The workspace matches DVC's listing, but one file's object is gone from the local DVC cache
+    (a hand clean-up, a `dvc gc` of another workspace): `dvc push` would log it and push the rest,
+    and the pin would name bytes the remote lacks. publish refuses before sending anything."""
+    reg = make_registry(tmp_path, constituencies=4, districts=2)
+    md5 = run(["md5sum", "local_areas/constituency/E14000001.h5"], cwd=reg.origin).stdout.split()[0]
+    cached = reg.origin / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+    assert cached.is_file()
+    cached.chmod(0o644)
+    cached.unlink()
+    status = run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=reg.origin).stdout
+
+    res = run_pedata("publish", "local_areas", cwd=reg.origin, env=reg.env)
+    assert_one_line_error(res, "1 object(s) are in neither the local DVC cache nor remote 'storage'"
+                               f" (first: {md5}); nothing was pushed: run 'dvc commit' (or 'dvc pull') first")
+    storage = storage_dir(reg)
+    assert not [p for p in storage.rglob("*") if p.is_file()], "no object reached the remote"
+    assert run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=reg.origin).stdout == status
+    assert not (reg.origin / "manifests" / "uk" / "local_areas").exists()
+
+    # `dvc commit --force` puts the object back from the workspace; the same publish then succeeds,
+    # and DVC finds everything it records in the remote
+    run([*dvc_cmd(), "commit", "-q", "--force", "local_areas"], cwd=reg.origin)
+    assert reg.publish()["pushed"] == 7  # six files and the listing
+    assert "in sync" in run([*dvc_cmd(), "status", "--cloud"], cwd=reg.origin).stdout

@@ -285,14 +285,85 @@ class DvcRepo:
         return f"{dvcfile}:{name}" if name and dvcfile.endswith((".yaml", ".yml")) else dvcfile
 
     def push(self, paths: Iterable[str], remote: str | None = None) -> int:
-        """``dvc push`` the outputs at ``paths``; returns the number of objects transferred."""
-        targets = [self._push_target(p) for p in paths]
-        if not targets:
+        """``dvc push`` the outputs at ``paths``; returns the number of objects transferred.
+
+        A plain output (cached, pushable, DVC 3's md5, to a remote that stores objects by hash) is
+        sent by ``transfer``, the dvc-data function ``dvc push`` ends in, with the same object
+        databases, the same remote index and the same ``jobs``; its object list is read from the
+        output's record, as ``dvc push`` reads it. What ``dvc push`` does besides: it first writes
+        every entry into DVC's data index (a cache for its own next run that pedata never reads;
+        0.8 s of sqlite per 5,000 files, more than the copying itself on a fast disk).
+
+        An object in neither the local cache nor the remote is refused before anything is sent:
+        ``dvc push`` logs it and pushes the rest, and a pin must never name bytes the remote
+        lacks. Anything else (a cloud-versioned or worktree remote, a DVC 2.x record, ``push:
+        false``, an import, an output bound to another remote) goes through ``dvc push`` itself.
+        """
+        from dvc.repo import lock_repo
+
+        paths = list(paths)
+        if not paths:
             return 0
         try:
-            return int(self.repo.push(targets=targets, remote=remote) or 0)
+            with lock_repo(self.repo):  # what `dvc push` holds: no `dvc gc` or commit under it
+                direct, rest = self._plain_pushes(paths, remote)
+                pushed = sum(self._transfer(rem, ids) for rem, ids in direct)
+                if rest:
+                    targets = [self._push_target(p) for p in rest]
+                    pushed += int(self.repo.push(targets=targets, remote=remote) or 0)
+                return pushed
         except (DvcException, OSError) as exc:  # a local remote's folder that cannot be written: OSError
             raise DvcError(f"dvc push failed: {exc}") from exc
+
+    def _plain_pushes(self, paths: list[str], remote: str | None) -> tuple[list[tuple[Any, list[Any]]], list[str]]:
+        """The outputs ``transfer`` can send, as (remote, object ids) per remote; the rest's paths."""
+        from dvc_data.hashfile.hash_info import HashInfo
+
+        by_remote: dict[str, tuple[Any, list[Any]]] = {}
+        rest: list[str] = []
+        for path in paths:
+            try:
+                outs = self._outs_at(str(self.root / path))
+            except (OutputNotFoundError, DvcException):
+                rest.append(path)  # DVC phrases the error
+                continue
+            out = outs[0]
+            hi = out.hash_info
+            plain = (len(outs) == 1 and out.use_cache and out.can_push and not out.stage.is_import
+                     and hi is not None and bool(hi.value) and hi.name == "md5"
+                     and not (remote and out.remote and out.remote != remote))  # `dvc push -r` skips those
+            rem = self.repo.cloud.get_remote(remote or out.remote, command="push") if plain else None
+            if rem is None or rem.worktree or rem.fs.version_aware:
+                rest.append(path)
+                continue
+            ids = [hi]
+            if hi.isdir:  # the files first, then the listing: transfer sends the .dir only when all arrived
+                ids += [HashInfo("md5", md5) for _, md5 in self.dir_entries(hi.value)]
+            by_remote.setdefault(rem.name, (rem, []))[1].extend(ids)
+        return list(by_remote.values()), rest
+
+    def _transfer(self, rem: Any, ids: list[Any]) -> int:
+        from contextlib import closing
+
+        from dvc_data.hashfile.db import get_index
+        from dvc_data.hashfile.transfer import transfer
+
+        cache = self.repo.cache.local
+
+        def refuse_missing(status: Any) -> None:
+            if status.missing:
+                first = sorted(h.value for h in status.missing)[0]
+                raise DvcError(
+                    f"{len(status.missing)} object(s) are in neither the local DVC cache nor remote {rem.name!r}"
+                    f" (first: {first}); nothing was pushed: run 'dvc commit' (or 'dvc pull') first"
+                )
+
+        # The trees are read from the local cache, whose listing was checked, not from the remote.
+        with closing(get_index(rem.odb)) as dest_index:
+            result = transfer(cache, rem.odb, ids, dest_index=dest_index, cache_odb=cache, validate_status=refuse_missing)
+        if result.failed:
+            raise DvcError(f"dvc push failed: {len(result.failed)} object(s) failed to upload to remote {rem.name!r}")
+        return len(result.transferred)
 
     def remote_odb(self, name: str | None = None) -> Any:
         # DVC builds a new Remote (config, filesystem) on every call, 2-8 ms: once per remote per
