@@ -89,3 +89,29 @@ def test_cold_get_of_the_folder_stores_verified_read_only_objects_and_no_temp_fi
     assert not [p for p in cache.rglob(".pedata-tmp-*")]
     again = run_pedata("get", "pedata://us/areas@latest", cwd=clone, env={"PEDATA_CACHE_DIR": str(cache)})
     assert again.ok and again.stdout == res.stdout
+
+
+def test_a_killed_gets_temp_files_are_removed_by_the_next_get_and_no_other(registry, tmp_path):
+    """A killed get leaves `.pedata-tmp-<sha256[2:14]>-<random>` beside the objects it was
+    writing. The next get of the folder removes those of the objects it fetches; a temp file of
+    an object it does not fetch may be another resolver's, writing right now, and is kept."""
+    origin, env, files = registry
+    publish(origin, env)
+    run(["git", "add", "-A"], cwd=origin)
+    run(["git", "commit", "-qm", "publish"], cwd=origin)
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(origin), str(clone)], cwd=tmp_path)
+    cache = tmp_path / "cache"
+    shas = sorted({hashlib.sha256(d).hexdigest() for d in files.values()})
+    killed = [cache / "sha256" / s[:2] / f".pedata-tmp-{s[2:14]}-k{i}ll3d" for i, s in enumerate(shas[:40])]
+    other = "ab" + "c" * 62  # no file of the folder has these bytes
+    assert other not in shas
+    live = cache / "sha256" / other[:2] / f".pedata-tmp-{other[2:14]}-l1ve"
+    for p in [*killed, live]:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"half an object")
+    res = run_pedata("get", "pedata://us/areas@latest", cwd=clone, env={"PEDATA_CACHE_DIR": str(cache)})
+    assert res.ok, res.stderr
+    assert [p for p in cache.rglob(".pedata-tmp-*")] == [live]
+    tree = Path(res.stdout.strip().splitlines()[-1])
+    assert {p.relative_to(tree).as_posix(): p.read_bytes() for p in tree.rglob("*") if p.is_file()} == files

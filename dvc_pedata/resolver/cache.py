@@ -53,11 +53,12 @@ def lookup(sha256: str, size: int | None = None, root: Path | None = None) -> Pa
     Only a ``stat``: objects are verified when they enter the store, and re-hashing on every
     hit would cost a full read of a possibly large file. ``pedata fsck`` re-hashes.
     """
-    path = object_path(sha256, root)
+    name = object_name(sha256, root)  # a string: a folder get looks up every file
     try:
-        st = os.stat(path)
+        st = os.stat(name)
     except FileNotFoundError:
         return None
+    path = Path(name)
     if size is not None and st.st_size != size:
         # Either the object was damaged in place or the pin's size is wrong. Only a re-hash can
         # tell (this branch is rare, the hot path stays a stat): a damaged object is dropped and
@@ -105,6 +106,40 @@ def _tmp_prefix(sha256: str) -> str:
 def clean_stale_temps(sha256: str, root: Path | None = None) -> int:
     """Remove temp files a killed writer left for ``sha256``. Call only under :func:`object_lock`."""
     return _clean_temps(object_path(sha256, root).parent, _tmp_prefix(sha256))
+
+
+def stale_temps(sha256s: Iterable[str], root: Path) -> dict[str, list[str]]:
+    """The temp files in the folders of ``sha256s``, by object: one scan per folder for a whole
+    folder get (a scan per object read each folder once per file in it: quadratic at 50,000).
+
+    A snapshot, taken without the locks: remove a name with :func:`remove_stale` only under its
+    object's lock. A writer that held the lock has finished by then (it removes its own temp;
+    names are unique), so a name still there is a killed writer's. One that appears after the
+    scan is left for the next run, as litter, never mistaken."""
+    wanted: dict[str, list[str]] = {}
+    for sha in sha256s:
+        wanted.setdefault(sha[:2], []).append(sha)
+    found: dict[str, list[str]] = {}
+    for folder, shas in wanted.items():
+        base = f"{root}/sha256/{folder}"
+        try:
+            names = [n for n in os.listdir(base) if n.startswith(TMP_PREFIX)]
+        except FileNotFoundError:
+            continue
+        if names:
+            for sha in shas:
+                prefix = _tmp_prefix(sha)
+                mine = [f"{base}/{n}" for n in names if n.startswith(prefix)]
+                if mine:
+                    found[sha] = mine
+    return found
+
+
+def remove_stale(paths: Iterable[str]) -> None:
+    """Remove the temp files :func:`stale_temps` found for one object. Call only under its lock."""
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
 
 
 class CacheWriteError(PedataError):
@@ -160,17 +195,18 @@ def stage_stream(
     :class:`SizeExceeded` as soon as the extra byte arrives, so an object far larger than its pin
     never fills the disk before it is refused. Call under :func:`object_lock`.
     """
-    target = object_path(sha256, root)
+    folder = object_name(sha256, root).rpartition("/")[0]  # strings: a folder get stages every file
+    store = folder.rpartition("/")[0].rpartition("/")[0]
     import tempfile  # lazy: tempfile pulls in shutil, bz2, lzma; a cache hit never writes
 
     try:
         try:
-            fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(sha256), dir=target.parent)
+            fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(sha256), dir=folder)
         except FileNotFoundError:  # the object's folder is new
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(sha256), dir=target.parent)
+            os.makedirs(folder, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(sha256), dir=folder)
     except OSError as exc:
-        raise CacheWriteError(f"{label}: cannot write to the cache {target.parent.parent.parent}: {exc.strerror}") from exc
+        raise CacheWriteError(f"{label}: cannot write to the cache {store}: {exc.strerror}") from exc
     ok = False
     try:
         h = hashlib.sha256()
@@ -193,7 +229,7 @@ def stage_stream(
                     os.fsync(fh.fileno())
         except OSError as exc:  # ENOSPC, EFBIG (RLIMIT_FSIZE), EDQUOT, EIO: nothing is published
             raise CacheWriteError(
-                f"{label}: cannot write to the cache {target.parent.parent.parent} after {size} bytes:"
+                f"{label}: cannot write to the cache {store} after {size} bytes:"
                 f" {exc.strerror or exc}; nothing was cached (free space or set PEDATA_CACHE_DIR)"
             ) from exc
         actual = h.hexdigest()
@@ -213,7 +249,7 @@ def publish_staged(tmp: Path, sha256: str, *, root: Path | None = None, sync_dir
     ``link`` fails atomically when the name exists (another writer's object: a dedup hit).
     ``sync_dir=False``: the caller syncs the folder (or the filesystem) itself before relying on it.
     """
-    target = object_path(sha256, root)
+    target = object_name(sha256, root)
     try:
         os.chmod(tmp, 0o444)
         try:
@@ -222,8 +258,8 @@ def publish_staged(tmp: Path, sha256: str, *, root: Path | None = None, sync_dir
         except FileExistsError:
             created = False
         if sync_dir:
-            fsync_dir(target.parent)
-        return Stored(target, created)
+            fsync_dir(Path(target).parent)
+        return Stored(Path(target), created)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

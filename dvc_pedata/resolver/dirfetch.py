@@ -47,14 +47,15 @@ class _Problem(Exception):
         self.entry, self.integrity, self.text = entry, integrity, text
 
 
-def _stage_one(repo: Any, srcs: list[Source], uri: str, e: FileEntry, advance: Any, root: Path) -> tuple[Path | None, str]:
+def _stage_one(repo: Any, srcs: list[Source], uri: str, e: FileEntry, advance: Any, root: Path,
+               stale: dict[str, list[str]]) -> tuple[Path | None, str]:
     """Stage one object from the first source whose bytes hash right: (temp path or None if cached, label).
 
     Call under the object's lock; the temp file is verified but not yet durable nor named.
     """
     if cache.lookup(e.sha256, e.size, root) is not None:
         return None, "cache"
-    cache.clean_stale_temps(e.sha256, root)  # a killed writer's, before ours
+    cache.remove_stale(stale.get(e.sha256, ()))  # a killed writer's, before ours (found by one scan per folder)
     if not e.md5:
         raise _Problem(e, False, f"{e.path}: the listing records no md5, so its DVC object cannot be located")
     problems: list[str] = []
@@ -75,7 +76,7 @@ def _stage_one(repo: Any, srcs: list[Source], uri: str, e: FileEntry, advance: A
 
 
 def _fetch_batch(repo: Any, srcs: list[Source], uri: str, batch: list[FileEntry], advance: Any,
-                 root: Path) -> list[str | _Problem]:
+                 root: Path, stale: dict[str, list[str]]) -> list[str | _Problem]:
     """Bring a batch of objects in: each staged and verified under its lock, then one filesystem
     sync, then every name, then one more sync before the locks go.
 
@@ -90,7 +91,7 @@ def _fetch_batch(repo: Any, srcs: list[Source], uri: str, batch: list[FileEntry]
             for e in batch:
                 locks.enter_context(cache.object_lock(e.sha256, root))
                 try:
-                    tmp, label = _stage_one(repo, srcs, uri, e, advance, root)
+                    tmp, label = _stage_one(repo, srcs, uri, e, advance, root, stale)
                 except _Problem as p:
                     out.append(p)
                     continue
@@ -134,10 +135,11 @@ def fetch_directory(view: RegistryView, uri: str, sha256: str, entries: list[Fil
 
             # Batches of files per stream (bounded: ``jobs`` streams, BATCH locks each): the
             # per-object cost of a many-small-files folder is its syncs, paid once per batch.
+            stale = cache.stale_temps((e.sha256 for e in todo), root)
             size = max(1, min(BATCH, -(-len(todo) // max(1, jobs))))
             batches = [todo[i:i + size] for i in range(0, len(todo), size)]
             with concurrent.futures.ThreadPoolExecutor(max(1, jobs)) as pool:
-                futures = [pool.submit(_fetch_batch, repo, srcs, uri, b, advance, root) for b in batches]
+                futures = [pool.submit(_fetch_batch, repo, srcs, uri, b, advance, root, stale) for b in batches]
                 for fut in concurrent.futures.as_completed(futures):
                     for got in fut.result():
                         if isinstance(got, _Problem):

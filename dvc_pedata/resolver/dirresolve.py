@@ -112,7 +112,7 @@ def build_tree(sha256: str, entries: list[FileEntry], root: Path | None = None) 
     try:
         base, made = str(tmp), {""}
         for e in entries:  # strings, and each folder made once: pathlib cost more than the links
-            src = cache.object_path(e.sha256, root)
+            src = cache.object_name(e.sha256, root)
             folder = e.path.rpartition("/")[0]
             if folder not in made:
                 os.makedirs(f"{base}/{folder}", exist_ok=True)
