@@ -12,6 +12,10 @@ import hashlib
 import json
 import os
 import random
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -115,3 +119,45 @@ def test_a_killed_gets_temp_files_are_removed_by_the_next_get_and_no_other(regis
     assert [p for p in cache.rglob(".pedata-tmp-*")] == [live]
     tree = Path(res.stdout.strip().splitlines()[-1])
     assert {p.relative_to(tree).as_posix(): p.read_bytes() for p in tree.rglob("*") if p.is_file()} == files
+
+
+def _first_object(cache: Path) -> bool:
+    """True once the get has published one object (not a temp file) under ``cache``."""
+    try:
+        folders = list(os.scandir(cache / "sha256"))
+    except FileNotFoundError:
+        return False
+    return any(not e.name.startswith(".pedata-tmp-") for f in folders if f.is_dir() for e in os.scandir(f.path))
+
+
+def test_two_gets_of_the_folder_in_one_checkout_at_once(registry, tmp_path):
+    """Two gets of the folder in one checkout at once, each into its own cache: the second runs
+    to the end while the first is stopped mid-fetch (SIGSTOP), holding what it holds then (DVC's
+    data index of this checkout, opened by its fetch threads; its own object locks)."""
+    origin, env, files = registry
+    publish(origin, env)
+    run(["git", "add", "-A"], cwd=origin)
+    run(["git", "commit", "-qm", "publish"], cwd=origin)
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(origin), str(clone)], cwd=tmp_path)
+    first_cache, second_cache = tmp_path / "cache-1", tmp_path / "cache-2"
+    first = subprocess.Popen([sys.executable, "-m", "dvc_pedata", "get", "pedata://us/areas@latest"], cwd=clone,
+                             env={**os.environ, "PEDATA_CACHE_DIR": str(first_cache)},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not _first_object(first_cache) and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.001)
+        os.kill(first.pid, signal.SIGSTOP)
+        assert first.poll() is None, "the first get ended before it could be stopped mid-fetch"
+        assert len([p for p in (first_cache / "sha256").rglob("*") if p.is_file()]) < len(files)
+
+        second = run_pedata("get", "pedata://us/areas@latest", cwd=clone, env={"PEDATA_CACHE_DIR": str(second_cache)})
+        assert second.ok, second.stderr
+        tree = Path(second.stdout.strip().splitlines()[-1])
+        assert {p.relative_to(tree).as_posix(): p.read_bytes() for p in tree.rglob("*") if p.is_file()} == files
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+    out, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    assert Path(out.strip().splitlines()[-1]).name == tree.name

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import posixpath
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -109,6 +110,7 @@ class DvcRepo:
         """
         _quiet_dvc()
         self.root = Path(root).resolve()
+        self._remote_lock = threading.RLock()  # _get_remote, remote_odb: see there
         try:
             self.repo = Repo(str(self.root), rev=rev) if rev else Repo(str(self.root))
         except DvcException as exc:
@@ -332,7 +334,7 @@ class DvcRepo:
             plain = (len(outs) == 1 and out.use_cache and out.can_push and not out.stage.is_import
                      and hi is not None and bool(hi.value) and hi.name == "md5"
                      and not (remote and out.remote and out.remote != remote))  # `dvc push -r` skips those
-            rem = self.repo.cloud.get_remote(remote or out.remote, command="push") if plain else None
+            rem = self._get_remote(remote or out.remote, "push") if plain else None
             if rem is None or rem.worktree or rem.fs.version_aware:
                 rest.append(path)
                 continue
@@ -365,16 +367,34 @@ class DvcRepo:
             raise DvcError(f"dvc push failed: {len(result.failed)} object(s) failed to upload to remote {rem.name!r}")
         return len(result.transferred)
 
+    def _get_remote(self, name: str | None, command: str) -> Any:
+        """DVC's ``cloud.get_remote``, one thread at a time.
+
+        ``get_remote`` opens DVC's data index (sqlite, in the site cache of this checkout) on the
+        calling thread's own connection, and the first open of a fresh index creates its tables
+        in WAL mode. A folder get's fetch threads used to open it at once: while one thread's
+        first open was slow (a busy disk), the others waited sqlite's 5 s and failed with
+        "database is locked" (a bench run's cold get did). Here they wait for each other instead.
+        """
+        with self._remote_lock:
+            return self.repo.cloud.get_remote(name, command=command)
+
     def remote_odb(self, name: str | None = None) -> Any:
-        # DVC builds a new Remote (config, filesystem) on every call, 2-8 ms: once per remote per
-        # open repository, not once per file of a 5,000-file folder (the remote's config cannot
-        # change under an open Repo). A race only builds one twice.
+        """The object database of remote ``name`` (DVC's default when None), built once per open
+        repository: DVC builds a new Remote (config, filesystem) on every call, 2-8 ms, and a
+        5,000-file folder asks once per file (the remote's config cannot change under an open
+        Repo). Thread-safe: the fetch threads ask at once."""
         odbs = self.__dict__.setdefault("_remote_odbs", {})
         if name not in odbs:
-            try:
-                odbs[name] = self.repo.cloud.get_remote_odb(name, command="pedata")
-            except DvcException as exc:
-                raise DvcError(str(exc)) from exc
+            with self._remote_lock:  # re-entered by _get_remote (an RLock)
+                if name not in odbs:
+                    try:
+                        rem = self._get_remote(name, "pedata")
+                    except DvcException as exc:
+                        raise DvcError(str(exc)) from exc
+                    if rem.fs.version_aware or rem.worktree:  # what DVC's get_remote_odb refuses
+                        raise DvcError("'pedata' is unsupported for cloud versioned remotes")
+                    odbs[name] = rem.odb
         return odbs[name]
 
     @contextmanager
@@ -443,7 +463,7 @@ class DvcRepo:
         existing object is never replaced.
         """
         try:
-            rem = self.repo.cloud.get_remote(remote, command="pedata")
+            rem = self._get_remote(remote, "pedata")
         except DvcException as exc:
             raise DvcError(str(exc)) from exc
         fs = rem.fs
@@ -462,7 +482,7 @@ class DvcRepo:
     def read_remote_prefix(self, remote: str | None, prefix: str) -> list[bytes]:
         """The bytes of every object under ``prefix/`` in the remote (empty when there is none)."""
         try:
-            rem = self.repo.cloud.get_remote(remote, command="pedata")
+            rem = self._get_remote(remote, "pedata")
         except DvcException as exc:
             raise DvcError(str(exc)) from exc
         fs = rem.fs
