@@ -56,6 +56,16 @@ def publish(origin: Path, env: dict) -> dict:
     return json.loads(res.stdout)["artifacts"][0]
 
 
+def published_clone(origin: Path, env: dict, tmp_path: Path) -> Path:
+    """Publish the folder, commit, and clone the registry (a consumer's fresh checkout)."""
+    publish(origin, env)
+    run(["git", "add", "-A"], cwd=origin)
+    run(["git", "commit", "-qm", "publish"], cwd=origin)
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(origin), str(clone)], cwd=tmp_path)
+    return clone
+
+
 def test_publish_hashes_each_file_once_and_remembers_all_of_them(registry):
     origin, env, files = registry
     first = publish(origin, env)
@@ -75,11 +85,7 @@ def test_publish_hashes_each_file_once_and_remembers_all_of_them(registry):
 
 def test_cold_get_of_the_folder_stores_verified_read_only_objects_and_no_temp_files(registry, tmp_path):
     origin, env, files = registry
-    publish(origin, env)
-    run(["git", "add", "-A"], cwd=origin)
-    run(["git", "commit", "-qm", "publish"], cwd=origin)
-    clone = tmp_path / "clone"
-    run(["git", "clone", "-q", str(origin), str(clone)], cwd=tmp_path)
+    clone = published_clone(origin, env, tmp_path)
     cache = tmp_path / "cache"
     res = run_pedata("get", "pedata://us/areas@latest", cwd=clone, env={"PEDATA_CACHE_DIR": str(cache)})
     assert res.ok, res.stderr
@@ -100,11 +106,7 @@ def test_a_killed_gets_temp_files_are_removed_by_the_next_get_and_no_other(regis
     writing. The next get of the folder removes those of the objects it fetches; a temp file of
     an object it does not fetch may be another resolver's, writing right now, and is kept."""
     origin, env, files = registry
-    publish(origin, env)
-    run(["git", "add", "-A"], cwd=origin)
-    run(["git", "commit", "-qm", "publish"], cwd=origin)
-    clone = tmp_path / "clone"
-    run(["git", "clone", "-q", str(origin), str(clone)], cwd=tmp_path)
+    clone = published_clone(origin, env, tmp_path)
     cache = tmp_path / "cache"
     shas = sorted({hashlib.sha256(d).hexdigest() for d in files.values()})
     killed = [cache / "sha256" / s[:2] / f".pedata-tmp-{s[2:14]}-k{i}ll3d" for i, s in enumerate(shas[:40])]
@@ -135,11 +137,7 @@ def test_two_gets_of_the_folder_in_one_checkout_at_once(registry, tmp_path):
     to the end while the first is stopped mid-fetch (SIGSTOP), holding what it holds then (DVC's
     data index of this checkout, opened by its fetch threads; its own object locks)."""
     origin, env, files = registry
-    publish(origin, env)
-    run(["git", "add", "-A"], cwd=origin)
-    run(["git", "commit", "-qm", "publish"], cwd=origin)
-    clone = tmp_path / "clone"
-    run(["git", "clone", "-q", str(origin), str(clone)], cwd=tmp_path)
+    clone = published_clone(origin, env, tmp_path)
     first_cache, second_cache = tmp_path / "cache-1", tmp_path / "cache-2"
     first = subprocess.Popen([sys.executable, "-m", "dvc_pedata", "get", "pedata://us/areas@latest"], cwd=clone,
                              env={**os.environ, "PEDATA_CACHE_DIR": str(first_cache)},
