@@ -335,7 +335,7 @@ class DvcRepo:
                      and hi is not None and bool(hi.value) and hi.name == "md5"
                      and not (remote and out.remote and out.remote != remote))  # `dvc push -r` skips those
             rem = self._get_remote(remote or out.remote, "push") if plain else None
-            if rem is None or rem.worktree or rem.fs.version_aware:
+            if rem is None or not _by_hash(rem):
                 rest.append(path)
                 continue
             ids = [hi]
@@ -392,7 +392,7 @@ class DvcRepo:
                         rem = self._get_remote(name, "pedata")
                     except DvcException as exc:
                         raise DvcError(str(exc)) from exc
-                    if rem.fs.version_aware or rem.worktree:  # what DVC's get_remote_odb refuses
+                    if not _by_hash(rem):  # what DVC's get_remote_odb refuses
                         raise DvcError("'pedata' is unsupported for cloud versioned remotes")
                     odbs[name] = rem.odb
         return odbs[name]
@@ -495,6 +495,11 @@ class DvcRepo:
             raise PedataError(f"cannot read {prefix}/ in remote {remote or 'default'!r}: {exc}") from exc
 
 
+
+
+def _by_hash(rem: Any) -> bool:
+    """The remote stores objects under their hash (not a cloud-versioned or worktree remote)."""
+    return not (rem.worktree or rem.fs.version_aware)
 
 
 def find_project(start: Path) -> Path:

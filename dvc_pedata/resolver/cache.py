@@ -257,9 +257,10 @@ def publish_staged(tmp: Path, sha256: str, *, root: Path | None = None, sync_dir
             created = True
         except FileExistsError:
             created = False
+        path = Path(target)
         if sync_dir:
-            fsync_dir(Path(target).parent)
-        return Stored(Path(target), created)
+            fsync_dir(path.parent)
+        return Stored(path, created)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
