@@ -549,14 +549,27 @@ def _folder_projects(work: Path, folder: Path, i: int) -> tuple[Path, Path]:
     return d, r
 
 
+def _remotes(projects: tuple[Path, Path]) -> tuple[Path, Path]:
+    """The remote folders :func:`_folder_projects` made for its two projects."""
+    return tuple(p.with_name(p.name.replace("-", "-storage-", 1)) for p in projects)  # type: ignore[return-value]
+
+
+def folder_space(files: int) -> int:
+    """Bytes the folder rows of one size hold at their peak: the folder, two iterations' projects
+    (workspace and DVC cache each), their remotes, and a get's clones and caches."""
+    return 14 * files * 20_000
+
+
 def row_folder(rep: Report, work: Path, files: int, reps: int) -> None:
     """Folder publish vs ``dvc push``, cold folder get vs ``dvc pull``, one ``;path=`` file vs
     ``dvc pull`` of the folder; peak RSS of each side. Sides alternate; ``sync`` before each."""
     folder = work / f"areas-{files}"
     make_folder(folder, files)
-    # a few seconds a side at 5,000 files, where one slow disk flush moves a side by 2x: five
-    # alternations for a median that means something (the 50,000-file row keeps --reps)
-    reps = max(reps, 5) if files <= 5_000 else reps
+    # Five alternations at least, for a median that means something: at 5,000 files a side takes
+    # a few seconds, and one slow disk flush moves it by 2x; at 50,000 files one side of three
+    # ran 20-30% slower than its others in each full run (stop 19: ours 18.8-23.8 s, dvc
+    # 18.0-22.3 s), so a median of three was one run away from either verdict.
+    reps = max(reps, 5)
     pub, push, pub_rss, push_rss = [], [], [], []
     get, pull, get_rss, pull_rss, one = [], [], [], [], []
     last = None
@@ -579,9 +592,9 @@ def row_folder(rep: Report, work: Path, files: int, reps: int) -> None:
             side()
         sh(["git", "add", "-A"], r)
         sh(["git", "commit", "-q", "-m", "publish"], r)
-        if last is not None:
-            shutil.rmtree(last[0])
-            shutil.rmtree(last[1])
+        if last is not None:  # the projects and remotes of the iteration before: only the last one's are read after
+            for p in (*last, *_remotes(last)):
+                shutil.rmtree(p)
         last = (d, r)
     assert last is not None
     registry = last[1]
@@ -628,9 +641,8 @@ def row_folder(rep: Report, work: Path, files: int, reps: int) -> None:
                 [m / mib for m in pub_rss], [m / mib for m in push_rss], "<= 1.5x", lambda a, b: a <= 1.5 * b, unit="MiB"))
     rep.add(Row(f"peak RSS, folder get vs dvc pull ({label})", "get", "dvc pull",
                 [m / mib for m in get_rss], [m / mib for m in pull_rss], "<= 1.5x", lambda a, b: a <= 1.5 * b, unit="MiB"))
-    shutil.rmtree(last[0])
-    shutil.rmtree(last[1])
-    shutil.rmtree(folder)
+    for p in (*last, *_remotes(last), folder):
+        shutil.rmtree(p)
 
 
 def one_channel_pr(reg: Path) -> None:
@@ -715,6 +727,12 @@ def main(argv: list[str] | None = None) -> int:
                 "XDG_CACHE_HOME": str(work / "xdg-cache"), "XDG_CONFIG_HOME": str(work / "xdg-config")}
     ENV.update(env_home)
     os.environ.update(env_home)
+    sizes = [int(f) for f in args.files.split(",") if f] if "folder" in only else []
+    need, free = max(map(folder_space, sizes), default=0), shutil.disk_usage(work).free
+    if need > free:  # the 50,000-file rows filled the disk once, 25 minutes into a run
+        print(f"bench: the folder rows need about {human(need)} free in {work}; {human(free)} is free"
+              " (choose another --workdir, or smaller --files)", file=sys.stderr)
+        return 1
     rep = Report()
     print(machine())
     print(f"\nartifact: about {human(size)} of parquet requested; reps: {args.reps}; workdir: {work}\n")
@@ -746,7 +764,7 @@ def main(argv: list[str] | None = None) -> int:
         if "history" in only:
             row_history(rep, work, args.reps)
         if "folder" in only:
-            for files in (int(f) for f in args.files.split(",") if f):
+            for files in sizes:
                 row_folder(rep, work, files, args.reps)
         if "verify-base" in only:
             row_verify_base(rep, work, args.manifests, args.reps)
