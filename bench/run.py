@@ -10,7 +10,10 @@ median of each side and their ratio (pedata / other; below 1 means pedata is fas
 command is a real process (the ``pedata`` and ``dvc`` CLIs, ``openssl``), except the hash row,
 which times pedata's and DVC's hash functions in this process next to an ``openssl`` process.
 Files are read from the page cache on both sides (no root needed to drop caches): the
-comparison is of CPU and write work, not of the disk.
+comparison is of CPU and write work, not of the disk. pedata's modules are compiled to bytecode
+first, as ``pip install`` compiles an installed package's (DVC's were, when it was installed):
+under ``PYTHONDONTWRITEBYTECODE`` every pedata command would otherwise compile its modules again
+(0.1 s of a one-second ``verify --base``).
 
 Not part of the test suite. Results go to stdout (and ``--markdown FILE``); bench/RESULTS.md
 records a run with the machine it ran on.
@@ -733,6 +736,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: the folder rows need about {human(need)} free in {work}; {human(free)} is free"
               " (choose another --workdir, or smaller --files)", file=sys.stderr)
         return 1
+    subprocess.run([PY, "-m", "compileall", "-q", str(ROOT / "dvc_pedata")], check=True)  # see the module docstring
     rep = Report()
     print(machine())
     print(f"\nartifact: about {human(size)} of parquet requested; reps: {args.reps}; workdir: {work}\n")
