@@ -2,7 +2,7 @@
 
 B is a commit that CI verified in full (the default branch); a pull request's verify then costs
 what the pull request changed, not what the registry holds. The change set is content-based:
-``git diff B`` against the *work tree* (staged, unstaged and committed changes alike) under the
+B against the *work tree* (staged, unstaged and committed changes alike; :func:`changed_paths`) under the
 document folders, plus every untracked file there (``git ls-files --others``, ignored ones too:
 an untracked forged manifest or a leftover temp file is a change like any other).
 
@@ -116,15 +116,24 @@ class Scope:
 
 # -- building the scope ----------------------------------------------------------------------
 def changed_paths(root: Path, base: str, dirs: tuple[str, ...]) -> set[str]:
-    """Paths under ``dirs`` that differ between ``base`` and the work tree, plus untracked ones."""
+    """Paths under ``dirs`` that differ between ``base`` and the work tree, plus untracked ones.
+
+    Base against the work tree is asked in two steps, base against the index and the index
+    against the work tree: a path that differs between base and work tree differs in one of
+    them, so their union holds every change (and at most a path changed and changed back).
+    ``git diff BASE`` in one step lstat's the tracked files one by one (0.29 s at 100,000
+    manifests, on tmpfs); ``git diff`` of the work tree does it on threads (0.12 s), and the
+    index step reads no files (0.02 s)."""
     # --relative: paths relative to the registry (which may sit below the git top level), like ls-files'
-    diff, others = gitio.git_concurrently(
+    diff = ["diff", "--relative", "--no-renames", "--name-only", "-z"]
+    staged, unstaged, others = gitio.git_concurrently(
         root,
-        ["diff", "--relative", "--no-renames", "--name-only", "-z", base, "--", *dirs],
+        [*diff, "--cached", base, "--", *dirs],
+        [*diff, "--", *dirs],
         ["ls-files", "--others", "-z", "--", *dirs],
     )
     out = set()
-    for raw in (diff + others).split(b"\0"):
+    for raw in (staged + unstaged + others).split(b"\0"):
         if raw:
             out.add(raw.decode("utf-8", "surrogateescape"))
     return out
