@@ -106,3 +106,25 @@ def test_md5_beside_sha256_gives_both_digests_for_any_chunking():
         chunks.append(data[at:])
         got = hash_stream(iter(chunks), md5=True)
         assert (got.sha256, got.md5, got.size) == (hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest(), len(data))
+
+
+def test_the_child_writes_its_lines_in_blocks_even_under_pythonunbuffered(tmp_path):
+    """PYTHONUNBUFFERED (set in many CI images) made the child write each file's line on its own:
+    the caller's thread then woke once per file and took the GIL from the push beside it. The
+    child's own count of write calls (Linux's /proc/self/io) says how it wrote."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import dvc_pedata
+
+    folder, rels = _folder(tmp_path)
+    root = str(Path(dvc_pedata.__file__).resolve().parents[1])
+    code = (f"import sys; sys.path.insert(0, {root!r}); from dvc_pedata.base.hashing import _child; _child();"
+            " sys.stderr.write(open('/proc/self/io').read())")
+    proc = subprocess.run([sys.executable, "-c", code], input=json.dumps({"base": str(folder), "rels": rels, "md5": True}),
+                          capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}, check=True)
+    assert len(proc.stdout.splitlines()) == len(rels)
+    writes = int(next(line.split()[1] for line in proc.stderr.splitlines() if line.startswith("syscw:")))
+    assert writes < len(rels) // 10, writes  # one write per file before (300 here)
