@@ -660,3 +660,34 @@ def test_a_folder_whose_object_left_the_dvc_cache_is_refused_before_anything_is_
     run([*dvc_cmd(), "commit", "-q", "--force", "local_areas"], cwd=reg.origin)
     assert reg.publish()["pushed"] == 7  # six files and the listing
     assert "in sync" in run([*dvc_cmd(), "status", "--cloud"], cwd=reg.origin).stdout
+
+
+def test_diff_of_two_folders_reads_their_file_lists_where_their_manifests_are(tmp_path):
+    """A large folder's file list is a companion file. ``diff`` by URI with ``--registry`` read it
+    from the current folder's registry instead (or failed outside any); by manifest file it needed
+    the files inside a registry, when the list sits beside the manifest."""
+    reg = make_registry(tmp_path, config={"directory_inline_files": 2}, constituencies=3, districts=1)
+    a = reg.publish()["artifacts"][0]
+    reg.build(constituencies=4, districts=1, bump=[1])
+    b = reg.publish()["artifacts"][0]
+    ma = reg.origin / f"manifests/uk/local_areas/{a['sha256']}.json"
+    mb = reg.origin / f"manifests/uk/local_areas/{b['sha256']}.json"
+    assert "sidecar" in json.loads(ma.read_text())["files"]  # the list is in its own file
+    expected = json.loads(run_pedata("diff", str(ma), str(mb), "--format", "json", cwd=reg.origin).stdout)["files"]
+    assert expected["added"] == ["constituency/E14000003.h5"] and expected["removed"] == []
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    ua, ub = f"pedata://uk/local_areas@sha256:{a['sha256']}", f"pedata://uk/local_areas@sha256:{b['sha256']}"
+    res = run_pedata("diff", ua, ub, "--registry", str(reg.origin), "--format", "json", cwd=elsewhere)
+    assert res.ok, res
+    assert json.loads(res.stdout)["files"] == expected
+    loose = tmp_path / "loose"  # a reviewer's copy of the two manifests and their lists, no registry
+    loose.mkdir()
+    for m in (ma, mb):
+        for f in m.parent.glob(f"{m.stem}*"):
+            shutil.copyfile(f, loose / f.name)
+        sidecar = json.loads(m.read_text())["files"]["sidecar"]
+        shutil.copyfile(m.parent / sidecar, loose / sidecar)
+    res = run_pedata("diff", str(loose / ma.name), str(loose / mb.name), "--format", "json", cwd=elsewhere)
+    assert res.ok, res
+    assert json.loads(res.stdout)["files"] == expected

@@ -12,7 +12,7 @@ from typing import Any
 
 from dvc_pedata.errors import IntegrityError, NotFoundError, PedataError
 from dvc_pedata.model import dirdiff, layout, schema_diff
-from dvc_pedata.model.companion import Reader, registry_reader
+from dvc_pedata.model.companion import registry_reader
 from dvc_pedata.model.documents import Manifest
 from dvc_pedata.model.fields import beside, complete_schema
 from dvc_pedata.model.listing import file_view, find_entry, load_listing
@@ -93,20 +93,6 @@ def _one_file(reg: Registry, uri: PedataURI, manifest: Manifest) -> Manifest:
     return file_view(manifest, find_entry(entries, str(uri.path), str(uri)))
 
 
-def reader_for(ref: str) -> Reader:
-    """Read registry files next to the manifest ``ref`` names (URI: the current registry)."""
-    start = Path(ref).parent if Path(ref).is_file() else Path(".")
-    root = Registry.find(start).root
-
-    def read(rel: str) -> bytes | None:
-        try:
-            return (root / rel).read_bytes()
-        except (FileNotFoundError, IsADirectoryError):
-            return None
-
-    return read
-
-
 def root_for(registry: str | None, *refs: str) -> Path | str:
     """The registry to read ``refs`` from: ``registry`` (a checkout or git URL; default
     ``$PEDATA_REGISTRY``, else the current one) if any is a URI; manifest file paths alone need
@@ -138,7 +124,8 @@ def diff_refs(a: str, b: str, registry: str | None = None) -> RefDiff:
     if "directory" in (ma.format, mb.format):
         if ma.format != mb.format:
             raise PedataError(f"cannot diff a {ma.format} artifact with a {mb.format} artifact")
-        # the listings are read beside a manifest file, or from the current registry for a URI
-        return RefDiff("directory", dirdiff.diff_directories(ma, mb, load_listing(ma, reader_for(a)),
-                                                             load_listing(mb, reader_for(b))))
+        # a listing is read where its manifest was: beside a manifest file, or from the registry
+        # the URIs were resolved in (--registry, not the current folder's)
+        return RefDiff("directory", dirdiff.diff_directories(ma, mb, load_listing(ma, reader_for_ref(a, root)),
+                                                             load_listing(mb, reader_for_ref(b, root))))
     return RefDiff("schema", schema_diff.diff_manifests(ma, mb, reader_for_ref(a, root), reader_for_ref(b, root)))
