@@ -532,6 +532,11 @@ def cpu_note(*labels: str) -> str:
     return "CPU " + ", ".join(f"{k} {statistics.median(CPU[k]):.2f} s" for k in labels if CPU.get(k))
 
 
+def _storage(project: Path) -> Path:
+    """The remote folder of a :func:`_folder_projects` project (``fdvc-N-i`` -> ``fdvc-storage-N-i``)."""
+    return project.with_name(project.name.replace("-", "-storage-", 1))
+
+
 def _folder_projects(work: Path, folder: Path, i: int) -> tuple[Path, Path]:
     """A plain DVC project and a pedata registry, each with ``folder`` copied in and ``dvc add``-ed."""
     files = sum(1 for _ in folder.rglob("*.bin"))
@@ -539,22 +544,17 @@ def _folder_projects(work: Path, folder: Path, i: int) -> tuple[Path, Path]:
     d.mkdir()
     sh(["git", "init", "-q", "-b", "main"], d)
     sh([DVC, "init", "-q"], d)
-    sh([DVC, "remote", "add", "-d", "storage", str(work / f"fdvc-storage-{files}-{i}")], d)
+    sh([DVC, "remote", "add", "-d", "storage", str(_storage(d))], d)
     r = work / f"freg-{files}-{i}"
     r.mkdir()
     sh(["git", "init", "-q", "-b", "main"], r)
     # clones pull and get the folder: the remote is the shared folder (init's default is machine-local)
-    pedata("init", "-n", "us", "--remote", str(work / f"freg-storage-{files}-{i}"), cwd=r)
+    pedata("init", "-n", "us", "--remote", str(_storage(r)), cwd=r)
     (r / "dvc.yaml").write_text(DVC_YAML_FOLDER)
     for p in (d, r):
         shutil.copytree(folder, p / "areas")
         sh([DVC, "add", "-q", "areas"], p)
     return d, r
-
-
-def _remotes(projects: tuple[Path, Path]) -> tuple[Path, Path]:
-    """The remote folders :func:`_folder_projects` made for its two projects."""
-    return tuple(p.with_name(p.name.replace("-", "-storage-", 1)) for p in projects)  # type: ignore[return-value]
 
 
 def folder_space(files: int) -> int:
@@ -596,7 +596,7 @@ def row_folder(rep: Report, work: Path, files: int, reps: int) -> None:
         sh(["git", "add", "-A"], r)
         sh(["git", "commit", "-q", "-m", "publish"], r)
         if last is not None:  # the projects and remotes of the iteration before: only the last one's are read after
-            for p in (*last, *_remotes(last)):
+            for p in (*last, *map(_storage, last)):
                 shutil.rmtree(p)
         last = (d, r)
     assert last is not None
@@ -644,7 +644,7 @@ def row_folder(rep: Report, work: Path, files: int, reps: int) -> None:
                 [m / mib for m in pub_rss], [m / mib for m in push_rss], "<= 1.5x", lambda a, b: a <= 1.5 * b, unit="MiB"))
     rep.add(Row(f"peak RSS, folder get vs dvc pull ({label})", "get", "dvc pull",
                 [m / mib for m in get_rss], [m / mib for m in pull_rss], "<= 1.5x", lambda a, b: a <= 1.5 * b, unit="MiB"))
-    for p in (*last, *_remotes(last), folder):
+    for p in (*last, *map(_storage, last), folder):
         shutil.rmtree(p)
 
 

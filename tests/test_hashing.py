@@ -8,13 +8,18 @@ stop (publish refusing during its checks) ends the pass instead of waiting for i
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
+import dvc_pedata
 from dvc_pedata.base.hashing import (
     BLOCK,
     CHILD_MIN_FILES,
@@ -112,13 +117,6 @@ def test_the_child_writes_its_lines_in_blocks_even_under_pythonunbuffered(tmp_pa
     """PYTHONUNBUFFERED (set in many CI images) made the child write each file's line on its own:
     the caller's thread then woke once per file and took the GIL from the push beside it. The
     child's own count of write calls (Linux's /proc/self/io) says how it wrote."""
-    import json
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    import dvc_pedata
-
     folder, rels = _folder(tmp_path)
     root = str(Path(dvc_pedata.__file__).resolve().parents[1])
     code = (f"import sys; sys.path.insert(0, {root!r}); from dvc_pedata.base.hashing import _child; _child();"

@@ -111,6 +111,7 @@ class DvcRepo:
         _quiet_dvc()
         self.root = Path(root).resolve()
         self._remote_lock = threading.RLock()  # _get_remote, remote_odb: see there
+        self._remote_odbs: dict[str | None, Any] = {}  # remote_odb's, one per remote name
         try:
             self.repo = Repo(str(self.root), rev=rev) if rev else Repo(str(self.root))
         except DvcException as exc:
@@ -379,19 +380,23 @@ class DvcRepo:
         with self._remote_lock:
             return self.repo.cloud.get_remote(name, command=command)
 
+    def _pedata_remote(self, name: str | None) -> Any:
+        """:meth:`_get_remote` for pedata's own reads and writes, DVC's refusal as a :class:`DvcError`."""
+        try:
+            return self._get_remote(name, "pedata")
+        except DvcException as exc:
+            raise DvcError(str(exc)) from exc
+
     def remote_odb(self, name: str | None = None) -> Any:
         """The object database of remote ``name`` (DVC's default when None), built once per open
         repository: DVC builds a new Remote (config, filesystem) on every call, 2-8 ms, and a
         5,000-file folder asks once per file (the remote's config cannot change under an open
         Repo). Thread-safe: the fetch threads ask at once."""
-        odbs = self.__dict__.setdefault("_remote_odbs", {})
+        odbs = self._remote_odbs
         if name not in odbs:
             with self._remote_lock:  # re-entered by _get_remote (an RLock)
                 if name not in odbs:
-                    try:
-                        rem = self._get_remote(name, "pedata")
-                    except DvcException as exc:
-                        raise DvcError(str(exc)) from exc
+                    rem = self._pedata_remote(name)
                     if not _by_hash(rem):  # what DVC's get_remote_odb refuses
                         raise DvcError("'pedata' is unsupported for cloud versioned remotes")
                     odbs[name] = rem.odb
@@ -462,10 +467,7 @@ class DvcRepo:
         For append-only records (the audit prefix): the caller picks a unique name, and an
         existing object is never replaced.
         """
-        try:
-            rem = self._get_remote(remote, "pedata")
-        except DvcException as exc:
-            raise DvcError(str(exc)) from exc
+        rem = self._pedata_remote(remote)
         fs = rem.fs
         path = fs.join(rem.path, *relpath.split("/"))
         if fs.exists(path):
@@ -481,10 +483,7 @@ class DvcRepo:
 
     def read_remote_prefix(self, remote: str | None, prefix: str) -> list[bytes]:
         """The bytes of every object under ``prefix/`` in the remote (empty when there is none)."""
-        try:
-            rem = self._get_remote(remote, "pedata")
-        except DvcException as exc:
-            raise DvcError(str(exc)) from exc
+        rem = self._pedata_remote(remote)
         fs = rem.fs
         try:
             paths = sorted(fs.find(fs.join(rem.path, prefix)))
